@@ -1,0 +1,35 @@
+"""Builds the Celery application from settings.
+
+Without REDIS_URL the app runs tasks eagerly, in-process: the embedded
+default where the CLI does all the work itself.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from sender.config import Settings, get_settings
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("campaign", include=[])
+    if settings.redis_url:
+        app.conf.update(broker_url=settings.redis_url, result_backend=settings.redis_url)
+    else:
+        app.conf.update(
+            task_always_eager=True,
+            task_eager_propagates=True,
+            broker_url="memory://",
+            result_backend="cache+memory://",
+        )
+    app.conf.update(
+        task_acks_late=True,  # a batch is only done when the provider accepted it
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        broker_connection_retry_on_startup=True,
+    )
+    return app

@@ -1,0 +1,74 @@
+"""Settings from the environment and an optional `.env` file.
+
+Every setting has an embedded default so that `campaign demo` runs on a fresh
+machine with nothing configured: SQLite in the working directory, tasks run
+in-process, mail written to an outbox folder instead of SendGrid.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside the embedded default
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///campaign.db"
+    redis_url: str | None = None
+
+    secret_key: str = DEV_SECRET
+    public_base_url: str = "https://act.example.org"
+    inbound_domain: str = "parse.example.org"
+    unsubscribe_mailto: str = "unsubscribe@example.org"
+
+    sendgrid_api_key: str | None = None
+    sendgrid_api_host: str = "https://api.sendgrid.com"
+    sendgrid_timeout_seconds: float = 30.0
+    sendgrid_webhook_public_key: str | None = None
+    webhook_tolerance_seconds: int = 600
+    inbound_secret: str = "dev-inbound-secret"  # noqa: S105 - overridden in production
+
+    outbox_dir: Path = Path("outbox")
+
+    org_name: str = "Amnesty International (demo section)"
+    org_address: str = "1 Easton Street, London WC1X 0DW, United Kingdom"
+    from_email: str = "campaigns@example.org"
+    from_name: str = "Write for Rights"
+    logo_url: str = "https://act.example.org/static/logo.png"
+    brand_primary: str = "#ffff00"
+    brand_ink: str = "#000000"
+    brand_accent: str = "#1a1a1a"
+
+    frequency_cap_hours: int = 48
+    batch_size: int = Field(default=1000, ge=1, le=1000)
+    rate_per_hour: int = 1_000_000
+
+    staff_user: str = "staff"
+    staff_password: str = "change-me"  # noqa: S105 - overridden in production
+    report_token: str | None = None
+
+    log_json: bool | None = None
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url)
+
+    @property
+    def uses_sendgrid(self) -> bool:
+        return bool(self.sendgrid_api_key)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and the demo change the environment)."""
+    get_settings.cache_clear()

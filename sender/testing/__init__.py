@@ -1,0 +1,1 @@
+"""Test, demo and benchmark helpers that run real servers on this machine."""

@@ -1,0 +1,112 @@
+"""The project's shared vocabulary: every state and kind is a `str` enum.
+
+Stored as plain strings in the database so that reports and SQL read well,
+and so that a new member never needs a schema change.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Language(StrEnum):
+    EN = "en"
+    ES = "es"
+    FR = "fr"
+    AR = "ar"
+
+
+class SupporterStatus(StrEnum):
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    FORGOTTEN = "forgotten"
+
+
+class CaseStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    RESOLVED = "resolved"
+
+
+class WaveKind(StrEnum):
+    CASE_EMAIL = "case_email"
+    ACTION_REMINDER = "action_reminder"
+    LAST_CHANCE = "last_chance"
+
+
+class AudienceRule(StrEnum):
+    ALL_ASSIGNED = "all_assigned"
+    NOT_ACTED = "not_acted"
+    OPENED_NOT_ACTED = "opened_not_acted"
+
+
+class WaveStatus(StrEnum):
+    DRAFT = "draft"  # declared, not launched
+    SCHEDULED = "scheduled"  # launched, waiting for its start
+    SENDING = "sending"  # planned; batches are being released
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    MISSED = "missed"  # its time passed before it could fire: never sent late
+
+
+class BatchStatus(StrEnum):
+    PENDING = "pending"  # planned, its send slot has not opened
+    QUEUED = "queued"  # handed to a worker
+    SENDING = "sending"  # request in flight: outcome unknown if the worker dies now
+    SENT = "sent"  # provider accepted it
+    FAILED = "failed"  # provider refused it (400/413); staff may retry after a fix
+    CANCELLED = "cancelled"
+
+
+class MessageStatus(StrEnum):
+    PLANNED = "planned"
+    SENT = "sent"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # no longer eligible at send time
+    CANCELLED = "cancelled"
+
+
+class EventType(StrEnum):
+    """Normalised delivery and engagement events, whatever the provider."""
+
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    DEFERRED = "deferred"
+    BOUNCED = "bounced"
+    BLOCKED = "blocked"
+    DROPPED = "dropped"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    COMPLAINED = "complained"
+    UNSUBSCRIBED = "unsubscribed"
+    GROUP_UNSUBSCRIBED = "group_unsubscribed"
+    GROUP_RESUBSCRIBED = "group_resubscribed"
+    UNKNOWN = "unknown"
+
+
+class ActionKind(StrEnum):
+    OPENED = "opened"
+    OPENED_MACHINE = "opened_machine"
+    CLICKED = "clicked"
+    LETTER_SENT = "letter_sent"
+    REPLIED = "replied"
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    DROPPED = "dropped"
+    FORGOTTEN = "forgotten"
+    MANUAL = "manual"
+
+
+class ReplyStatus(StrEnum):
+    RECEIVED = "received"  # stored raw, not parsed yet
+    MATCHED = "matched"
+    AUTO_REPLY = "auto_reply"
+    UNSUBSCRIBE = "unsubscribe"
+    REVIEW = "review"  # matched no supporter, or could not be parsed
