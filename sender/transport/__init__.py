@@ -1,0 +1,1 @@
+"""Ways out for mail: the pipeline sees only the Transport protocol."""

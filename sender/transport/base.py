@@ -1,0 +1,91 @@
+"""The Transport protocol and the values that cross it.
+
+A batch shares one body (HTML and text with substitution tags such as
+`-first_name-`), one subject template, one From and one Reply-To; each
+recipient brings its own substitutions, custom args and headers. This is the
+shape of one SendGrid mail-send request, and the outbox fills the tags the
+same way SendGrid does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sender.errors import TransportError
+
+
+@dataclass(frozen=True)
+class Address:
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    to: Address
+    substitutions: dict[str, str]  # tag -> value, tags as they appear in the body
+    custom_args: dict[str, str]  # message, wave, case, supporter ids: come back on events
+    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe and friends
+
+
+@dataclass(frozen=True)
+class OutgoingBatch:
+    send_key: str  # unique per batch attempt; lets events be matched to the batch
+    sender: Address
+    reply_to: Address
+    subject: str  # may hold substitution tags
+    html: str
+    text: str
+    categories: tuple[str, ...]
+    recipients: tuple[Recipient, ...]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The provider took the whole batch (SendGrid: 202 Accepted)."""
+
+    provider_message_id: str | None
+    status_code: int = 202
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(self, batch: OutgoingBatch) -> Accepted:
+        """Hand one batch over; raise a TransportError subclass when it is not taken."""
+        ...
+
+
+class RetryLater(TransportError):
+    """Rate limited (429), server error (5xx), timeout or lost connection: try again."""
+
+    def __init__(
+        self, message: str, *, wait_seconds: float | None = None, status_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.wait_seconds = wait_seconds  # the provider said when (429 reset); else back off
+        self.status_code = status_code
+
+
+class Rejected(TransportError):
+    """The provider refused this batch as it is (400, 413): fails the batch, not the wave."""
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class NotAuthorised(TransportError):
+    """Bad key or unverified sender (401, 403): pause the wave, send nothing more."""
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class OutcomeUnknown(TransportError):
+    """The request may have reached the provider but no answer came back.
+
+    Resending blindly could duplicate mail: the batch must be reconciled first.
+    """

@@ -1,0 +1,29 @@
+"""The Flask app: webhooks, supporter-facing links, staff dashboard, ops endpoints.
+
+One blueprint per module; `create_app` wires them to settings and the database.
+Run locally with `campaign serve`, in production with
+`gunicorn 'sender.web:create_app()'`.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from sender.config import Settings, get_settings
+from sender.db import get_engine
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or get_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=32 * 1024 * 1024,  # SendGrid inbound mail may reach 30 MB
+    )
+    app.extensions["campaign.settings"] = settings
+    app.extensions["campaign.engine"] = get_engine(settings.database_url)
+    # Blueprints register here, one line each.
+    return app
