@@ -162,6 +162,8 @@ class Wave(Base):
     subjects: Mapped[dict[str, Any]] = mapped_column(default=dict)
     preheaders: Mapped[dict[str, Any]] = mapped_column(default=dict)
     rate_per_hour: Mapped[int | None] = mapped_column(Integer)
+    # {"gmail.com": 5000}: warm-up limits per recipient domain, messages/hour
+    domain_rates: Mapped[dict[str, Any]] = mapped_column(default=dict)
     launched_at: Mapped[datetime | None]
     planned_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -173,7 +175,10 @@ class Batch(Base):
     """Up to 1,000 messages sharing one variant and one send slot: one provider request."""
 
     __tablename__ = "batches"
-    __table_args__ = (Index("ix_batches_wave_status", "wave_id", "status"),)
+    __table_args__ = (
+        Index("ix_batches_wave_status", "wave_id", "status"),
+        UniqueConstraint("wave_id", "case_id", "language", "slot_at", "seq"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"))
@@ -181,6 +186,11 @@ class Batch(Base):
     language: Mapped[str] = mapped_column(String(8))
     send_after: Mapped[datetime] = mapped_column(index=True)
     send_before: Mapped[datetime]
+    # The hour the batch was planned into, and its number inside that slot's variant.
+    slot_at: Mapped[datetime | None]
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    # Not before this instant (rate limit or retry back-off); the slot stays in send_after.
+    retry_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=BatchStatus.PENDING)
     size: Mapped[int] = mapped_column(Integer, default=0)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -213,7 +223,24 @@ class Message(Base):
     status: Mapped[str] = mapped_column(String(16), default=MessageStatus.PLANNED)
     skip_reason: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None]
+    # Planning keys: set-based batching numbers rows per (case, language, slot).
+    slot_at: Mapped[datetime | None]
+    batch_seq: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WaveSlot(Base):
+    """The send slot of one wave for one timezone, computed once per distinct zone."""
+
+    __tablename__ = "wave_slots"
+
+    wave_id: Mapped[int] = mapped_column(
+        ForeignKey("waves.id", ondelete="CASCADE"), primary_key=True
+    )
+    timezone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot_at: Mapped[datetime]
+    send_after: Mapped[datetime]
+    send_before: Mapped[datetime]
 
 
 class Event(Base):

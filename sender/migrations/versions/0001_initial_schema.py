@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 12:04:20.008105
+Create Date: 2026-11-25 12:11:33.430526
 """
 
 from collections.abc import Sequence
@@ -160,6 +160,11 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("rate_per_hour", sa.Integer(), nullable=True),
+        sa.Column(
+            "domain_rates",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("launched_at", sender.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("planned_at", sender.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sender.models.UTCDateTime(timezone=True), nullable=True),
@@ -241,6 +246,9 @@ def upgrade() -> None:
         sa.Column("language", sa.String(length=8), nullable=False),
         sa.Column("send_after", sender.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("send_before", sender.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("slot_at", sender.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("retry_at", sender.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -256,6 +264,9 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_batches")),
         sa.UniqueConstraint("send_key", name=op.f("uq_batches_send_key")),
+        sa.UniqueConstraint(
+            "wave_id", "case_id", "language", "slot_at", "seq", name=op.f("uq_batches_wave_id")
+        ),
     )
     with op.batch_alter_table("batches", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_batches_send_after"), ["send_after"], unique=False)
@@ -300,6 +311,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_replies_status"), ["status"], unique=False)
 
     op.create_table(
+        "wave_slots",
+        sa.Column("wave_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column("slot_at", sender.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("send_after", sender.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("send_before", sender.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["wave_id"], ["waves.id"], name=op.f("fk_wave_slots_wave_id_waves"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("wave_id", "timezone", name=op.f("pk_wave_slots")),
+    )
+    op.create_table(
         "messages",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("wave_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -312,6 +335,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("skip_reason", sa.String(length=64), nullable=True),
         sa.Column("sent_at", sender.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("slot_at", sender.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("batch_seq", sa.Integer(), nullable=True),
         sa.Column("created_at", sender.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["batch_id"],
@@ -348,6 +373,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_messages_batch_id"))
 
     op.drop_table("messages")
+    op.drop_table("wave_slots")
     with op.batch_alter_table("replies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_replies_status"))
         batch_op.drop_index(batch_op.f("ix_replies_received_at"))
