@@ -6,6 +6,8 @@ import sys
 
 import typer
 
+from sender.cli import assign as assign_cli
+from sender.cli import cases as cases_cli
 from sender.cli import db as db_cli
 from sender.cli.common import console
 from sender.errors import CampaignError
@@ -17,6 +19,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_cli.app, name="db")
+app.add_typer(cases_cli.app, name="cases")
+app.command("assign", help=assign_cli.HELP)(assign_cli.assign_command)
 
 
 def main() -> None:

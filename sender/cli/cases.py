@@ -1,0 +1,58 @@
+"""`campaign cases`: load the cases file, list cases, pause or resolve one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sender.cases import list_cases, load_cases, set_case_status
+from sender.cli.common import console, open_database
+from sender.vocabulary import CaseStatus
+
+app = typer.Typer(help="Cases supporters write for.", no_args_is_help=True)
+
+
+@app.command()
+def load(
+    path: Annotated[Path, typer.Argument(help="A cases YAML file, e.g. audiences/cases-2020.yaml")],
+) -> None:
+    """Create or update the file's cases (safe to run again; nothing is deleted)."""
+    report = load_cases(open_database(), path)
+    table = Table("outcome", "cases", title=f"cases from {path}")
+    for label, slugs in (
+        ("created", report.created),
+        ("updated", report.updated),
+        ("unchanged", report.unchanged),
+        ("not in file (kept)", report.not_in_file),
+    ):
+        table.add_row(label, f"{len(slugs)}  {' '.join(slugs)}".rstrip())
+    console.print(table)
+    for warning in report.warnings:
+        console.print(f"[yellow]note:[/] {warning}")
+
+
+@app.command("list")
+def list_() -> None:
+    """Show every case with its status, languages and exclusions."""
+    table = Table("slug", "person", "country", "status", "languages", "excluded", "action page")
+    for case in list_cases(open_database()):
+        table.add_row(
+            case.slug,
+            case.person,
+            case.country,
+            case.status,
+            " ".join(case.languages),
+            " ".join(case.excluded_countries) or "-",
+            case.action_url or "built-in",
+        )
+    console.print(table)
+
+
+@app.command()
+def status(slug: str, new_status: Annotated[CaseStatus, typer.Argument(metavar="STATUS")]) -> None:
+    """Set a case active, paused or resolved (waves skip cases that are not active)."""
+    case = set_case_status(open_database(), slug, new_status)
+    console.print(f"case {case.slug} is now {case.status}")
