@@ -6,13 +6,14 @@ check that the migrations and these models agree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     ForeignKey,
@@ -282,6 +283,10 @@ class Action(Base):
     # Idempotency: one action per source event (event id, reply id, link token+kind).
     dedupe_key: Mapped[str | None] = mapped_column(String(160), unique=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # A click on the case's own action link counts as acting (letters and replies always do).
+    acting: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Set once sender.reports has added the action to report_counts.
+    rolled_up_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Suppression(Base):
@@ -317,3 +322,36 @@ class Reply(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     wave_id: Mapped[int | None] = mapped_column(ForeignKey("waves.id", ondelete="SET NULL"))
     parsed_at: Mapped[datetime | None]
+
+
+class ReportCount(Base):
+    """Running totals behind `campaign report`, so it never scans millions of events."""
+
+    __tablename__ = "report_counts"
+
+    case_id: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0: not known
+    wave_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)  # "": not known
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class CaseActor(Base):
+    """Supporters who acted on a case, once each: the numerator of the action rate."""
+
+    __tablename__ = "case_actors"
+
+    case_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    first_acted_at: Mapped[datetime]
+
+
+class BounceStreak(Base):
+    """Soft bounces in a row per address; a delivery resets it."""
+
+    __tablename__ = "bounce_streaks"
+
+    email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
