@@ -1,0 +1,225 @@
+"""What the local SendGrid checks in a mail/send body, as SendGrid would.
+
+Two layers: the request schema from SendGrid's own OpenAPI description
+(tsg_mail_v3.yaml), compiled once into a jsonschema validator, then the
+documented limits the schema cannot express (recipients per request, unique
+addresses, substitution and custom-arg sizes, protected headers).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import fastjsonschema
+import yaml
+
+SPEC_ENV = "SENDGRID_OPENAPI"
+DEFAULT_SPEC = Path("/work/shared/sendgrid/tsg_mail_v3.yaml")
+MAX_PERSONALIZATIONS = 1000
+MAX_RECIPIENTS = 1000
+MAX_SUBSTITUTION_BYTES = 10_000
+MAX_CUSTOM_ARG_BYTES = 10_000
+MAX_CATEGORIES = 10
+MAX_CATEGORY_LENGTH = 255
+MAX_BODY_BYTES = 30 * 1024 * 1024
+PROTECTED_HEADERS = frozenset(
+    {
+        "to",
+        "from",
+        "subject",
+        "reply-to",
+        "cc",
+        "bcc",
+        "content-type",
+        "content-transfer-encoding",
+        "dkim-signature",
+        "received",
+        "x-sg-id",
+        "x-sg-eid",
+    }
+)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    message: str
+    field: str | None
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"message": self.message, "field": self.field}
+
+
+def spec_path() -> Path:
+    found = os.environ.get(SPEC_ENV)
+    if found:
+        return Path(found)
+    bundled = Path(__file__).with_name("tsg_mail_v3.yaml")
+    return bundled if bundled.exists() else DEFAULT_SPEC
+
+
+def request_schema(path: Path) -> dict[str, Any]:
+    """The mail/send request body schema, self-contained for jsonschema."""
+    spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    body = spec["components"]["requestBodies"]["PostMailSend"]["content"]["application/json"]
+    schema: dict[str, Any] = copy.deepcopy(body["schema"])
+    # Known quirk of the spec: message-level custom_args is an object in practice.
+    schema["properties"]["custom_args"] = {
+        "type": ["object", "string"],
+        "additionalProperties": {"type": "string"},
+    }
+    schema["components"] = {"schemas": spec["components"]["schemas"]}
+    # The keywords this schema uses mean the same in draft 7, which fastjsonschema
+    # compiles to Python: ~4x faster than jsonschema on 1,000 personalizations.
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return schema
+
+
+Validator = Callable[[Any], Any]
+
+
+@lru_cache(maxsize=4)
+def compiled_validator(path: Path) -> Validator:
+    validate: Validator = fastjsonschema.compile(request_schema(path))
+    return validate
+
+
+def _dotted(parts: list[str]) -> str | None:
+    items = [p for p in parts if p != "data"]
+    return ".".join(items) if items else None
+
+
+def schema_errors(body: Any, validate: Validator) -> list[FieldError]:
+    """The first schema violation (fastjsonschema stops at the first)."""
+    try:
+        validate(body)
+    except fastjsonschema.JsonSchemaValueException as err:
+        message = err.message.replace("data.", "", 1).replace("data ", "body ", 1)
+        return [FieldError(message[:300], _dotted(list(err.path or [])))]
+    return []
+
+
+def _size(mapping: dict[str, Any]) -> int:
+    return sum(len(str(k).encode()) + len(str(v).encode()) for k, v in mapping.items())
+
+
+def _personalization_errors(index: int, item: dict[str, Any]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    where = f"personalizations.{index}"
+    subs = item.get("substitutions") or {}
+    if isinstance(subs, dict) and _size(subs) > MAX_SUBSTITUTION_BYTES:
+        errors.append(
+            FieldError(
+                f"substitutions may not exceed {MAX_SUBSTITUTION_BYTES} bytes per personalization",
+                f"{where}.substitutions",
+            )
+        )
+    args = item.get("custom_args") or {}
+    if isinstance(args, dict):
+        if _size(args) > MAX_CUSTOM_ARG_BYTES:
+            errors.append(
+                FieldError(
+                    f"custom_args may not exceed {MAX_CUSTOM_ARG_BYTES} bytes per personalization",
+                    f"{where}.custom_args",
+                )
+            )
+        if any(not isinstance(v, str) for v in args.values()):
+            errors.append(FieldError("custom_args values must be strings", f"{where}.custom_args"))
+    errors.extend(_header_errors(item.get("headers"), f"{where}.headers"))
+    return errors
+
+
+def _header_errors(headers: Any, field: str) -> list[FieldError]:
+    if not isinstance(headers, dict):
+        return []
+    return [
+        FieldError(f"the {name} header may not be set in headers", field)
+        for name in headers
+        if name.lower() in PROTECTED_HEADERS or name.lower().startswith("x-sg-")
+    ]
+
+
+def _recipient_errors(personalizations: list[Any]) -> list[FieldError]:
+    seen: set[str] = set()
+    total = 0
+    for index, item in enumerate(personalizations):
+        for kind in ("to", "cc", "bcc"):
+            for address in item.get(kind) or []:
+                total += 1
+                email = str(address.get("email", "")).strip().lower()
+                if email in seen:
+                    return [
+                        FieldError(
+                            "Each email address in the personalization block should be unique "
+                            "between to, cc, and bcc across the request",
+                            f"personalizations.{index}.{kind}",
+                        )
+                    ]
+                seen.add(email)
+    if total > MAX_RECIPIENTS:
+        return [
+            FieldError(
+                f"the request holds {total} recipients; at most {MAX_RECIPIENTS} are allowed",
+                "personalizations",
+            )
+        ]
+    return []
+
+
+def _category_errors(categories: Any) -> list[FieldError]:
+    if not isinstance(categories, list):
+        return []
+    if len(categories) > MAX_CATEGORIES:
+        return [FieldError(f"at most {MAX_CATEGORIES} categories are allowed", "categories")]
+    return [
+        FieldError(f"a category may hold at most {MAX_CATEGORY_LENGTH} characters", "categories")
+        for c in categories
+        if isinstance(c, str) and len(c) > MAX_CATEGORY_LENGTH
+    ][:1]
+
+
+def limit_errors(body: dict[str, Any]) -> list[FieldError]:
+    """The documented limits beyond the schema; assumes the schema passed."""
+    personalizations = body.get("personalizations") or []
+    errors: list[FieldError] = []
+    if len(personalizations) > MAX_PERSONALIZATIONS:
+        errors.append(
+            FieldError(
+                f"at most {MAX_PERSONALIZATIONS} personalizations are allowed", "personalizations"
+            )
+        )
+    if not personalizations:
+        errors.append(FieldError("at least one personalization is required", "personalizations"))
+    errors.extend(_recipient_errors(personalizations))
+    for index, item in enumerate(personalizations):
+        errors.extend(_personalization_errors(index, item))
+    errors.extend(_category_errors(body.get("categories")))
+    errors.extend(_header_errors(body.get("headers"), "headers"))
+    if not body.get("template_id") and not body.get("content"):
+        errors.append(FieldError("content is required unless template_id is set", "content"))
+    if not body.get("subject") and any(not p.get("subject") for p in personalizations):
+        errors.append(FieldError("a subject is required", "subject"))
+    return errors
+
+
+def check_body(
+    raw: bytes, path: Path | None = None
+) -> tuple[dict[str, Any] | None, list[FieldError]]:
+    """Parse and check a mail/send body: the parsed body, or the errors."""
+    try:
+        body = json.loads(raw)
+    except ValueError as err:
+        return None, [FieldError(f"the request body is not valid JSON: {err}", None)]
+    if not isinstance(body, dict):
+        return None, [FieldError("the request body must be a JSON object", None)]
+    errors = schema_errors(body, compiled_validator(path or spec_path()))
+    if errors:
+        return None, errors
+    errors = limit_errors(body)
+    return (None, errors) if errors else (body, [])

@@ -1,0 +1,202 @@
+"""What the local SendGrid posts back: signed event batches and inbound replies.
+
+Events are signed like SendGrid signs them (ECDSA P-256, SHA-256 over
+timestamp + raw body; base64 DER signature; the public key shown as base64
+DER SubjectPublicKeyInfo), so the receiving side can be tested with the
+official `sendgrid.helpers.eventwebhook.EventWebhook` verifier.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+BATCH_BYTES = 768 * 1024
+USER_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 Mobile",
+)
+
+
+class Signer:
+    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+        self._key = key
+
+    @classmethod
+    def load_or_create(cls, path: Path | None) -> Signer:
+        """The key in `path` (PEM), created there when missing; else a fresh key."""
+        if path is not None and path.exists():
+            loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise ValueError(f"{path} does not hold an EC private key")
+            return cls(loaded)
+        key = ec.generate_private_key(ec.SECP256R1())
+        if path is not None:
+            path.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+        return cls(key)
+
+    @property
+    def public_key(self) -> str:
+        der = self._key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return base64.b64encode(der).decode()
+
+    def sign(self, timestamp: str, body: bytes) -> str:
+        signature = self._key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        return base64.b64encode(signature).decode()
+
+    def headers(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+        stamp = str(int(time.time()) if timestamp is None else timestamp)
+        return {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: self.sign(stamp, body),
+            TIMESTAMP_HEADER: stamp,
+        }
+
+
+@dataclass(frozen=True)
+class Scenario:
+    open_rate: float = 0.0
+    machine_open_rate: float = 0.0
+    click_rate: float = 0.0
+    bounce_rate: float = 0.0
+    spam_rate: float = 0.0
+    unsubscribe_rate: float = 0.0
+    seed: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Scenario:
+        fields = cls.__dataclass_fields__
+        unknown = set(data) - set(fields) - {"message_id"}
+        if unknown:
+            raise ValueError(f"unknown scenario keys: {', '.join(sorted(unknown))}")
+        rates = {k: float(v) for k, v in data.items() if k in fields and k != "seed"}
+        if any(not 0.0 <= r <= 1.0 for r in rates.values()):
+            raise ValueError("scenario rates must lie between 0 and 1")
+        return cls(seed=int(data.get("seed", 0)), **rates)
+
+
+def _event(recipient: dict[str, Any], kind: str, at: int, **extra: Any) -> dict[str, Any]:
+    # Custom args first: SendGrid puts them at the top level, its own keys win.
+    event: dict[str, Any] = dict(recipient["custom_args"])
+    event.update(
+        email=recipient["email"],
+        timestamp=at,
+        event=kind,
+        sg_event_id=uuid.uuid4().hex,
+        sg_message_id=recipient["sg_message_id"],
+        category=list(recipient["categories"]),
+    )
+    event.update(extra)
+    return event
+
+
+def events_for(
+    recipient: dict[str, Any], scenario: Scenario, rng: random.Random
+) -> list[dict[str, Any]]:
+    """processed, then bounce or delivered, then the reader's reactions."""
+    at = int(time.time())
+    out = [_event(recipient, "processed", at)]
+    if rng.random() < scenario.bounce_rate:
+        kind = rng.choice(("bounce", "blocked"))
+        out.append(
+            _event(
+                recipient, "bounce", at + 1, type=kind, status="5.1.1", reason="mailbox unavailable"
+            )
+        )
+        return out
+    out.append(_event(recipient, "delivered", at + 1, response="250 OK"))
+    if rng.random() < scenario.machine_open_rate:
+        out.append(_event(recipient, "open", at + 2, sg_machine_open=True, useragent="Mozilla/5.0"))
+    human_open = rng.random() < scenario.open_rate
+    if human_open:
+        agent = rng.choice(USER_AGENTS)
+        out.append(
+            _event(
+                recipient, "open", at + 60, sg_machine_open=False, useragent=agent, ip="203.0.113.7"
+            )
+        )
+    if human_open and rng.random() < scenario.click_rate and recipient.get("links"):
+        url = rng.choice(recipient["links"])
+        out.append(
+            _event(recipient, "click", at + 90, url=url, useragent=USER_AGENTS[0], ip="203.0.113.7")
+        )
+    if rng.random() < scenario.spam_rate:
+        out.append(_event(recipient, "spamreport", at + 120))
+    elif rng.random() < scenario.unsubscribe_rate:
+        out.append(_event(recipient, "unsubscribe", at + 120))
+    return out
+
+
+def batches(events: Iterable[dict[str, Any]], limit: int = BATCH_BYTES) -> Iterator[bytes]:
+    """JSON arrays of at most `limit` bytes (one event bigger than that goes alone)."""
+    pending: list[bytes] = []
+    size = 2
+    for event in events:
+        encoded = json.dumps(event, separators=(",", ":")).encode()
+        if pending and size + len(encoded) + 1 > limit:
+            yield b"[" + b",".join(pending) + b"]"
+            pending, size = [], 2
+        pending.append(encoded)
+        size += len(encoded) + 1
+    if pending:
+        yield b"[" + b",".join(pending) + b"]"
+
+
+def post_signed(url: str, body: bytes, signer: Signer, timeout: float = 30.0) -> int:
+    answer = requests.post(url, data=body, headers=signer.headers(body), timeout=timeout)
+    return answer.status_code
+
+
+def inbound_form(
+    *, sender: str, to: str, subject: str, text: str, html: str | None = None
+) -> dict[str, tuple[None, str]]:
+    """The fields of an Inbound Parse (non-raw) POST, as multipart parts."""
+    message_id = f"<{uuid.uuid4().hex}@mail.example.net>"
+    headers = (
+        f"From: {sender}\nTo: {to}\nSubject: {subject}\nMessage-ID: {message_id}\n"
+        "MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n"
+    )
+    fields = {
+        "headers": headers,
+        "from": sender,
+        "to": to,
+        "subject": subject,
+        "text": text,
+        "html": html or f"<p>{text}</p>",
+        "envelope": json.dumps({"to": [to.split("<")[-1].rstrip(">")], "from": sender}),
+        "charsets": json.dumps(
+            {"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8", "text": "UTF-8"}
+        ),
+        "SPF": "pass",
+        "dkim": "{@example.net : pass}",
+        "sender_ip": "198.51.100.20",
+    }
+    return {name: (None, value) for name, value in fields.items()}
+
+
+def post_inbound(
+    url: str, form: dict[str, tuple[None, str]], auth: tuple[str, str] | None, timeout: float = 30.0
+) -> int:
+    answer = requests.post(url, files=form, auth=auth, timeout=timeout)
+    return answer.status_code

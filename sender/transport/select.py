@@ -1,0 +1,18 @@
+"""Pick the way out: SendGrid when a key is configured, else the outbox folder."""
+
+from __future__ import annotations
+
+from sender.config import Settings
+from sender.transport.base import Transport
+from sender.transport.outbox import OutboxTransport
+from sender.transport.sendgrid import SendGridTransport
+
+
+def transport_for(settings: Settings) -> Transport:
+    if settings.sendgrid_api_key:
+        return SendGridTransport(
+            settings.sendgrid_api_key,
+            host=settings.sendgrid_api_host,
+            timeout_seconds=settings.sendgrid_timeout_seconds,
+        )
+    return OutboxTransport(settings.outbox_dir)

@@ -1,0 +1,190 @@
+"""SendGrid v3 Mail Send through the official `sendgrid` library.
+
+A translator only: one OutgoingBatch becomes one request, and the answer (or
+the lack of one) becomes Accepted or one of the TransportError kinds. Retry
+policy, backoff and rate limits belong to the pipeline, so nothing here
+sleeps or loops.
+
+What urllib lets us tell apart about a network failure:
+- urllib wraps any OSError raised while connecting or writing the request in
+  `URLError` (refused, DNS, connect timeout, reset while uploading). The
+  server cannot have read a whole request, so it cannot have accepted the
+  mail: RetryLater.
+- Errors raised while waiting for or reading the answer come through raw
+  (`TimeoutError`, `RemoteDisconnected`, `ConnectionResetError`,
+  `IncompleteRead`). The whole request was written, so SendGrid may have
+  queued the mail: OutcomeUnknown, and the pipeline reconciles before any
+  resend.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+from urllib.error import URLError
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+
+from sender.transport.base import (
+    Accepted,
+    Address,
+    NotAuthorised,
+    OutcomeUnknown,
+    OutgoingBatch,
+    Rejected,
+    RetryLater,
+)
+
+MAX_CATEGORIES = 10
+MAX_CATEGORY_LENGTH = 255
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+REJECTED_STATUS = frozenset({400, 413})
+UNAUTHORISED_STATUS = frozenset({401, 403})
+
+
+def _address(address: Address) -> dict[str, str]:
+    out = {"email": address.email}
+    if address.name:
+        out["name"] = address.name
+    return out
+
+
+def mail_body(batch: OutgoingBatch) -> dict[str, Any]:
+    """The v3 mail/send JSON body: one personalization per recipient, in order.
+
+    The subject travels in every personalization because SendGrid applies
+    substitutions to a personalization's subject, not to a shared one.
+    """
+    personalizations: list[dict[str, Any]] = []
+    for recipient in batch.recipients:
+        item: dict[str, Any] = {"to": [_address(recipient.to)], "subject": batch.subject}
+        if recipient.substitutions:
+            item["substitutions"] = dict(recipient.substitutions)
+        if recipient.custom_args:
+            item["custom_args"] = dict(recipient.custom_args)
+        if recipient.headers:
+            item["headers"] = dict(recipient.headers)
+        personalizations.append(item)
+    body: dict[str, Any] = {
+        "personalizations": personalizations,
+        "from": _address(batch.sender),
+        "reply_to": _address(batch.reply_to),
+        "subject": batch.subject,
+        "content": [
+            {"type": "text/plain", "value": batch.text},
+            {"type": "text/html", "value": batch.html},
+        ],
+    }
+    if batch.categories:
+        body["categories"] = list(batch.categories)
+    return body
+
+
+def check_categories(categories: tuple[str, ...]) -> None:
+    """Refuse locally what SendGrid would refuse with a 400 anyway."""
+    if len(categories) > MAX_CATEGORIES:
+        raise Rejected(
+            f"{len(categories)} categories; SendGrid takes at most {MAX_CATEGORIES}",
+            status_code=400,
+        )
+    for category in categories:
+        if len(category) > MAX_CATEGORY_LENGTH:
+            raise Rejected(
+                f"category {category[:40]!r}… is {len(category)} characters; "
+                f"at most {MAX_CATEGORY_LENGTH}",
+                status_code=400,
+            )
+
+
+def provider_messages(body: bytes | str | None) -> str:
+    """The `errors[].message` texts of a SendGrid error body, or the raw text."""
+    if not body:
+        return "no error body"
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        errors = json.loads(text).get("errors", [])
+        parts = [
+            f"{e.get('field')}: {e.get('message')}" if e.get("field") else str(e.get("message"))
+            for e in errors
+        ]
+    except (ValueError, AttributeError):
+        return text[:500]
+    return "; ".join(parts) or text[:500]
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if headers is None:
+        return None
+    value = headers.get(name)
+    return None if value is None else str(value)
+
+
+def wait_from_reset(reset: str | None, now: float) -> float | None:
+    """Seconds until X-RateLimit-Reset (a unix time), never negative."""
+    if reset is None:
+        return None
+    try:
+        return max(0.0, float(reset) - now)
+    except ValueError:
+        return None
+
+
+def error_for_status(
+    status: int, body: bytes | str | None, headers: Mapping[str, str] | None, now: float
+) -> Exception:
+    """The TransportError kind that an HTTP error answer means."""
+    detail = f"SendGrid answered {status}: {provider_messages(body)}"
+    if status == 429:
+        wait = wait_from_reset(_header(headers, "X-RateLimit-Reset"), now)
+        return RetryLater(detail, wait_seconds=wait, status_code=status)
+    if status in RETRYABLE_STATUS:
+        return RetryLater(detail, status_code=status)
+    if status in REJECTED_STATUS:
+        return Rejected(detail, status_code=status)
+    if status in UNAUTHORISED_STATUS:
+        return NotAuthorised(detail, status_code=status)
+    if status >= 500:
+        return RetryLater(detail, status_code=status)
+    return Rejected(detail, status_code=status)
+
+
+class SendGridTransport:
+    name = "sendgrid"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        host: str = "https://api.sendgrid.com",
+        timeout_seconds: float = 30.0,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = SendGridAPIClient(api_key, host=host.rstrip("/"))
+        self._host = host
+        self._timeout = timeout_seconds
+        self._now = now
+
+    def send(self, batch: OutgoingBatch) -> Accepted:
+        check_categories(batch.categories)
+        body = mail_body(batch)
+        where = f"{self._host} (batch {batch.send_key}, {len(batch.recipients)} recipients)"
+        try:
+            response = self._client.client.mail.send.post(request_body=body, timeout=self._timeout)
+        except HTTPError as err:
+            raise error_for_status(err.status_code, err.body, err.headers, self._now()) from err
+        except URLError as err:
+            raise RetryLater(f"could not hand the request to {where}: {err.reason}") from err
+        except (TimeoutError, http.client.HTTPException, ConnectionError) as err:
+            raise OutcomeUnknown(
+                f"request sent to {where} but no answer came back ({type(err).__name__}: "
+                f"{err}); the mail may have been accepted"
+            ) from err
+        status = int(response.status_code)
+        if status in (200, 202):  # 200 is sandbox mode: validated, counts as taken
+            message_id = _header(response.headers, "X-Message-Id")
+            return Accepted(provider_message_id=message_id, status_code=status)
+        raise error_for_status(status, response.body, response.headers, self._now())
