@@ -1,0 +1,193 @@
+"""The importer's repository: staging tables and set-based upserts, per dialect.
+
+Rows are validated in Python and reach the database a chunk at a time: bulk
+loaded into a temporary staging table (COPY on PostgreSQL, executemany on
+SQLite), then checked and merged into `supporters` with a handful of
+statements per chunk instead of one round trip per row. A second temporary
+table remembers every address already staged, so duplicates across chunks are
+found by the database and the importer's memory stays flat.
+
+Statements are assembled from the constant column names below only (hence the
+S608 waivers); every value travels as a bound parameter or through COPY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, CursorResult, bindparam, text
+
+from sender.models import UTCDateTime
+from sender.vocabulary import SupporterStatus
+
+# Order of the values in each staged row.
+STAGE_COLUMNS = (
+    "line",
+    "email",
+    "email_hash",
+    "first_name",
+    "last_name",
+    "country",
+    "language",
+    "language_default",
+    "timezone",
+    "timezone_default",
+    "consent",
+    "case_preference",
+)
+# Supporter columns an import may change; a value the file leaves empty keeps
+# what the database holds.
+MERGED = (
+    "first_name",
+    "last_name",
+    "country",
+    "language",
+    "timezone",
+    "consent",
+    "case_preference",
+)
+
+StagedRow = tuple[
+    int,
+    str,
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+    str,
+    str | None,
+    str,
+    bool | None,
+    str | None,
+]
+
+
+@dataclass(frozen=True)
+class ChunkOutcome:
+    new: int
+    changed: int
+    same: int
+
+
+class ImportStage:
+    """Temporary tables on one connection, for the length of one import transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.postgres = connection.dialect.name == "postgresql"
+        self._distinct = "IS DISTINCT FROM" if self.postgres else "IS NOT"
+
+    def create(self) -> None:
+        boolean = "BOOLEAN" if self.postgres else "INTEGER"
+        # PostgreSQL drops them with the transaction; SQLite keeps temp tables
+        # for the connection's life, so drop() must run on every exit.
+        suffix = " ON COMMIT DROP" if self.postgres else ""
+        self.drop()
+        self._sql(
+            "CREATE TEMP TABLE import_chunk (line INTEGER, email TEXT, email_hash TEXT, "
+            "first_name TEXT, last_name TEXT, country TEXT, language TEXT, "
+            "language_default TEXT, timezone TEXT, timezone_default TEXT, "
+            f"consent {boolean}, case_preference TEXT){suffix}"
+        )
+        self._sql(
+            f"CREATE TEMP TABLE import_seen (email_hash TEXT PRIMARY KEY, line INTEGER){suffix}"
+        )
+
+    def drop(self) -> None:
+        if not self.postgres:
+            self._sql("DROP TABLE IF EXISTS temp.import_chunk")
+            self._sql("DROP TABLE IF EXISTS temp.import_seen")
+
+    def load(self, rows: Sequence[StagedRow]) -> None:
+        """Replace the chunk table's contents with these rows."""
+        names = ", ".join(STAGE_COLUMNS)
+        if self.postgres:
+            self._sql("TRUNCATE import_chunk")
+            cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(f"COPY import_chunk ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        self._sql("DELETE FROM import_chunk")
+        marks = ", ".join("?" for _ in STAGE_COLUMNS)
+        cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.executemany(
+            f"INSERT INTO import_chunk ({names}) VALUES ({marks})",  # noqa: S608
+            rows,
+        )
+
+    def take_earlier_duplicates(self) -> list[tuple[int, int]]:
+        """(line, first line) of rows whose address an earlier chunk already had."""
+        found = self._sql(
+            "SELECT c.line, s.line FROM import_chunk c JOIN import_seen s "
+            "ON s.email_hash = c.email_hash"
+        ).all()
+        if found:
+            self._sql(
+                "DELETE FROM import_chunk WHERE email_hash IN (SELECT email_hash FROM import_seen)"
+            )
+        self._sql(
+            "INSERT INTO import_seen (email_hash, line) SELECT email_hash, line FROM import_chunk"
+        )
+        return [(int(row[0]), int(row[1])) for row in found]
+
+    def take_suppressed(self) -> list[int]:
+        """Lines whose address is suppressed or forgotten: never (re)subscribed by an import."""
+        condition = (
+            "EXISTS (SELECT 1 FROM suppressions p WHERE p.email_hash = import_chunk.email_hash) "
+            "OR EXISTS (SELECT 1 FROM supporters s WHERE s.email_hash = import_chunk.email_hash "
+            "AND s.status = :forgotten)"
+        )
+        params = {"forgotten": SupporterStatus.FORGOTTEN.value}
+        lines = [
+            int(line)
+            for (line,) in self._sql(f"SELECT line FROM import_chunk WHERE {condition}", params)  # noqa: S608
+        ]
+        if lines:
+            self._sql(f"DELETE FROM import_chunk WHERE {condition}", params)  # noqa: S608
+        return lines
+
+    def _changed(self, supporter: str) -> str:
+        return " OR ".join(
+            f"COALESCE(c.{name}, {supporter}.{name}) {self._distinct} {supporter}.{name}"
+            for name in MERGED
+        )
+
+    def classify(self) -> ChunkOutcome:
+        row = self._sql(
+            "SELECT COUNT(*) - COUNT(s.id), COALESCE(SUM(CASE WHEN s.id IS NOT NULL "  # noqa: S608
+            f"AND ({self._changed('s')}) THEN 1 ELSE 0 END), 0), COUNT(s.id) "
+            "FROM import_chunk c LEFT JOIN supporters s ON s.email_hash = c.email_hash"
+        ).one()
+        new, changed, existing = (int(value) for value in row)
+        return ChunkOutcome(new=new, changed=changed, same=existing - changed)
+
+    def merge(self, source: str | None, now: datetime) -> None:
+        """Update changed supporters, then insert the new ones."""
+        assignments = ", ".join(
+            f"{name} = COALESCE(c.{name}, supporters.{name})" for name in MERGED
+        )
+        update = text(
+            f"UPDATE supporters SET {assignments}, updated_at = :now FROM import_chunk AS c "  # noqa: S608
+            f"WHERE c.email_hash = supporters.email_hash AND ({self._changed('supporters')})"
+        ).bindparams(bindparam("now", type_=UTCDateTime()))
+        self.connection.execute(update, {"now": now})
+        # WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT.
+        insert = text(
+            "INSERT INTO supporters (email, email_hash, first_name, last_name, country, "
+            "language, timezone, consent, status, case_preference, source, created_at, updated_at) "
+            "SELECT c.email, c.email_hash, c.first_name, c.last_name, c.country, "
+            "COALESCE(c.language, c.language_default), COALESCE(c.timezone, c.timezone_default), "
+            "COALESCE(c.consent, FALSE), :status, c.case_preference, :source, :now, :now "
+            "FROM import_chunk AS c WHERE true ON CONFLICT (email_hash) DO NOTHING"
+        ).bindparams(bindparam("now", type_=UTCDateTime()))
+        self.connection.execute(
+            insert, {"status": SupporterStatus.SUBSCRIBED.value, "source": source, "now": now}
+        )
+
+    def _sql(self, statement: str, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
+        return self.connection.execute(text(statement), params or {})

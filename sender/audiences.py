@@ -1,0 +1,368 @@
+"""Supporters in and out: the streaming CSV importer and erasure ("forget").
+
+The importer reads a CRM export one row at a time, checks each row in Python
+and merges valid rows a chunk at a time (sender.audience_store), all inside
+one transaction: a file that turns out to be unreadable halfway leaves the
+database as it was. Rows that cannot be used are reported with their line and
+reason and never stop the import.
+
+An import never changes a supporter's status: whoever unsubscribed, bounced,
+complained or was forgotten stays so, and an address whose hash is suppressed
+is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+
+from sqlalchemy import Engine, or_, select, update
+
+from sender.addresses import email_hash, normalise_email
+from sender.audience_store import ImportStage, StagedRow
+from sender.clock import Clock, SystemClock
+from sender.countries import country_code, defaults_for, supported_language, valid_timezone
+from sender.csvsource import (
+    CONTROL,
+    Column,
+    Layout,
+    ReadStats,
+    RejectWriter,
+    SourceRow,
+    read_layout,
+    read_rows,
+)
+from sender.db import session_scope
+from sender.errors import InvalidInput, NotFound
+from sender.models import Event, Reply, Supporter, Suppression
+from sender.vocabulary import SupporterStatus, SuppressionReason
+
+CHUNK_ROWS = 10_000
+EXAMPLES_KEPT = 20
+MAX_LENGTH = {Column.FIRST_NAME: 200, Column.LAST_NAME: 200, Column.CASE_PREFERENCE: 64}
+MAX_SOURCE = 100
+
+Progress = Callable[[int, int], None]  # (bytes read, file size)
+
+
+class RejectReason(StrEnum):
+    UNREADABLE = "unreadable_row"
+    BINARY = "binary_data"
+    MISSING_EMAIL = "missing_email"
+    INVALID_EMAIL = "invalid_email"
+    TOO_LONG = "field_too_long"
+    DUPLICATE = "duplicate_in_file"
+    SUPPRESSED = "suppressed"
+
+
+class RowWarning(StrEnum):
+    """Oddities that do not stop a row: the value is replaced by a default."""
+
+    UNKNOWN_COUNTRY = "unknown_country"
+    UNSUPPORTED_LANGUAGE = "unsupported_language"
+    INVALID_TIMEZONE = "invalid_timezone"
+    UNCLEAR_CONSENT = "unclear_consent"
+
+
+CONSENT_YES = frozenset(
+    {"yes", "y", "true", "t", "1", "x", "si", "sí", "oui", "opt-in", "optin", "opted in", "نعم"}
+)
+CONSENT_NO = frozenset(
+    {"no", "n", "false", "f", "0", "non", "opt-out", "optout", "opted out", "لا"}
+)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    line: int
+    reason: RejectReason
+    detail: str
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    path: str
+    rows: int
+    imported: int
+    updated: int
+    unchanged: int
+    rejected: Mapping[str, int]
+    warnings: Mapping[str, int]
+    blank_lines: int
+    latin1_lines: int
+    delimiter: str
+    examples: tuple[Rejection, ...]  # the first few rejections, for a quick look
+    errors_path: Path | None = None
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+# An address whose local part is plain ASCII dot-atom is valid exactly when its
+# domain is; domains repeat across a list (gmail.com...), so email-validator's
+# domain check runs once per domain instead of once per row.
+_DOT_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+
+
+@lru_cache(maxsize=65_536)
+def _normal_domain(domain: str) -> str | None:
+    try:
+        return normalise_email("x@" + domain).rsplit("@", 1)[1]
+    except InvalidInput:
+        return None
+
+
+def normalise_address(raw: str) -> str:
+    """sender.addresses.normalise_email, with its domain check memoised."""
+    raw = raw.strip()
+    local, at, domain = raw.rpartition("@")
+    if at and len(local) <= 64 and len(raw) <= 200 and _DOT_ATOM.match(local):
+        normal = _normal_domain(domain)
+        if normal is not None and normal.isascii():
+            return f"{local.lower()}@{normal}"
+    return normalise_email(raw)  # anything unusual, and every error message
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    warnings: Counter[str] = field(default_factory=Counter)
+    examples: list[Rejection] = field(default_factory=list)
+
+
+def _consent(raw: str, warnings: list[RowWarning]) -> bool | None:
+    if not raw:
+        return None
+    folded = raw.casefold()
+    if folded in CONSENT_YES:
+        return True
+    if folded in CONSENT_NO:
+        return False
+    warnings.append(RowWarning.UNCLEAR_CONSENT)
+    return None  # never emailed: new supporters get consent=False
+
+
+def _optional(row: SourceRow, layout: Layout, column: Column) -> str | None:
+    return row.value(layout, column) or None
+
+
+def check_row(row: SourceRow, layout: Layout) -> tuple[StagedRow, list[RowWarning]] | Rejection:
+    """A staged row ready for the database, or why this row cannot be imported."""
+    if row.problem is not None:
+        return Rejection(row.line, RejectReason.UNREADABLE, row.problem)
+    if any(CONTROL.search(value) for value in row.fields):
+        return Rejection(
+            row.line, RejectReason.BINARY, "control characters or NUL bytes in the row"
+        )
+    for column, limit in MAX_LENGTH.items():
+        length = len(row.value(layout, column))
+        if length > limit:
+            detail = f"{column.value} is {length} characters long (at most {limit})"
+            return Rejection(row.line, RejectReason.TOO_LONG, detail)
+    raw_email = row.value(layout, Column.EMAIL)
+    if not raw_email:
+        return Rejection(row.line, RejectReason.MISSING_EMAIL, "no email address in this row")
+    try:
+        email = normalise_address(raw_email)
+    except InvalidInput as error:
+        shown = raw_email if len(raw_email) <= 80 else raw_email[:80] + "..."
+        return Rejection(row.line, RejectReason.INVALID_EMAIL, f"{shown!r}: {error}")
+    warnings: list[RowWarning] = []
+    country_raw = row.value(layout, Column.COUNTRY)
+    country = country_code(country_raw)
+    if country_raw and country is None:
+        warnings.append(RowWarning.UNKNOWN_COUNTRY)
+    language_raw = row.value(layout, Column.LANGUAGE)
+    language = supported_language(language_raw) if language_raw else None
+    if language_raw and language is None:
+        warnings.append(RowWarning.UNSUPPORTED_LANGUAGE)
+    timezone_raw = row.value(layout, Column.TIMEZONE)
+    timezone = valid_timezone(timezone_raw) if timezone_raw else None
+    if timezone_raw and timezone is None:
+        warnings.append(RowWarning.INVALID_TIMEZONE)
+    defaults = defaults_for(country)
+    staged: StagedRow = (
+        row.line,
+        email,
+        email_hash(email),
+        _optional(row, layout, Column.FIRST_NAME),
+        _optional(row, layout, Column.LAST_NAME),
+        country,
+        language.value if language else None,
+        defaults.language.value,
+        timezone,
+        defaults.timezone,
+        _consent(row.value(layout, Column.CONSENT), warnings),
+        _optional(row, layout, Column.CASE_PREFERENCE),
+    )
+    return staged, warnings
+
+
+class _Importer:
+    """One run: counts, rejected-row output and the chunk being built."""
+
+    def __init__(self, stage: ImportStage, layout: Layout, rejects: RejectWriter | None) -> None:
+        self.stage, self.layout, self.rejects = stage, layout, rejects
+        self.tally = _Tally()
+        self.chunk: dict[str, StagedRow] = {}  # by email hash: first row in the chunk wins
+        self.raw: dict[int, SourceRow] = {}  # lines staged, for rejections found in SQL
+
+    def reject(self, row: SourceRow, reason: RejectReason, detail: str) -> None:
+        self.tally.rejected[reason.value] += 1
+        if len(self.tally.examples) < EXAMPLES_KEPT:
+            self.tally.examples.append(Rejection(row.line, reason, detail))
+        if self.rejects is not None:
+            self.rejects.write(row, reason.value, detail)
+
+    def add(self, row: SourceRow) -> None:
+        self.tally.rows += 1
+        checked = check_row(row, self.layout)
+        if isinstance(checked, Rejection):
+            self.reject(row, checked.reason, checked.detail)
+            return
+        staged, warnings = checked
+        for warning in warnings:
+            self.tally.warnings[warning.value] += 1
+        first = self.chunk.get(staged[2])
+        if first is not None:
+            self.reject(row, RejectReason.DUPLICATE, f"same address as line {first[0]}")
+            return
+        self.chunk[staged[2]] = staged
+        self.raw[row.line] = row
+
+    def flush(self, source: str | None, clock: Clock) -> None:
+        if not self.chunk:
+            return
+        self.stage.load(list(self.chunk.values()))
+        for line, first in self.stage.take_earlier_duplicates():
+            self.reject(self.raw[line], RejectReason.DUPLICATE, f"same address as line {first}")
+        for line in self.stage.take_suppressed():
+            detail = "this address unsubscribed, bounced, complained or was forgotten"
+            self.reject(self.raw[line], RejectReason.SUPPRESSED, detail)
+        outcome = self.stage.classify()
+        self.stage.merge(source, clock.now())
+        self.tally.imported += outcome.new
+        self.tally.updated += outcome.changed
+        self.tally.unchanged += outcome.same
+        self.chunk.clear()
+        self.raw.clear()
+
+
+def _report(
+    path: Path, layout: Layout, tally: _Tally, stats: ReadStats, errors: Path | None
+) -> ImportReport:
+    return ImportReport(
+        path=str(path),
+        rows=tally.rows,
+        imported=tally.imported,
+        updated=tally.updated,
+        unchanged=tally.unchanged,
+        rejected=MappingProxyType(dict(tally.rejected)),
+        warnings=MappingProxyType(dict(tally.warnings)),
+        blank_lines=stats.blank_lines,
+        latin1_lines=stats.latin1_lines,
+        delimiter=layout.delimiter,
+        examples=tuple(sorted(tally.examples, key=lambda r: r.line)),
+        errors_path=errors,
+    )
+
+
+def import_supporters(
+    engine: Engine,
+    path: Path,
+    source: str | None = None,
+    errors_path: Path | None = None,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> ImportReport:
+    """Import a CRM export; raise InvalidInput, with the database untouched, if unreadable."""
+    path = Path(path)
+    if source is not None and len(source) > MAX_SOURCE:
+        raise InvalidInput(f"--source is {len(source)} characters long (at most {MAX_SOURCE})")
+    layout = read_layout(path)  # decides readability before any write
+    size, stats, clock = path.stat().st_size, ReadStats(), clock or SystemClock()
+    rejects = RejectWriter(Path(errors_path), layout.header) if errors_path else None
+    try:
+        with engine.begin() as connection:
+            stage = ImportStage(connection)
+            stage.create()
+            importer = _Importer(stage, layout, rejects)
+            try:
+                for row in read_rows(path, layout, stats):
+                    importer.add(row)
+                    if len(importer.chunk) >= CHUNK_ROWS:
+                        importer.flush(source, clock)
+                        if progress is not None:
+                            progress(stats.bytes_read, size)
+                importer.flush(source, clock)
+            finally:
+                stage.drop()
+    except OSError as error:
+        if rejects is not None:
+            rejects.abandon()
+        raise InvalidInput(f"reading {path} failed, nothing was imported: {error}") from error
+    except BaseException:
+        if rejects is not None:
+            rejects.abandon()
+        raise
+    if rejects is not None:
+        rejects.finish()
+    if progress is not None:
+        progress(size, size)
+    return _report(path, layout, importer.tally, stats, rejects.path if rejects else None)
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    supporter_id: int
+    already_forgotten: bool
+
+
+def forget_supporter(engine: Engine, email: str, clock: Clock | None = None) -> ForgetResult:
+    """Erase a supporter's personal data; keep the id, counts and a suppression by hash."""
+    address = normalise_email(email)
+    digest = email_hash(address)
+    now = (clock or SystemClock()).now()
+    with session_scope(engine) as session:
+        supporter = session.scalar(select(Supporter).where(Supporter.email_hash == digest))
+        if supporter is None:
+            raise NotFound(f"no supporter with the address {address}")
+        already = supporter.status == SupporterStatus.FORGOTTEN
+        supporter.email = None
+        supporter.first_name = None
+        supporter.last_name = None
+        supporter.country = None
+        supporter.case_preference = None
+        supporter.consent = False
+        supporter.status = SupporterStatus.FORGOTTEN
+        supporter.forgotten_at = supporter.forgotten_at or now
+        suppression = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
+        if suppression is None:
+            session.add(
+                Suppression(email_hash=digest, reason=SuppressionReason.FORGOTTEN, source="forget")
+            )
+        else:
+            suppression.reason = SuppressionReason.FORGOTTEN
+        # Replies and raw provider events may quote the address or the person's words.
+        session.execute(
+            update(Reply)
+            .where(Reply.supporter_id == supporter.id)
+            .values(from_email=None, subject=None, body=None, raw_form={}, raw_email=None)
+        )
+        session.execute(
+            update(Event)
+            .where(or_(Event.supporter_id == supporter.id, Event.email_hash == digest))
+            .values(raw={})
+        )
+        return ForgetResult(supporter.id, already)
