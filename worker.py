@@ -4,6 +4,21 @@ Redis (REDIS_URL) is broker and result backend. Tasks live in sender.tasks
 and stay thin: they call plain functions that the tests call directly.
 """
 
+from typing import Any
+
+from celery.signals import setup_logging
+
 from sender.celery_app import create_celery
+from sender.logs import configure_logging
+from sender.metrics import install_celery_hooks
 
 app = create_celery()
+install_celery_hooks()  # each worker container serves /metrics on WORKER_METRICS_PORT
+
+
+def _configure_logging(**_kwargs: Any) -> None:
+    configure_logging()
+
+
+# Connecting this signal stops Celery from installing its own root handler.
+setup_logging.connect(_configure_logging, weak=False)

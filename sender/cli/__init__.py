@@ -11,6 +11,7 @@ from sender.cli import cases as cases_cli
 from sender.cli import db as db_cli
 from sender.cli.common import console
 from sender.errors import CampaignError
+from sender.logs import configure_logging
 
 app = typer.Typer(
     name="campaign",
@@ -24,6 +25,7 @@ app.command("assign", help=assign_cli.HELP)(assign_cli.assign_command)
 
 
 def main() -> None:
+    configure_logging(stream=sys.stderr)  # stdout stays for command output
     try:
         app()
     except CampaignError as error:

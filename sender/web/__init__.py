@@ -11,10 +11,12 @@ from flask import Flask
 
 from sender.config import Settings, get_settings
 from sender.db import get_engine
+from sender.logs import configure_logging
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
+    configure_logging(settings)
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
