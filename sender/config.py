@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     inbound_secret: str = "dev-inbound-secret"  # noqa: S105 - overridden in production
 
     outbox_dir: Path = Path("outbox")
+    templates_dir: Path | None = None  # None: the templates/ folder shipped with the code
 
     org_name: str = "Amnesty International (demo section)"
     org_address: str = "1 Easton Street, London WC1X 0DW, United Kingdom"

@@ -3,11 +3,19 @@
 itsdangerous signs compact payloads with the configured secret, each purpose
 with its own salt, so a token made for one use (an unsubscribe) cannot be
 replayed as another (an action link) or edited to name another supporter.
+
+Every email carries two message tokens, so a wave of a million emails signs
+two million of them. `URLSafeSerializer.dumps` spends ~35 µs on generic
+JSON, compression attempts and key derivation per call; `_FastDumper` writes
+the very same bytes (a test pins this) from a pre-derived HMAC state in a few
+microseconds. Reading always goes through itsdangerous.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+from base64 import urlsafe_b64encode
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -34,17 +42,39 @@ class ReplyRef:
     language: str
 
 
+class _FastDumper:
+    """`URLSafeSerializer(secret, salt).dumps([ints or None])`, byte for byte."""
+
+    def __init__(self, serializer: URLSafeSerializer) -> None:
+        signer = serializer.make_signer()
+        if signer.key_derivation != "django-concat":  # the itsdangerous default we mirror
+            raise ValueError("unexpected itsdangerous key derivation")
+        self._mac = hmac.new(signer.derive_key(), digestmod=hashlib.sha1)
+
+    def dumps(self, values: tuple[int | None, ...]) -> str:
+        # Compact JSON of small integers never compresses shorter, so itsdangerous
+        # would not zlib it either: the payload is plain base64 of the JSON text.
+        text = "[" + ",".join("null" if v is None else str(int(v)) for v in values) + "]"
+        payload = urlsafe_b64encode(text.encode()).rstrip(b"=")
+        mac = self._mac.copy()
+        mac.update(payload)
+        signature = urlsafe_b64encode(mac.digest()).rstrip(b"=")
+        return (payload + b"." + signature).decode()
+
+
 class TokenSigner:
     def __init__(self, secret: str) -> None:
         self._action = URLSafeSerializer(secret, salt="action")
         self._unsubscribe = URLSafeSerializer(secret, salt="unsubscribe")
         self._reply = URLSafeSerializer(secret, salt="reply")
+        self._fast_action = _FastDumper(self._action)
+        self._fast_unsubscribe = _FastDumper(self._unsubscribe)
 
     def action(self, ref: MessageRef) -> str:
-        return str(self._action.dumps(_ref_list(ref)))
+        return self._fast_action.dumps(_ref_tuple(ref))
 
     def unsubscribe(self, ref: MessageRef) -> str:
-        return str(self._unsubscribe.dumps(_ref_list(ref)))
+        return self._fast_unsubscribe.dumps(_ref_tuple(ref))
 
     def reply(self, ref: ReplyRef) -> str:
         # Lower-case letters and digits only: some mail systems fold the case of
@@ -71,22 +101,27 @@ class TokenSigner:
             raise InvalidInput("malformed reply token") from error
 
 
-def _ref_list(ref: MessageRef) -> list[int | None]:
-    return [ref.supporter_id, ref.message_id, ref.case_id, ref.wave_id]
+def _ref_tuple(ref: MessageRef) -> tuple[int | None, ...]:
+    return (ref.supporter_id, ref.message_id, ref.case_id, ref.wave_id)
 
 
 def _ref_from(value: object) -> MessageRef:
     if not (isinstance(value, list) and len(value) == 4):
         raise InvalidInput("token payload has the wrong shape")
     supporter, message, case, wave = value
-    if not isinstance(supporter, int) or not isinstance(case, int):
+    if not _is_id(supporter) or not _is_id(case):
         raise InvalidInput("token payload has the wrong shape")
     return MessageRef(
         supporter,
-        message if isinstance(message, int) else None,
+        message if _is_id(message) else None,
         case,
-        wave if isinstance(wave, int) else None,
+        wave if _is_id(wave) else None,
     )
+
+
+def _is_id(value: object) -> bool:
+    # bool is an int subclass: a signed `true` is not a supporter id.
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _loads(serializer: URLSafeSerializer, token: str) -> object:

@@ -1,0 +1,166 @@
+"""Merge fields: the per-recipient values a shared variant body leaves open.
+
+A variant holds substitution tags (`-first_name-`); each recipient brings a
+value per tag. SendGrid pastes values in raw, so every field has two tags:
+one for the HTML part, whose value is HTML-escaped here, and one for the text
+part and the subject, whose value goes in as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from html import escape
+
+from markupsafe import Markup
+
+
+class MergeField(StrEnum):
+    FIRST_NAME = "first_name"  # falls back to a per-language word such as "friend"
+    FULL_NAME = "full_name"
+    UNSUBSCRIBE_URL = "unsubscribe_url"
+    ACTION_URL = "action_url"
+    REFERENCE = "reference"
+
+
+FIELDS: tuple[MergeField, ...] = tuple(MergeField)
+
+
+def html_tag(field: MergeField) -> str:
+    return f"-{field.value}-"
+
+
+def text_tag(field: MergeField) -> str:
+    return f"-{field.value}_text-"
+
+
+HTML_TAGS: dict[MergeField, str] = {f: html_tag(f) for f in FIELDS}
+TEXT_TAGS: dict[MergeField, str] = {f: text_tag(f) for f in FIELDS}
+
+
+class RecipientTags:
+    """What templates see as `recipient`: each field yields its tag, nothing else.
+
+    Templates cannot branch on a recipient (the value is not known when the
+    variant renders); sender.templating rejects such templates before they run.
+    """
+
+    def __init__(self, tags: Mapping[MergeField, str]) -> None:
+        for field, tag in tags.items():
+            # Markup: a tag is plain ASCII and must reach the body unescaped.
+            setattr(self, field.value, Markup(tag))  # noqa: S704 - our own ASCII tags
+
+
+HTML_RECIPIENT = RecipientTags(HTML_TAGS)
+TEXT_RECIPIENT = RecipientTags(TEXT_TAGS)
+
+
+@dataclass(frozen=True)
+class MergeValues:
+    """One recipient's values, plain (unescaped)."""
+
+    first_name: str
+    full_name: str
+    unsubscribe_url: str
+    action_url: str
+    reference: str
+
+    def substitutions(self) -> dict[str, str]:
+        """Tag -> value for HTML, text and subject, escaped where the part needs it."""
+        first = self.first_name
+        full = self.full_name
+        unsubscribe = self.unsubscribe_url
+        action = self.action_url
+        # Written out rather than looped: this runs once per recipient per wave.
+        return {
+            "-first_name-": escape(first),
+            "-full_name-": escape(full),
+            "-unsubscribe_url-": escape(unsubscribe),
+            "-action_url-": escape(action),
+            "-reference-": escape(self.reference),
+            "-first_name_text-": first,
+            "-full_name_text-": full,
+            "-unsubscribe_url_text-": unsubscribe,
+            "-action_url_text-": action,
+            "-reference_text-": self.reference,
+        }
+
+
+_TAG_SHAPE = re.compile(r"-[a-z_]+-")
+
+
+def personalise(text: str, substitutions: Mapping[str, str]) -> str:
+    """Fill substitution tags the way SendGrid does.
+
+    Each occurrence of a key is replaced by its value in one left-to-right
+    pass, so a value that happens to contain another tag (a supporter named
+    "-reference-") is never expanded again. Unknown tag-shaped text is left
+    alone, as SendGrid leaves it.
+    """
+    if not substitutions:
+        return text
+    pattern = _pattern_for(tuple(substitutions))
+    return pattern.sub(lambda match: substitutions[match.group(0)], text)
+
+
+_patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+def _pattern_for(keys: tuple[str, ...]) -> re.Pattern[str]:
+    pattern = _patterns.get(keys)
+    if pattern is None:
+        # Longest first, so "-first_name_text-" wins over a key that prefixes it.
+        ordered = sorted(keys, key=len, reverse=True)
+        pattern = re.compile("|".join(re.escape(k) for k in ordered))
+        if len(_patterns) < 256:
+            _patterns[keys] = pattern
+    return pattern
+
+
+def find_tags(text: str) -> set[str]:
+    """Every tag-shaped string in `text` (used by checks, not by sending)."""
+    return set(_TAG_SHAPE.findall(text))
+
+
+# Crockford's base32: no I, L, O or U, so a code read out on the phone survives.
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CHECK = _CROCKFORD + "*~$=U"  # Crockford's mod-37 check symbols
+
+
+def reference_code(message_id: int | None, supporter_id: int) -> str:
+    """A short code naming the message (or, in previews, the supporter); not a secret.
+
+    "M" + base32(message id) + check symbol, e.g. "M3D-7" style typos are caught
+    by the check symbol before anyone looks the code up.
+    """
+    prefix, number = ("M", message_id) if message_id is not None else ("S", supporter_id)
+    return f"{prefix}{_base32(number)}{_CHECK[number % 37]}"
+
+
+def read_reference(code: str) -> tuple[str, int]:
+    """("M", message id) or ("S", supporter id); ValueError when the code is wrong."""
+    code = code.strip().upper().replace("-", "")
+    if len(code) < 3 or code[0] not in "MS":
+        raise ValueError(f"not a reference code: {code!r}")
+    number = 0
+    for symbol in code[1:-1]:
+        digit = _CROCKFORD.find(symbol)
+        if digit < 0:
+            raise ValueError(f"not a reference code: {code!r}")
+        number = number * 32 + digit
+    if _CHECK[number % 37] != code[-1]:
+        raise ValueError(f"reference code {code!r} fails its check symbol")
+    return code[0], number
+
+
+def _base32(number: int) -> str:
+    if number < 0:
+        raise ValueError("ids are not negative")
+    digits = []
+    while True:
+        number, rest = divmod(number, 32)
+        digits.append(_CROCKFORD[rest])
+        if number == 0:
+            return "".join(reversed(digits))

@@ -1,0 +1,360 @@
+"""Variants and recipients: render once per variant, personalise per recipient.
+
+A variant (template kind x case x language x wave) is rendered by Jinja2 and
+inlined by premailer once, with every per-recipient value left as a
+substitution tag (sender.merge). `Renderer.recipient` then builds the small
+per-recipient part of a provider request: tag values, custom args and the
+one-click unsubscribe headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from premailer import Premailer
+
+from sender.config import Settings
+from sender.errors import TemplateProblem
+from sender.merge import (
+    HTML_RECIPIENT,
+    HTML_TAGS,
+    TEXT_RECIPIENT,
+    TEXT_TAGS,
+    MergeField,
+    MergeValues,
+    RecipientTags,
+    reference_code,
+)
+from sender.merge import personalise as personalise
+from sender.models import Case, Wave
+from sender.templating import RIGHT_TO_LEFT, SOURCE_LANGUAGE, Templates
+from sender.tokens import MessageRef, ReplyRef, TokenSigner
+from sender.transport.base import Address, OutgoingBatch, Recipient
+from sender.vocabulary import WaveKind
+
+CASE_FIELDS = ("title", "summary", "ask", "authority", "authority_address", "letter")
+FRIEND = "friend"  # msgid: the first name used when a supporter gave none
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class CaseContent:
+    id: int
+    slug: str
+    person: str
+    country: str
+    status: str
+    action_url: str | None
+    image_url: str | None
+    content: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, case: Case) -> CaseContent:
+        content = {
+            str(lang): _frozen(texts) if isinstance(texts, Mapping) else _frozen({})
+            for lang, texts in (case.content or {}).items()
+        }
+        return cls(
+            id=case.id,
+            slug=case.slug,
+            person=case.person,
+            country=case.country,
+            status=case.status,
+            action_url=case.action_url,
+            image_url=case.image_url,
+            content=_frozen(content),
+        )
+
+    def texts(self, language: str) -> tuple[dict[str, str], tuple[str, ...]]:
+        """The case's texts in `language` (or English, noted as a fallback)."""
+        fallbacks: tuple[str, ...] = ()
+        chosen = language
+        if language not in self.content:
+            chosen = SOURCE_LANGUAGE
+            fallbacks = (f"case {self.slug} has no '{language}' content; English used",)
+        texts = self.content.get(chosen)
+        if texts is None:
+            raise TemplateProblem(f"case {self.slug}: no content in '{language}' nor in English")
+        for name in CASE_FIELDS:
+            value = texts.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise TemplateProblem(f"case {self.slug}: content.{chosen} lacks field '{name}'")
+        return {name: str(texts[name]) for name in CASE_FIELDS}, fallbacks
+
+
+@dataclass(frozen=True)
+class WaveContent:
+    id: int
+    name: str
+    kind: WaveKind
+    subjects: Mapping[str, str] = field(default_factory=dict)
+    preheaders: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, wave: Wave) -> WaveContent:
+        return cls(
+            id=wave.id,
+            name=wave.name,
+            kind=WaveKind(wave.kind),
+            subjects=_frozen({str(k): str(v) for k, v in (wave.subjects or {}).items()}),
+            preheaders=_frozen({str(k): str(v) for k, v in (wave.preheaders or {}).items()}),
+        )
+
+
+@dataclass(frozen=True)
+class VariantKey:
+    kind: WaveKind
+    case_slug: str
+    language: str
+    wave_id: int | None
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: VariantKey
+    subject: str  # may hold substitution tags
+    preheader: str
+    html: str  # inlined once; holds substitution tags
+    text: str
+    reply_to: Address  # reply+TOKEN@inbound_domain
+    fallbacks: tuple[str, ...]  # strings that fell back to English
+
+
+@dataclass(frozen=True)
+class RecipientData:
+    supporter_id: int
+    email: str
+    first_name: str | None
+    last_name: str | None
+    message_id: int | None
+    case_id: int
+    wave_id: int | None
+
+
+class Renderer:
+    def __init__(
+        self,
+        settings: Settings,
+        brand: Mapping[str, str] | None = None,
+        templates_dir: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.brand: dict[str, str] = {**_settings_brand(settings), **(brand or {})}
+        self.templates = Templates(templates_dir or settings.templates_dir)
+        self.signer = TokenSigner(settings.secret_key)
+        self._base = settings.public_base_url.rstrip("/")
+        self._mailto = settings.unsubscribe_mailto
+        self._variants: dict[VariantKey, Variant] = {}
+        self._friend: dict[str, str] = {}
+
+    def variant(
+        self, kind: WaveKind, case: CaseContent, language: str, wave: WaveContent | None = None
+    ) -> Variant:
+        """The rendered, inlined variant; rendered once per key and then cached."""
+        kind = WaveKind(kind)
+        key = VariantKey(kind, case.slug, language, wave.id if wave else None)
+        found = self._variants.get(key)
+        if found is None:
+            found = self._variants[key] = self._render(key, case, wave)
+        return found
+
+    def recipient(
+        self, variant: Variant, who: RecipientData, custom_args: Mapping[str, str] = {}
+    ) -> Recipient:
+        """One recipient's substitutions, custom args and unsubscribe headers."""
+        ref = MessageRef(who.supporter_id, who.message_id, who.case_id, who.wave_id)
+        unsubscribe_token = self.signer.unsubscribe(ref)
+        unsubscribe = f"{self._base}/unsubscribe/{unsubscribe_token}"
+        first = _clean(who.first_name)
+        full = " ".join(p for p in (first, _clean(who.last_name)) if p)
+        greeting = first or self.friend(variant.key.language)
+        values = MergeValues(
+            first_name=greeting,
+            full_name=full or greeting,
+            unsubscribe_url=unsubscribe,
+            action_url=f"{self._base}/a/{self.signer.action(ref)}",
+            reference=reference_code(who.message_id, who.supporter_id),
+        )
+        args = {"supporter_id": str(who.supporter_id), "case_id": str(who.case_id)}
+        if who.message_id is not None:
+            args["message_id"] = str(who.message_id)
+        if who.wave_id is not None:
+            args["wave_id"] = str(who.wave_id)
+        args.update(custom_args)
+        headers = {
+            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{self._mailto}"
+            f"?subject=unsubscribe%20{unsubscribe_token}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+        return Recipient(Address(who.email, full or None), values.substitutions(), args, headers)
+
+    def batch(
+        self,
+        variant: Variant,
+        recipients: Sequence[Recipient],
+        send_key: str,
+        categories: Sequence[str],
+    ) -> OutgoingBatch:
+        sender = Address(
+            self.brand.get("from_email", self.settings.from_email),
+            self.brand.get("from_name", self.settings.from_name),
+        )
+        return OutgoingBatch(
+            send_key=send_key,
+            sender=sender,
+            reply_to=variant.reply_to,
+            subject=variant.subject,
+            html=variant.html,
+            text=variant.text,
+            categories=tuple(categories),
+            recipients=tuple(recipients),
+        )
+
+    def friend(self, language: str) -> str:
+        """The per-language word used when a supporter gave no first name."""
+        if language not in self._friend:
+            self._friend[language] = self.templates.translate(language, FRIEND).text
+        return self._friend[language]
+
+    def _render(self, key: VariantKey, case: CaseContent, wave: WaveContent | None) -> Variant:
+        language = key.language
+        texts, fallbacks = case.texts(language)
+        base: dict[str, Any] = {
+            "lang": language,
+            "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
+            "align": "right" if language in RIGHT_TO_LEFT else "left",
+            "brand": self.brand,
+            "kind": key.kind.value,
+            "case": {
+                **texts,
+                "slug": case.slug,
+                "person": case.person,
+                "country": case.country,
+                "image_url": case.image_url,
+            },
+        }
+        missing: list[str] = []
+        text_name, html_name = f"{key.kind.value}.txt", f"{key.kind.value}.html"
+        heads: dict[str, dict[str, str]] = {}
+        for part in ("subject", "preheader"):
+            overrides = (wave.subjects if part == "subject" else wave.preheaders) if wave else {}
+            heads[part] = {}
+            for tags, recipient in (("text", TEXT_RECIPIENT), ("html", HTML_RECIPIENT)):
+                if language in overrides:
+                    value = _fill_merge_fields(overrides[language], tags, wave, part)
+                else:
+                    done = self.templates.render(
+                        language, text_name, {**base, "recipient": recipient}, block=part
+                    )
+                    value, missing = done.text, [*missing, *done.missing]
+                heads[part][tags] = " ".join(value.split())
+        html = self.templates.render(
+            language,
+            html_name,
+            {
+                **base,
+                "recipient": HTML_RECIPIENT,
+                "subject": heads["subject"]["html"],
+                "preheader": heads["preheader"]["html"],
+            },
+        )
+        text = self.templates.render(language, text_name, {**base, "recipient": TEXT_RECIPIENT})
+        missing += [*html.missing, *text.missing]
+        missing += self.templates.translate(language, FRIEND).missing
+        fallbacks += tuple(
+            f"{language}: no translation for {msgid!r}; English used"
+            for msgid in dict.fromkeys(missing)
+        )
+        reply = self.signer.reply(ReplyRef(key.wave_id or 0, case.id, language))
+        return Variant(
+            key=key,
+            subject=heads["subject"]["text"],
+            preheader=heads["preheader"]["text"],
+            html=inline_css(html.text),
+            text=_tidy_text(text.text),
+            reply_to=Address(f"reply+{reply}@{self.settings.inbound_domain}"),
+            fallbacks=fallbacks,
+        )
+
+
+_MERGE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
+
+
+def _fill_merge_fields(template: str, tags: str, wave: WaveContent | None, part: str) -> str:
+    """A wave's own subject or preheader, with `{{ first_name }}`-style merge fields."""
+    table = TEXT_TAGS if tags == "text" else HTML_TAGS
+    where = f"wave {wave.name if wave else '?'} {part}"
+
+    def tag(match: re.Match[str]) -> str:
+        try:
+            return table[MergeField(match.group(1))]
+        except ValueError:
+            raise TemplateProblem(f"{where}: unknown merge field '{match.group(1)}'") from None
+
+    filled = _MERGE_PLACEHOLDER.sub(tag, template)
+    if "{{" in filled or "{%" in filled:
+        raise TemplateProblem(f"{where}: only merge fields like {{{{ first_name }}}} are allowed")
+    return filled
+
+
+def inline_css(html: str) -> str:
+    """Inline the layout's CSS; rules that cannot be inlined (@media) stay in <style>."""
+    try:
+        return str(
+            Premailer(
+                html,
+                keep_style_tags=False,
+                strip_important=False,
+                disable_validation=True,
+                allow_network=False,
+                # Keep the width/height attributes the templates set on images:
+                # Outlook needs them, and premailer would copy `width:100%` over.
+                disable_basic_attributes=["width", "height"],
+                cssutils_logging_level=logging.CRITICAL,
+            ).transform()
+        )
+    except Exception as error:  # premailer raises lxml and cssutils errors as they come
+        raise TemplateProblem(f"CSS inlining failed: {error}") from error
+
+
+def _tidy_text(text: str) -> str:
+    # Template blocks leave runs of blank lines; a plain-text reader wants one.
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _clean(name: str | None) -> str:
+    # Newlines or tabs in a name would break a subject line or a To header.
+    return " ".join(name.split()) if name else ""
+
+
+def _settings_brand(settings: Settings) -> dict[str, str]:
+    return {
+        "primary": settings.brand_primary,
+        "ink": settings.brand_ink,
+        "accent": settings.brand_accent,
+        "logo_url": settings.logo_url,
+        "org_name": settings.org_name,
+        "org_address": settings.org_address,
+    }
+
+
+__all__ = [
+    "CaseContent",
+    "RecipientData",
+    "RecipientTags",
+    "Renderer",
+    "Variant",
+    "VariantKey",
+    "WaveContent",
+    "inline_css",
+    "personalise",
+]
