@@ -1,0 +1,291 @@
+"""What is happening right now: waves in flight, queues, workers, rate buckets.
+
+Everything here reads; nothing changes state. The database is the truth for
+progress (so the numbers agree whichever machine asks); Redis adds the live
+view (queue depth, workers, rate buckets) when REDIS_URL is set. Without Redis
+tasks run in-process and the report says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import redis
+from sqlalchemy import Engine, func, select
+
+from sender.db import session_scope
+from sender.metrics import WaveCount
+from sender.models import Batch, Campaign, Message, Wave
+from sender.vocabulary import BatchStatus, MessageStatus, WaveStatus
+
+IN_PROCESS = "in-process"
+RATE_KEY_PREFIX = "campaign:rate:"  # sender.ratelimit.RedisTokenBucket's default prefix
+# kombu's Redis transport keeps priority sub-queues beside the plain list.
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+_WAITING_BATCH = (BatchStatus.PENDING, BatchStatus.QUEUED)
+_ACTIVE_WAVES = (WaveStatus.SCHEDULED, WaveStatus.SENDING, WaveStatus.PAUSED)
+
+
+@dataclass(frozen=True)
+class WaveProgress:
+    wave_id: int
+    campaign: str
+    name: str
+    status: str
+    planned: int  # every message row of the wave, whatever became of it
+    sent: int
+    failed: int
+    remaining: int  # still planned: will be sent unless the wave stops
+    skipped: int
+    sent_last_minute: int
+    oldest_waiting_seconds: float | None  # a due batch nobody has sent yet
+
+    @property
+    def per_minute(self) -> int:
+        return self.sent_last_minute
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Time to send what remains at the last minute's rate; None when stalled."""
+        if self.remaining == 0:
+            return 0.0
+        if self.sent_last_minute == 0:
+            return None
+        return self.remaining / self.sent_last_minute * 60.0
+
+    @property
+    def done_fraction(self) -> float:
+        finished = self.planned - self.remaining
+        return finished / self.planned if self.planned else 0.0
+
+
+@dataclass(frozen=True)
+class FailedBatch:
+    batch_id: int
+    wave_id: int
+    case_id: int
+    size: int
+    attempts: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RateBucket:
+    key: str
+    tokens: float
+    updated_at: float | None
+
+
+@dataclass(frozen=True)
+class LiveView:
+    """The Redis side; ``mode`` is IN_PROCESS and the rest empty without Redis."""
+
+    mode: str
+    queues: Mapping[str, int]
+    workers: tuple[str, ...]
+    buckets: tuple[RateBucket, ...]
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    generated_at: datetime
+    waves: tuple[WaveProgress, ...]
+    failed_batches: tuple[FailedBatch, ...]
+    live: LiveView
+
+
+def wave_progress(
+    engine: Engine, now: datetime, wave_ids: Sequence[int] | None = None
+) -> tuple[WaveProgress, ...]:
+    """Progress of the given waves, or of every wave that is scheduled, sending or paused."""
+    with session_scope(engine) as session:
+        query = select(Wave.id, Wave.name, Wave.status, Campaign.slug).join(
+            Campaign, Campaign.id == Wave.campaign_id
+        )
+        if wave_ids is None:
+            query = query.where(Wave.status.in_(_ACTIVE_WAVES))
+        else:
+            query = query.where(Wave.id.in_(wave_ids))
+        waves = session.execute(query.order_by(Wave.starts_at, Wave.id)).all()
+        ids = [row.id for row in waves]
+        if not ids:
+            return ()
+        counts = _status_counts(
+            session.execute(
+                select(Message.wave_id, Message.status, func.count())
+                .where(Message.wave_id.in_(ids))
+                .group_by(Message.wave_id, Message.status)
+            ).all()
+        )
+        recent = dict(
+            session.execute(
+                select(Message.wave_id, func.count())
+                .where(Message.wave_id.in_(ids), Message.sent_at >= now - timedelta(minutes=1))
+                .group_by(Message.wave_id)
+            ).all()
+        )
+        oldest = dict(
+            session.execute(
+                select(Batch.wave_id, func.min(Batch.send_after))
+                .where(
+                    Batch.wave_id.in_(ids),
+                    Batch.status.in_(_WAITING_BATCH),
+                    Batch.send_after <= now,
+                )
+                .group_by(Batch.wave_id)
+            ).all()
+        )
+    return tuple(
+        _progress(
+            row.id,
+            row.slug,
+            row.name,
+            row.status,
+            counts.get(row.id, {}),
+            int(recent.get(row.id, 0)),
+            oldest.get(row.id),
+            now,
+        )
+        for row in waves
+    )
+
+
+def _status_counts(rows: Iterable[tuple[int, str, int]]) -> dict[int, dict[str, int]]:
+    counts: dict[int, dict[str, int]] = {}
+    for wave_id, status, count in rows:
+        counts.setdefault(wave_id, {})[status] = int(count)
+    return counts
+
+
+def _progress(
+    wave_id: int,
+    campaign: str,
+    name: str,
+    status: str,
+    counts: Mapping[str, int],
+    recent: int,
+    oldest: datetime | None,
+    now: datetime,
+) -> WaveProgress:
+    return WaveProgress(
+        wave_id=wave_id,
+        campaign=campaign,
+        name=name,
+        status=status,
+        planned=sum(counts.values()),
+        sent=counts.get(MessageStatus.SENT, 0),
+        failed=counts.get(MessageStatus.FAILED, 0),
+        remaining=counts.get(MessageStatus.PLANNED, 0),
+        skipped=counts.get(MessageStatus.SKIPPED, 0) + counts.get(MessageStatus.CANCELLED, 0),
+        sent_last_minute=recent,
+        oldest_waiting_seconds=None if oldest is None else (now - oldest).total_seconds(),
+    )
+
+
+def failed_batches(
+    engine: Engine, wave_ids: Sequence[int], limit: int = 50
+) -> tuple[FailedBatch, ...]:
+    if not wave_ids:
+        return ()
+    with session_scope(engine) as session:
+        rows = session.scalars(
+            select(Batch)
+            .where(Batch.wave_id.in_(wave_ids), Batch.status == BatchStatus.FAILED)
+            .order_by(Batch.id)
+            .limit(limit)
+        ).all()
+        return tuple(
+            FailedBatch(
+                b.id, b.wave_id, b.case_id, b.size, b.attempts, b.error or "no reason recorded"
+            )
+            for b in rows
+        )
+
+
+def wave_counts(engine: Engine) -> list[WaveCount]:
+    """Messages per wave and status, for the scrape-time Prometheus gauge."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Message.wave_id, Message.status, func.count())
+            .join(Wave, Wave.id == Message.wave_id)
+            .where(Wave.status.in_((*_ACTIVE_WAVES, WaveStatus.DONE)))
+            .group_by(Message.wave_id, Message.status)
+        ).all()
+    return [WaveCount(str(wave), status, int(count)) for wave, status, count in rows]
+
+
+def queue_depths(client: redis.Redis, queues: Iterable[str]) -> dict[str, int]:
+    """LLEN of each Celery queue, priority sub-queues included."""
+    pipe = client.pipeline(transaction=False)
+    names = list(queues)
+    for name in names:
+        for suffix in _PRIORITY_SUFFIXES:
+            pipe.llen(name + suffix)
+    lengths = [int(n) for n in pipe.execute()]
+    step = len(_PRIORITY_SUFFIXES)
+    return {name: sum(lengths[i * step : (i + 1) * step]) for i, name in enumerate(names)}
+
+
+def rate_buckets(client: redis.Redis, prefix: str = RATE_KEY_PREFIX) -> tuple[RateBucket, ...]:
+    """The token buckets sender.ratelimit keeps in Redis (hashes: tokens, ts)."""
+    found = []
+    for raw in client.scan_iter(match=prefix + "*", count=500):
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        tokens, ts = client.hmget(key, ["tokens", "ts"])
+        if tokens is None:
+            continue
+        found.append(
+            RateBucket(key[len(prefix) :], float(tokens), None if ts is None else float(ts))
+        )
+    return tuple(sorted(found, key=lambda b: b.key))
+
+
+def celery_queue_names() -> tuple[str, ...]:
+    """The queues the Celery app routes to (declared queues, routes, the default)."""
+    from sender.celery_app import create_celery  # Celery is only needed with Redis
+
+    conf = create_celery().conf
+    names = {conf.task_default_queue}
+    names.update(q.name for q in conf.task_queues or ())
+    routes = conf.task_routes
+    if isinstance(routes, Mapping):
+        names.update(r["queue"] for r in routes.values() if isinstance(r, Mapping) and "queue" in r)
+    return tuple(sorted(str(n) for n in names))
+
+
+def live_workers(timeout: float = 1.0) -> tuple[str, ...]:
+    """Worker hostnames that answer a broadcast ping within ``timeout`` seconds."""
+    from sender.celery_app import create_celery
+
+    replies = create_celery().control.ping(timeout=timeout) or []
+    return tuple(sorted(name for reply in replies for name in reply))
+
+
+def live_view(redis_url: str | None, ping_timeout: float = 1.0) -> LiveView:
+    if not redis_url:
+        return LiveView(IN_PROCESS, {}, (), ())
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        queues = queue_depths(client, celery_queue_names())
+        buckets = rate_buckets(client)
+        workers = live_workers(ping_timeout) if ping_timeout > 0 else ()
+    except (redis.RedisError, OSError) as error:
+        return LiveView("redis", {}, (), (), problem=f"Redis unreachable: {error}")
+    finally:
+        client.close()
+    return LiveView("redis", queues, workers, buckets)
+
+
+def build_report(
+    engine: Engine, redis_url: str | None, now: datetime, ping_timeout: float = 1.0
+) -> StatusReport:
+    waves = wave_progress(engine, now)
+    return StatusReport(
+        generated_at=now,
+        waves=waves,
+        failed_batches=failed_batches(engine, [w.wave_id for w in waves]),
+        live=live_view(redis_url, ping_timeout),
+    )
