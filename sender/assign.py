@@ -255,7 +255,7 @@ def _counts(connection: Connection, case_ids: Sequence[int]) -> dict[int, int]:
         .where(Assignment.case_id.in_(case_ids))
         .group_by(Assignment.case_id)
     )
-    return {int(case_id): int(count) for case_id, count in connection.execute(query).tuples()}
+    return {int(case_id): int(count) for case_id, count in connection.execute(query)}
 
 
 def write_assignments(

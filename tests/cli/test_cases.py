@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sender.cases import list_cases
+from sender.cli import app
+from sender.config import get_settings, reset_settings
+from sender.db import get_engine
+from sender.errors import InvalidInput
+
+CASES_FILE = Path(__file__).parent.parent.parent / "audiences" / "cases-2020.yaml"
+
+
+@pytest.fixture(autouse=True)
+def own_database(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # An absolute URL: get_engine caches by URL, and a relative one would keep
+    # pointing at the previous test's file through pooled connections.
+    env.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'campaign.db'}")
+    reset_settings()
+
+
+def test_load_prints_created_then_unchanged(runner: CliRunner, env: pytest.MonkeyPatch) -> None:
+    first = runner.invoke(app, ["cases", "load", str(CASES_FILE)])
+    assert first.exit_code == 0, first.output
+    assert "created" in first.output and "7  idris-khattak" in first.output
+    second = runner.invoke(app, ["cases", "load", str(CASES_FILE)])
+    assert second.exit_code == 0
+    assert "unchanged" in second.output and "7  idris-khattak" in second.output
+    assert len(list_cases(get_engine(get_settings().database_url))) == 7
+
+
+def test_list_and_status(runner: CliRunner, env: pytest.MonkeyPatch) -> None:
+    runner.invoke(app, ["cases", "load", str(CASES_FILE)])
+    paused = runner.invoke(app, ["cases", "status", "jani-silva", "paused"])
+    assert paused.exit_code == 0 and "jani-silva is now paused" in paused.output
+    listed = runner.invoke(app, ["cases", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0
+    line = next(row for row in listed.output.splitlines() if "jani-silva" in row)
+    assert "paused" in line and "built-in" in line
+    assert "SA" in next(row for row in listed.output.splitlines() if "nassima-al-sada" in row)
+
+
+def test_bad_file_is_a_campaign_error_and_loads_nothing(
+    runner: CliRunner, env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        CASES_FILE.read_text(encoding="utf-8").replace("status: active", "status: stopped", 1)
+    )
+    result = runner.invoke(app, ["cases", "load", str(bad)])
+    assert isinstance(result.exception, InvalidInput)
+    assert "case 'idris-khattak': bad status 'stopped'" in str(result.exception)
+    assert list_cases(get_engine(get_settings().database_url)) == ()
