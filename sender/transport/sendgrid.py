@@ -53,7 +53,7 @@ def _address(address: Address) -> dict[str, str]:
     return out
 
 
-def mail_body(batch: OutgoingBatch) -> dict[str, Any]:
+def mail_body(batch: OutgoingBatch, *, sandbox: bool = False) -> dict[str, Any]:
     """The v3 mail/send JSON body: one personalization per recipient, in order.
 
     The subject travels in every personalization because SendGrid applies
@@ -81,6 +81,8 @@ def mail_body(batch: OutgoingBatch) -> dict[str, Any]:
     }
     if batch.categories:
         body["categories"] = list(batch.categories)
+    if sandbox:  # SendGrid validates and answers 200 but delivers nothing
+        body["mail_settings"] = {"sandbox_mode": {"enable": True}}
     return body
 
 
@@ -162,15 +164,17 @@ class SendGridTransport:
         host: str = "https://api.sendgrid.com",
         timeout_seconds: float = 30.0,
         now: Callable[[], float] = time.time,
+        sandbox: bool = False,
     ) -> None:
         self._client = SendGridAPIClient(api_key, host=host.rstrip("/"))
         self._host = host
         self._timeout = timeout_seconds
         self._now = now
+        self._sandbox = sandbox
 
     def send(self, batch: OutgoingBatch) -> Accepted:
         check_categories(batch.categories)
-        body = mail_body(batch)
+        body = mail_body(batch, sandbox=self._sandbox)
         where = f"{self._host} (batch {batch.send_key}, {len(batch.recipients)} recipients)"
         try:
             response = self._client.client.mail.send.post(request_body=body, timeout=self._timeout)
