@@ -189,5 +189,7 @@ class ImportStage:
             insert, {"status": SupporterStatus.SUBSCRIBED.value, "source": source, "now": now}
         )
 
-    def _sql(self, statement: str, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
+    def _sql(
+        self, statement: str, params: Mapping[str, Any] | None = None
+    ) -> CursorResult[*tuple[Any, ...]]:
         return self.connection.execute(text(statement), params or {})

@@ -153,24 +153,51 @@ def _consent(raw: str, warnings: list[RowWarning]) -> bool | None:
     return None  # never emailed: new supporters get consent=False
 
 
-def _optional(row: SourceRow, layout: Layout, column: Column) -> str | None:
-    return row.value(layout, column) or None
+# Positions in the tuple Layout.picker() returns (one per Column, in order).
+_EMAIL, _FIRST, _LAST, _COUNTRY, _LANGUAGE, _TIMEZONE, _CONSENT, _CASE = range(len(Column))
+_LIMITS = tuple((list(Column).index(column), column, limit) for column, limit in MAX_LENGTH.items())
+
+Picker = Callable[[tuple[str, ...]], tuple[str, ...]]
 
 
-def check_row(row: SourceRow, layout: Layout) -> tuple[StagedRow, list[RowWarning]] | Rejection:
+@lru_cache(maxsize=16_384)
+def _settings(
+    country_raw: str, language_raw: str, timezone_raw: str
+) -> tuple[tuple[str | None, str | None, str, str | None, str], tuple[RowWarning, ...]]:
+    """(country, given language, default language, given timezone, default timezone), warnings.
+
+    Memoised: a list holds few distinct country/language/timezone combinations.
+    """
+    warnings: list[RowWarning] = []
+    country = country_code(country_raw)
+    if country_raw and country is None:
+        warnings.append(RowWarning.UNKNOWN_COUNTRY)
+    language = supported_language(language_raw) if language_raw else None
+    if language_raw and language is None:
+        warnings.append(RowWarning.UNSUPPORTED_LANGUAGE)
+    timezone = valid_timezone(timezone_raw) if timezone_raw else None
+    if timezone_raw and timezone is None:
+        warnings.append(RowWarning.INVALID_TIMEZONE)
+    defaults = defaults_for(country)
+    given_language = language.value if language else None
+    settings = (country, given_language, defaults.language.value, timezone, defaults.timezone)
+    return settings, tuple(warnings)
+
+
+def check_row(row: SourceRow, pick: Picker) -> tuple[StagedRow, list[RowWarning]] | Rejection:
     """A staged row ready for the database, or why this row cannot be imported."""
     if row.problem is not None:
         return Rejection(row.line, RejectReason.UNREADABLE, row.problem)
-    if any(CONTROL.search(value) for value in row.fields):
+    if CONTROL.search("\t".join(row.fields)):
         return Rejection(
             row.line, RejectReason.BINARY, "control characters or NUL bytes in the row"
         )
-    for column, limit in MAX_LENGTH.items():
-        length = len(row.value(layout, column))
-        if length > limit:
-            detail = f"{column.value} is {length} characters long (at most {limit})"
+    values = pick(row.fields)
+    for position, column, limit in _LIMITS:
+        if len(values[position]) > limit:
+            detail = f"{column.value} is {len(values[position])} characters long (at most {limit})"
             return Rejection(row.line, RejectReason.TOO_LONG, detail)
-    raw_email = row.value(layout, Column.EMAIL)
+    raw_email = values[_EMAIL]
     if not raw_email:
         return Rejection(row.line, RejectReason.MISSING_EMAIL, "no email address in this row")
     try:
@@ -178,33 +205,22 @@ def check_row(row: SourceRow, layout: Layout) -> tuple[StagedRow, list[RowWarnin
     except InvalidInput as error:
         shown = raw_email if len(raw_email) <= 80 else raw_email[:80] + "..."
         return Rejection(row.line, RejectReason.INVALID_EMAIL, f"{shown!r}: {error}")
-    warnings: list[RowWarning] = []
-    country_raw = row.value(layout, Column.COUNTRY)
-    country = country_code(country_raw)
-    if country_raw and country is None:
-        warnings.append(RowWarning.UNKNOWN_COUNTRY)
-    language_raw = row.value(layout, Column.LANGUAGE)
-    language = supported_language(language_raw) if language_raw else None
-    if language_raw and language is None:
-        warnings.append(RowWarning.UNSUPPORTED_LANGUAGE)
-    timezone_raw = row.value(layout, Column.TIMEZONE)
-    timezone = valid_timezone(timezone_raw) if timezone_raw else None
-    if timezone_raw and timezone is None:
-        warnings.append(RowWarning.INVALID_TIMEZONE)
-    defaults = defaults_for(country)
+    settings, fixed = _settings(values[_COUNTRY], values[_LANGUAGE], values[_TIMEZONE])
+    country, language, language_default, timezone, timezone_default = settings
+    warnings = list(fixed)
     staged: StagedRow = (
         row.line,
         email,
         email_hash(email),
-        _optional(row, layout, Column.FIRST_NAME),
-        _optional(row, layout, Column.LAST_NAME),
+        values[_FIRST] or None,
+        values[_LAST] or None,
         country,
-        language.value if language else None,
-        defaults.language.value,
+        language,
+        language_default,
         timezone,
-        defaults.timezone,
-        _consent(row.value(layout, Column.CONSENT), warnings),
-        _optional(row, layout, Column.CASE_PREFERENCE),
+        timezone_default,
+        _consent(values[_CONSENT], warnings),
+        values[_CASE] or None,
     )
     return staged, warnings
 
@@ -214,6 +230,7 @@ class _Importer:
 
     def __init__(self, stage: ImportStage, layout: Layout, rejects: RejectWriter | None) -> None:
         self.stage, self.layout, self.rejects = stage, layout, rejects
+        self.pick = layout.picker()
         self.tally = _Tally()
         self.chunk: dict[str, StagedRow] = {}  # by email hash: first row in the chunk wins
         self.raw: dict[int, SourceRow] = {}  # lines staged, for rejections found in SQL
@@ -227,7 +244,7 @@ class _Importer:
 
     def add(self, row: SourceRow) -> None:
         self.tally.rows += 1
-        checked = check_row(row, self.layout)
+        checked = check_row(row, self.pick)
         if isinstance(checked, Rejection):
             self.reject(row, checked.reason, checked.detail)
             return

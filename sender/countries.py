@@ -177,6 +177,7 @@ def _territories() -> dict[str, str]:
     return names
 
 
+@lru_cache(maxsize=4096)
 def country_code(raw: str) -> str | None:
     """ISO alpha-2 code for a code or country name in en/es/fr/ar, else None."""
     if not raw.strip():

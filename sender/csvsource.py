@@ -12,9 +12,10 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from operator import itemgetter
 from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
@@ -100,18 +101,25 @@ class Layout:
     bom: bool
     ignored: tuple[str, ...] = ()
 
+    def picker(self) -> Callable[[tuple[str, ...]], tuple[str, ...]]:
+        """A fast function from a row's fields to one stripped value per Column."""
+        # Absent columns read index -1, which padding always makes an empty string.
+        getter = itemgetter(*(self.columns.get(column, -1) for column in Column))
+        width = len(self.header)
+        strip = str.strip
+
+        def pick(fields: tuple[str, ...]) -> tuple[str, ...]:
+            padded = fields + ("",) * max(1, width + 1 - len(fields))
+            return tuple(map(strip, getter(padded)))
+
+        return pick
+
 
 @dataclass(frozen=True)
 class SourceRow:
     line: int  # physical line the row starts on, header is line 1
     fields: tuple[str, ...]
     problem: str | None = None  # the row could not be parsed; fields may be empty
-
-    def value(self, layout: Layout, column: Column) -> str:
-        index = layout.columns.get(column)
-        if index is None or index >= len(self.fields):
-            return ""
-        return self.fields[index].strip()
 
 
 @dataclass
