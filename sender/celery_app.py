@@ -10,12 +10,24 @@ from celery import Celery
 
 from sender.config import Settings, get_settings
 
+TICK_SECONDS = 30.0
+# A message not acknowledged within this time is handed to another worker.
+# A batch task takes at most a few minutes (inline retry waits are bounded),
+# and the scheduler re-releases batches stuck QUEUED on its own, so this only
+# has to be longer than the slowest honest task.
+VISIBILITY_TIMEOUT_SECONDS = 1800
+
 
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
-    app = Celery("campaign", include=[])
+    app = Celery("campaign", include=["sender.tasks"])
     if settings.redis_url:
-        app.conf.update(broker_url=settings.redis_url, result_backend=settings.redis_url)
+        app.conf.update(
+            broker_url=settings.redis_url,
+            result_backend=settings.redis_url,
+            broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+            result_backend_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        )
     else:
         app.conf.update(
             task_always_eager=True,
@@ -31,5 +43,8 @@ def create_celery(settings: Settings | None = None) -> Celery:
         accept_content=["json"],
         timezone="UTC",
         broker_connection_retry_on_startup=True,
+        beat_schedule={
+            "tick": {"task": "sender.tick", "schedule": TICK_SECONDS, "options": {"expires": 25}},
+        },
     )
     return app

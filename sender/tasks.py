@@ -1,0 +1,60 @@
+"""Celery tasks: thin wrappers over plain functions, safe to run twice.
+
+`send_batch` claims its batch with a conditional UPDATE, so a redelivered or
+duplicated message finds the batch no longer QUEUED and does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from celery import shared_task
+
+from sender.actions import process_pending_events
+from sender.clock import SystemClock
+from sender.config import get_settings
+from sender.db import get_engine
+from sender.scheduler import tick
+from sender.sending import Sender, default_sender, result_dict, send_batch
+
+
+@lru_cache(maxsize=1)
+def _sender() -> Sender:
+    # One per worker process: keeps the renderer's variant cache and the pools.
+    return default_sender(get_settings())
+
+
+class CeleryDispatcher:
+    """Hands each released batch to whichever worker is free."""
+
+    def dispatch(self, batch_ids: Sequence[int]) -> None:
+        for batch_id in batch_ids:
+            send_batch_task.delay(batch_id)
+
+
+@shared_task(name="sender.tick", acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def tick_task() -> list[str]:
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    report = tick(engine, settings, SystemClock().now(), CeleryDispatcher())
+    return report.lines()
+
+
+@shared_task(  # type: ignore[untyped-decorator]
+    name="sender.send_batch",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+)
+def send_batch_task(batch_id: int) -> dict[str, Any]:
+    return result_dict(send_batch(batch_id, _sender()))
+
+
+@shared_task(name="sender.tasks.process_events", acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def process_events(limit: int = 5000) -> dict[str, int]:
+    """Turn stored webhook events into actions, suppressions and report counts."""
+    settings = get_settings()
+    report = process_pending_events(get_engine(settings.database_url), limit, settings)
+    return {"events": report.events, "actions": report.actions, "suppressed": report.suppressed}

@@ -1,0 +1,177 @@
+"""Builders for the wave and sending tests: campaign, cases, supporters, a transport."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+
+from sender.addresses import email_hash
+from sender.campaigns import ensure_campaign
+from sender.clock import Clock
+from sender.config import Settings
+from sender.db import session_scope
+from sender.models import Assignment, Batch, Case, Message, Supporter, Wave
+from sender.ratelimit import LocalTokenBucket
+from sender.sending import Sender, SendPolicy
+from sender.transport.base import Accepted, OutgoingBatch, TransportError
+from sender.vocabulary import AudienceRule, WaveKind, WaveStatus
+
+DEC1 = datetime(2020, 12, 1, tzinfo=UTC)
+
+CASE_TEXT = {
+    "en": {
+        "title": "Free Nassima",
+        "summary": "Nassima was jailed for defending women's rights.",
+        "ask": "Write to the king and ask for her release.",
+        "authority": "The King",
+        "authority_address": "Royal Palace, Rabat, Morocco",
+        "letter": "Please release Nassima at once.",
+    }
+}
+
+
+@dataclass
+class RecordingTransport:
+    """A real in-memory Transport: keeps each batch; `script` raises errors in turn."""
+
+    name: str = "recording"
+    sent: list[OutgoingBatch] = field(default_factory=list)
+    script: list[TransportError | None] = field(default_factory=list)
+    attempts: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, batch: OutgoingBatch) -> Accepted:
+        with self._lock:
+            self.attempts += 1
+            outcome = self.script.pop(0) if self.script else None
+            if outcome is not None:
+                raise outcome
+            self.sent.append(batch)
+            return Accepted(provider_message_id=f"pm-{len(self.sent)}")
+
+    def emails(self) -> list[str]:
+        return [r.to.email for b in self.sent for r in b.recipients]
+
+
+@dataclass
+class MovableClock:
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)
+
+
+def make_sender(
+    engine: Engine,
+    settings: Settings,
+    transport: RecordingTransport,
+    clock: Clock,
+    policy: SendPolicy | None = None,
+    sleeps: list[float] | None = None,
+) -> Sender:
+    record: Callable[[float], None] = sleeps.append if sleeps is not None else (lambda s: None)
+    return Sender(
+        engine=engine,
+        settings=settings,
+        transport=transport,
+        bucket=LocalTokenBucket(),
+        clock=clock,
+        policy=policy or SendPolicy(),
+        sleep=record,
+    )
+
+
+def add_case(engine: Engine, settings: Settings, slug: str = "nassima") -> int:
+    with session_scope(engine) as session:
+        campaign = ensure_campaign(session, settings)
+        row = Case(
+            campaign_id=campaign.id,
+            slug=slug,
+            person=slug.title(),
+            country="MA",
+            action_url=f"https://act.example.org/{slug}",
+            content=CASE_TEXT,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def add_supporters(
+    engine: Engine,
+    case_ids: Sequence[int],
+    emails: Iterable[str],
+    **overrides: Any,
+) -> list[int]:
+    ids: list[int] = []
+    with session_scope(engine) as session:
+        for email in emails:
+            values: dict[str, Any] = {
+                "email": email,
+                "email_hash": email_hash(email),
+                "first_name": email.split("@")[0].title(),
+                "consent": True,
+                "timezone": "UTC",
+                "language": "en",
+            }
+            values.update(overrides)
+            supporter = Supporter(**values)
+            session.add(supporter)
+            session.flush()
+            for case_id in case_ids:
+                session.add(Assignment(supporter_id=supporter.id, case_id=case_id, strategy="test"))
+            ids.append(supporter.id)
+    return ids
+
+
+def add_wave(
+    engine: Engine,
+    settings: Settings,
+    name: str = "case-email",
+    kind: WaveKind = WaveKind.CASE_EMAIL,
+    audience: AudienceRule = AudienceRule.ALL_ASSIGNED,
+    starts_at: datetime = DEC1,
+    days: int = 2,
+    window: tuple[time, time] = (time(9), time(11)),
+    status: WaveStatus = WaveStatus.SCHEDULED,
+    **extra: Any,
+) -> int:
+    with session_scope(engine) as session:
+        campaign = ensure_campaign(session, settings)
+        wave = Wave(
+            campaign_id=campaign.id,
+            name=name,
+            kind=kind,
+            audience=audience,
+            status=status,
+            starts_at=starts_at,
+            ends_at=starts_at + timedelta(days=days),
+            local_window_start=window[0],
+            local_window_end=window[1],
+            subjects={"en": "Stand with Nassima"},
+            **extra,
+        )
+        session.add(wave)
+        session.flush()
+        return wave.id
+
+
+def statuses(engine: Engine, model: type[Message] | type[Batch]) -> dict[str, int]:
+    with session_scope(engine) as session:
+        rows = session.execute(select(model.status, func.count()).group_by(model.status))
+        return {str(status): int(count) for status, count in rows.all()}
+
+
+def wave_status(engine: Engine, wave_id: int) -> tuple[str, str | None]:
+    with session_scope(engine) as session:
+        wave = session.get(Wave, wave_id)
+        assert wave is not None
+        return wave.status, wave.status_reason
