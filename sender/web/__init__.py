@@ -12,6 +12,8 @@ from flask import Flask
 from sender.config import Settings, get_settings
 from sender.db import get_engine
 from sender.logs import configure_logging
+from sender.web import auth, dashboard, inbound, links, ops
+from sender.web import webhooks as webhooks_web
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -28,4 +30,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["campaign.settings"] = settings
     app.extensions["campaign.engine"] = get_engine(settings.database_url)
     # Blueprints register here, one line each.
+    app.register_blueprint(inbound.bp)
+    app.register_blueprint(links.bp)
+    app.register_blueprint(webhooks_web.bp)
+    app.register_blueprint(ops.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
+    # Keep last: CSRF for every form, with the webhook/link blueprints exempted.
+    auth.init_security(app, settings)
     return app

@@ -1,0 +1,273 @@
+"""POST /webhooks/sendgrid/events: refusals store nothing, good batches are stored once."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select
+from webhook_fixtures import (
+    URL,
+    Signer,
+    app_for,
+    body_of,
+    client,
+    event,
+    signer,
+    stored_count,
+)
+
+from sender.models import Action, Event
+from sender.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
+
+__all__ = ["client", "signer"]
+
+GOOD = [event(1), event(2, "open", sg_machine_open=False), event(3, "bounce", type="bounce")]
+
+
+def post(client: FlaskClient, signer: Signer, body: bytes, **kw: Any) -> Any:
+    return client.post(URL, data=body, headers=signer.headers(body, **kw))
+
+
+def test_good_batch_is_stored_and_processed(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    response = post(client, signer, body_of(GOOD))
+    assert response.status_code == 200
+    assert response.get_json() == {"received": 3, "stored": 3}
+    with any_engine.connect() as connection:
+        rows = connection.execute(select(Event.event_type, Event.processed_at)).all()
+        opens = connection.scalars(select(Action.kind)).all()
+    assert sorted(r.event_type for r in rows) == ["bounced", "delivered", "opened"]
+    assert all(r.processed_at is not None for r in rows)  # inline: no Redis configured
+    assert opens == ["opened"]
+
+
+def test_same_batch_five_times_is_stored_once(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    body = body_of(GOOD)
+    answers = [post(client, signer, body).get_json()["stored"] for _ in range(5)]
+    assert answers == [3, 0, 0, 0, 0]
+    assert stored_count(any_engine) == 3
+    with any_engine.connect() as connection:
+        assert len(connection.scalars(select(Action.id)).all()) == 1
+
+
+def test_duplicates_inside_one_batch_are_stored_once(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    response = post(client, signer, body_of([event(1), event(1), event(2)]))
+    assert response.get_json() == {"received": 3, "stored": 2}
+    assert stored_count(any_engine) == 2
+
+
+def test_unknown_event_type_is_kept(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    body = body_of([event(7, "brand_new_thing", extra_field={"a": 1})])
+    assert post(client, signer, body).status_code == 200
+    with any_engine.connect() as connection:
+        row = connection.execute(select(Event.event_type, Event.raw_type, Event.raw)).one()
+    assert (row.event_type, row.raw_type) == ("unknown", "brand_new_thing")
+    assert row.raw["extra_field"] == {"a": 1}
+
+
+def test_custom_args_are_stored_in_columns(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    args = {"message_id": "11", "wave_id": "12", "case_id": "13", "supporter_id": "14"}
+    body = body_of([event(1, "processed", send_key="batch-abc", **args)])
+    assert post(client, signer, body).status_code == 200
+    with any_engine.connect() as connection:
+        row = connection.execute(select(Event)).one()
+    assert (row.message_id, row.wave_id, row.case_id, row.supporter_id) == (11, 12, 13, 14)
+    assert (row.batch_key, row.event_type) == ("batch-abc", "queued")
+    assert row.email_hash is not None and len(row.email_hash) == 64
+
+
+# --- refusals: 403, nothing stored -------------------------------------------------
+
+
+def _tampered(body: bytes) -> bytes:
+    return body.replace(b"person1@", b"person9@")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "altered_body",
+        "forged_signature",
+        "wrong_key",
+        "stale",
+        "future",
+        "no_signature",
+        "no_timestamp",
+        "no_headers",
+        "garbage_signature",
+        "odd_timestamp",
+    ],
+)
+def test_refused_requests_store_nothing(
+    case: str, client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    body = body_of(GOOD)
+    headers = signer.headers(body)
+    now = int(time.time())
+    if case == "altered_body":
+        body = _tampered(body)
+    elif case == "forged_signature":
+        headers[SIGNATURE_HEADER] = signer.headers(b"[]")[SIGNATURE_HEADER]
+    elif case == "wrong_key":
+        headers = Signer.generate().headers(body)
+    elif case == "stale":
+        headers = signer.headers(body, timestamp=now - 601)
+    elif case == "future":
+        headers = signer.headers(body, timestamp=now + 601)
+    elif case == "no_signature":
+        del headers[SIGNATURE_HEADER]
+    elif case == "no_timestamp":
+        del headers[TIMESTAMP_HEADER]
+    elif case == "no_headers":
+        headers = {"Content-Type": "application/json"}
+    elif case == "garbage_signature":
+        headers[SIGNATURE_HEADER] = "not base64 at all!"
+    elif case == "odd_timestamp":
+        headers[TIMESTAMP_HEADER] = headers[TIMESTAMP_HEADER] + ".5"
+    response = client.post(URL, data=body, headers=headers)
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "signature refused"}
+    assert stored_count(any_engine) == 0
+
+
+def test_timestamp_inside_tolerance_is_accepted(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    response = post(client, signer, body_of(GOOD), timestamp=int(time.time()) - 590)
+    assert response.status_code == 200
+    assert stored_count(any_engine) == 3
+
+
+def test_unconfigured_key_refuses_everything(sqlite_engine: Engine, signer: Signer) -> None:
+    app = app_for(sqlite_engine, signer)
+    app.extensions["campaign.settings"] = app.extensions["campaign.settings"].model_copy(
+        update={"sendgrid_webhook_public_key": None}
+    )
+    body = body_of(GOOD)
+    response = app.test_client().post(URL, data=body, headers=signer.headers(body))
+    assert response.status_code == 403
+    assert stored_count(sqlite_engine) == 0
+
+
+# --- bad bodies: 400/413, nothing partly stored ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'[{"event": ', "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b"[NaN]", "not valid JSON"),
+        (body_of({"events": GOOD}), "JSON array"),
+        (body_of([*GOOD, "delivered"]), "event 3: must be a JSON object"),
+        (
+            body_of([*GOOD, {k: v for k, v in event(4).items() if k != "sg_event_id"}]),
+            "sg_event_id",
+        ),
+        (body_of([*GOOD, {k: v for k, v in event(4).items() if k != "event"}]), "event"),
+        (body_of([*GOOD, {**event(4), "timestamp": "yesterday"}]), "timestamp"),
+        (body_of([*GOOD, {**event(4), "sg_event_id": "x" * 129}]), "sg_event_id"),
+        (body_of([*GOOD, {**event(4), "reason": "nul \u0000 byte"}]), "NUL"),
+        (body_of([*GOOD, {**event(4), "reason": "\ud800"}]), "Unicode"),
+    ],
+)
+def test_bad_bodies_are_refused_whole(
+    body: bytes, message: str, client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    response = post(client, signer, body)
+    assert response.status_code == 400
+    assert message in response.get_json()["error"]
+    assert stored_count(any_engine) == 0
+    # The valid part of the batch is not lost: SendGrid's retry of a fixed batch lands.
+    assert post(client, signer, body_of(GOOD)).status_code == 200
+    assert stored_count(any_engine) == 3
+
+
+def test_ten_megabyte_body_is_refused(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    padding = "x" * 1000
+    events = [event(n, reason=padding) for n in range(10_500)]
+    body = body_of(events)
+    assert len(body) > 10_000_000
+    response = post(client, signer, body)
+    assert response.status_code == 413
+    assert stored_count(any_engine) == 0
+    assert post(client, signer, body_of(events[:50])).get_json()["stored"] == 50
+
+
+def test_sendgrid_sized_batch_is_accepted(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    events = [event(n, reason="y" * 300) for n in range(2000)]
+    body = body_of(events)
+    assert 700_000 < len(body) < 1_000_000
+    assert post(client, signer, body).get_json() == {"received": 2000, "stored": 2000}
+    assert stored_count(any_engine) == 2000
+
+
+# --- fuzz: signed, random shapes and values -> never a 500 ---------------------------
+
+_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_event_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "event": st.sampled_from(["open", "click", "bounce", "spamreport", "dropped"]) | _scalars,
+        "sg_event_id": st.text(min_size=0, max_size=140) | _scalars,
+        "timestamp": st.integers(-10, 10**13) | st.floats() | _scalars,
+        "email": st.emails() | _scalars,
+        "message_id": st.integers(-5, 2**40).map(str) | _scalars,
+        "case_id": _scalars,
+        "send_key": _scalars,
+        "url": _scalars,
+        "sg_machine_open": _scalars,
+        "type": st.sampled_from(["bounce", "blocked"]) | _scalars,
+        "extra": _json,
+    },
+)
+_payload = st.lists(_event_like, max_size=5) | _json
+
+
+@pytest.fixture(scope="module")
+def fuzz_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from sender import db
+
+    engine = db.get_engine(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}")
+    db.upgrade(engine)
+    fuzz_signer = Signer.generate()
+    return app_for(engine, fuzz_signer).test_client(), fuzz_signer
+
+
+@settings(
+    max_examples=5000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(payload=_payload)
+def test_fuzzed_signed_payloads_never_fail(fuzz_client: Any, payload: Any) -> None:
+    test_client, fuzz_signer = fuzz_client
+    body = json.dumps(payload, allow_nan=True).encode("utf-8", "surrogatepass")
+    response = test_client.post(URL, data=body, headers=fuzz_signer.headers(body))
+    assert response.status_code in (200, 400), response.get_data(as_text=True)
