@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import pytest
+from itsdangerous import URLSafeSerializer
+
+from sender.errors import InvalidInput
+from sender.tokens import MessageRef, ReplyRef, TokenSigner
+
+SIGNER = TokenSigner("secret-a")
+A = MessageRef(supporter_id=1, message_id=10, case_id=3, wave_id=2)
+B = MessageRef(supporter_id=2, message_id=11, case_id=3, wave_id=2)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [A, MessageRef(5, None, 1, None), MessageRef(2**40, 2**35, 99, 123456)],
+)
+def test_fast_tokens_are_exactly_what_itsdangerous_makes(ref: MessageRef) -> None:
+    payload = [ref.supporter_id, ref.message_id, ref.case_id, ref.wave_id]
+    assert SIGNER.action(ref) == URLSafeSerializer("secret-a", salt="action").dumps(payload)
+    assert SIGNER.unsubscribe(ref) == URLSafeSerializer("secret-a", salt="unsubscribe").dumps(
+        payload
+    )
+    assert SIGNER.read_action(SIGNER.action(ref)) == ref
+    assert SIGNER.read_unsubscribe(SIGNER.unsubscribe(ref)) == ref
+
+
+def test_reply_token_round_trip_and_case_folding() -> None:
+    token = SIGNER.reply(ReplyRef(4, 7, "ar"))
+    assert token == token.lower()
+    assert SIGNER.read_reply(token.upper()) == ReplyRef(4, 7, "ar")
+
+
+def test_tampered_signature_refused() -> None:
+    token = SIGNER.action(A)
+    last = "A" if token[-1] != "A" else "B"
+    with pytest.raises(InvalidInput):
+        SIGNER.read_action(token[:-1] + last)
+    assert SIGNER.read_action(token) == A  # the genuine one still reads
+
+
+def test_supporter_a_token_cannot_be_edited_to_name_supporter_b() -> None:
+    token_a, token_b = SIGNER.action(A), SIGNER.action(B)
+    forged = token_b.split(".")[0] + "." + token_a.split(".")[1]  # B's payload, A's signature
+    with pytest.raises(InvalidInput):
+        SIGNER.read_action(forged)
+    assert SIGNER.read_action(token_b).supporter_id == 2
+
+
+def test_token_from_another_secret_refused() -> None:
+    with pytest.raises(InvalidInput):
+        SIGNER.read_unsubscribe(TokenSigner("other-secret").unsubscribe(A))
+
+
+def test_action_token_cannot_be_used_to_unsubscribe() -> None:
+    with pytest.raises(InvalidInput):
+        SIGNER.read_unsubscribe(SIGNER.action(A))
+
+
+def test_forged_payload_shapes_refused() -> None:
+    serializer = URLSafeSerializer("secret-a", salt="action")
+    for payload in ([True, 1, 1, 1], [1, 2, 3], {"s": 1}, ["1", 1, 1, 1]):
+        with pytest.raises(InvalidInput):
+            SIGNER.read_action(serializer.dumps(payload))
+
+
+@pytest.mark.parametrize("token", ["", "1.2.en", "1.2.en.deadbeef", "x.2.en.0000", "garbage"])
+def test_bad_reply_tokens_refused(token: str) -> None:
+    with pytest.raises(InvalidInput):
+        SIGNER.read_reply(token)
+
+
+def test_reply_token_edited_to_another_wave_refused() -> None:
+    token = SIGNER.reply(ReplyRef(4, 7, "en"))
+    with pytest.raises(InvalidInput):
+        SIGNER.read_reply("5" + token[1:])
