@@ -8,9 +8,10 @@ nothing: a tick rebuilds the queue from the database.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -132,3 +133,20 @@ def _reconcile(
             sent, left = repo.reconcile(session, batch_id, now)
             done.append((batch_id, sent, left))
     return tuple(done)
+
+
+@dataclass
+class ScaledClock:
+    """Simulated time for `campaign run`: starts at `start`, runs `speed` times faster."""
+
+    start: datetime
+    speed: float = 1.0
+    _origin: float = field(default_factory=time.monotonic)
+    offset_seconds: float = 0.0  # jumps ahead when there is nothing to wait for
+
+    def now(self) -> datetime:
+        elapsed = (time.monotonic() - self._origin) * self.speed + self.offset_seconds
+        return self.start + timedelta(seconds=elapsed)
+
+    def jump(self, seconds: float) -> None:
+        self.offset_seconds += seconds

@@ -15,10 +15,11 @@ from sender.campaigns import ensure_campaign
 from sender.clock import Clock
 from sender.config import Settings
 from sender.db import session_scope
+from sender.errors import TransportError
 from sender.models import Assignment, Batch, Case, Message, Supporter, Wave
 from sender.ratelimit import LocalTokenBucket
 from sender.sending import Sender, SendPolicy
-from sender.transport.base import Accepted, OutgoingBatch, TransportError
+from sender.transport.base import Accepted, OutgoingBatch
 from sender.vocabulary import AudienceRule, WaveKind, WaveStatus
 
 DEC1 = datetime(2020, 12, 1, tzinfo=UTC)

@@ -1,0 +1,32 @@
+"""`campaign plan apply FILE`: declare the campaign's waves from a YAML plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sender.cli.common import console, open_database
+from sender.config import get_settings
+from sender.plan import load_plan
+from sender.waves import apply_plan
+
+app = typer.Typer(help="The campaign plan (waves in a YAML file).", no_args_is_help=True)
+
+
+@app.command()
+def apply(
+    file: Annotated[Path, typer.Argument(help="plan YAML, e.g. audiences/plan-2020.yaml")],
+) -> None:
+    """Create or update the plan's waves; running it again changes nothing."""
+    settings = get_settings()
+    result = apply_plan(open_database(settings), settings, load_plan(file))
+    for label, names in (
+        ("created", result.created),
+        ("updated", result.updated),
+        ("unchanged", result.unchanged),
+        ("kept as launched (plan change ignored)", result.kept),
+    ):
+        if names:
+            console.print(f"{label}: {', '.join(names)}")

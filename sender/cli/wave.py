@@ -1,0 +1,225 @@
+"""`campaign wave ...`, `campaign tick` and `campaign run`: staff controls for waves.
+
+Without REDIS_URL every command does its work in this process; with it, the
+sending is left to the workers (the tick is enqueued).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from sender import waves
+from sender.cli.common import console, open_database
+from sender.clock import FixedClock
+from sender.config import get_settings
+from sender.db import session_scope
+from sender.errors import InvalidInput
+from sender.plan import wave_spec
+from sender.scheduler import InlineDispatcher, ScaledClock, TickReport, tick
+from sender.sending import default_sender
+from sender.transport.select import transport_for
+
+app = typer.Typer(
+    help="Timed waves: declare, launch, pause, resume, cancel, proof.", no_args_is_help=True
+)
+
+NowOption = Annotated[
+    str | None,
+    typer.Option("--now", help="Act as if it were this instant (ISO 8601, UTC if no zone)."),
+]
+
+
+def parse_instant(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise InvalidInput(f"{text!r} is not an ISO 8601 instant") from error
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _pairs(values: list[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise InvalidInput(f"{what} {value!r} is not LANG=TEXT")
+        out[key.strip()] = text.strip()
+    return out
+
+
+@app.command()
+def create(
+    name: str,
+    kind: Annotated[str, typer.Option(help="case_email, action_reminder or last_chance")],
+    start: Annotated[str, typer.Option(help="ISO 8601 start")],
+    end: Annotated[str, typer.Option(help="ISO 8601 end")],
+    subject: Annotated[list[str], typer.Option(help="LANG=TEXT, repeatable")],
+    audience: Annotated[
+        str | None, typer.Option(help="all_assigned, not_acted, opened_not_acted")
+    ] = None,
+    window: Annotated[str, typer.Option(help="local send window HH:MM-HH:MM")] = "09:00-11:00",
+    rate: Annotated[int | None, typer.Option(help="messages per hour")] = None,
+) -> None:
+    """Declare one wave (a draft until launched)."""
+    settings = get_settings()
+    spec = wave_spec(
+        name=name,
+        kind=kind,
+        start=parse_instant(start),
+        end=parse_instant(end),
+        subjects=_pairs(subject, "subject"),
+        audience=audience,
+        window=window,
+        rate_per_hour=rate,
+    )
+    waves.create_wave(open_database(settings), settings, spec)
+    console.print(f"wave {name} created (draft)")
+
+
+@app.command("list")
+def list_waves() -> None:
+    """Every wave with its state and message counts."""
+    from sender import repository as repo
+    from sender.campaigns import ensure_campaign
+
+    settings = get_settings()
+    with session_scope(open_database(settings)) as session:
+        summaries = repo.wave_summaries(session, ensure_campaign(session, settings).id)
+    table = Table(
+        "wave", "kind", "status", "starts (UTC)", "planned", "sent", "skipped", "failed", "note"
+    )
+    for s in summaries:
+        c = s.counts
+        table.add_row(
+            s.name,
+            s.kind,
+            s.status,
+            f"{s.starts_at:%Y-%m-%d %H:%M}",
+            str(sum(c.values())),
+            str(c.get("sent", 0)),
+            str(c.get("skipped", 0) + c.get("cancelled", 0)),
+            str(c.get("failed", 0)),
+            s.reason or "",
+        )
+    console.print(table)
+
+
+@app.command()
+def launch(name: str, now: NowOption = None) -> None:
+    """Check every template, then schedule the wave (it starts on its own)."""
+    settings = get_settings()
+    engine = open_database(settings)
+    at = parse_instant(now)
+    console.print(waves.launch(engine, settings, name, at))
+    _kick(at)
+
+
+@app.command()
+def pause(name: str) -> None:
+    """Stop sending at once; batches in flight finish, the rest wait."""
+    settings = get_settings()
+    console.print(waves.pause(open_database(settings), settings, name))
+
+
+@app.command()
+def resume(name: str, now: NowOption = None) -> None:
+    settings = get_settings()
+    at = parse_instant(now)
+    console.print(waves.resume(open_database(settings), settings, name, at))
+    _kick(at)
+
+
+@app.command()
+def cancel(name: str) -> None:
+    """Drop every unsent batch of the wave for good."""
+    settings = get_settings()
+    console.print(waves.cancel(open_database(settings), settings, name))
+
+
+@app.command("retry-failed")
+def retry_failed(name: str, now: NowOption = None) -> None:
+    """Queue the batches the provider refused again (after fixing the cause)."""
+    settings = get_settings()
+    count = waves.retry_failed(open_database(settings), settings, name)
+    console.print(f"wave {name}: {count} failed batches queued again")
+    if count:
+        _kick(parse_instant(now))
+
+
+@app.command("test")
+def proof(
+    name: str,
+    to: Annotated[list[str], typer.Option("--to", help="staff address, repeatable")],
+) -> None:
+    """Send every variant of the wave to staff only; nothing is recorded as sent."""
+    from sender.proof import send_proofs
+
+    settings = get_settings()
+    sent = send_proofs(open_database(settings), settings, name, to, transport_for(settings))
+    for item in sent:
+        console.print(f"proof {item.case}/{item.language} → {', '.join(item.to)}")
+    console.print(f"{len(sent)} variants sent to staff")
+
+
+def _kick(now: datetime) -> None:
+    """Run a tick now: here without Redis, on a worker with it."""
+    settings = get_settings()
+    if settings.uses_redis:
+        from sender.tasks import tick_task
+
+        tick_task.delay()
+        return
+    _print(_tick_here(now))
+
+
+def _tick_here(now: datetime, clock: ScaledClock | None = None) -> TickReport:
+    settings = get_settings()
+    engine = open_database(settings)
+    sender = default_sender(settings, clock or FixedClock(now))
+    return tick(engine, settings, now, InlineDispatcher(sender))
+
+
+def _print(report: TickReport) -> None:
+    for line in report.lines():
+        console.print(line)
+
+
+def tick_command(now: NowOption = None) -> None:
+    """One scheduler tick: missed waves, planning, releases, reconciliation."""
+    settings = get_settings()
+    if settings.uses_redis and now is None:
+        from sender.tasks import tick_task
+
+        tick_task.delay()
+        console.print("tick enqueued")
+        return
+    _print(_tick_here(parse_instant(now)))
+
+
+def run_command(
+    until: Annotated[str, typer.Option(help="stop at this (simulated) instant, ISO 8601")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="simulated start; default now")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="simulated seconds per real second")] = 1.0,
+    step: Annotated[float, typer.Option(help="simulated seconds between ticks")] = 30.0,
+) -> None:
+    """Tick in this process on a (possibly compressed) clock until --until."""
+    if speed <= 0 or step <= 0:
+        raise InvalidInput("--speed and --step must be positive")
+    end = parse_instant(until)
+    clock = ScaledClock(parse_instant(start), speed)
+    while (now := clock.now()) < end:
+        _print(_tick_here(now, clock))
+        time.sleep(min(step / speed, 5.0))
+        if step / speed > 5.0:
+            clock.jump(step - 5.0 * speed)
+    _print(_tick_here(end, clock))
+    console.print(f"run finished at {end:%Y-%m-%d %H:%M} UTC")

@@ -1,0 +1,64 @@
+"""Proof sends: every variant of a wave to staff addresses, recorded nowhere.
+
+Staff see exactly what supporters will get (one email per case and language)
+before launching. The links carry no message id, so a click on a proof is
+never counted as a supporter's action.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from sender import repository as repo
+from sender.addresses import normalise_email
+from sender.campaigns import ensure_campaign
+from sender.config import Settings
+from sender.db import session_scope
+from sender.errors import InvalidInput
+from sender.render import CaseContent, RecipientData, Renderer, WaveContent
+from sender.transport.base import Transport
+from sender.vocabulary import WaveKind
+
+
+@dataclass(frozen=True)
+class ProofSent:
+    case: str
+    language: str
+    to: tuple[str, ...]
+
+
+def send_proofs(
+    engine: Engine, settings: Settings, name: str, to: Sequence[str], transport: Transport
+) -> list[ProofSent]:
+    addresses = tuple(normalise_email(a) for a in to)
+    if not addresses:
+        raise InvalidInput("give at least one staff address with --to")
+    with session_scope(engine) as session:
+        campaign = ensure_campaign(session, settings)
+        wave = repo.wave_by_name(session, campaign.id, name)
+        cases = [CaseContent.from_row(c) for c in repo.active_cases(session, campaign.id)]
+        wave_content = WaveContent.from_row(wave)
+        brand = {str(k): str(v) for k, v in (campaign.brand or {}).items()}
+        kind = WaveKind(wave.kind)
+        languages = sorted(wave.subjects or {"en": ""})
+    renderer = Renderer(settings, brand=brand)
+    sent: list[ProofSent] = []
+    for case in cases:
+        for language in languages:
+            variant = renderer.variant(kind, case, language, wave_content)
+            key = "proof-" + secrets.token_hex(12)
+            recipients = [
+                renderer.recipient(
+                    variant,
+                    RecipientData(0, address, "Staff", "Proof", None, case.id, None),
+                    {"send_key": key, "proof": "1"},
+                )
+                for address in addresses
+            ]
+            transport.send(renderer.batch(variant, recipients, key, ("proof",)))
+            sent.append(ProofSent(case.slug, language, addresses))
+    return sent
