@@ -16,6 +16,7 @@ from sender.actions import process_pending_events
 from sender.clock import SystemClock
 from sender.config import get_settings
 from sender.db import get_engine
+from sender.inbound import parse_stored_reply
 from sender.scheduler import tick
 from sender.sending import Sender, default_sender, result_dict, send_batch
 
@@ -58,3 +59,11 @@ def process_events(limit: int = 5000) -> dict[str, int]:
     settings = get_settings()
     report = process_pending_events(get_engine(settings.database_url), limit, settings)
     return {"events": report.events, "actions": report.actions, "suppressed": report.suppressed}
+
+
+@shared_task(name="sender.tasks.parse_reply", acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def parse_reply(reply_id: int) -> str:
+    """Parse one inbound reply the webhook stored; a no-op once it is parsed."""
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    return parse_stored_reply(engine, settings, reply_id, SystemClock().now())
