@@ -106,6 +106,9 @@ def schema_errors(body: Any, validate: Validator) -> list[FieldError]:
 
 
 def _size(mapping: dict[str, Any]) -> int:
+    chars = sum(len(str(k)) + len(str(v)) for k, v in mapping.items())
+    if chars * 4 <= MAX_SUBSTITUTION_BYTES:  # UTF-8 takes at most 4 bytes a character
+        return chars
     return sum(len(str(k).encode()) + len(str(v).encode()) for k, v in mapping.items())
 
 

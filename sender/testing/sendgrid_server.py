@@ -208,9 +208,9 @@ class Handler(BaseHTTPRequestHandler):
             message = f"forced answer {decision.status} (local fault injection)"
             self._answer(decision.status, errors_json([FieldError(message, None)]))
             return
-        self._deliver(body, decision)
+        self._deliver(body, raw, decision)
 
-    def _deliver(self, body: dict[str, Any], decision: Decision) -> None:
+    def _deliver(self, body: dict[str, Any], raw: bytes, decision: Decision) -> None:
         fault, plan = decision.fault, self.app.faults.plan
         if fault is not None:
             self.app.count(f"fault_{fault}")
@@ -237,7 +237,7 @@ class Handler(BaseHTTPRequestHandler):
         sandbox = ((body.get("mail_settings") or {}).get("sandbox_mode") or {}).get("enable")
         message_id = secrets.token_urlsafe(16)[:22]
         if not sandbox:
-            self.app.count("recorded_recipients", self.app.store.record(message_id, body))
+            self.app.count("recorded_recipients", self.app.store.record(message_id, body, raw))
         if fault in RECORDS_MAIL and fault is not Fault.SLOW:
             if fault is Fault.ACCEPT_THEN_HANG:
                 time.sleep(plan.hang_seconds)

@@ -12,6 +12,8 @@ import re
 import sqlite3
 import threading
 import time
+import zlib
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +25,16 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     message_id TEXT PRIMARY KEY,
     received_at REAL NOT NULL,
-    sender TEXT NOT NULL,
-    reply_to TEXT,
-    categories TEXT NOT NULL,
-    recipients INTEGER NOT NULL,
+    body BLOB NOT NULL,
     links TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS recipients (
     id INTEGER PRIMARY KEY,
     message_id TEXT NOT NULL,
-    sg_message_id TEXT NOT NULL,
-    email TEXT NOT NULL,
-    subject TEXT,
-    custom_args TEXT NOT NULL,
-    substitutions TEXT NOT NULL,
-    headers TEXT NOT NULL
+    position INTEGER NOT NULL,
+    email TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS recipients_email ON recipients (email);
+CREATE INDEX IF NOT EXISTS recipients_email ON recipients (lower(email));
 CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message_id);
 """
 
@@ -48,7 +43,19 @@ def _html(body: dict[str, Any]) -> str:
     return next((c["value"] for c in body.get("content") or [] if c.get("type") == "text/html"), "")
 
 
+@lru_cache(maxsize=32)
+def _parsed(packed: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(zlib.decompress(packed))
+    return body
+
+
 class Store:
+    """Per request the raw body (zlib), per recipient only where it sits in it.
+
+    Re-encoding every personalization as it arrives cost more than checking
+    the request; the body is kept as received and decoded when queried.
+    """
+
     def __init__(self, path: Path | None = None) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False)
@@ -58,49 +65,23 @@ class Store:
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
 
-    def record(self, message_id: str, body: dict[str, Any]) -> int:
+    def record(self, message_id: str, body: dict[str, Any], raw: bytes) -> int:
         """Keep every recipient of an accepted request; returns how many."""
-        rows = []
-        top_subject = body.get("subject")
-        for index, item in enumerate(body["personalizations"]):
-            subs = item.get("substitutions") or {}
-            subject = fill_tags(item.get("subject") or top_subject or "", subs)
-            args = {**(body.get("custom_args") or {}), **(item.get("custom_args") or {})}
-            for address in [
-                *(item.get("to") or []),
-                *(item.get("cc") or []),
-                *(item.get("bcc") or []),
-            ]:
-                rows.append(
-                    (
-                        message_id,
-                        f"{message_id}.filter0001.{index}.0",
-                        address["email"],
-                        subject,
-                        json.dumps(args),
-                        json.dumps(subs),
-                        json.dumps(item.get("headers") or {}),
-                    )
-                )
-        links = sorted(set(_HREF.findall(_html(body))))
-        reply_to = (body.get("reply_to") or {}).get("email")
+        rows = [
+            (message_id, index, address["email"])
+            for index, item in enumerate(body["personalizations"])
+            for kind in ("to", "cc", "bcc")
+            for address in item.get(kind) or []
+        ]
+        links = json.dumps(sorted(set(_HREF.findall(_html(body)))))
+        packed = zlib.compress(raw, 1)
         with self._lock, self._db:
             self._db.execute(
-                "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    message_id,
-                    time.time(),
-                    body["from"]["email"],
-                    reply_to,
-                    json.dumps(body.get("categories") or []),
-                    len(rows),
-                    json.dumps(links),
-                ),
+                "INSERT INTO requests VALUES (?, ?, ?, ?)",
+                (message_id, time.time(), packed, links),
             )
             self._db.executemany(
-                "INSERT INTO recipients (message_id, sg_message_id, email, subject, custom_args,"
-                " substitutions, headers) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                "INSERT INTO recipients (message_id, position, email) VALUES (?, ?, ?)", rows
             )
         return len(rows)
 
@@ -130,30 +111,37 @@ class Store:
         """Recipients in acceptance order, with their request's shared parts."""
         where, params = self._where(email, message_id)
         where = (where + " AND" if where else " WHERE") + " r.id > ?"
-        sql = (
-            "SELECT r.*, q.sender, q.reply_to, q.categories, q.links FROM recipients r "  # noqa: S608
-            f"JOIN requests q ON q.message_id = r.message_id{where} ORDER BY r.id LIMIT ?"
-        )
+        sql = f"SELECT r.* FROM recipients r{where} ORDER BY r.id LIMIT ?"  # noqa: S608
         with self._lock:
             rows = self._db.execute(sql, [*params, after_id, limit]).fetchall()
-        return [self._as_json(row) for row in rows]
+            ids = sorted({row["message_id"] for row in rows})
+            requests = {
+                found["message_id"]: (_parsed(found["body"]), json.loads(found["links"]))
+                for found in self._db.execute(
+                    f"SELECT message_id, body, links FROM requests WHERE message_id IN"  # noqa: S608
+                    f" ({','.join('?' * len(ids))})",
+                    ids,
+                )
+            }
+        return [self._as_json(row, *requests[row["message_id"]]) for row in rows]
 
     @staticmethod
-    def _as_json(row: sqlite3.Row) -> dict[str, Any]:
-        subs = json.loads(row["substitutions"])
+    def _as_json(row: sqlite3.Row, body: dict[str, Any], links: list[str]) -> dict[str, Any]:
+        item = body["personalizations"][row["position"]]
+        subs = item.get("substitutions") or {}
         return {
             "id": row["id"],
             "message_id": row["message_id"],
-            "sg_message_id": row["sg_message_id"],
+            "sg_message_id": f"{row['message_id']}.filter0001.{row['position']}.0",
             "email": row["email"],
-            "subject": row["subject"],
-            "custom_args": json.loads(row["custom_args"]),
+            "subject": fill_tags(item.get("subject") or body.get("subject") or "", subs),
+            "custom_args": {**(body.get("custom_args") or {}), **(item.get("custom_args") or {})},
             "substitutions": subs,
-            "headers": json.loads(row["headers"]),
-            "from": row["sender"],
-            "reply_to": row["reply_to"],
-            "categories": json.loads(row["categories"]),
-            "links": [fill_tags(link, subs) for link in json.loads(row["links"])],
+            "headers": item.get("headers") or {},
+            "from": body["from"]["email"],
+            "reply_to": (body.get("reply_to") or {}).get("email"),
+            "categories": body.get("categories") or [],
+            "links": [fill_tags(link, subs) for link in links],
         }
 
     def request_count(self) -> int:
