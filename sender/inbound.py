@@ -170,7 +170,10 @@ def read_mail(reply: Reply) -> Mail:
     """The stored email: from the raw MIME when sendgrid sent it, else from the parsed form."""
     form: dict[str, Any] = reply.raw_form or {}
     fields: dict[str, str] = form.get("fields", {})
-    problems = [f"field {name!r}: {why}" for name, why in form.get("undecoded", {}).items()]
+    problems = [
+        why if name == "form" else f"field {name!r}: {why}"
+        for name, why in form.get("undecoded", {}).items()
+    ]
     problems += _charset_problems(fields.get("charsets"))
     if reply.raw_email is not None:
         return _mail_from_mime(reply.raw_email, problems)

@@ -12,6 +12,7 @@ from flask import Flask
 from sender.config import Settings, get_settings
 from sender.db import get_engine
 from sender.logs import configure_logging
+from sender.web import api as api_web
 from sender.web import auth, dashboard, inbound, links, ops
 from sender.web import webhooks as webhooks_web
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(inbound.bp)
     app.register_blueprint(links.bp)
     app.register_blueprint(webhooks_web.bp)
+    app.register_blueprint(api_web.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)

@@ -1,0 +1,197 @@
+"""Links in every email: the action link and the unsubscribe link.
+
+The signed token is the credential, so these pages need no login, no cookie
+and no CSRF token: a forged or edited token fails its signature and gets a
+neutral page that says nothing about who or what it named.
+
+- GET  /a/<token>              records a click, then redirects to the case's
+                               action page, or shows the built-in one
+- POST /a/<token>/sent         "I have sent my letter": the strongest action
+- GET  /unsubscribe/<token>    a confirmation page
+- POST /unsubscribe/<token>    RFC 8058 one-click (or the page's button)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request
+from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
+
+from sender.clock import SystemClock
+from sender.db import session_scope
+from sender.dedupe import insert_once
+from sender.errors import InvalidInput
+from sender.models import Action, Case, Message, Supporter
+from sender.tokens import MessageRef, TokenSigner
+from sender.unsubscribe import unsubscribe
+from sender.vocabulary import ActionKind
+from sender.web import context
+from sender.web.page_text import LANGUAGES, direction, language_of, page_text
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+bp = Blueprint("links", __name__, template_folder=str(TEMPLATES))
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """What a verified token names, checked against the database."""
+
+    supporter: Supporter
+    case: Case
+    ref: MessageRef
+    language: str
+    link_key: str  # one per message (or per token when it names no message)
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    # Token URLs must not be cached, indexed or leaked to the next site.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@bp.get("/a/<token>")
+def action(token: str) -> BaseResponse | tuple[str, int]:
+    with session_scope(context.engine()) as session:
+        recipient = _recipient(session, token, _signer().read_action)
+        if recipient is None:
+            return _invalid()
+        case = recipient.case
+        _record(session, recipient, ActionKind.CLICKED, case.action_url)
+        if case.action_url:
+            return redirect(case.action_url, 302)
+        return _page("web/action.html", recipient.language, case=_case_text(case, recipient))
+
+
+@bp.post("/a/<token>/sent")
+def letter_sent(token: str) -> tuple[str, int]:
+    with session_scope(context.engine()) as session:
+        recipient = _recipient(session, token, _signer().read_action)
+        if recipient is None:
+            return _invalid()
+        _record(session, recipient, ActionKind.LETTER_SENT, None)
+        return _page("web/thanks.html", recipient.language)
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> tuple[str, int]:
+    with session_scope(context.engine()) as session:
+        recipient = _recipient(session, token, _signer().read_unsubscribe)
+        if recipient is None:
+            return _invalid()
+        return _page("web/unsubscribe.html", recipient.language)
+
+
+@bp.post("/unsubscribe/<token>")
+def unsubscribe_now(token: str) -> Response | tuple[str, int]:
+    with session_scope(context.engine()) as session:
+        recipient = _recipient(session, token, _signer().read_unsubscribe)
+        if recipient is None:
+            return _invalid()
+        one_click = request.form.get("List-Unsubscribe") == "One-Click"
+        unsubscribe(
+            session,
+            recipient.supporter,
+            source="one-click" if one_click else "unsubscribe-page",
+            now=_now(),
+        )
+    if one_click:
+        # RFC 8058: the mailbox provider posts in the background; a plain 200 is all it reads.
+        return Response("unsubscribed\n", 200, mimetype="text/plain")
+    return _page("web/unsubscribed.html", recipient.language)
+
+
+def _recipient(session: Session, token: str, read: Any) -> Recipient | None:
+    """The supporter, case and message a token names, or None when anything disagrees."""
+    try:
+        ref: MessageRef = read(token)
+    except InvalidInput:
+        return None
+    supporter = session.get(Supporter, ref.supporter_id)
+    case = session.get(Case, ref.case_id)
+    if supporter is None or case is None or supporter.forgotten_at is not None:
+        return None
+    language = supporter.language
+    if ref.message_id is not None:
+        message = session.get(Message, ref.message_id)
+        if message is None or (message.supporter_id, message.case_id) != (supporter.id, case.id):
+            return None
+        language = message.language
+        link_key = str(message.id)
+    else:
+        link_key = "t" + hashlib.sha256(token.encode()).hexdigest()[:32]
+    return Recipient(supporter, case, ref, language_of(language), link_key)
+
+
+def _record(session: Session, recipient: Recipient, kind: ActionKind, url: str | None) -> None:
+    """One action per message and kind, however often the link is followed."""
+    insert_once(
+        session,
+        Action,
+        "dedupe_key",
+        {
+            "supporter_id": recipient.supporter.id,
+            "case_id": recipient.case.id,
+            "wave_id": recipient.ref.wave_id,
+            "message_id": recipient.ref.message_id,
+            "kind": kind,
+            "url": url,
+            "source": "link",
+            "dedupe_key": f"link:{recipient.link_key}:{kind}",
+            "occurred_at": _now(),
+        },
+    )
+
+
+def _case_text(case: Case, recipient: Recipient) -> dict[str, Any]:
+    content: dict[str, Any] = case.content or {}
+    text = content.get(recipient.language) or content.get("en") or {}
+    address = text.get("authority_address") or []
+    return {
+        "person": case.person,
+        "title": text.get("title", case.person),
+        "summary": text.get("summary", ""),
+        "ask": text.get("ask", ""),
+        "authority": text.get("authority", ""),
+        "authority_address": [address] if isinstance(address, str) else list(address),
+        "letter": text.get("letter", ""),
+        "image_url": case.image_url,
+    }
+
+
+def _page(template: str, language: str, status: int = 200, **values: Any) -> tuple[str, int]:
+    settings = context.settings()
+    html = render_template(
+        template,
+        lang=language,
+        dir=direction(language),
+        t=page_text(language),
+        org_name=settings.org_name,
+        org_address=settings.org_address,
+        brand={"primary": settings.brand_primary, "ink": settings.brand_ink},
+        token_path=request.path.removesuffix("/sent"),
+        **values,
+    )
+    return html, status
+
+
+def _invalid() -> tuple[str, int]:
+    """The same page for every bad token: it must not reveal what was wrong."""
+    language = request.accept_languages.best_match(LANGUAGES) or "en"
+    return _page("web/invalid.html", language, status=400)
+
+
+def _signer() -> TokenSigner:
+    return TokenSigner(context.settings().secret_key)
+
+
+def _now() -> datetime:
+    return SystemClock().now()
