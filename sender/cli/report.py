@@ -1,0 +1,74 @@
+"""`campaign report`: sends, deliveries, opens, clicks and actions per case, wave, language, day."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from sender.cli.common import console, err_console, open_database
+from sender.csvsafe import to_csv
+from sender.report_chart import write_chart
+from sender.reports import Dimension, build_report
+
+HELP = "Show campaign results per case, wave, language or day."
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def report_command(
+    format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+    by: Annotated[Dimension, typer.Option("--by", help="Group rows by.")] = Dimension.CASE,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Also write a PNG bar chart here.")
+    ] = None,
+) -> None:
+    report = build_report(open_database(), by)
+    if format is Format.JSON:
+        typer.echo(json.dumps(report, indent=2))
+    elif format is Format.CSV:
+        typer.echo(_csv(report), nl=False)
+    else:
+        console.print(_table(report))
+    if chart is not None:
+        write_chart(report, chart)
+        # stderr: stdout may be CSV or JSON piped elsewhere
+        err_console.print(f"chart written to {chart}")
+
+
+def _columns(report: dict[str, Any]) -> list[str]:
+    return [str(m) for m in report["metrics"]]
+
+
+def _csv(report: dict[str, Any]) -> str:
+    metrics = _columns(report)
+    rows = [
+        [row["key"], row["label"], *(row["counts"][m] for m in metrics)] for row in report["rows"]
+    ]
+    rows.append(["all", "all", *(report["totals"][m] for m in metrics)])
+    return to_csv([report["by"], "label", *metrics], rows)
+
+
+def _table(report: dict[str, Any]) -> Table:
+    metrics = _columns(report)
+    table = Table(title=f"Campaign results by {report['by']}")
+    table.add_column(report["by"])
+    for metric in metrics:
+        table.add_column(metric.replace("_", " "), justify="right")
+    for row in [*report["rows"], {"label": "all", "counts": report["totals"]}]:
+        table.add_row(row["label"], *(_cell(row["counts"][m]) for m in metrics))
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if isinstance(value, float) else f"{value:,}"

@@ -1,0 +1,72 @@
+"""SendGrid events in the project's vocabulary."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from sender.addresses import email_hash
+from sender.events import SENDGRID_TYPES, translate
+from sender.vocabulary import EventType
+
+
+@pytest.mark.parametrize(("raw", "normal"), list(SENDGRID_TYPES.items()))
+def test_every_known_type_translates(raw: str, normal: EventType) -> None:
+    event = translate({"event": raw, "sg_event_id": "e1", "timestamp": 1_606_000_000})
+    assert event.event_type is normal
+    assert event.occurred_at == datetime(2020, 11, 21, 23, 6, 40, tzinfo=UTC)
+    assert event.missing_fields() == []
+
+
+def test_unknown_type_is_kept_not_raised() -> None:
+    raw = {"event": "account_status_change", "sg_event_id": "e2", "timestamp": 1, "x": [1]}
+    event = translate(raw)
+    assert event.event_type is EventType.UNKNOWN
+    assert event.raw_type == "account_status_change"
+    assert event.raw == raw
+
+
+def test_custom_args_and_email_are_parsed() -> None:
+    event = translate(
+        {
+            "event": "click",
+            "email": " Ana@Example.ORG ",
+            "url": "https://act.example.org/a/tok",
+            "message_id": "42",
+            "wave_id": 7,
+            "case_id": "x9",
+            "supporter_id": "99999999999",
+            "send_key": "k" * 65,
+        }
+    )
+    assert event.email_hash == email_hash("ana@example.org")
+    assert (event.message_id, event.wave_id, event.case_id, event.supporter_id) == (
+        42,
+        7,
+        None,
+        None,
+    )
+    assert event.batch_key is None  # too long to be ours
+    assert event.url == "https://act.example.org/a/tok"
+    assert event.missing_fields() == ["sg_event_id", "timestamp"]
+
+
+def test_opens_and_bounces_keep_their_detail() -> None:
+    machine = translate({"event": "open", "sg_machine_open": True})
+    human = translate({"event": "open", "sg_machine_open": "true"})
+    assert machine.machine_open and not human.machine_open
+    assert translate({"event": "bounce", "type": "bounce"}).hard_bounce
+    assert not translate({"event": "bounce", "type": "blocked"}).hard_bounce
+
+
+@pytest.mark.parametrize(
+    "value", [True, "1606000000", float("nan"), float("inf"), -1, 10**15, None]
+)
+def test_odd_timestamps_become_missing(value: object) -> None:
+    assert translate({"timestamp": value}).occurred_at is None
+
+
+def test_bad_email_gives_no_hash() -> None:
+    assert translate({"email": "not an address"}).email_hash is None
+    assert translate({"email": ["a@b.org"]}).email_hash is None
