@@ -1,0 +1,114 @@
+"""`campaign supporters`: import CRM exports, erase a supporter, count them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from sender.audiences import ImportReport, forget_supporter, import_supporters
+from sender.cli.common import console, open_database
+from sender.db import session_scope
+from sender.errors import CampaignError
+from sender.models import Supporter
+
+app = typer.Typer(help="Supporter lists: import, erase, count.", no_args_is_help=True)
+
+# Below this size the bar would only flash.
+PROGRESS_FROM_BYTES = 2_000_000
+
+
+def _fail(error: CampaignError) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {error}")
+    return typer.Exit(2)
+
+
+def _summary(report: ImportReport) -> Table:
+    table = Table(title=f"Import of {report.path}", show_header=True)
+    table.add_column("outcome")
+    table.add_column("rows", justify="right")
+    table.add_row("rows read", f"{report.rows:,}")
+    table.add_row("[green]imported[/]", f"{report.imported:,}")
+    table.add_row("updated", f"{report.updated:,}")
+    table.add_row("unchanged", f"{report.unchanged:,}")
+    for reason, count in sorted(report.rejected.items()):
+        table.add_row(f"[red]rejected: {reason}[/]", f"{count:,}")
+    for warning, count in sorted(report.warnings.items()):
+        table.add_row(f"[yellow]warning: {warning} (default used)[/]", f"{count:,}")
+    if report.blank_lines:
+        table.add_row("blank lines skipped", f"{report.blank_lines:,}")
+    if report.latin1_lines:
+        table.add_row("lines read as Latin-1", f"{report.latin1_lines:,}")
+    return table
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV export (UTF-8 or Latin-1; , ; or tab).")],
+    source: Annotated[str | None, typer.Option(help="Where the list came from.")] = None,
+    errors: Annotated[
+        Path | None, typer.Option(help="Write rejected rows, with line and reason, here.")
+    ] = None,
+) -> None:
+    """Import or update supporters from a CRM export; bad rows are reported, not fatal."""
+    try:
+        engine = open_database()
+        size = file.stat().st_size if file.exists() else 0
+        if size < PROGRESS_FROM_BYTES:
+            report = import_supporters(engine, file, source=source, errors_path=errors)
+        else:
+            columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn())
+            with Progress(*columns, TimeRemainingColumn(), console=console) as bar:
+                task = bar.add_task("importing", total=size)
+
+                def advance(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                report = import_supporters(
+                    engine, file, source=source, errors_path=errors, progress=advance
+                )
+    except CampaignError as error:
+        raise _fail(error) from error
+    console.print(_summary(report))
+    for rejection in report.examples[:5]:
+        console.print(f"  line {rejection.line}: {rejection.reason.value}: {rejection.detail}")
+    if report.rejected_total and report.errors_path:
+        console.print(f"rejected rows written to {report.errors_path}")
+    elif report.rejected_total:
+        console.print("use --errors FILE.csv to get every rejected row with its reason")
+
+
+@app.command()
+def forget(email: Annotated[str, typer.Argument(help="The supporter's address.")]) -> None:
+    """Erase a supporter's personal data; the address stays suppressed by hash."""
+    try:
+        result = forget_supporter(open_database(), email)
+    except CampaignError as error:
+        raise _fail(error) from error
+    note = " (was already forgotten)" if result.already_forgotten else ""
+    console.print(f"supporter #{result.supporter_id} forgotten{note}; re-imports will be refused")
+
+
+@app.command()
+def count() -> None:
+    """Supporters by status, and how many may be emailed."""
+    try:
+        engine = open_database()
+    except CampaignError as error:
+        raise _fail(error) from error
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Supporter.status, Supporter.consent, func.count()).group_by(
+                Supporter.status, Supporter.consent
+            )
+        ).all()
+    table = Table(show_header=True)
+    for name in ("status", "consent", "supporters"):
+        table.add_column(name)
+    for status, consent, number in sorted(rows, key=lambda r: (str(r[0]), bool(r[1]))):
+        table.add_row(str(status), "yes" if consent else "no", f"{number:,}")
+    console.print(table)
