@@ -354,3 +354,19 @@ def test_reply_from_unknown_sender_is_404(sg: LocalSendGrid, receiver: Receiver)
     )
     assert answer.status_code == 404
     assert receiver.posts == []
+
+
+def test_fault_rates_from_the_command_line() -> None:
+    flags = ["--fault-rate", "unavailable=1.0", "--seed", "5"]
+    with local_sendgrid(api_key=API_KEY, extra_args=flags) as server:
+        assert post(server, mail_json(1)).status_code == 503
+        assert server.admin.stats()["counters"]["fault_unavailable"] == 1
+        assert server.admin.count() == 0
+
+
+def test_unknown_fault_kind_on_the_command_line_stops_the_server() -> None:
+    with (
+        pytest.raises(RuntimeError, match="exited with 2"),
+        local_sendgrid(api_key=API_KEY, extra_args=["--fault-rate", "gremlins=0.5"]),
+    ):
+        pass
