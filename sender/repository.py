@@ -318,7 +318,8 @@ def plan_messages(
     ]
     insert = _insert(session)(Message).from_select(columns, numbered)
     result = session.execute(
-        insert.on_conflict_do_nothing(index_elements=["wave_id", "supporter_id"])
+        insert.on_conflict_do_nothing(index_elements=["wave_id", "supporter_id"]),
+        execution_options={"preserve_rowcount": True},
     )
     return _count(result)
 
@@ -362,7 +363,12 @@ def plan_batches(session: Session, wave_id: int, now: datetime) -> int:
         "attempts",
         "created_at",
     ]
-    added = _count(session.execute(insert(Batch).from_select(columns, grouped)))
+    added = _count(
+        session.execute(
+            insert(Batch).from_select(columns, grouped),
+            execution_options={"preserve_rowcount": True},
+        )
+    )
     batch_id = (
         select(Batch.id)
         .where(

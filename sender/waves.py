@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from sender import repository as repo
-from sender.campaigns import ensure_campaign
+from sender.campaigns import DEFAULT_SLUG, ensure_campaign
 from sender.config import Settings
 from sender.db import session_scope
 from sender.errors import CampaignError, InvalidInput
@@ -137,7 +137,9 @@ def create_wave(engine: Engine, settings: Settings, spec: WaveSpec) -> None:
 
 
 def _campaign(session: Session, settings: Settings, slug: str | None) -> Campaign:
-    return repo.campaign_by_slug(session, slug) if slug else ensure_campaign(session, settings)
+    if slug in (None, DEFAULT_SLUG):
+        return ensure_campaign(session, settings)
+    return repo.campaign_by_slug(session, slug)
 
 
 def _new_wave(campaign: Campaign, spec: WaveSpec) -> Wave:

@@ -1,0 +1,266 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from sending_fixtures import DEC1, add_case, add_supporters, add_wave, wave_status
+from sqlalchemy import Engine, select
+
+from sender.addresses import email_hash
+from sender.config import Settings
+from sender.db import session_scope
+from sender.models import Action, Batch, Case, Message, Supporter, Suppression
+from sender.vocabulary import (
+    AudienceRule,
+    CaseStatus,
+    MessageStatus,
+    SupporterStatus,
+    WaveKind,
+    WaveStatus,
+)
+from sender.waves import LaunchRefused, cancel, launch, pause, plan_wave, resume, slot_for
+
+SETTINGS = Settings(secret_key="test")
+MORNING = (time(9), time(11))
+
+
+def _planned(engine: Engine) -> dict[str, int]:
+    """email -> case id of each planned message."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Supporter.email, Message.case_id).join(
+                Supporter, Supporter.id == Message.supporter_id
+            )
+        )
+        return {str(email): int(case_id) for email, case_id in rows}
+
+
+# --- slots --------------------------------------------------------------------
+
+
+def test_slot_is_the_local_window_start_after_the_wave_start() -> None:
+    slot = slot_for("Europe/Madrid", DEC1, DEC1 + timedelta(days=2), MORNING)
+    assert slot is not None
+    assert slot.send_after == datetime(2020, 12, 1, 8, tzinfo=UTC)  # 09:00 CET
+    assert slot.send_before == datetime(2020, 12, 1, 10, tzinfo=UTC)
+    assert slot.slot_at == slot.send_after
+
+
+def test_a_zone_already_inside_its_window_at_the_start_begins_at_the_start() -> None:
+    slot = slot_for("Asia/Tokyo", DEC1, DEC1 + timedelta(days=2), MORNING)
+    assert slot is not None
+    assert slot.send_after == DEC1  # 09:00 in Tokyo is midnight UTC
+    late_start = DEC1 + timedelta(minutes=30)
+    tokyo = slot_for("Asia/Tokyo", late_start, DEC1 + timedelta(days=2), MORNING)
+    assert tokyo is not None
+    assert (tokyo.slot_at, tokyo.send_after) == (DEC1, late_start)
+
+
+def test_a_window_already_over_at_the_start_moves_to_the_next_day() -> None:
+    slot = slot_for(
+        "America/Los_Angeles", DEC1 + timedelta(hours=20), DEC1 + timedelta(days=3), MORNING
+    )
+    assert slot is not None
+    assert slot.send_after == datetime(2020, 12, 2, 17, tzinfo=UTC)
+
+
+def test_half_hour_zones_floor_the_slot_but_never_send_early() -> None:
+    slot = slot_for("Asia/Kolkata", DEC1, DEC1 + timedelta(days=2), MORNING)
+    assert slot is not None
+    assert slot.send_after == datetime(2020, 12, 1, 3, 30, tzinfo=UTC)
+    assert slot.slot_at == datetime(2020, 12, 1, 3, tzinfo=UTC)
+    assert slot.send_before == datetime(2020, 12, 1, 5, 30, tzinfo=UTC)
+
+
+def test_daylight_saving_change_moves_the_utc_slot() -> None:
+    # New York leaves summer time on 1 November 2020: 09:00 is 13:00 UTC before, 14:00 after.
+    before = slot_for(
+        "America/New_York",
+        datetime(2020, 10, 31, tzinfo=UTC),
+        datetime(2020, 11, 3, tzinfo=UTC),
+        MORNING,
+    )
+    after = slot_for(
+        "America/New_York",
+        datetime(2020, 10, 31, 16, tzinfo=UTC),
+        datetime(2020, 11, 3, tzinfo=UTC),
+        MORNING,
+    )
+    assert before is not None and after is not None
+    assert before.send_after == datetime(2020, 10, 31, 13, tzinfo=UTC)
+    assert after.send_after == datetime(2020, 11, 1, 14, tzinfo=UTC)
+
+
+def test_a_whole_day_window_puts_every_zone_in_one_slot() -> None:
+    whole = (time(0), time(0))
+    slots = {
+        slot_for(zone, DEC1, DEC1 + timedelta(days=1), whole)
+        for zone in ("UTC", "Asia/Tokyo", "America/Lima", "Asia/Kolkata")
+    }
+    assert {(s.slot_at, s.send_after) for s in slots if s} == {(DEC1, DEC1)}
+
+
+def test_no_slot_when_no_window_opens_before_the_end() -> None:
+    assert slot_for("America/Los_Angeles", DEC1, DEC1 + timedelta(hours=6), MORNING) is None
+
+
+# --- planning -------------------------------------------------------------------
+
+
+def test_planning_checks_every_eligibility_rule(any_engine: Engine) -> None:
+    case = add_case(any_engine, SETTINGS)
+    paused = add_case(any_engine, SETTINGS, "paused")
+    add_supporters(any_engine, [case], ["ok@example.org"])
+    add_supporters(any_engine, [case], ["gone@example.org"], status=SupporterStatus.UNSUBSCRIBED)
+    add_supporters(any_engine, [case], ["noconsent@example.org"], consent=False)
+    add_supporters(any_engine, [case], ["suppressed@example.org"])
+    add_supporters(any_engine, [paused], ["pausedcase@example.org"])
+    with session_scope(any_engine) as session:
+        session.add(Suppression(email_hash=email_hash("suppressed@example.org"), reason="bounced"))
+        found = session.get(Case, paused)
+        assert found is not None
+        found.status = CaseStatus.PAUSED
+    wave = add_wave(any_engine, SETTINGS)
+    result = plan_wave(any_engine, SETTINGS, wave, DEC1)
+    assert result is not None and result.messages == 1
+    assert set(_planned(any_engine)) == {"ok@example.org"}
+    assert plan_wave(any_engine, SETTINGS, wave, DEC1) is None  # planned once only
+
+
+def test_reminders_leave_out_those_who_acted_and_the_recently_mailed(any_engine: Engine) -> None:
+    case = add_case(any_engine, SETTINGS)
+    acted, opened, silent, recent = add_supporters(
+        any_engine,
+        [case],
+        ["acted@example.org", "opened@example.org", "silent@example.org", "recent@example.org"],
+    )
+    first = add_wave(any_engine, SETTINGS, "first", status=WaveStatus.DONE)
+    with session_scope(any_engine) as session:
+        session.add(Action(supporter_id=acted, case_id=case, kind="letter_sent", source="link"))
+        session.add(Action(supporter_id=opened, case_id=case, kind="opened", source="sendgrid"))
+        session.add(
+            Message(
+                wave_id=first,
+                supporter_id=recent,
+                case_id=case,
+                language="en",
+                status=MessageStatus.SENT,
+                sent_at=DEC1 + timedelta(days=9, hours=12),
+            )
+        )
+    start = DEC1 + timedelta(days=10)
+    reminder = add_wave(
+        any_engine,
+        SETTINGS,
+        "reminder",
+        kind=WaveKind.ACTION_REMINDER,
+        audience=AudienceRule.NOT_ACTED,
+        starts_at=start,
+    )
+    plan_wave(any_engine, SETTINGS, reminder, start)
+    assert set(_planned(any_engine)) == {
+        "opened@example.org",
+        "silent@example.org",
+        "recent@example.org",
+    }
+    with session_scope(any_engine) as session:
+        in_reminder = session.scalars(
+            select(Message.supporter_id).where(Message.wave_id == reminder)
+        ).all()
+    assert set(in_reminder) == {opened, silent}  # recent: frequency cap (48 h)
+    openers = add_wave(
+        any_engine,
+        SETTINGS,
+        "openers",
+        kind=WaveKind.LAST_CHANCE,
+        audience=AudienceRule.OPENED_NOT_ACTED,
+        starts_at=start + timedelta(days=5),
+    )
+    plan_wave(any_engine, SETTINGS, openers, start + timedelta(days=5))
+    with session_scope(any_engine) as session:
+        in_openers = session.scalars(
+            select(Message.supporter_id).where(Message.wave_id == openers)
+        ).all()
+    assert list(in_openers) == [opened]
+
+
+def test_one_message_per_supporter_for_the_first_assigned_active_case(any_engine: Engine) -> None:
+    first = add_case(any_engine, SETTINGS, "first")
+    second = add_case(any_engine, SETTINGS, "second")
+    add_supporters(any_engine, [first, second], ["both@example.org"])
+    add_supporters(any_engine, [second, first], ["reverse@example.org"])
+    wave = add_wave(any_engine, SETTINGS)
+    plan_wave(any_engine, SETTINGS, wave, DEC1)
+    assert _planned(any_engine) == {"both@example.org": first, "reverse@example.org": second}
+
+
+def test_batches_group_by_variant_and_slot_and_hold_at_most_the_batch_size(
+    any_engine: Engine,
+) -> None:
+    case = add_case(any_engine, SETTINGS)
+    add_supporters(any_engine, [case], [f"en{i}@example.org" for i in range(5)])
+    add_supporters(any_engine, [case], [f"es{i}@example.org" for i in range(2)], language="es")
+    add_supporters(any_engine, [case], [f"fr{i}@example.org" for i in range(2)], language="fr")
+    add_supporters(any_engine, [case], ["tokyo@example.org"], timezone="Asia/Tokyo")
+    wave = add_wave(any_engine, SETTINGS)
+    with session_scope(any_engine) as session:
+        from sender.models import Wave
+
+        row = session.get(Wave, wave)
+        assert row is not None
+        row.subjects = {
+            "en": "Hello",
+            "es": "Hola",
+        }  # no French subject: French readers get English
+    small = Settings(secret_key="test", batch_size=2)
+    result = plan_wave(any_engine, small, wave, DEC1)
+    assert result is not None and (result.messages, result.zones) == (10, 2)
+    with session_scope(any_engine) as session:
+        batches = session.execute(
+            select(Batch.language, Batch.send_after, Batch.size).order_by(Batch.id)
+        ).all()
+        unlinked = session.scalars(select(Message.id).where(Message.batch_id.is_(None))).all()
+    assert unlinked == []
+    assert all(size <= 2 for _, _, size in batches)
+    sizes: dict[tuple[str, datetime], int] = {}
+    for language, after, size in batches:
+        sizes[(language, after)] = sizes.get((language, after), 0) + size
+    nine_utc = DEC1 + timedelta(hours=9)
+    assert sizes == {("en", nine_utc): 7, ("es", nine_utc): 2, ("en", DEC1): 1}
+
+
+# --- lifecycle --------------------------------------------------------------------
+
+
+def _ok(*_: object) -> list[str]:
+    return []
+
+
+def test_launch_refuses_on_template_problems_and_a_second_launch_changes_nothing(
+    any_engine: Engine,
+) -> None:
+    wave = add_wave(any_engine, SETTINGS, status=WaveStatus.DRAFT)
+    with pytest.raises(LaunchRefused, match="case_email.html line 3"):
+        launch(
+            any_engine, SETTINGS, "case-email", DEC1, check=lambda *_: ["case_email.html line 3"]
+        )
+    assert wave_status(any_engine, wave)[0] == WaveStatus.DRAFT
+    assert "launched" in launch(any_engine, SETTINGS, "case-email", DEC1, check=_ok)
+    assert "already scheduled" in launch(any_engine, SETTINGS, "case-email", DEC1, check=_ok)
+
+
+def test_launching_after_the_end_marks_the_wave_missed(any_engine: Engine) -> None:
+    wave = add_wave(any_engine, SETTINGS, status=WaveStatus.DRAFT)
+    with pytest.raises(LaunchRefused, match="passed before it could start"):
+        launch(any_engine, SETTINGS, "case-email", DEC1 + timedelta(days=5), check=_ok)
+    assert wave_status(any_engine, wave)[0] == WaveStatus.MISSED
+
+
+def test_pause_resume_and_cancel(any_engine: Engine) -> None:
+    wave = add_wave(any_engine, SETTINGS)
+    assert "paused" in pause(any_engine, SETTINGS, "case-email")
+    assert wave_status(any_engine, wave)[0] == WaveStatus.PAUSED
+    assert "resumed (scheduled)" in resume(any_engine, SETTINGS, "case-email", DEC1)
+    assert "cancelled" in cancel(any_engine, SETTINGS, "case-email")
+    assert "nothing changed" in resume(any_engine, SETTINGS, "case-email", DEC1)
+    assert wave_status(any_engine, wave)[0] == WaveStatus.CANCELLED
