@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = Settings(secret_key="test")
 
 
-def _wave(name: str = "case-email", **changes: object) -> dict[str, object]:
+def _wave(name: str = "case-email", **changes: Any) -> dict[str, object]:
     wave: dict[str, object] = {
         "name": name,
         "kind": "case_email",
@@ -69,7 +70,7 @@ def test_windows_parse_and_the_whole_day_is_one_window() -> None:
     ],
 )
 def test_bad_wave_entries_are_refused_with_the_field_named(
-    change: dict[str, object], message: str
+    change: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_plan({"waves": [_wave(**change)]})

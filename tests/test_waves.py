@@ -240,7 +240,7 @@ def test_launch_refuses_on_template_problems_and_a_second_launch_changes_nothing
     any_engine: Engine,
 ) -> None:
     wave = add_wave(any_engine, SETTINGS, status=WaveStatus.DRAFT)
-    with pytest.raises(LaunchRefused, match="case_email.html line 3"):
+    with pytest.raises(LaunchRefused, match=r"case_email\.html line 3"):
         launch(
             any_engine, SETTINGS, "case-email", DEC1, check=lambda *_: ["case_email.html line 3"]
         )
