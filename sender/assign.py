@@ -33,15 +33,16 @@ from the database, and rows are written in bulk (COPY on PostgreSQL).
 
 from __future__ import annotations
 
-import heapq
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import chain, cycle, repeat
+from operator import itemgetter
 from typing import cast
 
-from sqlalchemy import Connection, Engine, delete, exists, func, insert, select
+from sqlalchemy import Connection, Engine, delete, exists, func, select
 
 from sender.campaigns import DEFAULT_SLUG
 from sender.errors import InvalidInput
@@ -50,8 +51,8 @@ from sender.vocabulary import CaseStatus, SupporterStatus
 
 SupporterRow = tuple[int, str | None, str | None]  # id, country, case_preference
 _STREAM_CHUNK = 50_000
-_INSERT_CHUNK = 20_000
-_SCALE = 1 << 40  # country strategy: order by the country's count, then the global load
+_INSERT_CHUNK = 50_000
+_COLUMNS = "supporter_id, case_id, strategy, created_at"
 
 
 class Strategy(StrEnum):
@@ -99,33 +100,60 @@ class AssignReport:
     cases: tuple[CaseLoad, ...]
 
 
-class _Balancer:
-    """Least-loaded choice among the cases a supporter's country allows."""
+@dataclass(frozen=True)
+class _Group:
+    """Supporters who may get the same cases: one country, or one preference."""
 
-    def __init__(self, targets: Sequence[Target], load: list[int], k: int) -> None:
-        self.targets = targets
-        self.load = load
-        self.k = k
-        self._allowed: dict[str | None, tuple[int, ...]] = {}
+    allowed: tuple[int, ...]  # target indexes still to choose from, in tie order
+    first: int | None  # a preferred case already given to each member
+    members: tuple[int, ...]  # supporter ids, in the seeded order
 
-    def allowed(self, country: str | None) -> tuple[int, ...]:
-        found = self._allowed.get(country)
-        if found is None:
-            found = tuple(
-                i for i, target in enumerate(self.targets) if country not in target.excluded
-            )
-            self._allowed[country] = found
-        return found
 
-    def pick(
-        self, choices: Sequence[int], count: int, key: Callable[[int], int] | None = None
-    ) -> list[int]:
-        key = key or self.load.__getitem__
-        # min() and nsmallest() keep the first of equal keys: ties go by target order.
-        chosen = [min(choices, key=key)] if count == 1 else heapq.nsmallest(count, choices, key)
-        for index in chosen:
-            self.load[index] += 1
-        return chosen
+def _water_fill(load: list[int], allowed: Sequence[int], units: int, cap: int) -> list[int]:
+    """Share `units` over `allowed`, raising the lowest loads first, at most `cap` each.
+
+    Returns the count per allowed case (same order) and adds it to `load`.
+    Ties go to the earlier case in `allowed`.
+    """
+
+    def filled(level: int) -> int:
+        return sum(min(cap, max(0, level - load[i])) for i in allowed)
+
+    low, high = min(load[i] for i in allowed), max(load[i] for i in allowed) + units
+    while low < high:  # the lowest level that takes every unit
+        middle = (low + high) // 2
+        low, high = (middle + 1, high) if filled(middle) < units else (low, middle)
+    give = [min(cap, max(0, low - 1 - load[i])) for i in allowed]
+    rest = units - sum(give)
+    for position, i in enumerate(allowed):
+        if rest and give[position] < cap and load[i] + give[position] == low - 1:
+            give[position] += 1
+            rest -= 1
+    for position, i in enumerate(allowed):
+        load[i] += give[position]
+    return give
+
+
+def _even_split(load: list[int], allowed: Sequence[int], units: int) -> list[int]:
+    """Share `units` so counts differ by at most one; the extras go to the least loaded."""
+    base, extra = divmod(units, len(allowed))
+    lightest = sorted(range(len(allowed)), key=lambda position: load[allowed[position]])
+    give = [base] * len(allowed)
+    for position in lightest[:extra]:
+        give[position] += 1
+    for position, i in enumerate(allowed):
+        load[i] += give[position]
+    return give
+
+
+def _spread(
+    members: Sequence[int], allowed: Sequence[int], counts: Sequence[int]
+) -> Iterator[tuple[int, int]]:
+    """(member, target index) pairs; with every count <= len(members) nobody gets a case twice."""
+    sequence = chain.from_iterable(
+        repeat(i, count) for i, count in zip(allowed, counts, strict=True)
+    )
+    return zip(cycle(members), sequence)
 
 
 def _shuffled_targets(targets: Sequence[Target], seed: int) -> list[Target]:
@@ -133,6 +161,49 @@ def _shuffled_targets(targets: Sequence[Target], seed: int) -> list[Target]:
     ordered = sorted(targets, key=lambda target: target.case_id)
     random.Random(seed).shuffle(ordered)
     return ordered
+
+
+def _allowed_by_country(targets: Sequence[Target]) -> Callable[[str | None], tuple[int, ...]]:
+    cache: dict[str | None, tuple[int, ...]] = {}
+
+    def allowed(country: str | None) -> tuple[int, ...]:
+        if country not in cache:
+            cache[country] = tuple(
+                i for i, target in enumerate(targets) if country not in target.excluded
+            )
+        return cache[country]
+
+    return allowed
+
+
+def _country_groups(people: Sequence[SupporterRow], targets: Sequence[Target]) -> list[_Group]:
+    allowed = _allowed_by_country(targets)
+    members: dict[str | None, list[int]] = defaultdict(list)
+    for supporter_id, country, _ in people:
+        members[country].append(supporter_id)
+    # Big countries first: the small ones then even out what the big ones left.
+    order = sorted(members, key=lambda country: (-len(members[country]), country or ""))
+    return [_Group(allowed(country), None, tuple(members[country])) for country in order]
+
+
+def _choice_groups(
+    people: Sequence[SupporterRow], targets: Sequence[Target], honour_preference: bool
+) -> list[_Group]:
+    allowed = _allowed_by_country(targets)
+    index_of = {target.slug: i for i, target in enumerate(targets)}
+    members: dict[tuple[tuple[int, ...], int | None], list[int]] = defaultdict(list)
+    for supporter_id, country, preference in people:
+        choices = allowed(country)
+        first = index_of.get(preference) if honour_preference and preference else None
+        if first is not None and first in choices:
+            choices = tuple(i for i in choices if i != first)
+        else:
+            first = None
+        members[choices, first].append(supporter_id)
+    # The most restricted groups first, so the unrestricted ones can fill the gaps
+    # that exclusions leave.
+    order = sorted(members, key=lambda key: (len(key[0]), -len(members[key]), key))
+    return [_Group(choices, first, tuple(members[choices, first])) for choices, first in order]
 
 
 def plan_assignments(
@@ -148,80 +219,39 @@ def plan_assignments(
         raise InvalidInput("cases per supporter must be at least 1")
     ordered = _shuffled_targets(targets, seed)
     load = [(initial_load or {}).get(target.case_id, 0) for target in ordered]
-    balancer = _Balancer(ordered, load, cases_per_supporter)
-    people = sorted(supporters)  # by id: the seed alone decides the order below
+    people = sorted(supporters, key=itemgetter(0))  # by id: only the seed decides the order
     random.Random(seed).shuffle(people)
-    choose = {
-        Strategy.BALANCED: _choose_balanced,
-        Strategy.PREFERENCE: _choose_preferred,
-        Strategy.COUNTRY: _choose_by_country,
-    }[strategy]
-    picks, honoured = choose(people, balancer)
-    rows: list[tuple[int, int]] = []
-    unassignable = short = 0
-    for supporter_id, chosen in picks:
-        if not chosen:
-            unassignable += 1
+    if strategy == Strategy.COUNTRY:
+        groups = _country_groups(people, ordered)
+    else:
+        groups = _choice_groups(people, ordered, strategy == Strategy.PREFERENCE)
+    for group in groups:  # preferred cases count before anything is balanced
+        if group.first is not None:
+            load[group.first] += len(group.members)
+    pairs: list[Iterator[tuple[int, int]]] = []
+    unassignable = short = honoured = 0
+    for group in groups:
+        size = len(group.members)
+        wanted = cases_per_supporter - (group.first is not None)
+        count = min(wanted, len(group.allowed))
+        if group.first is not None:
+            honoured += size
+            pairs.append(zip(group.members, repeat(group.first)))
+        elif count == 0:
+            unassignable += size
             continue
-        short += len(chosen) < cases_per_supporter
-        rows.extend((supporter_id, ordered[index].case_id) for index in chosen)
-    return Plan(tuple(rows), len(people), unassignable, short, honoured)
-
-
-Picks = tuple[list[tuple[int, list[int]]], int]
-
-
-def _choose_balanced(people: Sequence[SupporterRow], balancer: _Balancer) -> Picks:
-    picks = []
-    for supporter_id, country, _ in people:
-        allowed = balancer.allowed(country)
-        count = min(balancer.k, len(allowed))
-        picks.append((supporter_id, balancer.pick(allowed, count) if count else []))
-    return picks, 0
-
-
-def _choose_preferred(people: Sequence[SupporterRow], balancer: _Balancer) -> Picks:
-    index_of = {target.slug: i for i, target in enumerate(balancer.targets)}
-    preferred: dict[int, int] = {}
-    # Preferences first, so that the balanced fill sees their load.
-    for supporter_id, country, preference in people:
-        index = index_of.get(preference) if preference else None
-        if index is not None and index in balancer.allowed(country):
-            balancer.load[index] += 1
-            preferred[supporter_id] = index
-    picks = []
-    for supporter_id, country, _ in people:
-        first = preferred.get(supporter_id)
-        allowed = balancer.allowed(country)
-        if first is not None:
-            allowed = tuple(i for i in allowed if i != first)
-        count = min(balancer.k - (first is not None), len(allowed))
-        rest = balancer.pick(allowed, count) if count else []
-        picks.append((supporter_id, [first, *rest] if first is not None else rest))
-    return picks, len(preferred)
-
-
-def _choose_by_country(people: Sequence[SupporterRow], balancer: _Balancer) -> Picks:
-    groups: dict[str | None, list[SupporterRow]] = defaultdict(list)
-    for person in people:
-        groups[person[1]].append(person)
-    # Big countries first: the small ones then even out what the big ones left.
-    order = sorted(groups, key=lambda country: (-len(groups[country]), country or ""))
-    picks = []
-    for country in order:
-        in_country = [0] * len(balancer.targets)
-
-        def key(index: int, in_country: list[int] = in_country) -> int:
-            return in_country[index] * _SCALE + balancer.load[index]
-
-        allowed = balancer.allowed(country)
-        count = min(balancer.k, len(allowed))
-        for supporter_id, _, _ in groups[country]:
-            chosen = balancer.pick(allowed, count, key) if count else []
-            for index in chosen:
-                in_country[index] += 1
-            picks.append((supporter_id, chosen))
-    return picks, 0
+        short += size if count < wanted else 0
+        if count:
+            counts = (
+                _even_split(load, group.allowed, size * count)
+                if strategy == Strategy.COUNTRY
+                else _water_fill(load, group.allowed, size * count, cap=size)
+            )
+            pairs.append(_spread(group.members, group.allowed, counts))
+    case_ids = [target.case_id for target in ordered]
+    # Sorted: writing in key order keeps index and foreign-key lookups sequential.
+    rows = tuple(sorted((supporter, case_ids[i]) for supporter, i in chain.from_iterable(pairs)))
+    return Plan(rows, len(people), unassignable, short, honoured)
 
 
 # -- database side -------------------------------------------------------------------
@@ -246,7 +276,8 @@ def _stream_unassigned(connection: Connection, case_ids: Sequence[int]) -> Itera
         ~_assigned_in_campaign(case_ids),
     )
     result = connection.execution_options(yield_per=_STREAM_CHUNK).execute(query)
-    yield from cast(Iterator[SupporterRow], map(tuple, result))
+    for partition in result.partitions():  # fetchmany: far cheaper than row by row
+        yield from cast(list[SupporterRow], partition)
 
 
 def _counts(connection: Connection, case_ids: Sequence[int]) -> dict[int, int]:
@@ -261,24 +292,27 @@ def _counts(connection: Connection, case_ids: Sequence[int]) -> dict[int, int]:
 def write_assignments(
     connection: Connection, rows: Sequence[tuple[int, int]], strategy: Strategy
 ) -> None:
-    """Insert (supporter_id, case_id) rows in bulk, inside the caller's transaction."""
-    created = utcnow()
-    if connection.dialect.name == "postgresql":
+    """Insert (supporter_id, case_id) rows in bulk, inside the caller's transaction.
+
+    Per-row ORM objects or per-row parameter processing would cost more than
+    the balancing itself at a million rows, so the constant columns are
+    converted once and the rows go to the driver as they are.
+    """
+    dialect = connection.dialect
+    to_db = Assignment.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    stamp = to_db(utcnow()) if to_db else utcnow()
+    if dialect.name == "postgresql":
+        suffix = f"\t{strategy}\t{utcnow().isoformat()}\n"
         cursor = connection.connection.cursor()
-        copy_sql = "COPY assignments (supporter_id, case_id, strategy, created_at) FROM STDIN"
-        with cursor.copy(copy_sql) as copy:
-            for supporter_id, case_id in rows:
-                copy.write_row((supporter_id, case_id, str(strategy), created))
+        with cursor.copy(f"COPY assignments ({_COLUMNS}) FROM STDIN") as copy:
+            for start in range(0, len(rows), _INSERT_CHUNK):
+                chunk = rows[start : start + _INSERT_CHUNK]
+                copy.write("".join(f"{s}\t{c}{suffix}" for s, c in chunk))
         return
+    statement = "INSERT INTO assignments (" + _COLUMNS + ") VALUES (?, ?, ?, ?)"  # noqa: S608
     for start in range(0, len(rows), _INSERT_CHUNK):
         chunk = rows[start : start + _INSERT_CHUNK]
-        connection.execute(
-            insert(Assignment),
-            [
-                {"supporter_id": s, "case_id": c, "strategy": str(strategy), "created_at": created}
-                for s, c in chunk
-            ],
-        )
+        connection.exec_driver_sql(statement, [(s, c, str(strategy), stamp) for s, c in chunk])
 
 
 def assign(

@@ -1,0 +1,191 @@
+"""Benchmark: assign 1,000,000 supporters on PostgreSQL and SQLite.
+
+    .venv/bin/python -m bench.assign_supporters [--supporters N] [--sample N]
+
+Fills a throwaway database with supporters written directly in bulk, loads the
+2020 cases, then times `sender.assign.assign` (Python balancing over streamed
+tuples, bulk write). For comparison it times a naive ORM approach (load
+Supporter objects, check each one for an existing assignment, add one
+Assignment object per row) on a sample, and the fast path on the same sample,
+and prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from sender import db
+from sender.assign import Strategy, assign
+from sender.cases import load_cases
+from sender.config import Settings
+from sender.models import Assignment, Case, Supporter
+from sender.testing.services import postgres_server
+
+CASES_FILE = Path(__file__).parent.parent / "audiences" / "cases-2020.yaml"
+COUNTRIES = ["US", "GB", "FR", "ES", "MX", "CA", "DE", "SA", "PK", "TR", "BI", "CO", "AR"]
+SLUGS = ["nassima-al-sada", "jani-silva", "teyonna-lofton", None, None, None, None]
+COLUMNS = (
+    "email, email_hash, country, language, timezone, consent, status, case_preference, "
+    "created_at, updated_at"
+)
+
+
+def supporter_rows(count: int, seed: int = 1) -> Iterator[tuple[object, ...]]:
+    rng = random.Random(seed)
+    stamp = datetime(2020, 9, 1, tzinfo=UTC)
+    for n in range(count):
+        email = f"supporter{n}@example.org"
+        yield (
+            email,
+            hashlib.sha256(email.encode()).hexdigest(),
+            rng.choice(COUNTRIES),
+            "en",
+            "UTC",
+            True,
+            "subscribed",
+            rng.choice(SLUGS),
+            stamp,
+            stamp,
+        )
+
+
+def fill(engine: Engine, count: int) -> float:
+    """Insert `count` supporters in bulk (COPY / executemany); seconds taken."""
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            cursor = connection.connection.cursor()
+            with cursor.copy(f"COPY supporters ({COLUMNS}) FROM STDIN") as copy:
+                for row in supporter_rows(count):
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(COLUMNS.split(",")))
+            rows = [
+                (*row[:8], row[8].isoformat(), row[9].isoformat())  # type: ignore[attr-defined]
+                for row in supporter_rows(count)
+            ]
+            connection.exec_driver_sql(f"INSERT INTO supporters ({COLUMNS}) VALUES ({marks})", rows)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as connection:
+            connection.execute(text("ANALYZE supporters"))
+    return time.perf_counter() - started
+
+
+def naive_assign(engine: Engine) -> int:
+    """What one writes first with the ORM: one object and one query per supporter."""
+    with Session(engine) as session:
+        cases = list(session.scalars(select(Case).where(Case.status == "active")))
+        load = {case.id: 0 for case in cases}
+        made = 0
+        for supporter in session.scalars(select(Supporter).order_by(Supporter.id)):
+            existing = session.scalar(
+                select(Assignment).where(Assignment.supporter_id == supporter.id)
+            )
+            if existing is not None:
+                continue
+            allowed = [c for c in cases if supporter.country not in c.excluded_countries]
+            if not allowed:
+                continue
+            case = min(allowed, key=lambda c: load[c.id])
+            load[case.id] += 1
+            session.add(Assignment(supporter_id=supporter.id, case_id=case.id, strategy="naive"))
+            made += 1
+        session.commit()
+    return made
+
+
+def prepare(engine: Engine, supporters: int) -> float:
+    db.upgrade(engine)
+    load_cases(engine, CASES_FILE, settings=Settings(secret_key="bench"))
+    return fill(engine, supporters)
+
+
+def timed(label: str, action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    result = action()
+    seconds = time.perf_counter() - started
+    print(f"  {label:<44} {seconds:8.2f} s   {result}")
+    return seconds
+
+
+def bench_engine(
+    name: str, make_engine: Callable[[str], Engine], supporters: int, sample: int
+) -> None:
+    print(f"\n== {name} ==")
+    big = make_engine("big")
+    print(f"  fill {supporters:,} supporters (bulk)            {prepare(big, supporters):8.2f} s")
+    for strategy in Strategy:
+        seconds = timed(
+            f"assign {supporters:,} ({strategy}, reassign)",
+            lambda s=strategy: _summary(assign(big, s, seed=1, reassign=True)),
+        )
+        print(f"  {'':<44} {supporters / seconds:10,.0f} supporters/s")
+    with big.connect() as connection:
+        total = connection.scalar(select(func.count()).select_from(Assignment))
+    print(f"  assignments in database: {total:,}")
+
+    small = make_engine("sample")
+    prepare(small, sample)
+    naive = timed(f"naive ORM per row, {sample:,} supporters", lambda: naive_assign(small))
+    with small.begin() as connection:
+        connection.execute(Assignment.__table__.delete())
+    fast = timed(
+        f"assign(), same {sample:,} supporters",
+        lambda: _summary(assign(small, Strategy.BALANCED)),
+    )
+    print(f"  ratio naive/fast on the sample: {naive / fast:.1f}x")
+    print(f"  naive extrapolated to {supporters:,}: {naive * supporters / sample:,.0f} s")
+    big.dispose()
+    small.dispose()
+
+
+def _summary(report: object) -> str:
+    created = getattr(report, "assignments_created", report)
+    unassignable = getattr(report, "unassignable", 0)
+    return f"created={created} unassignable={unassignable}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--supporters", type=int, default=1_000_000)
+    parser.add_argument("--sample", type=int, default=20_000)
+    parser.add_argument("--only", choices=["postgresql", "sqlite"])
+    args = parser.parse_args()
+    print(
+        f"machine: nproc={os.cpu_count()} {platform.machine()} python {platform.python_version()}"
+    )
+    if args.only != "sqlite":
+        with postgres_server() as server:
+            base = server.url.rsplit("/", 1)[0]
+            admin = db.get_engine(server.url).execution_options(isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                for name in ("big", "sample"):
+                    connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+            def pg_engine(name: str) -> Engine:
+                return db.get_engine(f"{base}/{name}")
+
+            bench_engine("PostgreSQL", pg_engine, args.supporters, args.sample)
+    if args.only != "postgresql":
+        with tempfile.TemporaryDirectory(prefix="bench-assign-") as directory:
+
+            def sqlite_engine(name: str) -> Engine:
+                return db.get_engine(f"sqlite:///{Path(directory) / name}.db")
+
+            bench_engine("SQLite", sqlite_engine, args.supporters, args.sample)
+
+
+if __name__ == "__main__":
+    main()
