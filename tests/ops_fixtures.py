@@ -58,6 +58,7 @@ def seed(engine: Engine, now: datetime = NOW) -> Seeded:
         ]
         s.add_all(supporters)
         wave = _wave(campaign.id, "case-email", WaveStatus.SENDING, now)
+        wave.launched_at = wave.planned_at = now - timedelta(minutes=30)
         draft = _wave(campaign.id, "reminder", WaveStatus.DRAFT, now)
         s.add_all([wave, draft])
         s.flush()

@@ -1,0 +1,127 @@
+"""Staff login: wrong passwords, guessing brake, CSRF, redirects, hashed passwords."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine
+from web_fixtures import STAFF_PASSWORD, csrf_token, log_in, make_app
+from werkzeug.security import generate_password_hash
+
+from sender.web.auth import safe_next
+
+
+def test_dashboard_without_login_redirects_to_login(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine).test_client()
+    response = client.get("/dashboard/replies")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/dashboard/replies")
+    assert client.get("/dashboard/replies.csv").status_code == 302
+
+
+def test_right_password_logs_in_and_follows_next(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine).test_client()
+    token = csrf_token(client, "/login?next=/dashboard/replies")
+    response = client.post(
+        "/login",
+        data={
+            "username": "organiser",
+            "password": STAFF_PASSWORD,
+            "csrf_token": token,
+            "next": "/dashboard/replies",
+        },
+    )
+    assert response.status_code == 302 and response.headers["Location"] == "/dashboard/replies"
+    assert client.get("/dashboard/replies").status_code == 200
+    with client.session_transaction() as session:
+        assert session["staff"] is True
+
+
+def test_wrong_password_or_user_gives_no_access(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine).test_client()
+    assert log_in(client, password="guess") == 401
+    assert log_in(client, user="admin") == 401
+    assert client.get("/dashboard/").status_code == 302
+    with client.session_transaction() as session:
+        assert "staff" not in session
+    assert log_in(client) == 302  # the right one still works after a couple of mistakes
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_repeated_failures_are_slowed_then_refused(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine).test_client()
+    codes = [log_in(client, password=f"guess-{i}") for i in range(7)]
+    assert codes[:5] == [401] * 5
+    assert codes[5:] == [429, 429]
+    # Even the right password waits out the brake: a guesser cannot tell they found it.
+    assert log_in(client) == 429
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_failures_are_counted_per_user_name_across_addresses(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine).test_client()
+    for i in range(5):
+        client.environ_base["REMOTE_ADDR"] = f"10.0.0.{i}"
+        assert log_in(client, password=f"guess-{i}") == 401
+    client.environ_base["REMOTE_ADDR"] = "10.0.0.99"
+    assert log_in(client, password="one-more") == 429
+
+
+def test_successful_logins_are_not_counted(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine).test_client()
+    for _ in range(8):
+        assert log_in(client) == 302
+
+
+def test_post_without_csrf_token_is_refused(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine).test_client()
+    response = client.post("/login", data={"username": "organiser", "password": STAFF_PASSWORD})
+    assert response.status_code == 400
+    with client.session_transaction() as session:
+        assert "staff" not in session
+    assert log_in(client) == 302
+    assert client.post("/logout").status_code == 400  # logout is a form too
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_logout_ends_the_session(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine).test_client()
+    log_in(client)
+    token = csrf_token(client, "/dashboard/")
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_werkzeug_password_hash_in_settings(sqlite_engine: Engine) -> None:
+    hashed = generate_password_hash("s3cret-phrase")
+    client = make_app(sqlite_engine, staff_password=hashed).test_client()
+    assert log_in(client, password=hashed) == 401  # the hash itself is not the password
+    assert log_in(client, password="s3cret-phrase") == 302
+
+
+def test_session_cookie_is_httponly_and_secure_on_https(sqlite_engine: Engine) -> None:
+    app = make_app(sqlite_engine, public_base_url="https://act.example.org")
+    client = app.test_client()
+    log_in(client)
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.http_only and cookie.secure
+    assert cookie.same_site == "Lax"
+
+
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)", "dashboard"]
+)
+def test_next_never_leaves_the_site(sqlite_engine: Engine, target: str) -> None:
+    app = make_app(sqlite_engine)
+    with app.test_request_context():
+        assert safe_next(target) == "/dashboard/"
+        assert safe_next("/dashboard/replies?x=1") == "/dashboard/replies?x=1"
+
+
+def test_webhook_blueprints_are_exempt_from_csrf(sqlite_engine: Engine) -> None:
+    app = make_app(sqlite_engine)
+    client = app.test_client()
+    # No CSRF token and no session: refused for its own reasons (signature), never a CSRF 400.
+    response = client.post("/webhooks/sendgrid/events", json=[])
+    assert b"CSRF" not in response.get_data()
+    response = client.post("/unsubscribe/not-a-token", data={"List-Unsubscribe": "One-Click"})
+    assert b"CSRF" not in response.get_data()
