@@ -12,8 +12,9 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.headerregistry import Address as MimeAddress
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
+from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -99,8 +100,8 @@ def build_eml(batch: OutgoingBatch, recipient: Recipient) -> bytes:
     return message.as_bytes()
 
 
-def _address(address: Address) -> str:
-    return formataddr((address.name or "", address.email))
+def _address(address: Address) -> MimeAddress:
+    return MimeAddress(display_name=address.name or "", addr_spec=address.email)
 
 
 def html_warnings(html: str) -> list[str]:

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import email
+from email.policy import default
+from pathlib import Path
+
+import pytest
+import render_fixtures as fx
+from typer.testing import CliRunner
+
+from sender import db
+from sender.campaigns import ensure_campaign
+from sender.cli import app
+from sender.config import get_settings, reset_settings
+from sender.models import Case, Supporter
+
+
+@pytest.fixture
+def database(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # An absolute URL: engines are cached per URL, and a relative one would be shared.
+    env.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'preview.db'}")
+    reset_settings()
+    settings = get_settings()
+    engine = db.get_engine(settings.database_url)
+    db.upgrade(engine)
+    with db.session_scope(engine) as session:
+        campaign = ensure_campaign(session, settings)
+        session.add(
+            Case(
+                campaign_id=campaign.id,
+                slug="ana-rios",
+                person="Ana Ríos",
+                country="CO",
+                action_url=None,
+                image_url=None,
+                content=fx.TEXTS,
+            )
+        )
+        session.add(
+            Supporter(
+                email="zoe@example.org",
+                email_hash="h1",
+                first_name="Zoé <b>",
+                last_name="Martin & fils",
+                language="fr",
+            )
+        )
+
+
+def test_preview_writes_html_text_and_eml(
+    runner: CliRunner, database: None, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app,
+        [
+            "preview",
+            "--case",
+            "ana-rios",
+            "--lang",
+            "fr",
+            "--supporter",
+            "zoe@example.org",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "subject:   Zoé <b>, écrivez aujourd'hui pour Ana Ríos" in result.output
+    assert "preheader: Une lettre de votre part" in result.output
+    assert "size:      HTML" in result.output
+    html = (out / "ana-rios-fr-case_email.html").read_text()
+    assert "Bonjour Zoé &lt;b&gt;," in html
+    assert "Bonjour Zoé <b>," in (out / "ana-rios-fr-case_email.txt").read_text()
+    message = email.message_from_bytes(
+        (out / "ana-rios-fr-case_email.eml").read_bytes(), policy=default
+    )
+    assert message["To"] == '"Zoé <b> Martin & fils" <zoe@example.org>'
+
+
+def test_preview_of_another_kind_with_the_sample_supporter(
+    runner: CliRunner, database: None, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "preview",
+            "--case",
+            "ana-rios",
+            "--lang",
+            "ar",
+            "--kind",
+            "last_chance",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "الفرصة الأخيرة للكتابة من أجل Ana Ríos" in result.output
+    assert 'dir="rtl"' in (tmp_path / "ana-rios-ar-last_chance.html").read_text()
+
+
+def test_preview_warns_about_missing_translations(
+    runner: CliRunner, database: None, tmp_path: Path
+) -> None:
+    templates = fx.copy_templates(tmp_path / "templates")
+    po = templates / "locales/es/LC_MESSAGES/messages.po"
+    po.write_text(po.read_text().replace('msgstr "Referencia: %(code)s"', 'msgstr ""'))
+    result = runner.invoke(
+        app,
+        [
+            "preview",
+            "--case",
+            "ana-rios",
+            "--lang",
+            "es",
+            "--templates-dir",
+            str(templates),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "warning: missing translation: es: no translation for 'Reference: %(code)s'"
+        in result.output
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--case", "nobody"], "error: no case with slug 'nobody'"),
+        (
+            ["--case", "ana-rios", "--supporter", "ghost@example.org"],
+            "error: no supporter with email",
+        ),
+        ([], "error: give --case SLUG (or --all)"),
+    ],
+)
+def test_preview_bad_input_is_one_line(
+    runner: CliRunner, database: None, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["preview", *args])
+    assert result.exit_code == 2
+    assert result.output.strip().startswith(message)
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_preview_all_passes(runner: CliRunner, database: None) -> None:
+    result = runner.invoke(app, ["preview", "--all"])
+    assert result.exit_code == 0, result.output
+    assert "every variant renders" in result.output
+
+
+def test_preview_all_refuses_a_broken_template(
+    runner: CliRunner, database: None, tmp_path: Path
+) -> None:
+    templates = fx.copy_templates(tmp_path / "templates")
+    path = templates / "action_reminder.html"
+    path.write_text(path.read_text().replace("{{ case.ask }}", "{{ case.ask "))
+    result = runner.invoke(app, ["preview", "--all", "--templates-dir", str(templates)])
+    assert result.exit_code == 1
+    assert "problem: action_reminder.html, line 7:" in result.output
+    assert "1 problem(s): refusing" in result.output
+
+
+def test_preview_all_refuses_an_undefined_variable(
+    runner: CliRunner, database: None, tmp_path: Path
+) -> None:
+    templates = fx.copy_templates(tmp_path / "templates")
+    path = templates / "layout.txt"
+    path.write_text(path.read_text().replace("{{ brand.org_address }}", "{{ brand.phone }}"))
+    result = runner.invoke(app, ["preview", "--all", "--templates-dir", str(templates)])
+    assert result.exit_code == 1
+    assert "layout.txt, line 6: undefined value:" in result.output
+    assert "12 problem(s): refusing" in result.output  # 3 kinds x 4 languages, all named
