@@ -84,7 +84,7 @@ INVALID = {
     ),
     "custom arg not a string": (
         _with(lambda b: b["personalizations"][0]["custom_args"].update({"n": 5})),
-        "personalizations.0.custom_args",
+        "personalizations.0.custom_args.n",
     ),
     "eleven categories": (
         _with(lambda b: b.update(categories=[f"c{i}" for i in range(11)])),

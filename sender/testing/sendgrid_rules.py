@@ -64,6 +64,26 @@ def spec_path() -> Path:
     return bundled if bundled.exists() else DEFAULT_SPEC
 
 
+def inline_refs(node: Any, schemas: dict[str, Any]) -> Any:
+    """Replace each `#/components/schemas/X` reference by a copy of X.
+
+    The mail/send schema's references are few and not recursive. Inlined,
+    fastjsonschema's generated code validates each recipient without a call
+    per reference, whose error-path formatting (`locals()`) was a third of
+    the cost on 1,000 personalizations.
+    """
+    if isinstance(node, list):
+        return [inline_refs(item, schemas) for item in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/components/schemas/"):
+        target = schemas[ref.rsplit("/", 1)[1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return inline_refs(merged, schemas)
+    return {key: inline_refs(value, schemas) for key, value in node.items()}
+
+
 def request_schema(path: Path) -> dict[str, Any]:
     """The mail/send request body schema, self-contained for jsonschema."""
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -74,7 +94,10 @@ def request_schema(path: Path) -> dict[str, Any]:
         "type": ["object", "string"],
         "additionalProperties": {"type": "string"},
     }
-    schema["components"] = {"schemas": spec["components"]["schemas"]}
+    # SendGrid documents custom-arg values as strings; the spec leaves them open.
+    personal = schema["properties"]["personalizations"]["items"]["properties"]
+    personal["custom_args"]["additionalProperties"] = {"type": "string"}
+    schema = inline_refs(schema, spec["components"]["schemas"])
     # The keywords this schema uses mean the same in draft 7, which fastjsonschema
     # compiles to Python: ~4x faster than jsonschema on 1,000 personalizations.
     schema["$schema"] = "http://json-schema.org/draft-07/schema#"
@@ -105,11 +128,12 @@ def schema_errors(body: Any, validate: Validator) -> list[FieldError]:
     return []
 
 
-def _size(mapping: dict[str, Any]) -> int:
-    chars = sum(len(str(k)) + len(str(v)) for k, v in mapping.items())
-    if chars * 4 <= MAX_SUBSTITUTION_BYTES:  # UTF-8 takes at most 4 bytes a character
-        return chars
-    return sum(len(str(k).encode()) + len(str(v).encode()) for k, v in mapping.items())
+def _size(mapping: dict[str, str]) -> int:
+    """UTF-8 size of keys and values (the schema made them all strings)."""
+    chars = sum(map(len, mapping)) + sum(map(len, mapping.values()))
+    if chars * 4 <= min(MAX_SUBSTITUTION_BYTES, MAX_CUSTOM_ARG_BYTES):
+        return chars  # at most 4 bytes a character: far enough below either limit
+    return len("".join(mapping).encode()) + len("".join(mapping.values()).encode())
 
 
 def _personalization_errors(index: int, item: dict[str, Any]) -> list[FieldError]:
@@ -124,16 +148,13 @@ def _personalization_errors(index: int, item: dict[str, Any]) -> list[FieldError
             )
         )
     args = item.get("custom_args") or {}
-    if isinstance(args, dict):
-        if _size(args) > MAX_CUSTOM_ARG_BYTES:
-            errors.append(
-                FieldError(
-                    f"custom_args may not exceed {MAX_CUSTOM_ARG_BYTES} bytes per personalization",
-                    f"{where}.custom_args",
-                )
+    if isinstance(args, dict) and _size(args) > MAX_CUSTOM_ARG_BYTES:
+        errors.append(
+            FieldError(
+                f"custom_args may not exceed {MAX_CUSTOM_ARG_BYTES} bytes per personalization",
+                f"{where}.custom_args",
             )
-        if any(not isinstance(v, str) for v in args.values()):
-            errors.append(FieldError("custom_args values must be strings", f"{where}.custom_args"))
+        )
     errors.extend(_header_errors(item.get("headers"), f"{where}.headers"))
     return errors
 
