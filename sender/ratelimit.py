@@ -45,7 +45,7 @@ for i, key in ipairs(KEYS) do
     ts = now
   end
   local needed = math.min(wanted, capacity)
-  if tokens < needed then
+  if tokens + 1e-6 < needed then  -- float error must not cost a millisecond wait
     wait = math.max(wait, (needed - tokens) / rate)
   end
   states[i] = {tokens, ts, wanted, capacity / rate}
@@ -60,6 +60,9 @@ for i, key in ipairs(KEYS) do
 end
 return {1, 0}
 """
+
+
+EPSILON = 1e-6
 
 
 @dataclass(frozen=True)
@@ -126,17 +129,15 @@ class LocalTokenBucket:
         wanted = [d for d in demands if d.tokens > 0]
         with self._lock:
             states = [self._refilled(d.limit, now) for d in wanted]
-            wait = max(
-                (
-                    (min(d.tokens, d.limit.capacity) - s.tokens) / d.limit.per_second
-                    for d, s in zip(wanted, states, strict=True)
-                ),
-                default=0.0,
-            )
+            wait = 0.0
+            for d, state in zip(wanted, states, strict=True):
+                short = min(d.tokens, d.limit.capacity) - state.tokens
+                if short > EPSILON:  # float error must not cost a millisecond wait
+                    wait = max(wait, short / d.limit.per_second)
             if wait > 0:
                 return math.ceil(wait * 1000) / 1000.0
-            for d, s in zip(wanted, states, strict=True):
-                s.tokens -= d.tokens
+            for d, state in zip(wanted, states, strict=True):
+                state.tokens -= d.tokens
             return 0.0
 
     def _refilled(self, limit: Limit, now: float) -> _State:
