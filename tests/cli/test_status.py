@@ -1,0 +1,79 @@
+"""`campaign status`, once and watching, with and without Redis."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+from ops_fixtures import seed
+from typer.testing import CliRunner
+
+from sender.cli import app
+from sender.config import reset_settings
+from sender.db import get_engine, upgrade
+
+
+@pytest.fixture
+def seeded_db(env: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'status.db'}"
+    env.setenv("DATABASE_URL", url)
+    env.setenv("COLUMNS", "160")
+    reset_settings()
+    engine = get_engine(url)
+    upgrade(engine)
+    seed(engine)
+    return url
+
+
+def test_status_shows_waves_failures_and_in_process(runner: CliRunner, seeded_db: str) -> None:
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "w4r-2020/case-email" in result.output
+    assert "sending" in result.output
+    assert "failed batch" in result.output and "400 Bad Request" in result.output
+    assert "in-process" in result.output
+    assert "reminder" not in result.output  # a draft wave is not in flight
+
+
+def test_status_with_redis_reads_queues_and_rate_buckets(
+    runner: CliRunner, seeded_db: str, redis_url: str, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("REDIS_URL", redis_url)
+    reset_settings()
+    client = redis.Redis.from_url(redis_url)
+    client.rpush("celery", "a", "b", "c")
+    client.hset("campaign:rate:campaign:1", mapping={"tokens": 750, "ts": 1.0})
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "Queues: celery 3" in result.output
+    assert "Workers: none answering" in result.output
+    assert "campaign:1 750" in result.output
+
+
+def test_status_with_unreachable_redis_says_so(
+    runner: CliRunner, seeded_db: str, env: pytest.MonkeyPatch
+) -> None:
+    env.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    reset_settings()
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0
+    assert "Redis unreachable" in result.output
+    assert "w4r-2020/case-email" in result.output  # the database view still shows
+
+
+def test_watch_refreshes_then_stops(runner: CliRunner, seeded_db: str) -> None:
+    result = runner.invoke(app, ["status", "--watch", "--interval", "0.2", "--iterations", "2"])
+    assert result.exit_code == 0, result.output
+    assert "w4r-2020/case-email" in result.output
+
+
+def test_empty_database_says_nothing_in_flight(runner: CliRunner, env: pytest.MonkeyPatch) -> None:
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "No wave is scheduled, sending or paused." in result.output
+
+
+def test_bad_interval_is_refused(runner: CliRunner, seeded_db: str) -> None:
+    result = runner.invoke(app, ["status", "--watch", "--interval", "0"])
+    assert result.exit_code == 2
