@@ -14,7 +14,10 @@ unassignable. A supporter with no country set gets any case.
 Strategies (all deterministic for a given seed):
 
 * balanced   - spread supporters over the active cases as evenly as the
-               exclusions allow: each pick goes to the least-loaded allowed case.
+               exclusions allow. Supporters who may get the same cases form a
+               group; groups with the fewest allowed cases go first, and each
+               group raises the least-loaded of its cases first (water-filling),
+               so the unrestricted majority fills what exclusions leave.
 * preference - honour `Supporter.case_preference` (a case slug) when that case
                is active and allowed for the supporter; fill the rest balanced.
 * country    - balance within each country: every country's supporters are
@@ -42,7 +45,7 @@ from itertools import chain, cycle, repeat
 from operator import itemgetter
 from typing import cast
 
-from sqlalchemy import Connection, Engine, delete, exists, func, select
+from sqlalchemy import Connection, Engine, Exists, delete, exists, func, select
 
 from sender.campaigns import DEFAULT_SLUG
 from sender.errors import InvalidInput
@@ -257,15 +260,35 @@ def plan_assignments(
 # -- database side -------------------------------------------------------------------
 
 
-def _campaign_cases(connection: Connection, campaign_slug: str) -> list[Case]:
-    campaign_id = connection.scalar(select(Campaign.id).where(Campaign.slug == campaign_slug))
+@dataclass(frozen=True)
+class _CampaignCase:
+    id: int
+    slug: str
+    person: str
+    status: str
+    excluded: frozenset[str]
+
+
+def _campaign_cases(connection: Connection, campaign_slug: str) -> list[_CampaignCase]:
+    # FOR UPDATE on the campaign row: two `campaign assign` runs at once would
+    # otherwise both see the same supporters as unassigned.
+    campaign_id = connection.scalar(
+        select(Campaign.id).where(Campaign.slug == campaign_slug).with_for_update()
+    )
     if campaign_id is None:
         raise InvalidInput(f"no campaign {campaign_slug!r}: run `campaign cases load FILE` first")
-    rows = connection.execute(select(Case).where(Case.campaign_id == campaign_id))
-    return [Case(**row._mapping) for row in rows]
+    query = (
+        select(Case.id, Case.slug, Case.person, Case.status, Case.excluded_countries)
+        .where(Case.campaign_id == campaign_id)
+        .order_by(Case.id)
+    )
+    return [
+        _CampaignCase(id_, slug, person, status, frozenset(excluded or ()))
+        for id_, slug, person, status, excluded in connection.execute(query)
+    ]
 
 
-def _assigned_in_campaign(case_ids: Sequence[int]):  # type: ignore[no-untyped-def]
+def _assigned_in_campaign(case_ids: Sequence[int]) -> Exists:
     return exists().where(Assignment.supporter_id == Supporter.id, Assignment.case_id.in_(case_ids))
 
 
@@ -340,7 +363,7 @@ def assign(
             replaced = connection.execute(
                 delete(Assignment).where(Assignment.case_id.in_(all_ids))
             ).rowcount
-        targets = [Target(c.id, c.slug, frozenset(c.excluded_countries or ())) for c in active]
+        targets = [Target(case.id, case.slug, case.excluded) for case in active]
         plan = plan_assignments(
             _stream_unassigned(connection, all_ids),
             targets,
@@ -363,7 +386,7 @@ def assign(
     )
 
 
-def _loads(cases: Sequence[Case], counts: dict[int, int]) -> tuple[CaseLoad, ...]:
+def _loads(cases: Sequence[_CampaignCase], counts: dict[int, int]) -> tuple[CaseLoad, ...]:
     total = sum(counts.values()) or 1
     return tuple(
         CaseLoad(
@@ -373,6 +396,6 @@ def _loads(cases: Sequence[Case], counts: dict[int, int]) -> tuple[CaseLoad, ...
             counts.get(case.id, 0),
             counts.get(case.id, 0) / total,
         )
-        for case in sorted(cases, key=lambda case: case.id)
+        for case in cases
         if case.status == CaseStatus.ACTIVE or counts.get(case.id)
     )
