@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sender.transport.outbox import fill_tags
+from sender.merge import personalise
 
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 
@@ -134,14 +134,14 @@ class Store:
             "message_id": row["message_id"],
             "sg_message_id": f"{row['message_id']}.filter0001.{row['position']}.0",
             "email": row["email"],
-            "subject": fill_tags(item.get("subject") or body.get("subject") or "", subs),
+            "subject": personalise(item.get("subject") or body.get("subject") or "", subs),
             "custom_args": {**(body.get("custom_args") or {}), **(item.get("custom_args") or {})},
             "substitutions": subs,
             "headers": item.get("headers") or {},
             "from": body["from"]["email"],
             "reply_to": (body.get("reply_to") or {}).get("email"),
             "categories": body.get("categories") or [],
-            "links": [fill_tags(link, subs) for link in links],
+            "links": [personalise(link, subs) for link in links],
         }
 
     def request_count(self) -> int:

@@ -1,7 +1,8 @@
 """The outbox: every personalised message written as an RFC 5322 .eml file.
 
 The default transport when no SendGrid key is configured. Tags are filled the
-way SendGrid fills them, so what lands here is what a supporter would read.
+way SendGrid fills them (sender.merge.personalise), so what lands here is what
+a supporter would read.
 One file per (send_key, recipient) under a deterministic name, written to a
 temporary file and renamed: a retried batch overwrites, never duplicates, and
 a reader never sees half a message.
@@ -13,7 +14,6 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Mapping
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -21,24 +21,10 @@ from pathlib import Path
 
 from sender.clock import Clock, SystemClock
 from sender.errors import TransportError
+from sender.merge import personalise
 from sender.transport.base import Accepted, Address, OutgoingBatch, Recipient
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def fill_tags(text: str, substitutions: Mapping[str, str]) -> str:
-    """Replace each tag by its value in one pass, as SendGrid substitutions do.
-
-    One pass (longest tag first) so a value that happens to contain another
-    tag, such as a name typed as `-first_name-`, is left exactly as given.
-    """
-    if not substitutions:
-        return text
-    keys = sorted((k for k in substitutions if k), key=len, reverse=True)
-    if not keys:
-        return text
-    pattern = re.compile("|".join(re.escape(k) for k in keys))
-    return pattern.sub(lambda m: substitutions[m.group(0)], text)
 
 
 def file_name(send_key: str, email: str) -> str:
@@ -68,7 +54,7 @@ def build_message(
     msg["From"] = _header_address(batch.sender)
     msg["To"] = _header_address(recipient.to)
     msg["Reply-To"] = _header_address(batch.reply_to)
-    msg["Subject"] = fill_tags(batch.subject, subs)
+    msg["Subject"] = personalise(batch.subject, subs)
     msg["Message-ID"] = message_id(batch.send_key, recipient.to.email)
     msg["Date"] = format_datetime((clock or SystemClock()).now())
     for name, value in recipient.headers.items():
@@ -77,8 +63,8 @@ def build_message(
         msg[custom_arg_header(key)] = value
     if batch.categories:
         msg["X-Campaign-Categories"] = ", ".join(batch.categories)
-    msg.set_content(fill_tags(batch.text, subs))
-    msg.add_alternative(fill_tags(batch.html, subs), subtype="html")
+    msg.set_content(personalise(batch.text, subs))
+    msg.add_alternative(personalise(batch.html, subs), subtype="html")
     return msg
 
 
