@@ -12,8 +12,7 @@ import pytest
 from sendgrid_fixtures import batch, recipient
 
 from sender.clock import FixedClock
-from sender.errors import TransportError
-from sender.transport.base import Accepted
+from sender.transport.base import Accepted, RetryLater
 from sender.transport.outbox import OutboxTransport
 
 
@@ -87,12 +86,12 @@ def test_another_send_key_is_another_file(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("*.eml"))) == 2
 
 
-def test_unwritable_outbox_is_a_transport_error_and_keeps_nothing_half_written(
+def test_unwritable_outbox_is_retry_later_and_keeps_nothing_half_written(
     tmp_path: Path,
 ) -> None:
     blocker = tmp_path / "outbox"
     blocker.write_text("a file where the folder should be")
-    with pytest.raises(TransportError, match="cannot write batch wave1-batch1"):
+    with pytest.raises(RetryLater, match="cannot write batch wave1-batch1"):
         OutboxTransport(blocker).send(batch(2))
     assert blocker.read_text() == "a file where the folder should be"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["outbox"]

@@ -20,9 +20,8 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from sender.clock import Clock, SystemClock
-from sender.errors import TransportError
 from sender.merge import personalise
-from sender.transport.base import Accepted, Address, OutgoingBatch, Recipient
+from sender.transport.base import Accepted, Address, OutgoingBatch, Recipient, RetryLater
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -98,7 +97,9 @@ class OutboxTransport:
                     self.path_for(batch.send_key, recipient.to.email), message.as_bytes()
                 )
         except OSError as err:
-            raise TransportError(
+            # A full or unwritable disk may pass; files already written are
+            # overwritten by the retry, so the whole batch can simply go again.
+            raise RetryLater(
                 f"cannot write batch {batch.send_key} to outbox {self.directory}: {err}"
             ) from err
         return Accepted(provider_message_id=f"outbox-{batch.send_key}", status_code=202)
