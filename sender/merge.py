@@ -69,23 +69,51 @@ class MergeValues:
 
     def substitutions(self) -> dict[str, str]:
         """Tag -> value for HTML, text and subject, escaped where the part needs it."""
-        first = self.first_name
-        full = self.full_name
-        unsubscribe = self.unsubscribe_url
-        action = self.action_url
-        # Written out rather than looped: this runs once per recipient per wave.
-        return {
-            "-first_name-": escape(first),
-            "-full_name-": escape(full),
-            "-unsubscribe_url-": escape(unsubscribe),
-            "-action_url-": escape(action),
-            "-reference-": escape(self.reference),
-            "-first_name_text-": first,
-            "-full_name_text-": full,
-            "-unsubscribe_url_text-": unsubscribe,
-            "-action_url_text-": action,
-            "-reference_text-": self.reference,
-        }
+        return tag_values(
+            self.first_name,
+            self.full_name,
+            self.unsubscribe_url,
+            escape(self.unsubscribe_url),
+            self.action_url,
+            escape(self.action_url),
+            self.reference,
+        )
+
+
+def tag_values(
+    first_name: str,
+    full_name: str,
+    unsubscribe_url: str,
+    unsubscribe_url_html: str,
+    action_url: str,
+    action_url_html: str,
+    reference: str,
+) -> dict[str, str]:
+    """The substitutions dict, written out: it is built once per recipient per wave.
+
+    URLs come with their HTML form so a caller that knows they hold nothing to
+    escape (a configured base plus a URL-safe token) can skip the work; names
+    are always escaped here. A reference code is letters and digits only.
+    """
+    return {
+        "-first_name-": escape(first_name) if _needs_escape(first_name) else first_name,
+        "-full_name-": escape(full_name) if _needs_escape(full_name) else full_name,
+        "-unsubscribe_url-": unsubscribe_url_html,
+        "-action_url-": action_url_html,
+        "-reference-": reference,
+        "-first_name_text-": first_name,
+        "-full_name_text-": full_name,
+        "-unsubscribe_url_text-": unsubscribe_url,
+        "-action_url_text-": action_url,
+        "-reference_text-": reference,
+    }
+
+
+_ESCAPED = frozenset("&<>\"'")
+
+
+def _needs_escape(value: str) -> bool:
+    return not _ESCAPED.isdisjoint(value)
 
 
 _TAG_SHAPE = re.compile(r"-[a-z_]+-")
@@ -155,12 +183,16 @@ def read_reference(code: str) -> tuple[str, int]:
     return code[0], number
 
 
+_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # 10 bits -> two symbols
+
+
 def _base32(number: int) -> str:
     if number < 0:
         raise ValueError("ids are not negative")
-    digits = []
-    while True:
-        number, rest = divmod(number, 32)
-        digits.append(_CROCKFORD[rest])
-        if number == 0:
-            return "".join(reversed(digits))
+    if number < 32:
+        return _CROCKFORD[number]
+    chunks = []
+    while number:
+        number, rest = divmod(number, 1024)
+        chunks.append(_PAIRS[rest])
+    return "".join(reversed(chunks)).lstrip("0")

@@ -9,6 +9,7 @@ one-click unsubscribe headers.
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -27,9 +28,9 @@ from sender.merge import (
     TEXT_RECIPIENT,
     TEXT_TAGS,
     MergeField,
-    MergeValues,
     RecipientTags,
     reference_code,
+    tag_values,
 )
 from sender.merge import personalise as personalise
 from sender.models import Case, Wave
@@ -151,7 +152,11 @@ class Renderer:
         self.brand: dict[str, str] = {**_settings_brand(settings), **(brand or {})}
         self.templates = Templates(templates_dir or settings.templates_dir)
         self.signer = TokenSigner(settings.secret_key)
-        self._base = settings.public_base_url.rstrip("/")
+        base = settings.public_base_url.rstrip("/")
+        self._action_base = f"{base}/a/"
+        self._action_base_html = html.escape(self._action_base)
+        self._unsubscribe_base = f"{base}/unsubscribe/"
+        self._unsubscribe_base_html = html.escape(self._unsubscribe_base)
         self._mailto = settings.unsubscribe_mailto
         self._variants: dict[VariantKey, Variant] = {}
         self._friend: dict[str, str] = {}
@@ -172,17 +177,21 @@ class Renderer:
     ) -> Recipient:
         """One recipient's substitutions, custom args and unsubscribe headers."""
         ref = MessageRef(who.supporter_id, who.message_id, who.case_id, who.wave_id)
-        unsubscribe_token = self.signer.unsubscribe(ref)
-        unsubscribe = f"{self._base}/unsubscribe/{unsubscribe_token}"
+        action_token, unsubscribe_token = self.signer.message_tokens(ref)
         first = _clean(who.first_name)
-        full = " ".join(p for p in (first, _clean(who.last_name)) if p)
+        last = _clean(who.last_name)
+        full = f"{first} {last}" if first and last else first or last
         greeting = first or self.friend(variant.key.language)
-        values = MergeValues(
-            first_name=greeting,
-            full_name=full or greeting,
-            unsubscribe_url=unsubscribe,
-            action_url=f"{self._base}/a/{self.signer.action(ref)}",
-            reference=reference_code(who.message_id, who.supporter_id),
+        # Tokens are URL-safe base64, so only the configured base needs escaping
+        # for the HTML part, and that was done once in __init__.
+        substitutions = tag_values(
+            greeting,
+            full or greeting,
+            self._unsubscribe_base + unsubscribe_token,
+            self._unsubscribe_base_html + unsubscribe_token,
+            self._action_base + action_token,
+            self._action_base_html + action_token,
+            reference_code(who.message_id, who.supporter_id),
         )
         args = {"supporter_id": str(who.supporter_id), "case_id": str(who.case_id)}
         if who.message_id is not None:
@@ -191,11 +200,11 @@ class Renderer:
             args["wave_id"] = str(who.wave_id)
         args.update(custom_args)
         headers = {
-            "List-Unsubscribe": f"<{unsubscribe}>, <mailto:{self._mailto}"
-            f"?subject=unsubscribe%20{unsubscribe_token}>",
+            "List-Unsubscribe": f"<{substitutions['-unsubscribe_url_text-']}>, "
+            f"<mailto:{self._mailto}?subject=unsubscribe%20{unsubscribe_token}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
-        return Recipient(Address(who.email, full or None), values.substitutions(), args, headers)
+        return Recipient(Address(who.email, full or None), substitutions, args, headers)
 
     def batch(
         self,

@@ -74,3 +74,15 @@ def test_reply_token_edited_to_another_wave_refused() -> None:
     token = SIGNER.reply(ReplyRef(4, 7, "en"))
     with pytest.raises(InvalidInput):
         SIGNER.read_reply("5" + token[1:])
+
+
+def test_message_tokens_equal_the_single_calls() -> None:
+    for ref in (A, B, MessageRef(3, None, 4, None)):
+        assert SIGNER.message_tokens(ref) == (SIGNER.action(ref), SIGNER.unsubscribe(ref))
+
+
+def test_long_secrets_sign_like_itsdangerous() -> None:
+    secret = "s" * 500
+    payload = [1, 2, 3, 4]
+    token = TokenSigner(secret).action(MessageRef(1, 2, 3, 4))
+    assert token == URLSafeSerializer(secret, salt="action").dumps(payload)
