@@ -273,6 +273,7 @@ def test_simulated_events_are_signed_and_carry_custom_args(
     assert all(e["url"] == "https://act.example.org/x" for e in events if e["event"] == "click")
     assert all(e["sg_machine_open"] is False for e in events if e["event"] == "open")
     assert len({e["sg_event_id"] for e in events}) == len(events)
+    assert all(e["category"] == "w4r" for e in events)  # one category comes as a string
 
 
 def test_simulated_bounces_machine_opens_and_complaints(

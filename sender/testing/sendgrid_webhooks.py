@@ -105,8 +105,10 @@ def _event(recipient: dict[str, Any], kind: str, at: int, **extra: Any) -> dict[
         event=kind,
         sg_event_id=uuid.uuid4().hex,
         sg_message_id=recipient["sg_message_id"],
-        category=list(recipient["categories"]),
     )
+    categories = list(recipient["categories"])
+    if categories:  # like SendGrid: a string for one category, a list for several
+        event["category"] = categories[0] if len(categories) == 1 else categories
     event.update(extra)
     return event
 
