@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
+import yaml
 from ops_fixtures import EMAILS, seed
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from web_fixtures import make_app
+
+from sender.config import Settings
 
 ADDRESS = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 
@@ -77,3 +81,29 @@ def test_readyz_503_when_database_unreachable(sqlite_engine: Engine) -> None:
     assert response.status_code == 503
     assert response.json is not None and response.json["database"] != "ok"
     assert "pw" not in response.get_data(as_text=True)  # no credentials in the answer
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_env_example_loads_into_settings() -> None:
+    settings = Settings(_env_file=ROOT / ".env.example")  # type: ignore[call-arg]
+    assert settings.brand_primary == "#ffff00"
+    assert settings.org_name == "Amnesty International (demo section)"
+    assert settings.sendgrid_api_key is None  # commented out: mail goes to the outbox
+
+
+def test_compose_file_keeps_the_scaling_rules() -> None:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert set(services) >= {"postgres", "redis", "migrate", "web", "worker", "beat", "flower"}
+    assert services["beat"]["deploy"]["replicas"] == 1
+    assert "container_name" not in services["worker"] and "ports" not in services["worker"]
+    for name in ("web", "worker", "beat"):
+        needs = services[name]["depends_on"]
+        assert needs["migrate"]["condition"] == "service_completed_successfully"
+        assert services[name]["env_file"] == [{"path": ".env", "required": False}]
+    assert services["migrate"]["command"] == ["campaign", "db", "upgrade"]
+    assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
+    for name in ("postgres", "redis", "web", "worker", "flower"):
+        assert "healthcheck" in services[name], name
