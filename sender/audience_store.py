@@ -87,6 +87,13 @@ class ImportStage:
         # for the connection's life, so drop() must run on every exit.
         suffix = " ON COMMIT DROP" if self.postgres else ""
         self.drop()
+        if self.postgres:
+            # Each chunk meets the supporters table through its unique index:
+            # a few thousand probes. Rows inserted earlier in this transaction
+            # have no statistics yet, and the planner then prefers hashing the
+            # whole table for every chunk, which grows quadratically.
+            self._sql("SET LOCAL enable_hashjoin = off")
+            self._sql("SET LOCAL enable_mergejoin = off")
         self._sql(
             "CREATE TEMP TABLE import_chunk (line INTEGER, email TEXT, email_hash TEXT, "
             "first_name TEXT, last_name TEXT, country TEXT, language TEXT, "
@@ -111,6 +118,9 @@ class ImportStage:
             with cursor.copy(f"COPY import_chunk ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
+            # Temporary tables get no autovacuum statistics: without them the
+            # planner may hash-join the whole supporters table for every chunk.
+            self._sql("ANALYZE import_chunk")
             return
         self._sql("DELETE FROM import_chunk")
         marks = ", ".join("?" for _ in STAGE_COLUMNS)
@@ -166,8 +176,8 @@ class ImportStage:
         new, changed, existing = (int(value) for value in row)
         return ChunkOutcome(new=new, changed=changed, same=existing - changed)
 
-    def merge(self, source: str | None, now: datetime) -> None:
-        """Update changed supporters, then insert the new ones."""
+    def merge(self, outcome: ChunkOutcome, source: str | None, now: datetime) -> None:
+        """Update changed supporters, then insert the new ones (what classify() found)."""
         assignments = ", ".join(
             f"{name} = COALESCE(c.{name}, supporters.{name})" for name in MERGED
         )
@@ -175,7 +185,10 @@ class ImportStage:
             f"UPDATE supporters SET {assignments}, updated_at = :now FROM import_chunk AS c "  # noqa: S608
             f"WHERE c.email_hash = supporters.email_hash AND ({self._changed('supporters')})"
         ).bindparams(bindparam("now", type_=UTCDateTime()))
-        self.connection.execute(update, {"now": now})
+        if outcome.changed:
+            self.connection.execute(update, {"now": now})
+        if not outcome.new:
+            return
         # WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT.
         insert = text(
             "INSERT INTO supporters (email, email_hash, first_name, last_name, country, "

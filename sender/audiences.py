@@ -268,7 +268,7 @@ class _Importer:
             detail = "this address unsubscribed, bounced, complained or was forgotten"
             self.reject(self.raw[line], RejectReason.SUPPRESSED, detail)
         outcome = self.stage.classify()
-        self.stage.merge(source, clock.now())
+        self.stage.merge(outcome, source, clock.now())
         self.tally.imported += outcome.new
         self.tally.updated += outcome.changed
         self.tally.unchanged += outcome.same
