@@ -106,7 +106,8 @@ def fresh_sqlite(directory: Path, name: str) -> str:
 def report(label: str, rows: int, figures: dict[str, float]) -> None:
     rate = rows / figures["seconds"]
     print(
-        f"{label:<28} {figures['seconds']:7.1f} s (cpu {figures['cpu']:5.1f} s) {rate:8,.0f} rows/s  "
+        f"{label:<28} {figures['seconds']:7.1f} s (cpu {figures['cpu']:5.1f} s) "
+        f"{rate:8,.0f} rows/s  "
         f"peak RSS {figures['peak_mb']:6.0f} MB  imported {int(figures['imported']):,}"
     )
 
