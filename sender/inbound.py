@@ -48,7 +48,7 @@ _AUTO_SUBJECTS = re.compile(
     r")",
     re.IGNORECASE,
 )
-_AUTO_PRECEDENCE = frozenset({"bulk", "auto_reply", "junk", "list"})
+_AUTO_PRECEDENCE = frozenset({"bulk", "auto_reply", "junk"})
 _STOP_WORDS = frozenset(
     {
         # en

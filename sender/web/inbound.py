@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from sender.celery_app import create_celery
 from sender.clock import SystemClock
 from sender.db import session_scope
 from sender.inbound import parse_stored_reply
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
 _RAW_EMAIL_FIELD = "email"
+PARSE_TASK = "sender.tasks.parse_reply"  # by name: the web app never imports the worker side
 
 
 @dataclass
@@ -188,9 +190,10 @@ def _parse(reply_id: int) -> None:
     settings = context.settings()
     try:
         if settings.uses_redis:
-            from sender.tasks import parse_reply  # only workers need it
-
-            parse_reply.delay(reply_id)
+            celery = current_app.extensions.get("campaign.celery")
+            if celery is None:
+                celery = current_app.extensions["campaign.celery"] = create_celery(settings)
+            celery.send_task(PARSE_TASK, args=[reply_id])
         else:
             parse_stored_reply(context.engine(), settings, reply_id, SystemClock().now())
     except Exception:  # stored already; `campaign replies parse` retries

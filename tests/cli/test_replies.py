@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from sender.cli import app
+from sender.cli.common import console
 from sender.config import Settings, reset_settings
 from sender.db import session_scope
 from sender.inbound import parse_stored_reply
@@ -93,11 +94,12 @@ def test_export_to_stdout_and_unknown_case(
 
 
 def test_review_lists_what_needs_a_person(
-    world: tuple[Engine, Settings, Seeded], runner: CliRunner
+    world: tuple[Engine, Settings, Seeded], runner: CliRunner, env: pytest.MonkeyPatch
 ) -> None:
     engine, settings, seeded = world
     fill(engine, settings, seeded)
-    result = runner.invoke(app, ["replies", "review"], env={"COLUMNS": "250"})
+    env.setattr(console, "width", 250)  # the console measured the terminal at import
+    result = runner.invoke(app, ["replies", "review"])
     assert result.exit_code == 0, result.output
     assert "who@elsewhere.example" in result.output
     assert "no supporter with the sender's address" in result.output

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask.testing import FlaskClient
 from replies_fixtures import (
     INBOUND_SECRET,
@@ -20,7 +21,7 @@ from replies_fixtures import (
 )
 from sqlalchemy import Engine, func, select
 
-from sender.config import Settings
+from sender.config import Settings, reset_settings
 from sender.db import session_scope
 from sender.models import Action, Reply
 from sender.vocabulary import ActionKind, ReplyStatus
@@ -219,3 +220,33 @@ def test_a_database_outage_answers_5xx_so_sendgrid_retries(tmp_path: Path) -> No
     client = create_app(unreachable).test_client()
     response = post(client, {"from": "bob@example.org", "text": "hi"})
     assert response.status_code == 503
+
+
+def test_with_redis_the_parse_goes_to_a_worker(
+    pg_engine: Engine, redis_url: str, env: pytest.MonkeyPatch
+) -> None:
+    settings = settings_for(pg_engine).model_copy(update={"redis_url": redis_url})
+    seeded = seed(pg_engine, settings)
+    client = create_app(settings).test_client()
+    fields = parse_fields(sender="bob@example.org", to=reply_address(seeded, "en"), text="Hi!")
+    assert post(client, fields).status_code == 200
+    (reply,) = replies(pg_engine)
+    assert reply.status == ReplyStatus.RECEIVED  # stored; parsing is the worker's job
+
+    queued = [json.loads(item) for item in redis.Redis.from_url(redis_url).lrange("celery", 0, -1)]
+    assert [(m["headers"]["task"], m["headers"]["argsrepr"]) for m in queued] == [
+        ("sender.tasks.parse_reply", f"[{reply.id}]")
+    ]
+    # What the worker then runs, with the same configuration:
+    for name, value in {
+        "DATABASE_URL": settings.database_url,
+        "SECRET_KEY": settings.secret_key,
+        "INBOUND_DOMAIN": settings.inbound_domain,
+    }.items():
+        env.setenv(name, value)
+    reset_settings()
+    from sender.tasks import parse_reply
+
+    assert parse_reply(reply.id) == ReplyStatus.MATCHED
+    assert parse_reply(reply.id) == ReplyStatus.MATCHED  # a redelivery changes nothing
+    assert actions(pg_engine) == 1
