@@ -8,7 +8,6 @@ nothing: a tick rebuilds the queue from the database.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -136,17 +135,13 @@ def _reconcile(
 
 
 @dataclass
-class ScaledClock:
-    """Simulated time for `campaign run`: starts at `start`, runs `speed` times faster."""
+class SimulatedClock:
+    """Time for `campaign run`: moved forward a step per tick, so no tick is skipped."""
 
-    start: datetime
-    speed: float = 1.0
-    _origin: float = field(default_factory=time.monotonic)
-    offset_seconds: float = 0.0  # jumps ahead when there is nothing to wait for
+    at: datetime
 
     def now(self) -> datetime:
-        elapsed = (time.monotonic() - self._origin) * self.speed + self.offset_seconds
-        return self.start + timedelta(seconds=elapsed)
+        return self.at
 
-    def jump(self, seconds: float) -> None:
-        self.offset_seconds += seconds
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)

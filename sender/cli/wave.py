@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from sender import waves
 from sender.cli.common import console, open_database
@@ -20,8 +19,8 @@ from sender.config import get_settings
 from sender.db import session_scope
 from sender.errors import InvalidInput
 from sender.plan import wave_spec
-from sender.scheduler import InlineDispatcher, ScaledClock, TickReport, tick
-from sender.sending import default_sender
+from sender.scheduler import InlineDispatcher, SimulatedClock, TickReport, tick
+from sender.sending import Sender, default_sender
 from sender.transport.select import transport_for
 
 app = typer.Typer(
@@ -92,23 +91,17 @@ def list_waves() -> None:
     settings = get_settings()
     with session_scope(open_database(settings)) as session:
         summaries = repo.wave_summaries(session, ensure_campaign(session, settings).id)
-    table = Table(
-        "wave", "kind", "status", "starts (UTC)", "planned", "sent", "skipped", "failed", "note"
-    )
-    for s in summaries:
-        c = s.counts
-        table.add_row(
-            s.name,
-            s.kind,
-            s.status,
-            f"{s.starts_at:%Y-%m-%d %H:%M}",
-            str(sum(c.values())),
-            str(c.get("sent", 0)),
-            str(c.get("skipped", 0) + c.get("cancelled", 0)),
-            str(c.get("failed", 0)),
-            s.reason or "",
+    if not summaries:
+        console.print("no waves yet: `campaign plan apply FILE` or `campaign wave create`")
+    for w in summaries:
+        c = w.counts
+        console.print(
+            f"{w.name}  [{w.kind}]  {w.status}  starts {w.starts_at:%Y-%m-%d %H:%M} UTC  "
+            f"planned {sum(c.values())}, sent {c.get('sent', 0)}, "
+            f"skipped {c.get('skipped', 0) + c.get('cancelled', 0)}, failed {c.get('failed', 0)}"
         )
-    console.print(table)
+        if w.reason:
+            console.print(f"    {w.reason}")
 
 
 @app.command()
@@ -179,10 +172,11 @@ def _kick(now: datetime) -> None:
     _print(_tick_here(now))
 
 
-def _tick_here(now: datetime, clock: ScaledClock | None = None) -> TickReport:
+def _tick_here(now: datetime, sender: Sender | None = None) -> TickReport:
+    """One tick in this process; `sender` carries the clock and the renderer's cache."""
     settings = get_settings()
     engine = open_database(settings)
-    sender = default_sender(settings, clock or FixedClock(now))
+    sender = sender or default_sender(settings, FixedClock(now))
     return tick(engine, settings, now, InlineDispatcher(sender))
 
 
@@ -215,11 +209,13 @@ def run_command(
     if speed <= 0 or step <= 0:
         raise InvalidInput("--speed and --step must be positive")
     end = parse_instant(until)
-    clock = ScaledClock(parse_instant(start), speed)
-    while (now := clock.now()) < end:
-        _print(_tick_here(now, clock))
-        time.sleep(min(step / speed, 5.0))
-        if step / speed > 5.0:
-            clock.jump(step - 5.0 * speed)
-    _print(_tick_here(end, clock))
+    clock = SimulatedClock(parse_instant(start))
+    sender = default_sender(get_settings(), clock)
+    while clock.now() < end:
+        began = time.monotonic()
+        _print(_tick_here(clock.now(), sender))
+        time.sleep(max(0.0, step / speed - (time.monotonic() - began)))
+        clock.advance(step)
+    clock.at = end
+    _print(_tick_here(end, sender))
     console.print(f"run finished at {end:%Y-%m-%d %H:%M} UTC")
