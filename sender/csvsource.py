@@ -202,11 +202,16 @@ def read_layout(path: Path) -> Layout:
     _check_text(sample)
     lines = _sample_lines(sample)
     header_line = next((line for line in lines if line.strip()), "")
-    delimiter = _sniff("".join(lines), header_line)
-    header = next(csv.reader([header_line], delimiter=delimiter), [])
-    header = [name.strip() for name in header]
-    columns, ignored = _map_columns(header)
-    if Column.EMAIL not in columns:
+    sniffed = _sniff("".join(lines), header_line)
+    # The sniffer can be fooled by delimiters inside quoted values; the header
+    # decides: the first delimiter that yields an email column wins.
+    for delimiter in (sniffed, *(d for d in DELIMITERS if d != sniffed)):
+        header = [name.strip() for name in next(csv.reader([header_line], delimiter=delimiter), [])]
+        columns, ignored = _map_columns(header)
+        if Column.EMAIL in columns:
+            break
+    else:
+        header = next(csv.reader([header_line], delimiter=sniffed), [])
         found = ", ".join(repr(name) for name in header[:12]) or "none"
         raise InvalidInput(
             f"no email column in {path.name} (columns found: {found}); "

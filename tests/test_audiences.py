@@ -454,3 +454,12 @@ def test_forget_unknown_address(any_engine: Engine) -> None:
         forget_supporter(any_engine, "Nobody@example.org")
     with pytest.raises(InvalidInput):
         forget_supporter(any_engine, "not an address")
+
+
+def test_header_decides_when_the_sniffer_is_fooled(any_engine: Engine, tmp_path: Path) -> None:
+    rows = "".join(f'"p{i}@example.org";"A;B;C;D";"x;y"\n' for i in range(3))
+    text = "email,first_name,notes\n" + rows.replace('";"', '","')
+    report = import_supporters(any_engine, write(tmp_path, text))
+    assert report.delimiter == ","
+    assert report.imported == 3
+    assert supporters(any_engine)["p0@example.org"].first_name == "A;B;C;D"
