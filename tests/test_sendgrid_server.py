@@ -16,6 +16,7 @@ from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid_fixtures import API_KEY, Receiver, mail_json, receiver, sendgrid_process, sg
 
 from sender.testing.sendgrid_process import LocalSendGrid, local_sendgrid
+from sender.testing.sendgrid_rules import check_body
 from sender.testing.sendgrid_webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 __all__ = ["receiver", "sendgrid_process", "sg"]  # fixtures used by name
@@ -371,3 +372,30 @@ def test_unknown_fault_kind_on_the_command_line_stops_the_server() -> None:
         local_sendgrid(api_key=API_KEY, extra_args=["--fault-rate", "gremlins=0.5"]),
     ):
         pass
+
+
+@pytest.mark.parametrize("case", sorted(INVALID))
+def test_sampled_schema_check_finds_the_same_errors(case: str) -> None:
+    body, _ = INVALID[case]
+    raw = json.dumps(body).encode()
+    sampled, errors = check_body(raw, sample=2)
+    full, full_errors = check_body(raw, sample=0)
+    assert sampled is None and full is None
+    assert {e.field for e in errors} == {e.field for e in full_errors}
+
+
+def test_server_with_schema_sample_names_a_bad_personalization_outside_the_sample() -> None:
+    bad = mail_json(60)
+    bad["personalizations"][37]["to"][0]["email"] = "not-an-address"
+    unlisted = mail_json(60)
+    unlisted["personalizations"][41]["subject"] = ""
+    with local_sendgrid(api_key=API_KEY, extra_args=["--schema-sample", "4"]) as server:
+        answer = post(server, bad)
+        assert answer.status_code == 400
+        assert answer.json()["errors"][0]["field"] == "personalizations.37.to.0.email"
+        answer = post(server, unlisted)
+        assert answer.status_code == 400
+        assert answer.json()["errors"][0]["field"] == "personalizations.41.subject"
+        assert server.admin.count() == 0
+        assert post(server, mail_json(60)).status_code == 202
+        assert server.admin.count() == 60
