@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sender import metrics
@@ -88,3 +90,68 @@ def test_worker_metrics_server_answers_http(tmp_path: Path) -> None:
     metrics.serve_worker_metrics(port)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         assert b"messages_sent_total" in response.read()
+
+
+@pytest.mark.slow
+def test_celery_worker_serves_summed_metrics_and_logs_json(tmp_path: Path, redis_url: str) -> None:
+    """The real `celery -A worker worker`: /metrics on WORKER_METRICS_PORT, JSON logs."""
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    multiproc = tmp_path / "prom"
+    multiproc.mkdir()
+    # A count left by another process (a prefork child) must show in the worker's view.
+    seed_env = {**os.environ, metrics.MULTIPROC_ENV: str(multiproc)}
+    subprocess.run([sys.executable, "-c", _CHILD, "3"], env=seed_env, check=True)
+    environ = {
+        **seed_env,
+        "REDIS_URL": redis_url,
+        "WORKER_METRICS_PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = tmp_path / "worker.log"
+    root = Path(__file__).resolve().parents[1]
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"t{port}@%h",
+            ],
+            cwd=root,
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        body = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    body = r.read()
+            except OSError:
+                time.sleep(0.3)
+        assert body, log_path.read_text()[-2000:]
+        assert _samples(body)[("messages_sent_total", (("case", "c"), ("wave", "1")))] == 3
+        while time.monotonic() < deadline and " ready." not in log_path.read_text():
+            time.sleep(0.3)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    lines = [line for line in log_path.read_text().splitlines() if line.startswith("{")]
+    assert lines, log_path.read_text()[-2000:]
+    assert all("level" in json.loads(line) for line in lines)
