@@ -182,7 +182,7 @@ class SendGridTransport:
             raise error_for_status(err.status_code, err.body, err.headers, self._now()) from err
         except URLError as err:
             raise RetryLater(f"could not hand the request to {where}: {err.reason}") from err
-        except (TimeoutError, http.client.HTTPException, ConnectionError) as err:
+        except (OSError, http.client.HTTPException) as err:  # after URLError: raised on read
             raise OutcomeUnknown(
                 f"request sent to {where} but no answer came back ({type(err).__name__}: "
                 f"{err}); the mail may have been accepted"
