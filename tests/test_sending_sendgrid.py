@@ -24,7 +24,7 @@ SETTINGS = Settings(secret_key="test", batch_size=3)
 NINE = DEC1 + timedelta(hours=9)
 
 
-def _setup(engine: Engine, sg: LocalSendGrid, count: int = 6) -> tuple[int, list[int], Sender]:
+def _setup(engine: Engine, server: LocalSendGrid, count: int = 6) -> tuple[int, list[int], Sender]:
     case = add_case(engine, SETTINGS)
     add_supporters(engine, [case], [f"p{i}@example.net" for i in range(count)])
     wave = add_wave(engine, SETTINGS)
@@ -34,7 +34,7 @@ def _setup(engine: Engine, sg: LocalSendGrid, count: int = 6) -> tuple[int, list
     sender = Sender(
         engine=engine,
         settings=SETTINGS,
-        transport=SendGridTransport(API_KEY, host=sg.base_url, timeout_seconds=5),
+        transport=SendGridTransport(API_KEY, host=server.base_url, timeout_seconds=5),
         bucket=LocalTokenBucket(),
         clock=MovableClock(NINE),
         sleep=lambda _: None,
