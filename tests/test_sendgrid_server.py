@@ -210,6 +210,10 @@ def test_forced_401_always_and_limited_forced_runs_out(sg: LocalSendGrid) -> Non
     assert [post(sg, mail_json(1)).status_code for _ in range(3)] == [401, 401, 401]
     sg.admin.set_faults(forced=[{"status": 503, "remaining": 2}])
     assert [post(sg, mail_json(1)).status_code for _ in range(3)] == [503, 503, 202]
+    sg.admin.set_faults(forced=[{"status": 429, "remaining": 1}], rate_limit_reset_seconds=7)
+    limited = post(sg, mail_json(1))
+    assert limited.status_code == 429
+    assert 5 <= int(limited.headers["X-RateLimit-Reset"]) - time.time() <= 8
 
 
 def test_faults_are_deterministic_with_a_seed(sg: LocalSendGrid) -> None:

@@ -207,22 +207,26 @@ class Handler(BaseHTTPRequestHandler):
         if decision.status is not None:
             self.app.count(f"forced_{decision.status}")
             message = f"forced answer {decision.status} (local fault injection)"
-            self._answer(decision.status, errors_json([FieldError(message, None)]))
+            headers = self._rate_limit_headers() if decision.status == 429 else None
+            self._answer(decision.status, errors_json([FieldError(message, None)]), headers)
             return
         self._deliver(body, raw, decision)
+
+    def _rate_limit_headers(self) -> dict[str, str]:
+        reset = int(time.time()) + self.app.faults.plan.rate_limit_reset_seconds
+        return {
+            "X-RateLimit-Limit": "600",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(reset),
+        }
 
     def _deliver(self, body: dict[str, Any], raw: bytes, decision: Decision) -> None:
         fault, plan = decision.fault, self.app.faults.plan
         if fault is not None:
             self.app.count(f"fault_{fault}")
         if fault is Fault.RATE_LIMITED:
-            reset = int(time.time()) + plan.rate_limit_reset_seconds
-            headers = {
-                "X-RateLimit-Limit": "600",
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(reset),
-            }
-            self._answer(429, errors_json([FieldError("too many requests", None)]), headers)
+            message = errors_json([FieldError("too many requests", None)])
+            self._answer(429, message, self._rate_limit_headers())
             return
         if fault in (Fault.SERVER_ERROR, Fault.UNAVAILABLE):
             status = 500 if fault is Fault.SERVER_ERROR else 503
