@@ -325,12 +325,14 @@ class _TextOnly(HTMLParser):
         self._hidden = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._hidden += tag in self._HIDDEN
+        if tag in self._HIDDEN:
+            self._hidden += 1
         if tag in self._BREAKS:
             self.pieces.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
-        self._hidden -= tag in self._HIDDEN and self._hidden > 0
+        if tag in self._HIDDEN and self._hidden:
+            self._hidden -= 1
 
     def handle_data(self, data: str) -> None:
         if not self._hidden:

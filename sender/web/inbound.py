@@ -87,9 +87,14 @@ def _authorised() -> bool:
 
 def read_form() -> StoredForm:
     """The request's fields as JSON-ready text, its attachments as metadata only."""
-    if request.mimetype != "multipart/form-data":
+    if request.mimetype == "application/x-www-form-urlencoded":
         fields = {name: request.form.get(name, "") for name in request.form}
         return StoredForm({"fields": fields, "files": [], "undecoded": {}}, None)
+    if request.mimetype != "multipart/form-data":
+        # Not what sendgrid sends: keep the body as it came and let a person look.
+        problem = f"unexpected content type {request.mimetype or 'none'!r}; raw body kept"
+        raw_form = {"fields": {}, "files": [], "undecoded": {"form": problem}}
+        return StoredForm(raw_form, request.get_data())
     boundary = request.mimetype_params.get("boundary", "")
     parts, form_error = _read_parts(boundary.encode(), _chunks())
     return _stored(parts, form_error)

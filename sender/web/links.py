@@ -14,6 +14,7 @@ neutral page that says nothing about who or what it named.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -65,7 +66,8 @@ def action(token: str) -> BaseResponse | tuple[str, int]:
         if recipient is None:
             return _invalid()
         case = recipient.case
-        _record(session, recipient, ActionKind.CLICKED, case.action_url)
+        if request.method == "GET":  # link checkers probe with HEAD: not a person clicking
+            _record(session, recipient, ActionKind.CLICKED, case.action_url)
         if case.action_url:
             return redirect(case.action_url, 302)
         return _page("web/action.html", recipient.language, case=_case_text(case, recipient))
@@ -109,10 +111,10 @@ def unsubscribe_now(token: str) -> Response | tuple[str, int]:
     return _page("web/unsubscribed.html", recipient.language)
 
 
-def _recipient(session: Session, token: str, read: Any) -> Recipient | None:
+def _recipient(session: Session, token: str, read: Callable[[str], MessageRef]) -> Recipient | None:
     """The supporter, case and message a token names, or None when anything disagrees."""
     try:
-        ref: MessageRef = read(token)
+        ref = read(token)
     except InvalidInput:
         return None
     supporter = session.get(Supporter, ref.supporter_id)

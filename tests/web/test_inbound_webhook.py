@@ -181,6 +181,20 @@ def test_a_truncated_form_is_stored_for_review(
     assert reply.raw_form["fields"]["from"] == "bob@example.org"
 
 
+def test_a_body_that_is_no_form_is_kept_for_review(
+    world: tuple[Engine, Seeded, FlaskClient],
+) -> None:
+    engine, _, client = world
+    body = b'{"from": "bob@example.org", "text": "hi"}'
+    response = client.post(URL, data=body, content_type="application/json", headers=auth())
+    assert response.status_code == 200
+    (reply,) = replies(engine)
+    assert reply.raw_email == body
+    assert reply.status == ReplyStatus.REVIEW
+    assert reply.problem is not None
+    assert reply.problem.startswith("unexpected content type 'application/json'")
+
+
 def test_a_25_mb_attachment_is_counted_not_kept(
     world: tuple[Engine, Seeded, FlaskClient],
 ) -> None:
