@@ -125,3 +125,19 @@ def test_webhook_blueprints_are_exempt_from_csrf(sqlite_engine: Engine) -> None:
     assert b"CSRF" not in response.get_data()
     response = client.post("/unsubscribe/not-a-token", data={"List-Unsubscribe": "One-Click"})
     assert b"CSRF" not in response.get_data()
+
+
+def test_failure_count_is_shared_through_redis(sqlite_engine: Engine, redis_url: str) -> None:
+    """Two app instances (two gunicorn processes, or two machines) share the brake."""
+    import redis
+
+    first = make_app(sqlite_engine, redis_url=redis_url).test_client()
+    second = make_app(sqlite_engine, redis_url=redis_url).test_client()
+    for i in range(3):
+        assert log_in(first, password=f"guess-{i}") == 401
+    for i in range(2):
+        assert log_in(second, password=f"again-{i}") == 401
+    assert log_in(second, password="one-more") == 429
+    assert log_in(first) == 429
+    keys = [k.decode() for k in redis.Redis.from_url(redis_url).keys("*")]
+    assert keys and all(k.startswith("LIMITS:LIMITER/campaign:login/") for k in keys), keys
