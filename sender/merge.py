@@ -191,6 +191,9 @@ def _base32(number: int) -> str:
         raise ValueError("ids are not negative")
     if number < 32:
         return _CROCKFORD[number]
+    if number < 1 << 30:  # every id below a billion: three table look-ups, no loop
+        code = _PAIRS[number >> 20] + _PAIRS[(number >> 10) & 1023] + _PAIRS[number & 1023]
+        return code.lstrip("0")
     chunks = []
     while number:
         number, rest = divmod(number, 1024)

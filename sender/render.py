@@ -35,7 +35,7 @@ from sender.merge import (
 from sender.merge import personalise as personalise
 from sender.models import Case, Wave
 from sender.templating import RIGHT_TO_LEFT, SOURCE_LANGUAGE, Templates
-from sender.tokens import MessageRef, ReplyRef, TokenSigner
+from sender.tokens import ReplyRef, TokenSigner
 from sender.transport.base import Address, OutgoingBatch, Recipient
 from sender.vocabulary import WaveKind
 
@@ -176,8 +176,9 @@ class Renderer:
         self, variant: Variant, who: RecipientData, custom_args: Mapping[str, str] = {}
     ) -> Recipient:
         """One recipient's substitutions, custom args and unsubscribe headers."""
-        ref = MessageRef(who.supporter_id, who.message_id, who.case_id, who.wave_id)
-        action_token, unsubscribe_token = self.signer.message_tokens(ref)
+        action_token, unsubscribe_token = self.signer.tokens_for(
+            who.supporter_id, who.message_id, who.case_id, who.wave_id
+        )
         first = _clean(who.first_name)
         last = _clean(who.last_name)
         full = f"{first} {last}" if first and last else first or last

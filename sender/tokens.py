@@ -80,12 +80,12 @@ def _b64(data: bytes) -> bytes:
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _payload(ref: MessageRef) -> bytes:
+def _payload(supporter_id: int, message_id: int | None, case_id: int, wave_id: int | None) -> bytes:
     # Compact JSON of small integers never compresses shorter, so itsdangerous
     # would not zlib it either: the payload is plain base64 of the JSON text.
-    message = "null" if ref.message_id is None else int(ref.message_id)
-    wave = "null" if ref.wave_id is None else int(ref.wave_id)
-    text = f"[{int(ref.supporter_id)},{message},{int(ref.case_id)},{wave}]"
+    message = "null" if message_id is None else int(message_id)
+    wave = "null" if wave_id is None else int(wave_id)
+    text = f"[{int(supporter_id)},{message},{int(case_id)},{wave}]"
     return _b64(text.encode())
 
 
@@ -98,14 +98,20 @@ class TokenSigner:
         self._fast_unsubscribe = _FastDumper(self._unsubscribe)
 
     def action(self, ref: MessageRef) -> str:
-        return self._fast_action.sign(_payload(ref))
+        return self.message_tokens(ref)[0]
 
     def unsubscribe(self, ref: MessageRef) -> str:
-        return self._fast_unsubscribe.sign(_payload(ref))
+        return self.message_tokens(ref)[1]
 
     def message_tokens(self, ref: MessageRef) -> tuple[str, str]:
         """(action, unsubscribe) for one message, encoding the payload once."""
-        payload = _payload(ref)
+        return self.tokens_for(ref.supporter_id, ref.message_id, ref.case_id, ref.wave_id)
+
+    def tokens_for(
+        self, supporter_id: int, message_id: int | None, case_id: int, wave_id: int | None
+    ) -> tuple[str, str]:
+        """`message_tokens` without building a MessageRef: called once per email sent."""
+        payload = _payload(supporter_id, message_id, case_id, wave_id)
         return self._fast_action.sign(payload), self._fast_unsubscribe.sign(payload)
 
     def reply(self, ref: ReplyRef) -> str:

@@ -40,7 +40,7 @@ def test_unknown_tags_are_left_alone() -> None:
     assert personalise("plain", {}) == "plain"
 
 
-@pytest.mark.parametrize("message_id", [0, 1, 31, 32, 9001, 2**40])
+@pytest.mark.parametrize("message_id", [0, 1, 31, 32, 1023, 1024, 9001, 2**30 - 1, 2**30, 2**40])
 def test_reference_code_round_trip(message_id: int) -> None:
     code = reference_code(message_id, supporter_id=5)
     assert code.startswith("M") and len(code) <= 12
