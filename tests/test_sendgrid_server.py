@@ -403,3 +403,15 @@ def test_server_with_schema_sample_names_a_bad_personalization_outside_the_sampl
         assert server.admin.count() == 0
         assert post(server, mail_json(60)).status_code == 202
         assert server.admin.count() == 60
+
+
+def test_key_file_keeps_the_signing_key_across_restarts(tmp_path: Path) -> None:
+    key_file = tmp_path / "events.pem"
+    flags = ["--key-file", str(key_file)]
+    with local_sendgrid(api_key=API_KEY, extra_args=flags) as first:
+        made = first.public_key
+    assert key_file.exists()
+    with local_sendgrid(api_key=API_KEY, extra_args=flags) as second:
+        assert second.public_key == made
+    with local_sendgrid(api_key=API_KEY) as fresh:
+        assert fresh.public_key != made
