@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from alembic import command
+from sqlalchemy import Engine, insert, inspect, select
+from sqlalchemy.exc import IntegrityError
 
 from sender.assign import Strategy, Target, assign, plan_assignments
 from sender.cases import load_cases, set_case_status
-from sender.db import session_scope
+from sender.db import alembic_config, session_scope
 from sender.errors import InvalidInput
 from sender.models import Assignment, Case, Supporter
 
@@ -231,3 +233,18 @@ def test_plan_is_pure_and_respects_existing_load() -> None:
     assert Counter(chosen.values()) == {1: 5, 2: 5}
     with pytest.raises(InvalidInput):
         plan_assignments(people, targets, Strategy.BALANCED, cases_per_supporter=0)
+
+
+def test_big_postgresql_batch_keeps_its_foreign_keys(
+    pg_engine: Engine, env: pytest.MonkeyPatch
+) -> None:
+    # Force the drop-and-recheck path that batches of 100,000+ rows take.
+    env.setattr("sender.assign._RECHECK_FOREIGN_KEYS_FROM", 1)
+    load_cases(pg_engine, CASES_FILE)
+    add_supporters(pg_engine, 500)
+    assert assign(pg_engine, Strategy.BALANCED).assignments_created == 500
+    keys = {key["referred_table"] for key in inspect(pg_engine).get_foreign_keys("assignments")}
+    assert keys == {"supporters", "cases"}
+    command.check(alembic_config(pg_engine))  # schema still matches the models
+    with pytest.raises(IntegrityError), pg_engine.begin() as connection:
+        connection.execute(insert(Assignment).values(supporter_id=10**9, case_id=1, strategy="x"))
