@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from sender import reports, suppressions
 from sender.clock import Clock, SystemClock
@@ -78,13 +78,18 @@ def process_pending_events(
 
 
 def _claim(session: Session, limit: int, now: datetime) -> list[NormalisedEvent]:
-    pending = select(Event.id).where(Event.processed_at.is_(None)).limit(limit)
+    # An alias: the same table in the subquery would be correlated with the UPDATE.
+    queued = aliased(Event)
+    pending = select(queued.id).where(queued.processed_at.is_(None)).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         pending = pending.with_for_update(skip_locked=True)
+    # A CTE is evaluated once; an IN (subquery ... LIMIT) may be re-run per row and
+    # claim far more than `limit` rows.
+    picked = pending.cte("picked")
     rows = list(
         session.execute(
             update(Event)
-            .where(Event.id.in_(pending.scalar_subquery()), Event.processed_at.is_(None))
+            .where(Event.id == picked.c.id, Event.processed_at.is_(None))
             .values(processed_at=now)
             .returning(Event.id, Event.occurred_at, Event.raw)
             .execution_options(synchronize_session=False)

@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Engine, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from sender.db import session_scope
 from sender.models import Action, Case, CaseActor, Message, ReportCount, Wave
@@ -82,12 +82,14 @@ def add_counts(session: Session, counts: Counter[CountKey]) -> None:
 
 def roll_up_actions(session: Session, now: datetime) -> int:
     """Add every action not yet counted to the totals; returns how many."""
-    pending = select(Action.id).where(Action.rolled_up_at.is_(None))
+    unrolled = aliased(Action)  # not correlated with the UPDATE below
+    pending = select(unrolled.id).where(unrolled.rolled_up_at.is_(None))
     if session.get_bind().dialect.name == "postgresql":
         pending = pending.with_for_update(skip_locked=True)
+    picked = pending.cte("picked")  # evaluated once, unlike IN (subquery)
     claimed = session.execute(
         update(Action)
-        .where(Action.id.in_(pending.scalar_subquery()), Action.rolled_up_at.is_(None))
+        .where(Action.id == picked.c.id, Action.rolled_up_at.is_(None))
         .values(rolled_up_at=now)
         .returning(
             Action.supporter_id,

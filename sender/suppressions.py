@@ -87,8 +87,9 @@ def add(session: Session, item: Suppressed, source: str, now: datetime) -> bool:
         insert_for(session, Suppression)
         .values(email_hash=item.email_hash, reason=item.reason.value, source=source, created_at=now)
         .on_conflict_do_nothing(index_elements=["email_hash"])
+        .returning(Suppression.id)
     )
-    created = bool(session.execute(statement).rowcount == 1)  # type: ignore[attr-defined]
+    created = session.execute(statement).scalar() is not None
     _mark_supporter(session, item, now)
     return created
 

@@ -1,0 +1,120 @@
+"""A small campaign in the database and helpers to feed it provider events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+
+from sender.addresses import email_hash
+from sender.db import session_scope
+from sender.event_store import parse_batch, store_events
+from sender.models import Campaign, Case, Message, Supporter, Wave
+
+T0 = datetime(2020, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class World:
+    case_id: int
+    other_case_id: int
+    wave_id: int
+    later_wave_id: int
+    supporters: list[int]
+    messages: list[int]  # sent, one per supporter in wave 1
+    planned: list[int]  # planned, one per supporter in the later wave
+
+
+def seed(engine: Engine, people: int = 3) -> World:
+    with session_scope(engine) as s:
+        campaign = Campaign(
+            slug="w4r",
+            name="W4R",
+            window_start=T0,
+            window_end=T0 + timedelta(60),
+            from_email="c@example.org",
+            from_name="C",
+        )
+        s.add(campaign)
+        s.flush()
+        case = Case(
+            campaign_id=campaign.id,
+            slug="jani",
+            person="Jani",
+            country="ZZ",
+            action_url="https://example.org/act/jani",
+        )
+        other = Case(campaign_id=campaign.id, slug="nassima", person="Nassima", country="ZZ")
+        s.add_all([case, other])
+        s.flush()
+        waves = [
+            Wave(
+                campaign_id=campaign.id,
+                name=name,
+                kind="case_email",
+                audience="all_assigned",
+                starts_at=T0,
+                ends_at=T0 + timedelta(1),
+            )
+            for name in ("first", "reminder")
+        ]
+        s.add_all(waves)
+        s.flush()
+        supporters = [
+            Supporter(
+                email=f"p{n}@example.org",
+                email_hash=email_hash(f"p{n}@example.org"),
+                language="es" if n % 2 else "en",
+            )
+            for n in range(people)
+        ]
+        s.add_all(supporters)
+        s.flush()
+        sent = [
+            Message(
+                wave_id=waves[0].id,
+                supporter_id=p.id,
+                case_id=case.id,
+                language=p.language,
+                status="sent",
+                sent_at=T0,
+            )
+            for p in supporters
+        ]
+        planned = [
+            Message(wave_id=waves[1].id, supporter_id=p.id, case_id=case.id, language=p.language)
+            for p in supporters
+        ]
+        s.add_all(sent + planned)
+        s.flush()
+        return World(
+            case.id,
+            other.id,
+            waves[0].id,
+            waves[1].id,
+            [p.id for p in supporters],
+            [m.id for m in sent],
+            [m.id for m in planned],
+        )
+
+
+def sg_event(world: World, who: int, kind: str, n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "email": f"p{who}@example.org",
+        "timestamp": int(T0.timestamp()) + n,
+        "event": kind,
+        "sg_event_id": f"e-{kind}-{who}-{n}",
+        "message_id": str(world.messages[who]),
+        "supporter_id": str(world.supporters[who]),
+        "case_id": str(world.case_id),
+        "wave_id": str(world.wave_id),
+        **extra,
+    }
+
+
+def ingest(engine: Engine, events: list[dict[str, Any]]) -> int:
+    import json
+
+    return store_events(engine, parse_batch(json.dumps(events).encode()), T0).stored
