@@ -56,7 +56,7 @@ class CaseContent:
     status: str
     action_url: str | None
     image_url: str | None
-    content: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    content: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # lang -> field -> text
 
     @classmethod
     def from_row(cls, case: Case) -> CaseContent:
@@ -85,11 +85,22 @@ class CaseContent:
         texts = self.content.get(chosen)
         if texts is None:
             raise TemplateProblem(f"case {self.slug}: no content in '{language}' nor in English")
+        found: dict[str, str] = {}
         for name in CASE_FIELDS:
-            value = texts.get(name)
-            if not isinstance(value, str) or not value.strip():
+            value = _as_text(texts.get(name))
+            if value is None:
                 raise TemplateProblem(f"case {self.slug}: content.{chosen} lacks field '{name}'")
-        return {name: str(texts[name]) for name in CASE_FIELDS}, fallbacks
+            found[name] = value
+        return found, fallbacks
+
+
+def _as_text(value: object) -> str | None:
+    """A case field as text; lists (the cases file's address lines) become lines."""
+    if isinstance(value, list | tuple) and all(isinstance(line, str) for line in value):
+        value = "\n".join(line.strip() for line in value if line.strip())
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()
 
 
 @dataclass(frozen=True)

@@ -361,3 +361,27 @@ def test_golden_output(renderer: Renderer, kind: str, language: str) -> None:
             path.write_text(actual, encoding="utf-8")
         assert path.exists(), f"{path} missing: run with UPDATE_GOLDEN=1"
         assert actual == path.read_text(encoding="utf-8"), f"{path} differs (UPDATE_GOLDEN=1)"
+
+
+CASES_FILE = Path(__file__).parent.parent / "audiences" / "cases-2020.yaml"
+
+
+@pytest.mark.skipif(not CASES_FILE.exists(), reason="the 2020 cases file has not landed")
+def test_the_2020_cases_render_in_every_kind_and_language(renderer: Renderer) -> None:
+    from sender.cases import read_cases
+    from sender.preview import html_warnings
+
+    definitions = read_cases(CASES_FILE).cases
+    assert len(definitions) == 7
+    for number, definition in enumerate(definitions, start=1):
+        row = Case(id=number, slug=definition.slug, **definition.row_values())
+        content = CaseContent.from_row(row)
+        for language in ("en", "es", "fr", "ar"):
+            for kind in WaveKind:
+                variant = renderer.variant(kind, content, language)
+                rec = renderer.recipient(variant, fx.who())
+                html = personalise(variant.html, rec.substitutions)
+                assert variant.fallbacks == (), (definition.slug, language, kind)
+                assert html_warnings(html) == [], (definition.slug, language, kind)
+                assert definition.person in variant.subject
+                assert 'dir="rtl"' in html if language == "ar" else 'dir="ltr"' in html
