@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import email
+import shutil
 from email.policy import default
 from pathlib import Path
 
@@ -175,3 +176,12 @@ def test_preview_all_refuses_an_undefined_variable(
     assert result.exit_code == 1
     assert "layout.txt, line 6: undefined value:" in result.output
     assert "12 problem(s): refusing" in result.output  # 3 kinds x 4 languages, all named
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_preview_png(runner: CliRunner, database: None, tmp_path: Path) -> None:
+    args = ["preview", "--case", "ana-rios", "--lang", "ar", "--png", "--out", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "ana-rios-ar-case_email.png").read_bytes()[:4] == b"\x89PNG"
