@@ -136,14 +136,12 @@ class ImportStage:
             "SELECT c.line, s.line FROM import_chunk c JOIN import_seen s "
             "ON s.email_hash = c.email_hash"
         ).all()
-        if found:
-            self._sql(
-                "DELETE FROM import_chunk WHERE email_hash IN (SELECT email_hash FROM import_seen)"
-            )
+        duplicates = [(int(row[0]), int(row[1])) for row in found]
+        self._drop_lines([line for line, _ in duplicates])
         self._sql(
             "INSERT INTO import_seen (email_hash, line) SELECT email_hash, line FROM import_chunk"
         )
-        return [(int(row[0]), int(row[1])) for row in found]
+        return duplicates
 
     def take_suppressed(self) -> list[int]:
         """Lines whose address is suppressed or forgotten: never (re)subscribed by an import."""
@@ -157,9 +155,17 @@ class ImportStage:
             int(line)
             for (line,) in self._sql(f"SELECT line FROM import_chunk WHERE {condition}", params)  # noqa: S608
         ]
-        if lines:
-            self._sql(f"DELETE FROM import_chunk WHERE {condition}", params)  # noqa: S608
+        self._drop_lines(lines)
         return lines
+
+    def _drop_lines(self, lines: list[int]) -> None:
+        # By line number, from the small chunk table: a DELETE written as a
+        # semi-join against import_seen could scan that growing table per chunk.
+        if lines:
+            statement = text("DELETE FROM import_chunk WHERE line IN :lines").bindparams(
+                bindparam("lines", expanding=True)
+            )
+            self.connection.execute(statement, {"lines": lines})
 
     def _changed(self, supporter: str) -> str:
         return " OR ".join(
