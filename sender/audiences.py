@@ -309,7 +309,10 @@ def import_supporters(
         raise InvalidInput(f"--source is {len(source)} characters long (at most {MAX_SOURCE})")
     layout = read_layout(path)  # decides readability before any write
     size, stats, clock = path.stat().st_size, ReadStats(), clock or SystemClock()
-    rejects = RejectWriter(Path(errors_path), layout.header) if errors_path else None
+    try:
+        rejects = RejectWriter(Path(errors_path), layout.header) if errors_path else None
+    except OSError as error:
+        raise InvalidInput(f"cannot write {errors_path}: {error.strerror or error}") from error
     try:
         with engine.begin() as connection:
             stage = ImportStage(connection)

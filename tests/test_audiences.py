@@ -463,3 +463,12 @@ def test_header_decides_when_the_sniffer_is_fooled(any_engine: Engine, tmp_path:
     assert report.delimiter == ","
     assert report.imported == 3
     assert supporters(any_engine)["p0@example.org"].first_name == "A;B;C;D"
+
+
+def test_unwritable_errors_file_is_refused_before_any_write(
+    any_engine: Engine, tmp_path: Path
+) -> None:
+    path = write(tmp_path, f"{HEADER}\na@example.org,A,A,,,,\n")
+    with pytest.raises(InvalidInput, match="cannot write"):
+        import_supporters(any_engine, path, errors_path=tmp_path / "missing" / "errors.csv")
+    assert count(any_engine) == 0
