@@ -129,11 +129,29 @@ def personalise(text: str, substitutions: Mapping[str, str]) -> str:
     """
     if not substitutions:
         return text
-    pattern = _pattern_for(tuple(substitutions))
-    return pattern.sub(lambda match: substitutions[match.group(0)], text)
+    pieces = _pieces(text, tuple(substitutions))
+    if len(pieces) == 1:
+        return text
+    filled = list(pieces)
+    # Odd places hold the tags (the split pattern captures them).
+    filled[1::2] = [substitutions[tag] for tag in pieces[1::2]]
+    return "".join(filled)
 
 
+# The same variant body is personalised for every recipient of a batch, so it
+# is split at its tags once; Python caches a str's hash, so a hit is cheap.
+_split_cache: dict[tuple[str, tuple[str, ...]], tuple[str, ...]] = {}
 _patterns: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+
+def _pieces(text: str, keys: tuple[str, ...]) -> tuple[str, ...]:
+    found = _split_cache.get((text, keys))
+    if found is None:
+        found = tuple(_pattern_for(keys).split(text))
+        if len(_split_cache) >= 256:
+            _split_cache.clear()
+        _split_cache[(text, keys)] = found
+    return found
 
 
 def _pattern_for(keys: tuple[str, ...]) -> re.Pattern[str]:
@@ -141,9 +159,10 @@ def _pattern_for(keys: tuple[str, ...]) -> re.Pattern[str]:
     if pattern is None:
         # Longest first, so "-first_name_text-" wins over a key that prefixes it.
         ordered = sorted(keys, key=len, reverse=True)
-        pattern = re.compile("|".join(re.escape(k) for k in ordered))
-        if len(_patterns) < 256:
-            _patterns[keys] = pattern
+        pattern = re.compile("(" + "|".join(re.escape(k) for k in ordered) + ")")
+        if len(_patterns) >= 256:
+            _patterns.clear()
+        _patterns[keys] = pattern
     return pattern
 
 

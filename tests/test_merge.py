@@ -59,3 +59,11 @@ def test_reference_code_typo_is_caught() -> None:
         read_reference(typo)
     with pytest.raises(ValueError):
         read_reference("X12")
+
+
+def test_personalise_is_stable_across_calls_and_key_orders() -> None:
+    body = "a -x- b -y- c -x-"
+    assert personalise(body, {"-x-": "1", "-y-": "2"}) == "a 1 b 2 c 1"
+    assert personalise(body, {"-y-": "Y", "-x-": "X"}) == "a X b Y c X"
+    assert personalise(body, {"-x-": "3", "-y-": "4"}) == "a 3 b 4 c 3"  # cached split, new values
+    assert personalise("no tags here", {"-x-": "1"}) == "no tags here"
