@@ -44,7 +44,11 @@ def create_celery(settings: Settings | None = None) -> Celery:
         timezone="UTC",
         broker_connection_retry_on_startup=True,
         beat_schedule={
-            "tick": {"task": "sender.tick", "schedule": TICK_SECONDS, "options": {"expires": 25}},
+            "tick": {
+                "task": "sender.tick",  # sender.tasks.TICK_TASK
+                "schedule": TICK_SECONDS,
+                "options": {"expires": 25},
+            },
         },
     )
     return app

@@ -20,6 +20,9 @@ from sender.inbound import parse_stored_reply
 from sender.scheduler import tick
 from sender.sending import Sender, default_sender, result_dict, send_batch
 
+TICK_TASK = "sender.tick"
+SEND_BATCH_TASK = "sender.send_batch"
+
 
 @lru_cache(maxsize=1)
 def _sender() -> Sender:
@@ -35,7 +38,7 @@ class CeleryDispatcher:
             send_batch_task.delay(batch_id)
 
 
-@shared_task(name="sender.tick", acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+@shared_task(name=TICK_TASK, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
 def tick_task() -> list[str]:
     settings = get_settings()
     engine = get_engine(settings.database_url)
@@ -44,7 +47,7 @@ def tick_task() -> list[str]:
 
 
 @shared_task(  # type: ignore[untyped-decorator]
-    name="sender.send_batch",
+    name=SEND_BATCH_TASK,
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,

@@ -21,6 +21,7 @@ from sender.errors import InvalidInput
 from sender.plan import wave_spec
 from sender.scheduler import InlineDispatcher, SimulatedClock, TickReport, tick
 from sender.sending import Sender, default_sender
+from sender.tasks import TICK_TASK
 from sender.transport.select import transport_for
 
 app = typer.Typer(
@@ -165,11 +166,15 @@ def _kick(now: datetime) -> None:
     """Run a tick now: here without Redis, on a worker with it."""
     settings = get_settings()
     if settings.uses_redis:
-        from sender.tasks import tick_task
-
-        tick_task.delay()
+        _enqueue_tick()
         return
     _print(_tick_here(now))
+
+
+def _enqueue_tick() -> None:
+    from sender.celery_app import create_celery
+
+    create_celery(get_settings()).send_task(TICK_TASK)
 
 
 def _tick_here(now: datetime, sender: Sender | None = None) -> TickReport:
@@ -189,9 +194,7 @@ def tick_command(now: NowOption = None) -> None:
     """One scheduler tick: missed waves, planning, releases, reconciliation."""
     settings = get_settings()
     if settings.uses_redis and now is None:
-        from sender.tasks import tick_task
-
-        tick_task.delay()
+        _enqueue_tick()
         console.print("tick enqueued")
         return
     _print(_tick_here(parse_instant(now)))

@@ -1,0 +1,105 @@
+"""With REDIS_URL, the same pipeline runs on real Celery workers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixtures
+from sending_fixtures import add_case, add_supporters, add_wave, statuses
+from sqlalchemy import Engine, update
+
+from sender.config import Settings
+from sender.db import session_scope
+from sender.models import Campaign, Message
+from sender.testing.sendgrid_process import LocalSendGrid
+from sender.vocabulary import MessageStatus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def worker_env(
+    pg_url: str,
+    pg_engine: Engine,
+    redis_url: str,
+    sg: LocalSendGrid,  # noqa: F811
+    tmp_path: Path,
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDGRID_", "DATABASE_"))}
+    env.update(
+        DATABASE_URL=pg_url,
+        REDIS_URL=redis_url,
+        SECRET_KEY="test-secret",
+        SENDGRID_API_KEY=API_KEY,
+        SENDGRID_API_HOST=sg.base_url,
+        BATCH_SIZE="2",
+    )
+    return env
+
+
+@pytest.fixture
+def workers(worker_env: dict[str, str], tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    command = [sys.executable, "-m", "celery", "-A", "worker", "worker", "--pool=solo"]
+    command += ["--without-mingle", "--without-gossip", "--without-heartbeat"]
+    procs = [
+        subprocess.Popen(
+            [*command, "-n", f"w{i}@%h", "--loglevel=WARNING"],
+            cwd=ROOT,
+            env=worker_env,
+            stdout=(tmp_path / f"w{i}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(2)
+    ]
+    yield procs
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(timeout=30)
+
+
+def test_a_tick_enqueued_to_two_workers_sends_everyone_once(
+    pg_engine: Engine,
+    sg: LocalSendGrid,  # noqa: F811
+    workers: list[subprocess.Popen[bytes]],
+    worker_env: dict[str, str],
+) -> None:
+    now = datetime.now(UTC)
+    settings = Settings(secret_key="test")
+    case = add_case(pg_engine, settings)
+    with session_scope(pg_engine) as session:  # a campaign running today
+        session.execute(
+            update(Campaign).values(
+                window_start=now - timedelta(days=1), window_end=now + timedelta(days=2)
+            )
+        )
+    add_supporters(pg_engine, [case], [f"w{i}@example.net" for i in range(7)])
+    add_wave(
+        pg_engine,
+        settings,
+        starts_at=now - timedelta(minutes=5),
+        days=1,
+        window=(datetime.min.time(), datetime.min.time()),
+    )
+    subprocess.run(
+        [str(Path(sys.executable).with_name("campaign")), "tick"],
+        cwd=ROOT,
+        env=worker_env,
+        check=True,
+        timeout=60,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and sg.admin.count() < 7:
+        time.sleep(0.5)
+    while time.monotonic() < deadline and statuses(pg_engine, Message) != {MessageStatus.SENT: 7}:
+        time.sleep(0.5)
+    assert statuses(pg_engine, Message) == {MessageStatus.SENT: 7}
+    assert sg.admin.count() == 7
+    assert all(p.poll() is None for p in workers)
