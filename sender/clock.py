@@ -22,3 +22,16 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.at
+
+
+class SteppedClock:
+    """Simulated time that moves only when told: the demo's compressed campaign."""
+
+    def __init__(self, at: datetime) -> None:
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        self._at = at

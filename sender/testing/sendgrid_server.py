@@ -280,8 +280,11 @@ class Handler(BaseHTTPRequestHandler):
             )
             return
         message_id = data.get("message_id")
+        # Recipients are numbered from 1 in acceptance order: `after_id` limits the
+        # events to what was accepted since an earlier count (one wave's mail).
+        after_id = int(data.pop("after_id", 0))
         scenario = Scenario.from_json(data)
-        posted, statuses = simulate(self.app, url, scenario, message_id)
+        posted, statuses = simulate(self.app, url, scenario, message_id, after_id)
         self._answer(200, {"events": posted, "batches": len(statuses), "statuses": statuses})
 
     def _reply(self, data: dict[str, Any]) -> None:
@@ -310,13 +313,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def simulate(
-    app: App, url: str, scenario: Scenario, message_id: str | None = None
+    app: App, url: str, scenario: Scenario, message_id: str | None = None, after_id: int = 0
 ) -> tuple[int, list[int]]:
     """Post events for every recorded recipient, in ~768 KB signed batches."""
     rng = random.Random(scenario.seed)
     statuses: list[int] = []
     posted = 0
-    after = 0
+    after = after_id
 
     def events() -> Iterator[dict[str, Any]]:
         nonlocal after, posted
