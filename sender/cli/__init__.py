@@ -7,17 +7,18 @@ import sys
 import typer
 
 from sender.cli import assign as assign_cli
-from sender.cli import cases as cases_cli
 from sender.cli import case_control as case_control_cli
+from sender.cli import cases as cases_cli
 from sender.cli import db as db_cli
+from sender.cli import demo as demo_cli
 from sender.cli import plan as plan_cli
-from sender.cli import wave as wave_cli
 from sender.cli import preview as preview_cli
-from sender.cli import report as report_cli
-from sender.cli import status as status_cli
 from sender.cli import replies as replies_cli
+from sender.cli import report as report_cli
 from sender.cli import serve as serve_cli
+from sender.cli import status as status_cli
 from sender.cli import supporters as supporters_cli
+from sender.cli import wave as wave_cli
 from sender.cli.common import console
 from sender.errors import CampaignError
 from sender.logs import configure_logging
@@ -29,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_cli.app, name="db")
+app.command("demo", help=demo_cli.HELP)(demo_cli.demo_command)
 app.add_typer(wave_cli.app, name="wave")
 app.add_typer(plan_cli.app, name="plan")
 app.add_typer(case_control_cli.app, name="case")
@@ -39,9 +41,9 @@ app.command("preview", help=preview_cli.HELP)(preview_cli.preview_command)
 app.add_typer(cases_cli.app, name="cases")
 app.command("assign", help=assign_cli.HELP)(assign_cli.assign_command)
 app.command("report", help=report_cli.HELP)(report_cli.report_command)
-app.command("status", help=status_cli.HELP)(status_cli.status_command)
 app.add_typer(replies_cli.app, name="replies")
 app.command("serve", help=serve_cli.HELP)(serve_cli.serve_command)
+app.command("status", help=status_cli.HELP)(status_cli.status_command)
 
 
 def main() -> None:
