@@ -9,6 +9,7 @@ anything is resent. See docs/SENDING.md.
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets
 import time
@@ -28,6 +29,7 @@ from sender.config import Settings
 from sender.db import session_scope
 from sender.eligibility import SkipReason
 from sender.errors import CampaignError
+from sender.logs import log_context
 from sender.models import Batch, Campaign, Case, Wave
 from sender.ratelimit import TokenBucket, demands_for
 from sender.render import CaseContent, RecipientData, Renderer, WaveContent
@@ -41,6 +43,8 @@ from sender.transport.base import (
     Transport,
 )
 from sender.vocabulary import BatchStatus, CaseStatus, WaveKind, WaveStatus
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -118,6 +122,21 @@ def new_send_key() -> str:
 
 
 def send_batch(batch_id: int, sender: Sender) -> BatchResult:
+    with log_context(batch_id=batch_id):
+        result = _send_batch(batch_id, sender)
+    if result.outcome is not Outcome.NOT_MINE:
+        log.info(
+            "batch %s %s: %s sent, %s skipped %s",
+            batch_id,
+            result.outcome,
+            result.sent,
+            result.skipped,
+            result.detail,
+        )
+    return result
+
+
+def _send_batch(batch_id: int, sender: Sender) -> BatchResult:
     key = new_send_key()
     with session_scope(sender.engine) as session:
         if not repo.claim_batch(session, batch_id, key, sender.clock.now()):
