@@ -91,7 +91,12 @@ class Templates:
         return tuple(sorted({SOURCE_LANGUAGE, *self._catalogues}))
 
     def template_names(self) -> list[str]:
-        return sorted(n for n in self._loader.list_templates() if n.endswith((".html", ".txt")))
+        """The email templates: top-level files (sub-folders hold the web app's pages)."""
+        return sorted(
+            name
+            for name in self._loader.list_templates()
+            if "/" not in name and name.endswith((".html", ".txt"))
+        )
 
     def render(
         self, language: str, name: str, context: Mapping[str, Any], block: str | None = None
