@@ -233,6 +233,27 @@ def actions_chart() -> Response:
     return Response(body, mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
 
 
+@bp.get("/report")
+@login_required
+def report_page() -> tuple[str, int]:
+    """The campaign report by case, wave, language or day (sender.reports builds it)."""
+    from sender.reports import Dimension, build_report
+
+    choice = request.args.get("by", Dimension.CASE.value)
+    if choice not in {d.value for d in Dimension}:
+        choices = ", ".join(d.value for d in Dimension)
+        return render_template(
+            "web/dashboard/report.html", report=None, problem=f"by must be one of {choices}"
+        ), 400
+    report = build_report(context.engine(), Dimension(choice))
+    return render_template(
+        "web/dashboard/report.html",
+        report=report,
+        problem=None,
+        dimensions=[d.value for d in Dimension],
+    ), 200
+
+
 @bp.get("/replies")
 @login_required
 def replies_page() -> str:
