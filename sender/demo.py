@@ -270,7 +270,7 @@ def write_html_report(
         loader=FileSystemLoader(PROJECT / "templates"), autoescape=True, undefined=StrictUndefined
     )
     environment.filters["cell"] = _cell
-    page = environment.get_template("report.html").render(
+    page = environment.get_template("reports/campaign.html").render(
         report=report, waves=waves, chart=chart.name
     )
     path.write_text(page, encoding="utf-8")
