@@ -39,8 +39,14 @@ from sender.tokens import ReplyRef, TokenSigner
 from sender.transport.base import Address, OutgoingBatch, Recipient
 from sender.vocabulary import WaveKind
 
+
+def _N(message: str) -> str:
+    """Marks a msgid for `pybabel extract -k _N`; translated later, per language."""
+    return message
+
+
 CASE_FIELDS = ("title", "summary", "ask", "authority", "authority_address", "letter")
-FRIEND = "friend"  # msgid: the first name used when a supporter gave none
+FRIEND = _N("friend")  # the first name used when a supporter gave none
 
 
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
