@@ -369,21 +369,20 @@ def plan_batches(session: Session, wave_id: int, now: datetime) -> int:
             execution_options={"preserve_rowcount": True},
         )
     )
-    batch_id = (
-        select(Batch.id)
+    # UPDATE ... FROM (PostgreSQL, SQLite >= 3.33): one join, not a subquery per row.
+    session.execute(
+        update(Message)
         .where(
+            Message.wave_id == wave_id,
+            Message.batch_id.is_(None),
             Batch.wave_id == Message.wave_id,
             Batch.case_id == Message.case_id,
             Batch.language == Message.language,
             Batch.slot_at == Message.slot_at,
             Batch.seq == Message.batch_seq,
         )
-        .scalar_subquery()
-    )
-    session.execute(
-        update(Message)
-        .where(Message.wave_id == wave_id, Message.batch_id.is_(None))
-        .values(batch_id=batch_id)
+        .values(batch_id=Batch.id)
+        .execution_options(synchronize_session=False)
     )
     return added
 
