@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
+import redis
 from sqlalchemy import Engine
 
 from sender.addresses import email_hash
@@ -17,6 +20,20 @@ from sender.vocabulary import (
     ReplyStatus,
     WaveStatus,
 )
+
+# The shared redis_url fixture hands every xdist worker the same database; these
+# tests count queue entries and ping workers, so each xdist worker gets its own.
+_OWN_DB_BASE = 8
+
+
+@pytest.fixture(name="ops_redis_url")
+def ops_redis_fixture(redis_url: str) -> str:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = _OWN_DB_BASE + (int(worker[2:]) if worker[2:].isdigit() else 0)
+    url = redis_url.rsplit("/", 1)[0] + f"/{index}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EMAILS = tuple(f"supporter{i}@example.org" for i in range(10))

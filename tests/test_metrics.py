@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from ops_fixtures import ops_redis_fixture  # noqa: F401 - provides ops_redis_url
 from prometheus_client.parser import text_string_to_metric_families
 
 from sender import metrics
@@ -93,7 +94,9 @@ def test_worker_metrics_server_answers_http(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_celery_worker_serves_summed_metrics_and_logs_json(tmp_path: Path, redis_url: str) -> None:
+def test_celery_worker_serves_summed_metrics_and_logs_json(
+    tmp_path: Path, ops_redis_url: str
+) -> None:
     """The real `celery -A worker worker`: /metrics on WORKER_METRICS_PORT, JSON logs."""
     import socket
     import time
@@ -108,7 +111,7 @@ def test_celery_worker_serves_summed_metrics_and_logs_json(tmp_path: Path, redis
     subprocess.run([sys.executable, "-c", _CHILD, "3"], env=seed_env, check=True)
     environ = {
         **seed_env,
-        "REDIS_URL": redis_url,
+        "REDIS_URL": ops_redis_url,
         "WORKER_METRICS_PORT": str(port),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}",
         "PYTHONUNBUFFERED": "1",

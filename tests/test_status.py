@@ -7,7 +7,11 @@ from datetime import timedelta
 
 import pytest
 import redis
-from ops_fixtures import NOW, seed
+from ops_fixtures import (
+    NOW,
+    ops_redis_fixture,  # noqa: F401 - provides ops_redis_url
+    seed,
+)
 from sqlalchemy import Engine
 
 from sender import status
@@ -53,8 +57,8 @@ def test_wave_counts_feed_the_metrics_gauge(pg_engine: Engine) -> None:
     assert counts[(str(seeded.wave_id), "planned")] == 5
 
 
-def test_queue_depth_and_rate_buckets_read_from_redis(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
+def test_queue_depth_and_rate_buckets_read_from_redis(ops_redis_url: str) -> None:
+    client = redis.Redis.from_url(ops_redis_url)
     client.rpush("celery", "a", "b", "c")
     client.rpush("celery\x06\x166", "d")  # a priority sub-queue counts too
     assert status.queue_depths(client, ["celery", "sending"]) == {"celery": 4, "sending": 0}
@@ -65,13 +69,13 @@ def test_queue_depth_and_rate_buckets_read_from_redis(redis_url: str) -> None:
     assert found.tokens == pytest.approx(1000 - 10)
 
 
-def test_live_view_with_redis_and_no_workers(redis_url: str, env: pytest.MonkeyPatch) -> None:
-    env.setenv("REDIS_URL", redis_url)
+def test_live_view_with_redis_and_no_workers(ops_redis_url: str, env: pytest.MonkeyPatch) -> None:
+    env.setenv("REDIS_URL", ops_redis_url)
     from sender.config import reset_settings
 
     reset_settings()
-    redis.Redis.from_url(redis_url).rpush("celery", "x")
-    live = status.live_view(redis_url, ping_timeout=0.3)
+    redis.Redis.from_url(ops_redis_url).rpush("celery", "x")
+    live = status.live_view(ops_redis_url, ping_timeout=0.3)
     assert live.mode == "redis" and live.problem is None
     assert live.queues["celery"] == 1
     assert live.workers == ()

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from ops_fixtures import seed
+from ops_fixtures import (
+    ops_redis_fixture,  # noqa: F401 - provides ops_redis_url
+    seed,
+)
 from typer.testing import CliRunner
 
 from sender.cli import app
+from sender.cli.common import console
 from sender.config import reset_settings
 from sender.db import get_engine, upgrade
 
@@ -18,7 +22,8 @@ from sender.db import get_engine, upgrade
 def seeded_db(env: pytest.MonkeyPatch, tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'status.db'}"
     env.setenv("DATABASE_URL", url)
-    env.setenv("COLUMNS", "160")
+    # The shared console measured the terminal at import; give the table room.
+    env.setattr(console, "width", 160)
     reset_settings()
     engine = get_engine(url)
     upgrade(engine)
@@ -37,11 +42,11 @@ def test_status_shows_waves_failures_and_in_process(runner: CliRunner, seeded_db
 
 
 def test_status_with_redis_reads_queues_and_rate_buckets(
-    runner: CliRunner, seeded_db: str, redis_url: str, env: pytest.MonkeyPatch
+    runner: CliRunner, seeded_db: str, ops_redis_url: str, env: pytest.MonkeyPatch
 ) -> None:
-    env.setenv("REDIS_URL", redis_url)
+    env.setenv("REDIS_URL", ops_redis_url)
     reset_settings()
-    client = redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(ops_redis_url)
     client.rpush("celery", "a", "b", "c")
     client.hset("campaign:rate:campaign:1", mapping={"tokens": 750, "ts": 1.0})
     result = runner.invoke(app, ["status"])

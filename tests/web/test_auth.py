@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from ops_fixtures import ops_redis_fixture  # noqa: F401 - provides ops_redis_url
 from sqlalchemy import Engine
 from web_fixtures import STAFF_PASSWORD, csrf_token, log_in, make_app
 from werkzeug.security import generate_password_hash
@@ -127,17 +128,17 @@ def test_webhook_blueprints_are_exempt_from_csrf(sqlite_engine: Engine) -> None:
     assert b"CSRF" not in response.get_data()
 
 
-def test_failure_count_is_shared_through_redis(sqlite_engine: Engine, redis_url: str) -> None:
+def test_failure_count_is_shared_through_redis(sqlite_engine: Engine, ops_redis_url: str) -> None:
     """Two app instances (two gunicorn processes, or two machines) share the brake."""
     import redis
 
-    first = make_app(sqlite_engine, redis_url=redis_url).test_client()
-    second = make_app(sqlite_engine, redis_url=redis_url).test_client()
+    first = make_app(sqlite_engine, redis_url=ops_redis_url).test_client()
+    second = make_app(sqlite_engine, redis_url=ops_redis_url).test_client()
     for i in range(3):
         assert log_in(first, password=f"guess-{i}") == 401
     for i in range(2):
         assert log_in(second, password=f"again-{i}") == 401
     assert log_in(second, password="one-more") == 429
     assert log_in(first) == 429
-    keys = [k.decode() for k in redis.Redis.from_url(redis_url).keys("*")]
+    keys = [k.decode() for k in redis.Redis.from_url(ops_redis_url).keys("*")]
     assert keys and all(k.startswith("LIMITS:LIMITER/campaign:login/") for k in keys), keys

@@ -6,7 +6,11 @@ import re
 from pathlib import Path
 
 import yaml
-from ops_fixtures import EMAILS, seed
+from ops_fixtures import (
+    EMAILS,
+    ops_redis_fixture,  # noqa: F401 - provides ops_redis_url
+    seed,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from web_fixtures import make_app
@@ -36,11 +40,11 @@ def test_metrics_without_login_show_wave_counts_and_no_addresses(pg_engine: Engi
     assert not any(e in body for e in EMAILS)
 
 
-def test_metrics_report_queue_depth_from_redis(sqlite_engine: Engine, redis_url: str) -> None:
+def test_metrics_report_queue_depth_from_redis(sqlite_engine: Engine, ops_redis_url: str) -> None:
     import redis
 
-    redis.Redis.from_url(redis_url).rpush("celery", "t1", "t2")
-    client = make_app(sqlite_engine, redis_url=redis_url).test_client()
+    redis.Redis.from_url(ops_redis_url).rpush("celery", "t1", "t2")
+    client = make_app(sqlite_engine, redis_url=ops_redis_url).test_client()
     body = client.get("/metrics").get_data(as_text=True)
     assert 'queue_depth{queue="celery"} 2.0' in body
 
@@ -50,9 +54,9 @@ def test_healthz_answers_without_login(sqlite_engine: Engine) -> None:
     assert response.status_code == 200 and response.json == {"status": "ok"}
 
 
-def test_readyz_ok_with_database_and_redis(pg_engine: Engine, redis_url: str) -> None:
+def test_readyz_ok_with_database_and_redis(pg_engine: Engine, ops_redis_url: str) -> None:
     seed(pg_engine)
-    response = make_app(pg_engine, redis_url=redis_url).test_client().get("/readyz")
+    response = make_app(pg_engine, redis_url=ops_redis_url).test_client().get("/readyz")
     assert response.status_code == 200
     assert response.json == {"ready": True, "database": "ok", "redis": "ok"}
     assert not ADDRESS.search(response.get_data(as_text=True))
