@@ -38,6 +38,11 @@ def send_proofs(
     if not addresses:
         raise InvalidInput("give at least one staff address with --to")
     with session_scope(engine) as session:
+        supporters = repo.supporter_addresses(session, addresses)
+        if supporters:
+            raise InvalidInput(
+                f"{', '.join(supporters)}: a supporter's address; proofs go to staff only"
+            )
         campaign = ensure_campaign(session, settings)
         wave = repo.wave_by_name(session, campaign.id, name)
         cases = [CaseContent.from_row(c) for c in repo.active_cases(session, campaign.id)]

@@ -120,6 +120,11 @@ def active_cases(session: Session, campaign_id: int) -> list[Case]:
     )
 
 
+def supporter_addresses(session: Session, emails: Sequence[str]) -> list[str]:
+    """Which of these addresses belong to supporters."""
+    return list(session.scalars(select(Supporter.email).where(Supporter.email.in_(list(emails)))))
+
+
 def set_case_status(session: Session, case_id: int, status: CaseStatus) -> None:
     session.execute(update(Case).where(Case.id == case_id).values(status=status))
 

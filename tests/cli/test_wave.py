@@ -164,6 +164,9 @@ def test_proofs_go_to_staff_only_and_record_nothing(
     assert "proof nassima/en → staff@example.org" in output
     files = _outbox()
     assert len(files) == 1 and "staff@example.org" in files[0].read_text(encoding="utf-8")
+    refused = _fails(runner, "wave", "test", "case-email", "--to", "ana@example.org")
+    assert "proofs go to staff only" in str(refused.exception)
+    assert len(_outbox()) == 1
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 0
         wave = session.scalars(select(Wave)).one()
