@@ -264,6 +264,17 @@ def live_workers(timeout: float = 1.0) -> tuple[str, ...]:
     return tuple(sorted(name for reply in replies for name in reply))
 
 
+def queue_depths_at(redis_url: str) -> dict[str, int]:
+    """Queue depths for a metrics scrape: empty when Redis does not answer."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return queue_depths(client, celery_queue_names())
+    except (redis.RedisError, OSError):
+        return {}
+    finally:
+        client.close()
+
+
 def live_view(redis_url: str | None, ping_timeout: float = 1.0) -> LiveView:
     if not redis_url:
         return LiveView(IN_PROCESS, {}, (), ())

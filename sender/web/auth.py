@@ -155,6 +155,8 @@ def init_security(app: Flask, settings: Settings) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", 8 * 3600)
     app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "campaign:login")
+    # Redis down must not lock staff out, nor lift the brake: count in memory meanwhile.
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     csrf.init_app(app)
     for module_name in CSRF_EXEMPT_MODULES:
         for blueprint in _blueprints_of(module_name):

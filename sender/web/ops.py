@@ -23,7 +23,7 @@ def _collectors() -> list[Collector]:
     redis_url = context.settings().redis_url
     found: list[Collector] = [metrics.WaveMessagesCollector(lambda: status.wave_counts(engine))]
     if redis_url:
-        found.append(metrics.QueueDepthCollector(lambda: status.live_view(redis_url, 0).queues))
+        found.append(metrics.QueueDepthCollector(lambda: status.queue_depths_at(redis_url)))
     return found
 
 

@@ -142,3 +142,15 @@ def test_failure_count_is_shared_through_redis(sqlite_engine: Engine, ops_redis_
     assert log_in(first) == 429
     keys = [k.decode() for k in redis.Redis.from_url(ops_redis_url).keys("*")]
     assert keys and all(k.startswith("LIMITS:LIMITER/campaign:login/") for k in keys), keys
+
+
+def test_unreachable_redis_neither_locks_out_nor_lifts_the_brake(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine, redis_url="redis://127.0.0.1:1/0").test_client()
+    codes = [log_in(client, password=f"guess-{i}") for i in range(6)]
+    assert codes[:5] == [401] * 5 and codes[5] == 429
+
+
+def test_right_password_works_while_redis_is_down(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine, redis_url="redis://127.0.0.1:1/0").test_client()
+    assert log_in(client) == 302
+    assert client.get("/dashboard/").status_code == 200

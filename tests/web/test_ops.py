@@ -49,6 +49,13 @@ def test_metrics_report_queue_depth_from_redis(sqlite_engine: Engine, ops_redis_
     assert 'queue_depth{queue="celery"} 2.0' in body
 
 
+def test_metrics_still_answer_when_redis_is_down(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine, redis_url="redis://127.0.0.1:1/0").test_client()
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert "queue_depth{" not in response.get_data(as_text=True)
+
+
 def test_healthz_answers_without_login(sqlite_engine: Engine) -> None:
     response = make_app(sqlite_engine).test_client().get("/healthz")
     assert response.status_code == 200 and response.json == {"status": "ok"}
