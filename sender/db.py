@@ -31,7 +31,16 @@ def normalise_url(url: str) -> str:
         url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
-    return url
+    return _absolute_sqlite(url)
+
+
+def _absolute_sqlite(url: str) -> str:
+    # Engines are cached by URL: a relative SQLite path must name the file of the
+    # directory it was given in, not whichever directory the first caller used.
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/") or ":memory:" in url:
+        return url
+    return prefix + str(Path(url[len(prefix) :]).resolve())
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -45,9 +54,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str) -> Engine:
-    url = normalise_url(url)
+    return _engine(normalise_url(url))
+
+
+@lru_cache(maxsize=16)
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
