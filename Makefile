@@ -25,6 +25,7 @@ lint: $(BIN)/.installed
 # Starts throwaway PostgreSQL and Redis servers unless TEST_DATABASE_URL and
 # TEST_REDIS_URL point at servers the tests may use.
 test: lint
+	scripts/ensure-chromium
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 bench: $(BIN)/.installed

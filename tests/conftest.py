@@ -91,9 +91,16 @@ def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     return request.getfixturevalue("sqlite_engine")  # type: ignore[no-any-return]
 
 
+def _worker_redis(base_url: str) -> str:
+    """One Redis database per xdist worker (gw0 → 1, gw1 → 2, ...), so flushes don't collide."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw-1")
+    index = int(worker.removeprefix("gw")) + 2 if worker.startswith("gw") else 0
+    return base_url.rsplit("/", 1)[0] + f"/{index % 16}"
+
+
 @pytest.fixture
 def redis_url() -> str:
-    url = os.environ["TEST_REDIS_URL"]
+    url = _worker_redis(os.environ["TEST_REDIS_URL"])
     redis.Redis.from_url(url).flushdb()
     return url
 
