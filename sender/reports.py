@@ -171,7 +171,9 @@ def build_report(engine: Engine, by: Dimension = Dimension.CASE) -> dict[str, An
         labels = _labels(session, by, table)
         unique_actors = session.scalar(select(func.count(func.distinct(CaseActor.supporter_id))))
     rows = [_row(key, labels.get(key, key), counts) for key, counts in sorted(table.items())]
-    totals: Counter[str] = sum((Counter(r["counts"]) for r in rows), Counter())
+    totals: Counter[str] = Counter()
+    for counts in table.values():
+        totals.update(counts)
     totals[Metric.ACTED] = int(unique_actors or 0)
     return {
         "by": by.value,

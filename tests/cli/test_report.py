@@ -1,0 +1,80 @@
+"""`campaign report`: table, CSV (formula-safe), JSON and a PNG chart."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from events_fixtures import ingest, seed, sg_event
+from sqlalchemy import Engine, update
+from typer.testing import CliRunner
+
+from sender import db
+from sender.actions import process_pending_events
+from sender.cli import app
+from sender.config import Settings, reset_settings
+from sender.models import Case
+
+
+@pytest.fixture
+def campaign_db(env: pytest.MonkeyPatch, tmp_path: Path) -> Engine:
+    url = f"sqlite:///{tmp_path / 'campaign.db'}"
+    engine = db.get_engine(url)
+    db.upgrade(engine)
+    w = seed(engine)
+    ingest(
+        engine,
+        [
+            sg_event(w, 0, "delivered", 1),
+            sg_event(w, 1, "click", 2, url="https://act.example.org/a/x"),
+        ],
+    )
+    process_pending_events(engine, 100, Settings(secret_key="t"))
+    with engine.begin() as c:  # a case name a spreadsheet would run as a formula
+        c.execute(update(Case).values(person="=cmd|' /C calc'!A0"))
+    env.setenv("DATABASE_URL", url)
+    reset_settings()
+    return engine
+
+
+def test_table(campaign_db: Engine, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["report"])
+    assert result.exit_code == 0, result.output
+    assert "Campaign results by case" in result.output
+    # CliRunner's terminal is 80 columns: rich shortens headers, but the rows are there.
+    lines = result.output.splitlines()
+    assert any(line.startswith("│ all") for line in lines)
+    assert any(line.startswith("│ jani") for line in lines)
+
+
+def test_csv_is_formula_safe(campaign_db: Engine, runner: CliRunner) -> None:
+    result = runner.invoke(app, ["report", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.output)))
+    assert rows[0][:4] == ["case", "label", "sends", "deliveries"]
+    assert rows[1][1].startswith("'jani (=cmd") or rows[1][1].startswith("jani (=cmd")
+    assert all(not cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    assert rows[-1][0] == "all" and rows[-1][2] == "3"
+
+
+def test_json_and_chart(campaign_db: Engine, runner: CliRunner, tmp_path: Path) -> None:
+    chart = tmp_path / "cases.png"
+    result = runner.invoke(
+        app, ["report", "--format", "json", "--by", "language", "--chart", str(chart)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["by"] == "language"
+    assert {r["key"] for r in report["rows"]} == {"en", "es"}
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unwritable_chart_is_one_line_error(
+    campaign_db: Engine, runner: CliRunner, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["report", "--chart", str(tmp_path / "missing" / "x.png")])
+    assert result.exit_code != 0
+    assert "cannot write chart" in str(result.exception)

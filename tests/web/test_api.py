@@ -1,0 +1,75 @@
+"""GET /api/report: token or staff session, same JSON as the CLI."""
+
+from __future__ import annotations
+
+import json
+
+from events_fixtures import ingest, seed, sg_event
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+from webhook_fixtures import Signer, app_for
+
+from sender.actions import process_pending_events
+from sender.cli import app as cli_app
+from sender.config import Settings, reset_settings
+
+TOKEN = "r3port-t0ken"
+
+
+def _app(engine: Engine) -> object:
+    return app_for(engine, Signer.generate(), report_token=TOKEN)
+
+
+def _data(engine: Engine) -> None:
+    w = seed(engine)
+    ingest(engine, [sg_event(w, 0, "click", 1, url="https://act.example.org/a/x")])
+    process_pending_events(engine, 100, Settings(secret_key="t"))
+
+
+def test_refused_without_credentials(sqlite_engine: Engine) -> None:
+    client = _app(sqlite_engine).test_client()  # type: ignore[attr-defined]
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Basic {TOKEN}"},
+        {"Authorization": "Bearer "},
+    ):
+        response = client.get("/api/report", headers=headers)
+        assert response.status_code == 401
+        assert "report" not in response.get_json()
+
+
+def test_no_token_configured_means_session_only(sqlite_engine: Engine) -> None:
+    app = app_for(sqlite_engine, Signer.generate())
+    client = app.test_client()
+    assert client.get("/api/report", headers={"Authorization": "Bearer None"}).status_code == 401
+    with client.session_transaction() as session:
+        session["staff"] = True
+    assert client.get("/api/report").status_code == 200
+
+
+def test_token_gives_the_same_json_as_the_cli(
+    sqlite_engine: Engine, env: object, runner: CliRunner
+) -> None:
+    _data(sqlite_engine)
+    client = _app(sqlite_engine).test_client()  # type: ignore[attr-defined]
+    response = client.get("/api/report?by=wave", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    web = response.get_json()
+    env.setenv("DATABASE_URL", str(sqlite_engine.url))  # type: ignore[attr-defined]
+    reset_settings()
+    result = runner.invoke(cli_app, ["report", "--by", "wave", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    cli = json.loads(result.output)
+    for report in (web, cli):
+        report.pop("generated_at")
+    assert web == cli
+    assert web["rows"][0]["counts"]["acted"] == 1
+
+
+def test_bad_dimension_is_400(sqlite_engine: Engine) -> None:
+    client = _app(sqlite_engine).test_client()  # type: ignore[attr-defined]
+    response = client.get("/api/report?by=planet", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 400
+    assert "case" in response.get_json()["error"]
