@@ -24,6 +24,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -254,6 +255,9 @@ def plan_messages(
     default_language: str,
 ) -> int:
     """One message row per eligible supporter, numbered into batches; returns rows added."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Two window functions sort every candidate row; keep those sorts in memory.
+        session.execute(text("SET LOCAL work_mem = '128MB'"))
     languages = sorted(wave.subjects)
     language = case(
         (Supporter.language.in_(languages), Supporter.language), else_=literal(default_language)
