@@ -50,6 +50,8 @@ MERGED = (
     "case_preference",
 )
 
+IMPORT_CACHE_KIB = -32_768  # negative: KiB, per SQLite's PRAGMA cache_size
+
 StagedRow = tuple[
     int,
     str,
@@ -80,6 +82,7 @@ class ImportStage:
         self.connection = connection
         self.postgres = connection.dialect.name == "postgresql"
         self._distinct = "IS DISTINCT FROM" if self.postgres else "IS NOT"
+        self._cache_size: int | None = None
 
     def create(self) -> None:
         boolean = "BOOLEAN" if self.postgres else "INTEGER"
@@ -87,6 +90,12 @@ class ImportStage:
         # for the connection's life, so drop() must run on every exit.
         suffix = " ON COMMIT DROP" if self.postgres else ""
         self.drop()
+        if not self.postgres:
+            # The unique indexes take random keys (hashes): a bigger page cache
+            # than SQLite's 2 MB default saves a quarter of the CPU on large
+            # files while keeping the process well under 200 MB. Restored in drop().
+            self._cache_size = self._sql("PRAGMA cache_size").scalar()
+            self._sql(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
         if self.postgres:
             # Each chunk meets the supporters table through its unique index:
             # a few thousand probes. Rows inserted earlier in this transaction
@@ -108,6 +117,9 @@ class ImportStage:
         if not self.postgres:
             self._sql("DROP TABLE IF EXISTS temp.import_chunk")
             self._sql("DROP TABLE IF EXISTS temp.import_seen")
+            if self._cache_size is not None:
+                self._sql(f"PRAGMA cache_size = {int(self._cache_size)}")
+                self._cache_size = None
 
     def load(self, rows: Sequence[StagedRow]) -> None:
         """Replace the chunk table's contents with these rows."""
