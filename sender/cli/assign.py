@@ -53,7 +53,6 @@ def assign_command(
     )
 
 
-
 def _table(report: AssignReport) -> Table:
     table = Table("case", "person", "status", "assignments", "share", title=f"{report.strategy}")
     for case in report.cases:
