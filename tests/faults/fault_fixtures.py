@@ -167,6 +167,13 @@ class World:
             wait_ready(worker)
         return worker
 
+    def start_workers(self, count: int) -> list[Worker]:
+        """Start several at once: their start-up overlaps."""
+        started = [self.start_worker(ready=False) for _ in range(count)]
+        for worker in started:
+            wait_ready(worker)
+        return started
+
     def celery(self) -> Celery:
         return create_celery(self.settings)
 

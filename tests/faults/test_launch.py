@@ -46,8 +46,7 @@ def test_a_wave_launched_twice_concurrently_is_sent_once(world: World) -> None:
     cases = open_campaign(world.engine, world.settings)
     emails = add_audience(world.engine, cases[:2], SUPPORTERS)
     wave_id = declare_wave(world.engine, world.settings)
-    world.start_worker()
-    world.start_worker()
+    world.start_workers(2)
     launches = [
         subprocess.Popen(
             [str(CAMPAIGN), "wave", "launch", WAVE],
