@@ -379,6 +379,10 @@ def plan_batches(session: Session, wave_id: int, now: datetime) -> int:
         )
     )
     # UPDATE ... FROM (PostgreSQL, SQLite >= 3.33): one join, not a subquery per row.
+    if session.get_bind().dialect.name == "postgresql":
+        # The rows were inserted in this transaction, so the statistics still say the
+        # tables are empty; a nested loop over them would be quadratic.
+        session.execute(text("SET LOCAL enable_nestloop = off"))
     session.execute(
         update(Message)
         .where(
