@@ -49,6 +49,9 @@ CASE_FIELDS = ("title", "summary", "ask", "authority", "authority_address", "let
 FRIEND = _N("friend")  # the first name used when a supporter gave none
 
 
+_NO_ARGS: Mapping[str, str] = MappingProxyType({})
+
+
 def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(dict(mapping))
 
@@ -145,6 +148,7 @@ class Variant:
     text: str
     reply_to: Address  # reply+TOKEN@inbound_domain
     fallbacks: tuple[str, ...]  # strings that fell back to English
+    greeting: str  # the first name used when a supporter gave none, in this language
 
 
 @dataclass(frozen=True)
@@ -171,10 +175,11 @@ class Renderer:
         self.signer = TokenSigner(settings.secret_key)
         base = settings.public_base_url.rstrip("/")
         self._action_base = f"{base}/a/"
-        self._action_base_html = html.escape(self._action_base)
+        self._action_base_html = _escaped_or_none(self._action_base)
         self._unsubscribe_base = f"{base}/unsubscribe/"
-        self._unsubscribe_base_html = html.escape(self._unsubscribe_base)
-        self._mailto = settings.unsubscribe_mailto
+        self._unsubscribe_base_html = _escaped_or_none(self._unsubscribe_base)
+        self._mailto_prefix = f"<mailto:{settings.unsubscribe_mailto}?subject=unsubscribe%20"
+        self._tokens_for = self.signer.tokens_for
         self._variants: dict[VariantKey, Variant] = {}
         self._friend: dict[str, str] = {}
 
@@ -190,36 +195,53 @@ class Renderer:
         return found
 
     def recipient(
-        self, variant: Variant, who: RecipientData, custom_args: Mapping[str, str] = {}
+        self, variant: Variant, who: RecipientData, custom_args: Mapping[str, str] = _NO_ARGS
     ) -> Recipient:
-        """One recipient's substitutions, custom args and unsubscribe headers."""
-        action_token, unsubscribe_token = self.signer.tokens_for(
-            who.supporter_id, who.message_id, who.case_id, who.wave_id
-        )
+        """One recipient's substitutions, custom args and unsubscribe headers.
+
+        Runs once per email sent (a million times a wave), so it is written flat:
+        everything that depends only on the variant or the settings was worked
+        out before, and values that cannot need HTML escaping skip it.
+        """
+        supporter, message, case, wave = who.supporter_id, who.message_id, who.case_id, who.wave_id
+        action_token, unsubscribe_token = self._tokens_for(supporter, message, case, wave)
         first = _clean(who.first_name)
         last = _clean(who.last_name)
         full = f"{first} {last}" if first and last else first or last
-        greeting = first or self.friend(variant.key.language)
-        # Tokens are URL-safe base64, so only the configured base needs escaping
-        # for the HTML part, and that was done once in __init__.
+        greeting = first or variant.greeting
+        unsubscribe_url = self._unsubscribe_base + unsubscribe_token
+        action_url = self._action_base + action_token
+        # Tokens are URL-safe base64, so only the configured base can need
+        # escaping for the HTML part; it was escaped once in __init__, and when
+        # it held nothing to escape the plain URL serves both parts.
         substitutions = tag_values(
             greeting,
             full or greeting,
-            self._unsubscribe_base + unsubscribe_token,
-            self._unsubscribe_base_html + unsubscribe_token,
-            self._action_base + action_token,
-            self._action_base_html + action_token,
-            reference_code(who.message_id, who.supporter_id),
+            unsubscribe_url,
+            unsubscribe_url
+            if self._unsubscribe_base_html is None
+            else self._unsubscribe_base_html + unsubscribe_token,
+            action_url,
+            action_url if self._action_base_html is None else self._action_base_html + action_token,
+            reference_code(message, supporter),
         )
-        args = {"supporter_id": str(who.supporter_id), "case_id": str(who.case_id)}
-        if who.message_id is not None:
-            args["message_id"] = str(who.message_id)
-        if who.wave_id is not None:
-            args["wave_id"] = str(who.wave_id)
-        args.update(custom_args)
+        if message is not None and wave is not None:  # every real send
+            args = {
+                "supporter_id": str(supporter),
+                "case_id": str(case),
+                "message_id": str(message),
+                "wave_id": str(wave),
+            }
+        else:  # previews and proofs
+            args = {"supporter_id": str(supporter), "case_id": str(case)}
+            if message is not None:
+                args["message_id"] = str(message)
+            if wave is not None:
+                args["wave_id"] = str(wave)
+        if custom_args:
+            args.update(custom_args)
         headers = {
-            "List-Unsubscribe": f"<{substitutions['-unsubscribe_url_text-']}>, "
-            f"<mailto:{self._mailto}?subject=unsubscribe%20{unsubscribe_token}>",
+            "List-Unsubscribe": f"<{unsubscribe_url}>, {self._mailto_prefix}{unsubscribe_token}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         }
         return Recipient(Address(who.email, full or None), substitutions, args, headers)
@@ -310,6 +332,7 @@ class Renderer:
             text=_tidy_text(text.text),
             reply_to=Address(f"reply+{reply}@{self.settings.inbound_domain}"),
             fallbacks=fallbacks,
+            greeting=self.friend(language),
         )
 
 
@@ -361,6 +384,12 @@ def _tidy_text(text: str) -> str:
 def _clean(name: str | None) -> str:
     # Newlines or tabs in a name would break a subject line or a To header.
     return " ".join(name.split()) if name else ""
+
+
+def _escaped_or_none(text: str) -> str | None:
+    """The HTML form of `text`, or None when it is the same (most base URLs)."""
+    escaped = html.escape(text)
+    return None if escaped == text else escaped
 
 
 def _settings_brand(settings: Settings) -> dict[str, str]:
