@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -93,18 +94,18 @@ def personalise_all(renderer: Renderer, variants: list[Variant], total: int) -> 
     return figures
 
 
-def final_html(renderer: Renderer, variants: list[Variant], sample: int) -> float:
-    """Seconds per recipient to fill html, text and subject (what the outbox and SendGrid do)."""
+def final_html(renderer: Renderer, variants: list[Variant], sample: int) -> tuple[float, float]:
+    """(wall, CPU) seconds per recipient to fill html, text and subject (outbox, preview)."""
     rows = people(0, sample, case_id=1)
     recipients = [renderer.recipient(variants[i % len(variants)], w) for i, w in enumerate(rows)]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for index, recipient in enumerate(recipients):
         variant = variants[index % len(variants)]
         fill = recipient.substitutions
         personalise(variant.html, fill)
         personalise(variant.text, fill)
         personalise(variant.subject, fill)
-    return (time.perf_counter() - started) / sample
+    return (time.perf_counter() - started) / sample, (time.process_time() - cpu) / sample
 
 
 class _Values:
@@ -116,8 +117,8 @@ class _Values:
                 setattr(self, key[1:-6], value)
 
 
-def naive(renderer: Renderer, case: CaseContent, sample: int) -> float:
-    """Seconds per recipient when each email is rendered and inlined on its own."""
+def naive(renderer: Renderer, case: CaseContent, sample: int) -> tuple[float, float]:
+    """(wall, CPU) seconds per recipient when each email is rendered and inlined alone."""
     variant = renderer.variant(WaveKind.CASE_EMAIL, case, "en")
     base = {
         "lang": "en",
@@ -135,7 +136,7 @@ def naive(renderer: Renderer, case: CaseContent, sample: int) -> float:
     }
     templates = renderer.templates
     rows = people(0, sample, case_id=case.id)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for who in rows:
         fill = renderer.recipient(variant, who).substitutions  # tokens and values
         values = _Values(fill)
@@ -147,7 +148,7 @@ def naive(renderer: Renderer, case: CaseContent, sample: int) -> float:
         ).text
         inline_css(html)
         templates.render("en", "case_email.txt", context)
-    return (time.perf_counter() - started) / sample
+    return (time.perf_counter() - started) / sample, (time.process_time() - cpu) / sample
 
 
 def _count_inlining() -> list[int]:
@@ -173,6 +174,7 @@ def main() -> None:
     settings = Settings(_env_file=None, secret_key="bench-secret")  # type: ignore[call-arg]
     renderer = Renderer(settings)
     all_cases = cases()
+    load_before = os.getloadavg()
 
     inlined = _count_inlining()
     started = time.perf_counter()
@@ -187,49 +189,58 @@ def main() -> None:
         for j, lang in enumerate(LANGUAGES)
     )
 
+    assert gc.isenabled(), "the figure is meant with the garbage collector on"
     figures = personalise_all(renderer, variants, args.recipients)
-    # A long-running worker can gc.freeze() after start-up so that full garbage
-    # collections stop walking its import-time heap; measured apart, on a sample.
-    gc.freeze()
-    frozen = personalise_all(renderer, variants, min(args.recipients, 200_000))
-    gc.unfreeze()
     premailer_runs = inlined[0]  # variants + every recipient: must still be len(variants)
-    per_recipient = figures.recipient_seconds / figures.recipients
+    html_wall, html_cpu = final_html(renderer, variants, args.html_sample)
+    naive_wall, naive_cpu = naive(renderer, all_cases[0], args.naive_sample)
+    load_after = os.getloadavg()
+    report(figures, premailer_runs, len(variants), variants_seconds)
+    wall_each = figures.recipient_seconds / figures.recipients
     cpu_each = figures.recipient_cpu / figures.recipients
-    html_each = final_html(renderer, variants, args.html_sample)
-    naive_each = naive(renderer, all_cases[0], args.naive_sample)
+    print(
+        f"personalise() html+text+subject: {html_cpu * 1e6:.1f} µs CPU, "
+        f"{html_wall * 1e6:.1f} µs wall per recipient (sample {args.html_sample:,}; "
+        "SendGrid does this part when it sends, the outbox and previews do it here)"
+    )
+    print(
+        f"naive Jinja2 + premailer per recipient: {naive_cpu * 1e3:.2f} ms CPU, "
+        f"{naive_wall * 1e3:.2f} ms wall per recipient (sample {args.naive_sample:,}; "
+        f"{naive_cpu * figures.recipients / 3600:.1f} h CPU for {figures.recipients:,})"
+    )
+    print(
+        f"ratio naive / variant path: {naive_cpu / cpu_each:.0f}x CPU, "
+        f"{naive_wall / wall_each:.0f}x wall "
+        f"(incl. local personalise(): {naive_cpu / (cpu_each + html_cpu):.0f}x CPU)"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.machine()}, python "
+        f"{platform.python_version()}, one process; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after"
+    )
 
-    print(f"machine: {platform.machine()}, python {platform.python_version()}, one process")
-    each_ms = variants_seconds / len(variants) * 1000
+
+def report(figures: Figures, premailer_runs: int, variant_count: int, seconds: float) -> None:
+    cpu, wall, count = figures.recipient_cpu, figures.recipient_seconds, figures.recipients
     print(
-        f"variants rendered + inlined: {len(variants)} in {variants_seconds:.2f} s "
-        f"({each_ms:.1f} ms each); premailer ran {premailer_runs} times in all"
+        f"variants rendered + inlined: {variant_count} in {seconds:.2f} s wall "
+        f"({seconds / variant_count * 1000:.0f} ms each); "
+        f"premailer ran {premailer_runs} times in all"
     )
+    if premailer_runs != variant_count:
+        raise SystemExit(f"premailer ran {premailer_runs} times for {variant_count} variants")
     print(
-        f"Renderer.recipient + batch for {figures.recipients:,} recipients: "
-        f"{figures.recipient_seconds:.2f} s wall ({per_recipient * 1e6:.2f} µs each), "
-        f"{figures.recipient_cpu:.2f} s CPU ({cpu_each * 1e6:.2f} µs each)"
+        f"Renderer.recipient + batch, {count:,} recipients, garbage collector on: "
+        f"{cpu:.2f} s CPU ({cpu / count * 1e6:.2f} µs each), "
+        f"{wall:.2f} s wall ({wall / count * 1e6:.2f} µs each)"
     )
+    # "On one core" on a shared machine: the process's own CPU time is the fair
+    # reading; wall time also counts the time other jobs held the cores.
+    verdict = "met" if cpu * 1_000_000 / count <= 10 else "NOT met"
     print(
-        f"same after gc.freeze(), {frozen.recipients:,} recipients: "
-        f"{frozen.recipient_cpu / frozen.recipients * 1e6:.2f} µs CPU each "
-        f"(x 1M = {frozen.recipient_cpu / frozen.recipients * 1e6:.1f} s)"
-    )
-    print(f"total incl. variants: {figures.recipient_seconds + variants_seconds:.2f} s")
-    print(
-        f"personalise() html+text+subject: {html_each * 1e6:.1f} µs per recipient "
-        f"(sample {args.html_sample:,}; {html_each * figures.recipients:.0f} s for "
-        f"{figures.recipients:,}; SendGrid does this part when it sends)"
-    )
-    print(
-        f"naive Jinja2 + premailer per recipient: {naive_each * 1e3:.2f} ms per recipient "
-        f"(sample {args.naive_sample:,}; {naive_each * figures.recipients / 3600:.1f} h for "
-        f"{figures.recipients:,})"
-    )
-    print(f"ratio naive / variant path (Recipient built): {naive_each / per_recipient:.0f}x")
-    print(
-        f"ratio naive / variant path incl. local personalise(): "
-        f"{naive_each / (per_recipient + html_each):.0f}x"
+        f"target <= 10 s per 1,000,000 on one core, judged on CPU time: {verdict} "
+        f"({cpu * 1_000_000 / count:.2f} s CPU per million; "
+        f"{wall * 1_000_000 / count:.2f} s wall)"
     )
 
 

@@ -95,9 +95,10 @@ def tag_values(
     escape (a configured base plus a URL-safe token) can skip the work; names
     are always escaped here. A reference code is letters and digits only.
     """
+    # The check is inlined: this runs twice per email and most names hold none.
     return {
-        "-first_name-": escape(first_name) if _needs_escape(first_name) else first_name,
-        "-full_name-": escape(full_name) if _needs_escape(full_name) else full_name,
+        "-first_name-": first_name if _ESCAPED.isdisjoint(first_name) else escape(first_name),
+        "-full_name-": full_name if _ESCAPED.isdisjoint(full_name) else escape(full_name),
         "-unsubscribe_url-": unsubscribe_url_html,
         "-action_url-": action_url_html,
         "-reference-": reference,
@@ -109,11 +110,7 @@ def tag_values(
     }
 
 
-_ESCAPED = frozenset("&<>\"'")
-
-
-def _needs_escape(value: str) -> bool:
-    return not _ESCAPED.isdisjoint(value)
+_ESCAPED = frozenset("&<>\"'")  # exactly what html.escape changes
 
 
 _TAG_SHAPE = re.compile(r"-[a-z_]+-")
@@ -182,8 +179,9 @@ def reference_code(message_id: int | None, supporter_id: int) -> str:
     "M" + base32(message id) + check symbol, e.g. "M3D-7" style typos are caught
     by the check symbol before anyone looks the code up.
     """
-    prefix, number = ("M", message_id) if message_id is not None else ("S", supporter_id)
-    return f"{prefix}{_base32(number)}{_CHECK[number % 37]}"
+    if message_id is None:
+        return "S" + _base32(supporter_id) + _CHECK[supporter_id % 37]
+    return "M" + _base32(message_id) + _CHECK[message_id % 37]
 
 
 def read_reference(code: str) -> tuple[str, int]:
