@@ -1,0 +1,415 @@
+"""Benchmark: one case-email wave to 1,000,000 supporters, launch to last batch accepted.
+
+    .venv/bin/python -m bench.wave [--supporters N] [--naive-sample N] [--workers N]
+                                   [--skip-sqlite] [--skip-workers]
+
+Everything runs on this machine for real: a throwaway PostgreSQL and Redis,
+two `celery -A worker worker` processes (prefork, concurrency 1) and the
+local SendGrid server (`--schema-sample 16`). Supporters are spread over the
+seven 2020 cases and four languages (28 variants); the wave's local window is
+the whole day, so each variant is one slot and the wave needs
+ceil(supporters / 28 / 1000) requests per variant (1,008 for a million).
+
+Printed: launch to last batch accepted, mail/send requests, peak RSS of each
+worker process group (VmHWM, pool children included), then the same wave on
+the embedded default (SQLite, everything in this process), and the naive
+path (Jinja2 render + premailer + one request per recipient) on a sample,
+with the ratio per recipient.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from celery import Celery
+from sqlalchemy import Engine, func, select, text, update
+
+from sender import db
+from sender.cases import load_cases
+from sender.celery_app import create_celery
+from sender.config import Settings
+from sender.db import session_scope
+from sender.models import Batch, Campaign, Case
+from sender.plan import wave_spec
+from sender.render import CaseContent, RecipientData, Renderer
+from sender.scheduler import InlineDispatcher, tick
+from sender.sending import default_sender
+from sender.tasks import SEND_BATCH_TASK
+from sender.testing.sendgrid_process import LocalSendGrid, local_sendgrid
+from sender.testing.services import postgres_server, redis_server
+from sender.transport.sendgrid import SendGridTransport
+from sender.vocabulary import BatchStatus, WaveKind
+from sender.waves import create_wave, launch
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES_FILE = ROOT / "audiences" / "cases-2020.yaml"
+API_KEY = "SG.bench-wave"
+LANGUAGES = ("en", "es", "fr", "ar")
+ZONES = ("Europe/London", "America/Mexico_City", "Europe/Paris", "Asia/Karachi", "UTC")
+SUBJECTS = {
+    "en": "{{ first_name }}, one letter can change a life",
+    "es": "{{ first_name }}, una carta puede cambiar una vida",
+    "fr": "{{ first_name }}, une lettre peut changer une vie",
+    "ar": "{{ first_name }}، رسالة واحدة قد تغيّر حياة",
+}
+WAVE = "bench-wave"
+# The wave's own rate: far above the send rate, so the bench measures the
+# pipeline, not the token bucket (a real campaign sets what SendGrid allows).
+RATE_PER_HOUR = 200_000_000
+COLUMNS = (
+    "email, email_hash, first_name, language, timezone, consent, status, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class WaveRun:
+    label: str
+    supporters: int
+    seconds: float
+    planning_seconds: float
+    requests: int
+    accepted_requests: int
+    recipients: int
+
+
+def supporter_rows(count: int) -> Iterator[tuple[object, ...]]:
+    stamp = datetime(2020, 9, 1, tzinfo=UTC)
+    for n in range(count):
+        email = f"supporter{n}@example.org"
+        yield (
+            email,
+            hashlib.sha256(email.encode()).hexdigest(),
+            f"Name{n}",
+            LANGUAGES[n % len(LANGUAGES)],
+            ZONES[n % len(ZONES)],
+            True,
+            "subscribed",
+            stamp,
+            stamp,
+        )
+
+
+def fill(engine: Engine, count: int) -> float:
+    """Cases, supporters (COPY or executemany) and one assignment each; seconds taken."""
+    started = time.perf_counter()
+    load_cases(engine, CASES_FILE)
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        session.execute(
+            update(Campaign).values(
+                window_start=now - timedelta(days=1), window_end=now + timedelta(days=3)
+            )
+        )
+        cases = list(session.scalars(select(Case.id).order_by(Case.id)))
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            cursor = connection.connection.cursor()
+            with cursor.copy(f"COPY supporters ({COLUMNS}) FROM STDIN") as copy:
+                for row in supporter_rows(count):
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(COLUMNS.split(",")))
+            rows = [
+                (*row[:7], row[7].isoformat(), row[8].isoformat())  # type: ignore[attr-defined]
+                for row in supporter_rows(count)
+            ]
+            connection.exec_driver_sql(f"INSERT INTO supporters ({COLUMNS}) VALUES ({marks})", rows)
+        # Case by id modulo 7 (7 and 4 are coprime: every case meets every language).
+        choice = " ".join(f"WHEN {i} THEN {case}" for i, case in enumerate(cases))
+        connection.execute(
+            text(
+                "INSERT INTO assignments (supporter_id, case_id, strategy, created_at)"
+                f" SELECT id, CASE id % {len(cases)} {choice} END, 'bench', :now FROM supporters"
+            ),
+            {"now": now},
+        )
+    with engine.connect() as connection:
+        connection.execute(text("ANALYZE"))
+        connection.commit()
+    return time.perf_counter() - started
+
+
+def declare(engine: Engine, settings: Settings) -> None:
+    now = datetime.now(UTC)
+    spec = wave_spec(
+        name=WAVE,
+        kind="case_email",
+        start=now - timedelta(minutes=5),
+        end=now + timedelta(days=1),
+        subjects=SUBJECTS,
+        window="00:00-24:00",
+        rate_per_hour=RATE_PER_HOUR,
+    )
+    create_wave(engine, settings, spec)
+
+
+# --- workers ----------------------------------------------------------------------
+
+
+def start_workers(env: dict[str, str], count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
+    command = [
+        sys.executable, "-m", "celery", "-A", "worker", "worker",
+        "--concurrency", "1", "--pool", "prefork", "-Q", "celery",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
+    ]  # fmt: skip
+    return [
+        subprocess.Popen(
+            [*command, "-n", f"bench{n}@%h"],
+            cwd=ROOT,
+            env=env,
+            stdout=(logs / f"worker{n}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # SIGKILL to the group reaches the pool child
+        )
+        for n in range(count)
+    ]
+
+
+def wait_ready(celery: Celery, count: int, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        replies = celery.control.ping(timeout=1.0) or []
+        if len(replies) >= count:
+            return
+    raise RuntimeError(f"{count} workers did not answer a ping within {timeout:.0f}s")
+
+
+def group_pids(pid: int) -> list[int]:
+    """The process and its descendants (the prefork pool's children)."""
+    found = [pid]
+    for child in _children(pid):
+        found += group_pids(child)
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+        proc.wait(timeout=30)
+
+
+# --- runs ---------------------------------------------------------------------------
+
+
+class QueueDispatcher:
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def dispatch(self, batch_ids: Sequence[int]) -> None:
+        for batch_id in batch_ids:
+            self.app.send_task(SEND_BATCH_TASK, args=[batch_id])
+
+
+def wait_accepted(server: LocalSendGrid, recipients: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while server.admin.count() < recipients:
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"only {server.admin.count():,} of {recipients:,} recipients accepted "
+                f"after {timeout:.0f}s"
+            )
+        time.sleep(0.2)
+
+
+def server_figures(server: LocalSendGrid) -> tuple[int, int, int]:
+    stats = server.admin.stats()
+    return (
+        int(stats["counters"].get("requests", 0)),
+        int(stats.get("accepted_requests", 0)),
+        int(stats.get("recipients", 0)),
+    )
+
+
+def run_workers(
+    supporters: int, workers: int, server: LocalSendGrid, logs: Path
+) -> tuple[WaveRun, list[tuple[int, list[float]]]]:
+    with postgres_server() as pg, redis_server() as broker:
+        engine = db.get_engine(pg.url)
+        db.upgrade(engine)
+        settings = Settings(database_url=pg.url, redis_url=broker.url, secret_key="bench")
+        print(f"  filled PostgreSQL in {fill(engine, supporters):.1f} s", flush=True)
+        declare(engine, settings)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDGRID_", "TEST_"))}
+        env.update(
+            DATABASE_URL=pg.url,
+            REDIS_URL=broker.url,
+            SECRET_KEY="bench",
+            SENDGRID_API_KEY=API_KEY,
+            SENDGRID_API_HOST=server.base_url,
+            LOG_JSON="0",
+        )
+        procs = start_workers(env, workers, logs)
+        try:
+            celery = create_celery(settings)
+            wait_ready(celery, workers)
+            started = time.perf_counter()
+            launch(engine, settings, WAVE, datetime.now(UTC))
+            report = tick(engine, settings, datetime.now(UTC), QueueDispatcher(celery))
+            planned = time.perf_counter() - started
+            wait_accepted(server, supporters, timeout=1800)
+            seconds = time.perf_counter() - started
+            memory = [(p.pid, [vm_hwm_mb(pid) for pid in group_pids(p.pid)]) for p in procs]
+            _wait_recorded(engine, timeout=120)
+        finally:
+            stop(procs)
+        assert report.planned and report.planned[0].messages == supporters, report
+        requests, accepted, recipients = server_figures(server)
+        engine.dispose()
+    run = WaveRun(
+        f"PostgreSQL + Redis, {workers} Celery workers",
+        supporters,
+        seconds,
+        planned,
+        requests,
+        accepted,
+        recipients,
+    )
+    return run, memory
+
+
+def _wait_recorded(engine: Engine, timeout: float) -> None:
+    """Every batch committed as sent (the server's count comes a moment earlier)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with session_scope(engine) as session:
+            left = session.scalar(select(func.count()).where(Batch.status != BatchStatus.SENT))
+        if not left:
+            return
+        time.sleep(0.5)
+    raise RuntimeError("batches still unsent in the database")
+
+
+def run_embedded(supporters: int, server: LocalSendGrid, directory: Path) -> WaveRun:
+    engine = db.get_engine(f"sqlite:///{directory / 'campaign.db'}")
+    db.upgrade(engine)
+    settings = Settings(
+        database_url=f"sqlite:///{directory / 'campaign.db'}",
+        secret_key="bench",
+        sendgrid_api_key=API_KEY,
+        sendgrid_api_host=server.base_url,
+    )
+    print(f"  filled SQLite in {fill(engine, supporters):.1f} s", flush=True)
+    declare(engine, settings)
+    sender = default_sender(settings)
+    started = time.perf_counter()
+    launch(engine, settings, WAVE, datetime.now(UTC))
+    # Planning and sending both happen in this tick, as `campaign tick` does.
+    report = tick(engine, settings, datetime.now(UTC), InlineDispatcher(sender))
+    seconds = time.perf_counter() - started
+    assert report.planned and report.planned[0].messages == supporters, report
+    requests, accepted, recipients = server_figures(server)
+    return WaveRun("SQLite, in-process", supporters, seconds, 0.0, requests, accepted, recipients)
+
+
+def naive_per_recipient(server: LocalSendGrid, sample: int) -> tuple[float, float, float]:
+    """Seconds per recipient: render + premailer each, then one request each."""
+    from bench.render import cases as bench_cases
+    from bench.render import naive as naive_render
+
+    settings = Settings(secret_key="bench")
+    renderer = Renderer(settings)
+    case: CaseContent = bench_cases()[0]
+    render_each = naive_render(renderer, case, sample)
+    transport = SendGridTransport(API_KEY, host=server.base_url, timeout_seconds=30)
+    variant = renderer.variant(WaveKind.CASE_EMAIL, case, "en")
+    started = time.perf_counter()
+    for n in range(sample):
+        who = RecipientData(n, f"naive{n}@example.org", f"Name{n}", None, n, case.id, 1)
+        one = renderer.recipient(variant, who)
+        transport.send(renderer.batch(variant, [one], f"naive-{n}", ("bench",)))
+    request_each = (time.perf_counter() - started) / sample
+    return render_each, request_each, render_each + request_each
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--supporters", type=int, default=1_000_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--naive-sample", type=int, default=300)
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-workers", action="store_true")
+    args = parser.parse_args()
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+        f"{platform.python_version()}, load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    variants = 7 * len(LANGUAGES)
+    expected = variants * -(-args.supporters // variants // 1000)
+    print(f"supporters {args.supporters:,}; 28 variants; expected requests ~{expected:,}")
+    runs: list[WaveRun] = []
+    with tempfile.TemporaryDirectory(prefix="bench-wave-") as folder:
+        directory = Path(folder)
+        with local_sendgrid(api_key=API_KEY, extra_args=["--schema-sample", "16"]) as server:
+            if not args.skip_workers:
+                run, memory = run_workers(args.supporters, args.workers, server, directory)
+                runs.append(run)
+                report(run)
+                planning = run.planning_seconds
+                print(f"  planning (launch + first tick, in this process): {planning:.1f} s")
+                for pid, peaks in memory:
+                    print(
+                        f"  worker {pid}: peak RSS (VmHWM) "
+                        + " + ".join(f"{mb:.0f}" for mb in peaks)
+                        + f" MB (largest process {max(peaks):.0f} MB, group {sum(peaks):.0f} MB)"
+                    )
+            if not args.skip_sqlite:
+                server.admin.reset()
+                run = run_embedded(args.supporters, server, directory)
+                runs.append(run)
+                report(run)
+            server.admin.reset()
+            render_each, request_each, naive_each = naive_per_recipient(server, args.naive_sample)
+    print(
+        f"naive path, sample {args.naive_sample}: render + premailer {render_each * 1e3:.1f} ms"
+        f" + one request {request_each * 1e3:.1f} ms = {naive_each * 1e3:.1f} ms per recipient"
+        f" ({naive_each * args.supporters / 3600:.1f} h for {args.supporters:,})"
+    )
+    for run in runs:
+        each = run.seconds / run.supporters
+        print(
+            f"ratio naive / {run.label}: {naive_each / each:.0f}x per recipient "
+            f"({each * 1e6:.0f} µs per recipient)"
+        )
+
+
+def report(run: WaveRun) -> None:
+    print(
+        f"{run.label}: {run.supporters:,} supporters, launch to last batch accepted "
+        f"{run.seconds:.1f} s; {run.requests:,} mail/send requests "
+        f"({run.accepted_requests:,} accepted), {run.recipients:,} recipients recorded",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
