@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from sender.cases import list_cases, load_cases, set_case_status
 from sender.cli.common import console, open_database
@@ -37,8 +37,11 @@ def load(
 @app.command("list")
 def list_() -> None:
     """Show every case with its status, languages and exclusions."""
-    table = Table("slug", "person", "country", "status", "languages", "excluded", "action page")
-    for case in list_cases(open_database()):
+    cases = list_cases(open_database())
+    # Staff copy slugs into other commands: never wrap or cut them.
+    slug = Column("slug", no_wrap=True, min_width=max((len(c.slug) for c in cases), default=4))
+    table = Table(slug, "person", "country", "status", "languages", "excluded", "action page")
+    for case in cases:
         table.add_row(
             case.slug,
             case.person,

@@ -164,12 +164,6 @@ def test_suppression_search_refuses_a_bad_address(any_engine: Engine, staff: Fla
     assert staff.post("/dashboard/suppressions", data={"email": EMAILS[0]}).status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="sender.reports.build_report sums Counters holding action_rate=None "
-    "when a case has actions but no sends; remove this mark once fixed there",
-)
 def test_report_page_by_case_and_bad_dimension(any_engine: Engine, staff: FlaskClient) -> None:
     seed(any_engine)
     response = staff.get("/dashboard/report?by=supporter")
