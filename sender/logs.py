@@ -158,4 +158,11 @@ def configure_logging(
     handler = build_handler(wants_json(settings, stream), stream)
     root.addHandler(handler)
     root.setLevel(level)
+    for name, quieter in CHATTY_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(level, quieter))
     return handler
+
+
+# Libraries that narrate routine work at INFO: migrations checked on every CLI
+# run, one line per HTTP request of the development server.
+CHATTY_LOGGERS = {"alembic": logging.WARNING, "werkzeug": logging.WARNING}
