@@ -11,7 +11,8 @@ import render_fixtures as fx
 from sender.errors import TemplateProblem
 from sender.merge import personalise
 from sender.models import Case, Wave
-from sender.render import CaseContent, Renderer, WaveContent
+from sender.render import CaseContent, RecipientData, Renderer, WaveContent
+from sender.tokens import MessageRef
 from sender.vocabulary import WaveKind
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -174,6 +175,42 @@ def test_recipient_tokens_headers_and_custom_args(renderer: Renderer) -> None:
     assert rec.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert rec.substitutions["-reference-"] == rec.substitutions["-reference_text-"]
     assert rec.to.name == "Maya Okafor"
+
+
+def test_preview_recipient_without_message_or_wave(renderer: Renderer) -> None:
+    variant = renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "en")
+    who = RecipientData(41, "maya@example.org", "Maya", None, None, 7, None)
+    rec = renderer.recipient(variant, who)
+    assert rec.custom_args == {"supporter_id": "41", "case_id": "7"}
+    token = rec.substitutions["-action_url_text-"].rsplit("/", 1)[1]
+    assert renderer.signer.read_action(token) == MessageRef(41, None, 7, None)
+    assert rec.substitutions["-reference_text-"].startswith("S")  # names the supporter
+    assert rec.to.name == "Maya"
+
+
+def test_base_url_needing_escapes_is_escaped_in_html_only() -> None:
+    renderer = Renderer(fx.settings(public_base_url="https://act.example.org/w4r?o=1&l=en"))
+    variant = renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "en")
+    rec = renderer.recipient(variant, fx.who())
+    text_url = rec.substitutions["-action_url_text-"]
+    assert text_url.startswith("https://act.example.org/w4r?o=1&l=en/a/")
+    assert rec.substitutions["-action_url-"] == text_url.replace("&", "&amp;")
+    unsubscribe = rec.substitutions["-unsubscribe_url_text-"]
+    assert rec.substitutions["-unsubscribe_url-"] == unsubscribe.replace("&", "&amp;")
+    assert rec.headers["List-Unsubscribe"].startswith(f"<{unsubscribe}>")
+    html = personalise(variant.html, rec.substitutions)
+    assert "o=1&amp;l=en/a/" in html and "o=1&l=en/a/" not in html
+
+
+def test_plain_base_url_serves_both_parts(renderer: Renderer) -> None:
+    variant = renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "en")
+    rec = renderer.recipient(variant, fx.who(first="Zoë", last="O'Hara & Co"))
+    subs = rec.substitutions
+    assert subs["-action_url-"] == subs["-action_url_text-"]
+    assert subs["-unsubscribe_url-"] == subs["-unsubscribe_url_text-"]
+    assert subs["-full_name-"] == "Zoë O&#x27;Hara &amp; Co"
+    assert subs["-full_name_text-"] == "Zoë O'Hara & Co"
+    assert subs["-first_name-"] == subs["-first_name_text-"] == "Zoë"
 
 
 def test_reply_to_names_wave_case_and_language(renderer: Renderer) -> None:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from itsdangerous import URLSafeSerializer
 
 from sender.errors import InvalidInput
-from sender.tokens import MessageRef, ReplyRef, TokenSigner
+from sender.tokens import MessageRef, ReplyRef, TokenSigner, _FastDumper
 
 SIGNER = TokenSigner("secret-a")
 A = MessageRef(supporter_id=1, message_id=10, case_id=3, wave_id=2)
@@ -86,3 +88,47 @@ def test_long_secrets_sign_like_itsdangerous() -> None:
     payload = [1, 2, 3, 4]
     token = TokenSigner(secret).action(MessageRef(1, 2, 3, 4))
     assert token == URLSafeSerializer(secret, salt="action").dumps(payload)
+
+
+@pytest.mark.parametrize(
+    ("supporter", "message", "case", "wave"),
+    [(1, 10, 3, 2), (5, None, 1, None), (7, 8, 9, None), (7, None, 9, 4), (0, 0, 0, 0)],
+)
+def test_fast_tokens_read_back_by_plain_itsdangerous(
+    supporter: int, message: int | None, case: int, wave: int | None
+) -> None:
+    action, unsubscribe = SIGNER.tokens_for(supporter, message, case, wave)
+    expected = [supporter, message, case, wave]
+    assert URLSafeSerializer("secret-a", salt="action").loads(action) == expected
+    assert URLSafeSerializer("secret-a", salt="unsubscribe").loads(unsubscribe) == expected
+    # ...and the other way round: what itsdangerous writes, the signer reads.
+    made = URLSafeSerializer("secret-a", salt="unsubscribe").dumps(expected)
+    assert SIGNER.read_unsubscribe(made) == MessageRef(supporter, message, case, wave)
+
+
+def test_fast_token_with_edited_payload_refused() -> None:
+    action, _ = SIGNER.tokens_for(1, 10, 3, 2)
+    payload, signature = action.split(".")
+    other_payload = SIGNER.tokens_for(2, 10, 3, 2)[0].split(".")[0]
+    with pytest.raises(InvalidInput):
+        SIGNER.read_action(f"{other_payload}.{signature}")
+    with pytest.raises(InvalidInput):
+        SIGNER.read_action(f"{payload}x.{signature}")
+    assert SIGNER.read_action(action) == A  # the genuine token is untouched
+
+
+def test_text_ids_cannot_reach_a_payload() -> None:
+    with pytest.raises(TypeError):
+        SIGNER.tokens_for("1,2", 10, 3, 2)  # type: ignore[arg-type]
+    assert SIGNER.tokens_for(1, 10, 3, 2) == SIGNER.message_tokens(A)
+
+
+def test_fast_path_refuses_a_serializer_it_does_not_mirror() -> None:
+    sha256 = URLSafeSerializer(
+        "secret-a", salt="action", signer_kwargs={"digest_method": hashlib.sha256}
+    )
+    with pytest.raises(ValueError, match="no longer matches itsdangerous"):
+        _FastDumper(sha256)
+    assert _FastDumper(URLSafeSerializer("secret-a", salt="action")).sign(b"e30") == (
+        URLSafeSerializer("secret-a", salt="action").dumps({})
+    )
