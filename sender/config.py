@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     brand_accent: str = "#1a1a1a"
 
     frequency_cap_hours: int = 48
+    # How long a batch whose outcome is unknown waits for `processed` events
+    # before the rest of it is resent, and how long a QUEUED batch may wait for
+    # a worker before the tick hands it out again (docs/SENDING.md).
+    reconcile_grace_seconds: int = Field(default=600, ge=0)
+    queued_timeout_seconds: int = Field(default=600, ge=1)
+    send_attempts: int = Field(default=4, ge=1)
     batch_size: int = Field(default=1000, ge=1, le=1000)
     rate_per_hour: int = 1_000_000
 

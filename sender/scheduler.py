@@ -82,7 +82,7 @@ def tick(
     policy: SendPolicy | None = None,
 ) -> TickReport:
     """Missed waves, due plans, expired batches, reconciliation, releases, finished waves."""
-    policy = policy or SendPolicy()
+    policy = policy or SendPolicy.from_settings(settings)
     missed = _mark_missed(engine, now)
     planned = tuple(
         result

@@ -67,6 +67,14 @@ class SendPolicy:
     reconcile_grace: timedelta = timedelta(minutes=10)
     queued_timeout: timedelta = timedelta(minutes=10)
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SendPolicy:
+        return cls(
+            attempts=settings.send_attempts,
+            reconcile_grace=timedelta(seconds=settings.reconcile_grace_seconds),
+            queued_timeout=timedelta(seconds=settings.queued_timeout_seconds),
+        )
+
     def backoff(self, attempt: int) -> float:
         """Exponential with jitter: half fixed, half random, so retries spread out."""
         ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2.0 ** (attempt - 1))
@@ -359,4 +367,5 @@ def default_sender(settings: Settings, clock: Clock | None = None) -> Sender:
         transport=transport_for(settings),
         bucket=bucket_for(settings.redis_url),
         clock=clock or SystemClock(),
+        policy=SendPolicy.from_settings(settings),
     )
