@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 from sender import db
 from sender.db import session_scope
 from sender.models import Campaign, Case, Wave
-from sender.reports import Dimension, build_report, roll_up_actions
+from sender.reports import ROLL_UP_CHUNK, Dimension, build_report, roll_up_actions
 from sender.testing.services import postgres_server
 
 SETUP = [
@@ -110,8 +110,10 @@ def fill(engine: Engine, events: int) -> float:
 
 def roll_up(engine: Engine) -> float:
     began = time.perf_counter()
-    with session_scope(engine) as session:
-        roll_up_actions(session, datetime.now(UTC))
+    done = ROLL_UP_CHUNK
+    while done == ROLL_UP_CHUNK:
+        with session_scope(engine) as session:
+            done = roll_up_actions(session, datetime.now(UTC))
     return time.perf_counter() - began
 
 

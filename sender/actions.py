@@ -33,6 +33,10 @@ _COUNTED_EVENTS: Mapping[EventType, str] = {
 }
 
 
+# Event ids go into IN lists: stay well below PostgreSQL's 65,535 parameters.
+MAX_LIMIT = 20_000
+
+
 @dataclass(frozen=True)
 class ProcessReport:
     events: int
@@ -59,6 +63,7 @@ def process_pending_events(
 ) -> ProcessReport:
     """Handle up to `limit` unprocessed events; run again until it reports 0 events."""
     settings = settings or get_settings()
+    limit = min(limit, MAX_LIMIT)
     now = (clock or SystemClock()).now()
     with session_scope(engine) as session:
         events = _claim(session, limit, now)
@@ -73,7 +78,7 @@ def process_pending_events(
         created = _insert_actions(session, actions)
         reports.add_counts(session, _event_counts(events, contexts))
         suppressed = _apply_suppressions(session, events, contexts, now)
-        reports.roll_up_actions(session, now)
+        reports.roll_up_actions(session, now, limit=max(limit, reports.ROLL_UP_CHUNK))
     return ProcessReport(events=len(events), actions=created, suppressed=suppressed)
 
 

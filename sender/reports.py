@@ -80,10 +80,14 @@ def add_counts(session: Session, counts: Counter[CountKey]) -> None:
     session.execute(statement, rows)
 
 
-def roll_up_actions(session: Session, now: datetime) -> int:
-    """Add every action not yet counted to the totals; returns how many."""
+# Bounded so the IN lists stay far below PostgreSQL's 65,535 parameters.
+ROLL_UP_CHUNK = 10_000
+
+
+def roll_up_actions(session: Session, now: datetime, limit: int = ROLL_UP_CHUNK) -> int:
+    """Add up to `limit` actions not yet counted to the totals; returns how many."""
     unrolled = aliased(Action)  # not correlated with the UPDATE below
-    pending = select(unrolled.id).where(unrolled.rolled_up_at.is_(None))
+    pending = select(unrolled.id).where(unrolled.rolled_up_at.is_(None)).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         pending = pending.with_for_update(skip_locked=True)
     picked = pending.cte("picked")  # evaluated once, unlike IN (subquery)
@@ -160,8 +164,10 @@ def _new_actors(
 
 def build_report(engine: Engine, by: Dimension = Dimension.CASE) -> dict[str, Any]:
     """The report as plain JSON-ready data; the CLI and the web API both print this."""
-    with session_scope(engine) as session:
-        roll_up_actions(session, datetime.now().astimezone())
+    while True:  # catch up with actions recorded since (replies, link clicks)
+        with session_scope(engine) as session:
+            if roll_up_actions(session, datetime.now().astimezone()) < ROLL_UP_CHUNK:
+                break
     with session_scope(engine) as session:
         table: dict[str, Counter[str]] = {}
         for key, metric, count in _rolled_totals(session, by):

@@ -120,3 +120,27 @@ def test_csv_cells_are_defused(value: object, cell: str) -> None:
 
 def test_to_csv_quotes_and_defuses() -> None:
     assert to_csv(["a", "b"], [["=1+1", "x,y"]]) == 'a,b\n\'=1+1,"x,y"\n'
+
+
+def test_roll_up_works_in_bounded_chunks(any_engine: Engine) -> None:
+    from sender.reports import roll_up_actions
+
+    w = seed(any_engine, people=2)
+    with session_scope(any_engine) as s:  # letters recorded by the action-link side
+        s.add_all(
+            Action(
+                supporter_id=w.supporters[n % 2],
+                case_id=w.case_id,
+                wave_id=w.wave_id,
+                message_id=w.messages[n % 2],
+                kind="letter_sent",
+                source="link",
+                dedupe_key=f"letter:{n}",
+                occurred_at=T0,
+            )
+            for n in range(7)
+        )
+    with session_scope(any_engine) as s:
+        assert [roll_up_actions(s, T0, limit=3) for _ in range(4)] == [3, 3, 1, 0]
+    [row] = build_report(any_engine)["rows"]
+    assert (row["counts"]["letters"], row["counts"]["acted"]) == (7, 2)
