@@ -181,6 +181,10 @@ def reference_code(message_id: int | None, supporter_id: int) -> str:
     """
     if message_id is None:
         return "S" + _base32(supporter_id) + _CHECK[supporter_id % 37]
+    if 32 <= message_id < 1 << 30:  # every real message: `_base32`'s table path, inlined
+        pairs = _PAIRS
+        code = pairs[message_id >> 20] + pairs[(message_id >> 10) & 1023] + pairs[message_id & 1023]
+        return "M" + code.lstrip("0") + _CHECK[message_id % 37]
     return "M" + _base32(message_id) + _CHECK[message_id % 37]
 
 

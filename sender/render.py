@@ -205,8 +205,9 @@ class Renderer:
         """
         supporter, message, case, wave = who.supporter_id, who.message_id, who.case_id, who.wave_id
         action_token, unsubscribe_token = self._tokens_for(supporter, message, case, wave)
-        first = _clean(who.first_name)
-        last = _clean(who.last_name)
+        # Newlines or tabs in a name would break a subject line or a To header.
+        first = " ".join(who.first_name.split()) if who.first_name else ""
+        last = " ".join(who.last_name.split()) if who.last_name else ""
         full = f"{first} {last}" if first and last else first or last
         greeting = first or variant.greeting
         unsubscribe_url = self._unsubscribe_base + unsubscribe_token
@@ -379,11 +380,6 @@ def inline_css(html: str) -> str:
 def _tidy_text(text: str) -> str:
     # Template blocks leave runs of blank lines; a plain-text reader wants one.
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
-
-
-def _clean(name: str | None) -> str:
-    # Newlines or tabs in a name would break a subject line or a To header.
-    return " ".join(name.split()) if name else ""
 
 
 def _escaped_or_none(text: str) -> str | None:
