@@ -11,6 +11,7 @@ report, its chart and a static HTML page close the loop.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
+import requests
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import Engine, select
 from werkzeug.serving import make_server
@@ -31,18 +33,18 @@ from sender.cases import LoadReport, load_cases
 from sender.clock import SteppedClock
 from sender.config import Settings, get_settings, reset_settings
 from sender.errors import CampaignError
-from sender.models import Case, Wave
+from sender.models import Case, Event, Wave
 from sender.plan import load_plan
 from sender.preview import check_all, preview
 from sender.render import CaseContent, Renderer
 from sender.report_chart import write_chart
 from sender.reports import Dimension, build_report
 from sender.scheduler import InlineDispatcher, TickReport, tick
-from sender.sending import default_sender
+from sender.sending import BatchResult, default_sender
 from sender.testing.crm_export import write_crm_export
 from sender.testing.sendgrid_process import LocalSendGrid, local_sendgrid
 from sender.testing.services import free_port
-from sender.vocabulary import Language, WaveKind
+from sender.vocabulary import EventType, Language, WaveKind
 from sender.waves import apply_plan, launch
 from sender.web import create_app
 
@@ -133,6 +135,7 @@ class WaveOutcome:
     recipients: int
     events: int
     replies: int
+    letters: int
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,11 @@ class Narrator(Protocol):
 
     def step(self, title: str) -> None: ...
 
-    def tick(self, wave: str, now: datetime, report: TickReport) -> None: ...
+    def wave_started(self, wave: str) -> None: ...
+
+    def tick(self, wave: str, now: datetime, report: TickReport, sent: int) -> None: ...
+
+    def wave_finished(self, wave: str) -> None: ...
 
 
 def prepare(root: Path) -> DemoPaths:
@@ -223,9 +230,11 @@ def run_wave(
     planned = 0
     while now <= wave.ends_at + TICK:
         clock.set(now)
-        report = tick(engine, settings, now, InlineDispatcher(sender))
+        dispatcher = InlineDispatcher(sender)
+        report = tick(engine, settings, now, dispatcher)
         planned += sum(p.messages for p in report.planned)
-        narrator.tick(wave.name, now, report)
+        sent = sum(r.sent for r in dispatcher.results if isinstance(r, BatchResult))
+        narrator.tick(wave.name, now, report, sent)
         if wave.name in report.finished:
             break
         now += TICK
@@ -233,6 +242,7 @@ def run_wave(
     first = int(before.get("recipients", 0))
     events = server.admin.simulate(seed=seed, after_id=first, **SCENARIOS[wave.kind])
     replies = send_replies(server, first, seed)
+    letters = follow_action_links(engine, wave.id, share=0.6, seed=seed)
     return WaveOutcome(
         wave.name,
         wave.kind,
@@ -241,7 +251,30 @@ def run_wave(
         int(after.get("recipients", 0)) - int(before.get("recipients", 0)),
         int(events.get("events", 0)),
         replies,
+        letters,
     )
+
+
+def follow_action_links(engine: Engine, wave_id: int, share: float, seed: int) -> int:
+    """Some readers who clicked go on to write: the built-in page records their letter.
+
+    The click URLs come from the provider's click events, exactly what the
+    reader's browser opened; the web app answers as it would for them.
+    """
+    with db.session_scope(engine) as session:
+        urls = [
+            str(event.raw.get("url"))
+            for event in session.scalars(
+                select(Event).where(Event.wave_id == wave_id, Event.event_type == EventType.CLICKED)
+            )
+        ]
+    letters = 0
+    for url in random.Random(seed).sample(urls, k=int(len(urls) * share)):
+        page = requests.get(url, allow_redirects=False, timeout=10)
+        if page.status_code == 200:  # a case without its own action page: the built-in one
+            done = requests.post(f"{url}/sent", timeout=10)
+            letters += done.status_code == 200
+    return letters
 
 
 def send_replies(server: LocalSendGrid, after_id: int, seed: int) -> int:
@@ -345,7 +378,9 @@ def run_demo(
             for wave in waves_in_order(engine):
                 narrator.step(f"Wave {wave.name} ({wave.kind}) from {wave.starts_at:%d %b %Y}")
                 launch(engine, settings, wave.name, wave.starts_at - TICK)
+                narrator.wave_started(wave.name)
                 outcomes.append(run_wave(engine, settings, server, wave, seed, narrator))
+                narrator.wave_finished(wave.name)
         narrator.step("Counting actions per case")
         report = finish_report(paths, engine, outcomes)
     return DemoSummary(

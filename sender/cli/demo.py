@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from sender.cli.common import console
@@ -18,17 +20,51 @@ from sender.scheduler import TickReport
 HELP = "Run a whole Write for Rights campaign locally: import, assign, preview, send, act, report."
 
 
+# Report metrics as short column headers, so the table fits an 80-column terminal.
+SHORT_HEADERS = {
+    "sends": "sent", "deliveries": "deliv", "bounces": "bounce", "human_opens": "opens",
+    "machine_opens": "m.opens", "clicks": "clicks", "letters": "letters",
+    "replies": "replies", "acted": "acted", "action_rate": "rate",
+}  # fmt: skip
+
+
 class RichNarrator:
+    """Steps as rules, each wave as a progress bar over the simulated hours."""
+
     def __init__(self) -> None:
         self.started = time.monotonic()
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[dim]{task.fields[clock]}"),
+            console=console,
+        )
+        self.task: TaskID | None = None
 
     def step(self, title: str) -> None:
         elapsed = time.monotonic() - self.started
         console.rule(f"[bold]{title}[/]  [dim]{elapsed:5.1f}s[/]")
 
-    def tick(self, wave: str, now: datetime, report: TickReport) -> None:
+    def wave_started(self, wave: str) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task(wave, total=None, clock="")
+
+    def tick(self, wave: str, now: datetime, report: TickReport, sent: int) -> None:
+        if self.task is None:
+            return
+        planned = sum(p.messages for p in report.planned)
+        if planned:
+            self.progress.update(self.task, total=planned)
+        clock = f"campaign time {now:%d %b %H:%M} UTC"
+        self.progress.update(self.task, advance=sent, clock=clock)
         for line in report.lines():
-            console.print(f"  [dim]{now:%d %b %H:%M} UTC[/]  {line}")
+            if not line.startswith("released"):  # routine; the bar shows it
+                self.progress.console.print(f"  [dim]{now:%d %b %H:%M}[/]  {line}")
+
+    def wave_finished(self, wave: str) -> None:
+        self.progress.stop()
+        self.task = None
 
 
 def demo_command(
@@ -38,6 +74,8 @@ def demo_command(
     supporters: Annotated[int, typer.Option(help="Supporters in the generated CRM export.")] = 3000,
     seed: Annotated[int, typer.Option(help="Seed for the generated data.")] = 2020,
 ) -> None:
+    # Per-batch log lines would drown the progress bars; warnings still show.
+    logging.getLogger("sender").setLevel(logging.WARNING)
     summary = run_demo(directory.resolve(), RichNarrator(), supporters, seed)
     _print_summary(summary)
 
@@ -50,20 +88,21 @@ def _print_summary(summary: DemoSummary) -> None:
         f"(see {summary.paths.rejected.name})"
     )
     waves = Table(title="Waves", show_lines=False)
-    for column in ("wave", "kind", "planned", "requests", "recipients", "events", "replies"):
+    for column in ("wave", "kind", "planned", "requests", "recipients", "events", "replies",
+                   "letters"):  # fmt: skip
         waves.add_column(column, justify="left" if column in ("wave", "kind") else "right")
     for w in summary.waves:
         waves.add_row(w.name, w.kind, str(w.messages_planned), str(w.requests),
-                      str(w.recipients), str(w.events), str(w.replies))  # fmt: skip
+                      str(w.recipients), str(w.events), str(w.replies), str(w.letters))  # fmt: skip
     console.print(waves)
     report = summary.report
-    table = Table(title="Actions per case")
-    shown = report["metrics"]
-    table.add_column("case")
-    for metric in shown:
-        table.add_column(metric.replace("_", " "), justify="right")
+    table = Table(title="Actions per case (machine opens are mail-privacy proxies, not people)")
+    table.add_column("case", no_wrap=True)
+    for header in SHORT_HEADERS.values():
+        table.add_column(header, justify="right")
     for row in [*report["rows"], {"label": "all", "counts": report["totals"]}]:
-        table.add_row(row["label"], *(_cell(row["counts"].get(m, 0)) for m in shown))
+        slug = str(row["label"]).split(" (")[0]
+        table.add_row(slug, *(_cell(row["counts"].get(m, 0)) for m in SHORT_HEADERS))
     console.print(table)
     paths = summary.paths
     console.print(Panel.fit(
