@@ -203,9 +203,21 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def pss_group(pid: int) -> float:
+    return sum(pss_mb(member) for member in group_pids(pid))
+
+
 def vm_hwm_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size now: pages shared with the forked parent count once."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -251,7 +263,7 @@ def server_figures(server: LocalSendGrid) -> tuple[int, int, int]:
 
 def run_workers(
     supporters: int, workers: int, server: LocalSendGrid, logs: Path
-) -> tuple[WaveRun, list[tuple[int, list[float]]]]:
+) -> tuple[WaveRun, list[tuple[int, list[float], float]]]:
     with postgres_server() as pg, redis_server() as broker:
         engine = db.get_engine(pg.url)
         db.upgrade(engine)
@@ -277,7 +289,10 @@ def run_workers(
             planned = time.perf_counter() - started
             wait_accepted(server, supporters, timeout=1800)
             seconds = time.perf_counter() - started
-            memory = [(p.pid, [vm_hwm_mb(pid) for pid in group_pids(p.pid)]) for p in procs]
+            memory = [
+                (p.pid, [vm_hwm_mb(pid) for pid in group_pids(p.pid)], pss_group(p.pid))
+                for p in procs
+            ]
             _wait_recorded(engine, timeout=120)
         finally:
             stop(procs)
@@ -376,11 +391,12 @@ def main() -> None:
                 report(run)
                 planning = run.planning_seconds
                 print(f"  planning (launch + first tick, in this process): {planning:.1f} s")
-                for pid, peaks in memory:
+                for pid, peaks, pss in memory:
                     print(
-                        f"  worker {pid}: peak RSS (VmHWM) "
+                        f"  worker {pid}: peak RSS (VmHWM) main + pool child "
                         + " + ".join(f"{mb:.0f}" for mb in peaks)
-                        + f" MB (largest process {max(peaks):.0f} MB, group {sum(peaks):.0f} MB)"
+                        + f" MB (largest process {max(peaks):.0f} MB, sum {sum(peaks):.0f} MB;"
+                        f" PSS of the group at the end {pss:.0f} MB)"
                     )
             if not args.skip_sqlite:
                 server.admin.reset()
