@@ -15,13 +15,13 @@ from typing import Protocol
 from sender.errors import TransportError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Address:
     email: str
     name: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recipient:
     to: Address
     substitutions: dict[str, str]  # tag -> value, tags as they appear in the body
@@ -29,7 +29,7 @@ class Recipient:
     headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe and friends
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutgoingBatch:
     send_key: str  # unique per batch attempt; lets events be matched to the batch
     sender: Address
@@ -41,7 +41,7 @@ class OutgoingBatch:
     recipients: tuple[Recipient, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Accepted:
     """The provider took the whole batch (SendGrid: 202 Accepted)."""
 
