@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import email
-import shutil
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -112,7 +111,6 @@ def test_check_all_refuses_a_broken_template(sqlite_engine: Engine, tmp_path: Pa
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
 def test_screenshot_of_the_arabic_preview(tmp_path: Path) -> None:
     result = preview(Renderer(fx.settings()), WaveKind.CASE_EMAIL, fx.case(), "ar", fx.who())
     page = tmp_path / "ar.html"

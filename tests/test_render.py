@@ -403,7 +403,6 @@ def test_golden_output(renderer: Renderer, kind: str, language: str) -> None:
 CASES_FILE = Path(__file__).parent.parent / "audiences" / "cases-2020.yaml"
 
 
-@pytest.mark.skipif(not CASES_FILE.exists(), reason="the 2020 cases file has not landed")
 def test_the_2020_cases_render_in_every_kind_and_language(renderer: Renderer) -> None:
     from sender.cases import read_cases
     from sender.preview import html_warnings

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import email
-import shutil
 from email.policy import default
 from pathlib import Path
 
@@ -179,7 +178,6 @@ def test_preview_all_refuses_an_undefined_variable(
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
 def test_preview_png(runner: CliRunner, database: None, tmp_path: Path) -> None:
     args = ["preview", "--case", "ana-rios", "--lang", "ar", "--png", "--out", str(tmp_path)]
     result = runner.invoke(app, args)
