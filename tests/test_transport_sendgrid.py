@@ -187,3 +187,14 @@ def test_transport_for_defaults_to_the_outbox(env: pytest.MonkeyPatch, tmp_path:
     chosen = transport_for(get_settings())
     assert isinstance(chosen, OutboxTransport)
     assert chosen.directory == tmp_path / "mail"
+
+
+def test_real_sendgrid_refused_with_the_development_secret() -> None:
+    from sender.config import DEV_SECRET, Settings
+    from sender.errors import ConfigError
+    from sender.transport.select import transport_for
+
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        transport_for(Settings(sendgrid_api_key="SG.real", secret_key=DEV_SECRET))
+    chosen = transport_for(Settings(sendgrid_api_key="SG.real", secret_key="long-random-value"))
+    assert chosen.name == "sendgrid"
