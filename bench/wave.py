@@ -353,7 +353,7 @@ def naive_per_recipient(server: LocalSendGrid, sample: int) -> tuple[float, floa
     settings = Settings(secret_key="bench")
     renderer = Renderer(settings)
     case: CaseContent = bench_cases()[0]
-    render_each = naive_render(renderer, case, sample)
+    render_each, _cpu = naive_render(renderer, case, sample)  # (wall, CPU) per recipient
     transport = SendGridTransport(API_KEY, host=server.base_url, timeout_seconds=30)
     variant = renderer.variant(WaveKind.CASE_EMAIL, case, "en")
     started = time.perf_counter()
