@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from sender import db
 from sender.event_store import IncomingEvent, parse_batch, store_events
+from sender.events import translate
 from sender.models import Event
 from sender.testing.services import free_port, postgres_server, redis_server
 
@@ -163,7 +164,7 @@ def naive_store(engine: Engine, batch: list[IncomingEvent], received_at: datetim
     stored = 0
     with Session(engine) as session, session.begin():
         for item in batch:
-            e = item.event
+            e = translate(item.raw)
             if session.scalar(
                 select(Event.id).where(Event.provider_event_id == e.provider_event_id)
             ):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sender.addresses import email_hash, normalise_email
 from sender.errors import InvalidInput
@@ -82,21 +82,67 @@ class NormalisedEvent:
         return missing
 
 
+class StoredFields(NamedTuple):
+    """The columns stored beside the raw event: what ingest computes per event."""
+
+    provider_event_id: str | None
+    event_type: str
+    raw_type: str | None
+    email_hash: str | None
+    message_id: int | None
+    supporter_id: int | None
+    case_id: int | None
+    wave_id: int | None
+    batch_key: str | None
+    occurred_at: datetime | None
+
+    def missing_fields(self) -> list[str]:
+        """The fields without which the event cannot be stored (see docs in webhooks)."""
+        missing = []
+        if self.provider_event_id is None:
+            missing.append("sg_event_id")
+        if self.raw_type is None:
+            missing.append("event")
+        if self.occurred_at is None:
+            missing.append("timestamp")
+        return missing
+
+
+def stored_fields(raw: Mapping[str, Any]) -> StoredFields:
+    """The stored columns of one SendGrid event; the request path's whole translation.
+
+    A plain tuple, not a NormalisedEvent: ingest runs this 10,000 times a second.
+    """
+    get = raw.get
+    raw_type = _short_text(get("event"), MAX_RAW_TYPE)
+    return StoredFields(
+        _short_text(get("sg_event_id"), MAX_EVENT_ID),
+        SENDGRID_TYPES.get(raw_type or "", EventType.UNKNOWN).value,
+        raw_type,
+        _hash_of(get("email")),
+        _int_arg(get("message_id")),
+        _int_arg(get("supporter_id")),
+        _int_arg(get("case_id")),
+        _int_arg(get("wave_id")),
+        _short_text(get("send_key"), MAX_BATCH_KEY),
+        _timestamp(get("timestamp")),
+    )
+
+
 def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
     """One SendGrid event in the project's vocabulary; unknown or odd values become None."""
-    raw_type = _short_text(raw.get("event"), MAX_RAW_TYPE)
-    event_type = SENDGRID_TYPES.get(raw_type or "", EventType.UNKNOWN)
+    f = stored_fields(raw)
     return NormalisedEvent(
-        provider_event_id=_short_text(raw.get("sg_event_id"), MAX_EVENT_ID),
-        event_type=event_type,
-        raw_type=raw_type,
-        occurred_at=_timestamp(raw.get("timestamp")),
-        email_hash=_hash_of(raw.get("email")),
-        message_id=_int_arg(raw.get("message_id")),
-        wave_id=_int_arg(raw.get("wave_id")),
-        case_id=_int_arg(raw.get("case_id")),
-        supporter_id=_int_arg(raw.get("supporter_id")),
-        batch_key=_short_text(raw.get("send_key"), MAX_BATCH_KEY),
+        provider_event_id=f.provider_event_id,
+        event_type=EventType(f.event_type),
+        raw_type=f.raw_type,
+        occurred_at=f.occurred_at,
+        email_hash=f.email_hash,
+        message_id=f.message_id,
+        wave_id=f.wave_id,
+        case_id=f.case_id,
+        supporter_id=f.supporter_id,
+        batch_key=f.batch_key,
         url=raw["url"] if isinstance(raw.get("url"), str) else None,
         machine_open=raw.get("sg_machine_open") is True,
         bounce_type=raw["type"] if isinstance(raw.get("type"), str) else None,
@@ -104,11 +150,11 @@ def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
     )
 
 
-def require_complete(event: NormalisedEvent, position: int) -> NormalisedEvent:
-    missing = event.missing_fields()
+def require_complete(fields: StoredFields, position: int) -> StoredFields:
+    missing = fields.missing_fields()
     if missing:
         raise InvalidInput(f"event {position}: missing or invalid {', '.join(missing)}")
-    return event
+    return fields
 
 
 def _short_text(value: object, limit: int) -> str | None:
@@ -127,26 +173,27 @@ def _timestamp(value: object) -> datetime | None:
 
 def _int_arg(value: object) -> int | None:
     # Custom args are strings on the wire; accept a JSON integer too.
-    if isinstance(value, bool):
+    if isinstance(value, str):  # the common case first
+        if len(value) <= 10 and value.isascii() and value.isdigit():
+            number = int(value)
+            return number if 0 < number <= _INT32_MAX else None
         return None
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 10:
-        value = int(value)
-    if isinstance(value, int) and 0 < value <= _INT32_MAX:
-        return value
-    return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value if 0 < value <= _INT32_MAX else None
 
 
 def _hash_of(value: object) -> str | None:
     if not isinstance(value, str) or len(value) > 320:
         return None
-    if _NORMAL_ADDRESS.fullmatch(value):
-        return email_hash(value)
     return _cached_hash(value)
 
 
 @lru_cache(maxsize=65_536)
 def _cached_hash(address: str) -> str | None:
-    # Validation is the slow part of ingest; one supporter's events repeat the address.
+    # One supporter's events repeat the address: hash (and validate) it once.
+    if _NORMAL_ADDRESS.fullmatch(address):
+        return email_hash(address)
     try:
         return email_hash(normalise_email(address))
     except InvalidInput:
