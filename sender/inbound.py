@@ -29,6 +29,7 @@ from mailparser_reply.constants import MAIL_LANGUAGES
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from sender import metrics
 from sender.addresses import normalise_email
 from sender.config import Settings
 from sender.db import session_scope
@@ -448,7 +449,9 @@ def parse_stored_reply(engine: Engine, settings: Settings, reply_id: int, now: d
                 raise NotFound(f"reply {reply_id} does not exist")
             if reply.status != ReplyStatus.RECEIVED:
                 return str(reply.status)  # parsed already: a retried task is a no-op
-            return str(parse_reply(session, reply, signer, settings.inbound_domain, now).status)
+            status = str(parse_reply(session, reply, signer, settings.inbound_domain, now).status)
+        metrics.REPLIES.labels(status=status).inc()  # after the commit: counted once
+        return status
     except NotFound:
         raise
     except Exception as error:  # the reply must reach the review list whatever broke
@@ -462,4 +465,5 @@ def parse_stored_reply(engine: Engine, settings: Settings, reply_id: int, now: d
                     parsed_at=now,
                 )
             )
+        metrics.REPLIES.labels(status=str(ReplyStatus.REVIEW)).inc()
         return str(ReplyStatus.REVIEW)

@@ -19,7 +19,7 @@ import re
 import sys
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import IO, Any
 
 from pythonjsonlogger.json import JsonFormatter
@@ -40,18 +40,38 @@ def mask_emails(text: str) -> str:
     return EMAIL.sub(r"\1***@\2", text)
 
 
-@contextmanager
-def log_context(**ids: object) -> Iterator[None]:
-    """Tag every record logged inside the block with wave_id / batch_id / case_id."""
-    unknown = set(ids) - set(CONTEXT_FIELDS)
-    if unknown:
-        raise ValueError(f"unknown log context field(s): {', '.join(sorted(unknown))}")
-    tokens = [(_context[name], _context[name].set(value)) for name, value in ids.items()]
-    try:
-        yield
-    finally:
-        for variable, token in reversed(tokens):
+class ContextScope:
+    """The ids one ``log_context`` block has set; more can join once they are known.
+
+    A batch knows its id at once but its wave and case only after it is read,
+    so the pipeline adds those to the scope it already opened; all of them are
+    reset together when the block ends.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: list[tuple[ContextVar[object | None], Token[object | None]]] = []
+
+    def add(self, **ids: object) -> None:
+        unknown = set(ids) - set(CONTEXT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown log context field(s): {', '.join(sorted(unknown))}")
+        self._tokens += [(_context[name], _context[name].set(value)) for name, value in ids.items()]
+
+    def reset(self) -> None:
+        for variable, token in reversed(self._tokens):
             variable.reset(token)
+        self._tokens.clear()
+
+
+@contextmanager
+def log_context(**ids: object) -> Iterator[ContextScope]:
+    """Tag every record logged inside the block with wave_id / batch_id / case_id."""
+    scope = ContextScope()
+    scope.add(**ids)
+    try:
+        yield scope
+    finally:
+        scope.reset()
 
 
 def current_context() -> dict[str, object]:

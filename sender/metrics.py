@@ -27,6 +27,7 @@ Keep label values to that small, bounded set: never an address or a token.
 from __future__ import annotations
 
 import os
+from collections import Counter as CollectionCounter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,7 +65,9 @@ BATCH_SECONDS = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
 EVENTS_INGESTED = Counter(
-    "events_ingested", "Provider events stored, by normalised type.", ["type"]
+    "events_ingested",
+    "Provider events in accepted webhook batches, by normalised type (redeliveries included).",
+    ["type"],
 )
 WEBHOOK_REFUSALS = Counter(
     "webhook_refusals",
@@ -72,6 +75,61 @@ WEBHOOK_REFUSALS = Counter(
     ["endpoint", "reason"],
 )
 REPLIES = Counter("replies", "Inbound replies parsed, by resulting status.", ["status"])
+LINK_ACTIONS = Counter(
+    "link_actions", "Supporter clicks on email links, by action kind (repeats included).", ["kind"]
+)
+INVALID_LINKS = Counter("invalid_links", "Email link requests whose token did not verify.")
+
+
+def answer_label(status_code: int | None) -> str:
+    """``sendgrid_responses{status}``: the HTTP status, or "timeout" when no answer came."""
+    return "timeout" if status_code is None else str(status_code)
+
+
+def retry_reason(status_code: int | None) -> str:
+    """``send_retries{reason}``: a small fixed set, so one odd status adds no new series."""
+    if status_code is None:
+        return "timeout"  # timed out or the connection was lost: no HTTP answer
+    if status_code == 429:
+        return "429"
+    if 500 <= status_code <= 599:
+        return "5xx"
+    return "unknown"
+
+
+def count_answer(status_code: int | None, *, retried: bool = False) -> None:
+    """One provider answer to one batch request (never one per recipient)."""
+    SENDGRID_RESPONSES.labels(status=answer_label(status_code)).inc()
+    if retried:
+        SEND_RETRIES.labels(reason=retry_reason(status_code)).inc()
+
+
+def count_messages(wave: str, case: str, *, sent: int = 0, failed: int = 0) -> None:
+    """A batch's outcome, counted once with the batch's totals."""
+    if sent:
+        MESSAGES_SENT.labels(wave=wave, case=case).inc(sent)
+    if failed:
+        MESSAGES_FAILED.labels(wave=wave, case=case).inc(failed)
+
+
+def count_events(types: Iterable[str]) -> None:
+    """One webhook batch: one increment per event type, by that type's count."""
+    for kind, count in CollectionCounter(types).items():
+        EVENTS_INGESTED.labels(type=kind).inc(count)
+
+
+def count_refusal(endpoint: str, reason: str) -> None:
+    WEBHOOK_REFUSALS.labels(endpoint=endpoint, reason=reason).inc()
+
+
+def signature_refusal_reason(message: str) -> str:
+    """ "stale_timestamp" for a replayed or future timestamp, else "bad_signature".
+
+    sender.webhook_auth raises one exception type for both; its age messages
+    are the ones that speak of how old (or how far ahead) the timestamp is.
+    """
+    stale = message.startswith("timestamp is ") and ("old" in message or "future" in message)
+    return "stale_timestamp" if stale else "bad_signature"
 
 
 def multiprocess_dir() -> str | None:

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 from sender import repository as repo
 from sender.config import Settings
 from sender.db import session_scope
+from sender.logs import log_context
 from sender.sending import Sender, SendPolicy, send_batch
 from sender.vocabulary import WaveStatus
 from sender.waves import PlanResult, plan_wave
@@ -87,7 +88,7 @@ def tick(
     planned = tuple(
         result
         for wave_id in _due(engine, now)
-        if (result := plan_wave(engine, settings, wave_id, now)) is not None
+        if (result := _plan(engine, settings, wave_id, now)) is not None
     )
     with session_scope(engine) as session:
         expired = repo.expire_batches(session, now)
@@ -118,6 +119,11 @@ def _mark_missed(engine: Engine, now: datetime) -> tuple[str, ...]:
     return tuple(names)
 
 
+def _plan(engine: Engine, settings: Settings, wave_id: int, now: datetime) -> PlanResult | None:
+    with log_context(wave_id=wave_id):
+        return plan_wave(engine, settings, wave_id, now)
+
+
 def _due(engine: Engine, now: datetime) -> list[int]:
     with session_scope(engine) as session:
         return [w.id for w in repo.due_waves(session, now)]
@@ -129,7 +135,8 @@ def _reconcile(
     done: list[tuple[int, int, int]] = []
     with session_scope(engine) as session:
         for batch_id in repo.unreconciled(session, now, policy.reconcile_grace):
-            sent, left = repo.reconcile(session, batch_id, now)
+            with log_context(batch_id=batch_id):
+                sent, left = repo.reconcile(session, batch_id, now)
             done.append((batch_id, sent, left))
     return tuple(done)
 

@@ -22,14 +22,15 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from sender import metrics
 from sender import repository as repo
 from sender.addresses import domain_of
 from sender.clock import Clock, SystemClock
 from sender.config import Settings
 from sender.db import session_scope
 from sender.eligibility import SkipReason
-from sender.errors import CampaignError
-from sender.logs import log_context
+from sender.errors import CampaignError, TransportError
+from sender.logs import ContextScope, log_context
 from sender.models import Batch, Campaign, Case, Wave
 from sender.ratelimit import TokenBucket, demands_for
 from sender.render import CaseContent, RecipientData, Renderer, WaveContent
@@ -130,32 +131,34 @@ def new_send_key() -> str:
 
 
 def send_batch(batch_id: int, sender: Sender) -> BatchResult:
-    with log_context(batch_id=batch_id):
-        result = _send_batch(batch_id, sender)
-    if result.outcome is not Outcome.NOT_MINE:
-        log.info(
-            "batch %s %s: %s sent, %s skipped %s",
-            batch_id,
-            result.outcome,
-            result.sent,
-            result.skipped,
-            result.detail,
-        )
+    started = time.perf_counter()
+    with log_context(batch_id=batch_id) as scope:
+        result = _send_batch(batch_id, sender, scope)
+        if result.outcome is not Outcome.NOT_MINE:
+            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+            log.info(
+                "batch %s %s: %s sent, %s skipped %s",
+                batch_id,
+                result.outcome,
+                result.sent,
+                result.skipped,
+                result.detail,
+            )
     return result
 
 
-def _send_batch(batch_id: int, sender: Sender) -> BatchResult:
+def _send_batch(batch_id: int, sender: Sender, scope: ContextScope) -> BatchResult:
     key = new_send_key()
     with session_scope(sender.engine) as session:
         if not repo.claim_batch(session, batch_id, key, sender.clock.now()):
             return BatchResult(batch_id, Outcome.NOT_MINE)
-    job_or_result = _prepare(batch_id, key, sender)
+    job_or_result = _prepare(batch_id, key, sender, scope)
     if isinstance(job_or_result, BatchResult):
         return job_or_result
     return _deliver(job_or_result, key, sender)
 
 
-def _prepare(batch_id: int, key: str, sender: Sender) -> _Job | BatchResult:
+def _prepare(batch_id: int, key: str, sender: Sender, scope: ContextScope) -> _Job | BatchResult:
     """Re-check wave, case, window and each recipient right before sending."""
     now = sender.clock.now()
     with session_scope(sender.engine) as session:
@@ -164,6 +167,7 @@ def _prepare(batch_id: int, key: str, sender: Sender) -> _Job | BatchResult:
         wave = session.get(Wave, batch.wave_id)
         case = session.get(Case, batch.case_id)
         assert wave is not None and case is not None
+        scope.add(wave_id=wave.id, case_id=case.id)
         campaign = session.get(Campaign, wave.campaign_id)
         assert campaign is not None
         if wave.status != WaveStatus.SENDING or case.status != CaseStatus.ACTIVE:
@@ -210,7 +214,7 @@ def _deliver(job: _Job, key: str, sender: Sender) -> BatchResult:
         ]
         outgoing = renderer.batch(variant, recipients, key, categories)
         try:
-            accepted = sender.transport.send(outgoing)
+            accepted = _send_counted(sender.transport, outgoing)
         except RetryLater as error:
             wait = _retry_wait(error, attempt, sender.policy)
             if wait is None:
@@ -232,6 +236,18 @@ def _deliver(job: _Job, key: str, sender: Sender) -> BatchResult:
         else:
             return _accepted(job, key, sender, outgoing, accepted)
     raise AssertionError("unreachable: the last attempt returns")
+
+
+def _send_counted(transport: Transport, outgoing: OutgoingBatch) -> Accepted:
+    """One provider request; its answer (and a retry, if that is what it asks) is counted."""
+    try:
+        accepted = transport.send(outgoing)
+    except TransportError as error:
+        status_code = getattr(error, "status_code", None)
+        metrics.count_answer(status_code, retried=isinstance(error, RetryLater))
+        raise
+    metrics.count_answer(accepted.status_code)
+    return accepted
 
 
 def _take_tokens(job: _Job, key: str, sender: Sender) -> BatchResult | None:
@@ -288,6 +304,7 @@ def _accepted(
         sent = repo.record_accepted(
             session, job.batch.id, key, sender.clock.now(), accepted.provider_message_id
         )
+    metrics.count_messages(str(job.wave.id), job.case.slug, sent=sent)
     return BatchResult(job.batch.id, Outcome.SENT, sent, job.skipped)
 
 
@@ -315,6 +332,8 @@ def _finish(
         repo.finish_batch(session, job.batch.id, key, status, error=detail)
         if status is BatchStatus.FAILED:
             repo.fail_messages(session, job.batch.id)
+    if status is BatchStatus.FAILED:
+        metrics.count_messages(str(job.wave.id), job.case.slug, failed=len(job.going))
     return BatchResult(job.batch.id, outcome, detail=detail)
 
 

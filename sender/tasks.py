@@ -17,6 +17,7 @@ from sender.clock import SystemClock
 from sender.config import get_settings
 from sender.db import get_engine
 from sender.inbound import parse_stored_reply
+from sender.logs import log_context
 from sender.scheduler import tick
 from sender.sending import Sender, default_sender, result_dict, send_batch
 
@@ -53,7 +54,9 @@ def tick_task() -> list[str]:
     ignore_result=True,
 )
 def send_batch_task(batch_id: int) -> dict[str, Any]:
-    return result_dict(send_batch(batch_id, _sender()))
+    # Also covers what runs before send_batch (building the sender on first use).
+    with log_context(batch_id=batch_id):
+        return result_dict(send_batch(batch_id, _sender()))
 
 
 @shared_task(name="sender.tasks.process_events", acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]

@@ -6,11 +6,27 @@ import io
 import json
 import logging
 import threading
+from datetime import timedelta
 
 import pytest
+from sending_fixtures import (
+    DEC1,
+    MovableClock,
+    RecordingTransport,
+    add_case,
+    add_supporters,
+    add_wave,
+    make_sender,
+)
+from sqlalchemy import Engine
 
 from sender import logs
+from sender import repository as repo
 from sender.config import Settings
+from sender.db import session_scope
+from sender.sending import Outcome, send_batch
+from sender.transport.base import Rejected
+from sender.waves import plan_wave
 
 
 class _Tty(io.StringIO):
@@ -108,3 +124,44 @@ def test_bound_adapter_tags_records(root_restored: object) -> None:
     logs.bind(logging.getLogger("sender.test"), wave_id=9, batch_id=3).info("bound")
     line = _json_lines(stream)[0]
     assert (line["wave_id"], line["batch_id"]) == (9, 3)
+
+
+def test_scope_adds_ids_later_and_resets_them_all(root_restored: object) -> None:
+    stream = io.StringIO()
+    logs.configure_logging(Settings(), stream)
+    with logs.log_context(batch_id=5) as scope:
+        logging.getLogger("sender.test").info("claimed")
+        scope.add(wave_id=2, case_id=8)
+        logging.getLogger("sender.test").info("read")
+        with pytest.raises(ValueError, match="email"):
+            scope.add(email="a@b.org")
+    assert logs.current_context() == {}
+    claimed, read = _json_lines(stream)
+    assert (claimed["batch_id"], claimed["wave_id"]) == (5, None)
+    assert (read["wave_id"], read["batch_id"], read["case_id"]) == (2, 5, 8)
+
+
+def test_send_batch_lines_carry_their_ids_and_no_address(
+    root_restored: object, any_engine: Engine
+) -> None:
+    """A refused batch's reason quotes an address: the INFO line shows it masked."""
+    settings = Settings(secret_key="test", batch_size=5)
+    case = add_case(any_engine, settings)
+    add_supporters(any_engine, [case], ["jane.doe@example.org", "omar@example.net"])
+    wave = add_wave(any_engine, settings)
+    plan_wave(any_engine, settings, wave, DEC1)
+    nine = DEC1 + timedelta(hours=9)
+    with session_scope(any_engine) as session:
+        (batch,) = repo.release_due(session, nine, 10)
+    refusal = Rejected("invalid address jane.doe@example.org", status_code=400)
+    transport = RecordingTransport(script=[refusal])
+    sender = make_sender(any_engine, settings, transport, MovableClock(nine))
+    stream = io.StringIO()
+    logs.configure_logging(Settings(log_json=True), stream)
+    assert send_batch(batch, sender).outcome is Outcome.FAILED
+    (line,) = [x for x in _json_lines(stream) if x["logger"] == "sender.sending"]
+    assert (line["wave_id"], line["batch_id"], line["case_id"]) == (wave, batch, case)
+    assert "j***@example.org" in str(line["message"])
+    assert "jane.doe@example.org" not in stream.getvalue()
+    assert "omar@example.net" not in stream.getvalue()
+    assert logs.current_context() == {}

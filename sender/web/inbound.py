@@ -26,6 +26,7 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
+from sender import metrics
 from sender.celery_app import create_celery
 from sender.clock import SystemClock
 from sender.db import session_scope
@@ -59,6 +60,7 @@ class StoredForm:
 @bp.post("/webhooks/sendgrid/inbound")
 def receive() -> Response:
     if not _authorised():
+        metrics.count_refusal("inbound", "bad_auth")
         return Response(
             "authentication required\n",
             401,

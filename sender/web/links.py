@@ -24,6 +24,7 @@ from flask import Blueprint, Response, redirect, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
+from sender import metrics
 from sender.clock import SystemClock
 from sender.db import session_scope
 from sender.dedupe import insert_once
@@ -135,6 +136,7 @@ def _recipient(session: Session, token: str, read: Callable[[str], MessageRef]) 
 
 def _record(session: Session, recipient: Recipient, kind: ActionKind, url: str | None) -> None:
     """One action per message and kind, however often the link is followed."""
+    metrics.LINK_ACTIONS.labels(kind=str(kind)).inc()
     insert_once(
         session,
         Action,
@@ -187,6 +189,7 @@ def _page(template: str, language: str, status: int = 200, **values: Any) -> tup
 
 def _invalid() -> tuple[str, int]:
     """The same page for every bad token: it must not reveal what was wrong."""
+    metrics.INVALID_LINKS.inc()
     language = request.accept_languages.best_match(LANGUAGES) or "en"
     return _page("web/invalid.html", language, status=400)
 

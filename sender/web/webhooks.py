@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from sender import metrics
 from sender.actions import process_pending_events
 from sender.celery_app import create_celery
 from sender.errors import ConfigError, InvalidInput
@@ -39,7 +41,11 @@ INLINE_LIMIT = 5000
 @bp.post("/webhooks/sendgrid/events")
 def sendgrid_events() -> ResponseReturnValue:
     request.max_content_length = MAX_BODY_BYTES
-    body = request.get_data(cache=False)  # raises 413 past the limit
+    try:
+        body = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        metrics.count_refusal("events", "too_large")
+        raise
     now = datetime.now(UTC)
     try:
         _verifier().verify(
@@ -47,12 +53,16 @@ def sendgrid_events() -> ResponseReturnValue:
         )
     except (SignatureRefused, ConfigError) as error:
         log.warning("event webhook refused: %s", error)
+        reason = "not_configured" if isinstance(error, ConfigError) else None
+        metrics.count_refusal("events", reason or metrics.signature_refusal_reason(str(error)))
         return jsonify(error="signature refused"), 403
     try:
         batch = parse_batch(body)
     except InvalidInput as error:
+        metrics.count_refusal("events", "malformed")
         return jsonify(error=str(error)), 400
     result = store_events(context.engine(), batch, now)
+    metrics.count_events(e.fields.event_type for e in batch)
     if result.stored:
         _enqueue_processing()
     return jsonify(received=result.received, stored=result.stored), 200
