@@ -10,10 +10,10 @@ path (ORM insert per event with SELECT-before-insert) on a sample, same run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import queue
+import resource
 import statistics
 import subprocess
 import sys
@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import requests
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
@@ -71,26 +72,30 @@ def make_events(start: int, count: int) -> list[dict[str, Any]]:
     return events
 
 
-def batches(
-    total: int, signer: Signer, repost_every: int
-) -> Iterator[tuple[bytes, dict[str, str], int]]:
+def batches(total: int, repost_every: int) -> Iterator[tuple[bytes, int]]:
     previous: tuple[bytes, int] | None = None
     for index, start in enumerate(range(0, total, EVENTS_PER_BATCH)):
         events = make_events(start, min(EVENTS_PER_BATCH, total - start))
-        body = json.dumps(events, separators=(",", ":")).encode() + b"\r\n"
-        yield body, signer.headers(body), len(events)
+        body = orjson.dumps(events) + b"\r\n"
+        yield body, len(events)
         if previous is not None and repost_every and index % repost_every == 0:
-            # SendGrid delivers at least once: the same batch again, signed anew.
-            yield previous[0], signer.headers(previous[0]), previous[1]
+            # SendGrid delivers at least once: the same batch again (signed anew when posted).
+            yield previous
         previous = (body, len(events))
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, threads: int
+) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "--workers",
             str(workers),
+            "--threads",
+            str(threads),
+            # Import the app once before forking: workers serve at once, sharing memory.
+            "--preload",
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
@@ -113,9 +118,9 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.P
 
 
 def post_all(
-    url: str, total: int, signer: Signer, clients: int, repost_every: int
+    url: str, bodies: list[tuple[bytes, int]], signer: Signer, clients: int
 ) -> dict[str, Any]:
-    work: queue.Queue[tuple[bytes, dict[str, str], int] | None] = queue.Queue(maxsize=clients * 2)
+    work: queue.Queue[tuple[bytes, int] | None] = queue.Queue()
     latencies: list[float] = []
     posted = [0, 0]  # events, batches
     failures: list[str] = []
@@ -124,9 +129,10 @@ def post_all(
     def client() -> None:
         session = requests.Session()
         while (item := work.get()) is not None:
-            body, headers, count = item
+            body, count = item
             began = time.perf_counter()
-            response = session.post(url, data=body, headers=headers, timeout=60)
+            # Signed when posted: the timestamp must be fresh (10-minute replay window).
+            response = session.post(url, data=body, headers=signer.headers(body), timeout=60)
             elapsed = time.perf_counter() - began
             with lock:
                 latencies.append(elapsed)
@@ -135,28 +141,45 @@ def post_all(
                 if response.status_code != 200:
                     failures.append(f"{response.status_code} {response.text[:200]}")
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    began = time.perf_counter()
-    for item in batches(total, signer, repost_every):
+    for item in bodies:
         work.put(item)
+    threads = [threading.Thread(target=client) for _ in range(clients)]
     for _ in threads:
         work.put(None)
+    machine_before = _machine_busy_seconds()
+    cpu_before = time.process_time()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
     for thread in threads:
         thread.join()
     seconds = time.perf_counter() - began
     latencies.sort()
     return {
         "seconds": seconds,
+        "client_cpu_s": time.process_time() - cpu_before,
+        "machine_busy_s": _machine_busy_seconds() - machine_before,
         "events_posted": posted[0],
         "batches": posted[1],
         "events_per_s": posted[0] / seconds,
         "p50_s": statistics.median(latencies),
-        "p99_s": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "p95_s": _percentile(latencies, 0.95),
+        "p99_s": _percentile(latencies, 0.99),
         "failures": failures[:3],
         "failed": len(failures),
     }
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def _machine_busy_seconds() -> float:
+    """CPU seconds spent by the whole machine (all processes, all cores) since boot."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    ticks = [int(value) for value in fields]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def naive_store(engine: Engine, batch: list[IncomingEvent], received_at: datetime) -> int:
@@ -191,8 +214,7 @@ def naive_store(engine: Engine, batch: list[IncomingEvent], received_at: datetim
 
 
 def compare_with_naive(engine: Engine, sample: int) -> dict[str, float]:
-    signer = Signer.generate()
-    bodies = [body for body, _, _ in batches(sample, signer, 0)]
+    bodies = [body for body, _ in batches(sample, 0)]
     timings = {}
     for name, store in (("naive", naive_store), ("bulk", store_events)):
         with engine.begin() as connection:
@@ -216,14 +238,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn gthread threads")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--repost-every", type=int, default=20, help="re-post 1 batch in N")
-    parser.add_argument("--naive-sample", type=int, default=20_000)
+    parser.add_argument("--naive-sample", type=int, default=3_000)
+    parser.add_argument(
+        "--async-commit",
+        action="store_true",
+        help="synchronous_commit=off on the throwaway server (default: PostgreSQL's defaults)",
+    )
     args = parser.parse_args()
     signer = Signer.generate()
+    began = time.perf_counter()
+    bodies = list(batches(args.events, args.repost_every))
+    print(f"generated {len(bodies):,} bodies in {time.perf_counter() - began:.0f} s (not timed)")
     with postgres_server() as pg, redis_server() as redis:
         engine = db.get_engine(pg.url)
         db.upgrade(engine)
+        if args.async_commit:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text("ALTER SYSTEM SET synchronous_commit = off"))
+                connection.execute(text("SELECT pg_reload_conf()"))
         port = free_port()
         env = {
             "DATABASE_URL": pg.url,
@@ -233,44 +268,101 @@ def main() -> None:
             "SECRET_KEY": "bench-secret",
             "LOG_JSON": "false",
         }
-        server = start_gunicorn(env, port, args.workers)
+        load_before = os.getloadavg()
+        server = start_gunicorn(env, port, args.workers, args.threads)
+        server_cpu_before = _children_cpu_seconds()
+        database_cpu_before = _database_cpu_seconds(pg.directory)
         try:
             result = post_all(
-                f"http://127.0.0.1:{port}/webhooks/sendgrid/events",
-                args.events,
-                signer,
-                args.clients,
-                args.repost_every,
+                f"http://127.0.0.1:{port}/webhooks/sendgrid/events", bodies, signer, args.clients
             )
+            database_cpu = _database_cpu_seconds(pg.directory) - database_cpu_before
         finally:
             server.terminate()
             server.wait()
+        server_cpu = _children_cpu_seconds() - server_cpu_before
+        load_after = os.getloadavg()
         with engine.connect() as connection:
             stored = connection.scalar(select(func.count()).select_from(Event))
+            distinct = connection.scalar(select(func.count(func.distinct(Event.provider_event_id))))
         naive = compare_with_naive(engine, args.naive_sample)
         engine.dispose()
+    reposted = result["events_posted"] - args.events
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
+        f"; load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (1 min)"
     )
     print(
-        f"gunicorn workers={args.workers}, clients={args.clients}, {EVENTS_PER_BATCH} events/batch "
-        f"(~{len(json.dumps(make_events(0, EVENTS_PER_BATCH))) // 1024} KB)"
+        f"gunicorn workers={args.workers} threads={args.threads}, clients={args.clients}, "
+        f"{EVENTS_PER_BATCH} events/batch (~{len(bodies[0][0]) // 1024} KB), synchronous_commit="
+        f"{'off' if args.async_commit else 'on (default)'}"
     )
     print(
         f"posted {result['events_posted']:,} events in {result['batches']:,} batches "
-        f"({result['events_posted'] - args.events:,} re-posted) in {result['seconds']:.1f} s"
+        f"({reposted:,} re-posted duplicates) in {result['seconds']:.1f} s"
     )
     print(
-        f"ingest: {result['events_per_s']:,.0f} events/s; batch answer p50 "
-        f"{result['p50_s'] * 1000:.0f} ms, p99 {result['p99_s'] * 1000:.0f} ms; "
-        f"non-200: {result['failed']} {result['failures']}"
+        f"ingest: {result['events_per_s']:,.0f} events/s sustained; batch answer p50 "
+        f"{result['p50_s'] * 1000:.0f} ms, p95 {result['p95_s'] * 1000:.0f} ms, "
+        f"p99 {result['p99_s'] * 1000:.0f} ms; non-200: {result['failed']} {result['failures']}"
     )
-    print(f"stored {stored:,} distinct events (expected {args.events:,})")
+    print(
+        f"CPU over {result['seconds']:.1f} s wall: machine busy {result['machine_busy_s']:.0f} s "
+        f"of {2 * result['seconds']:.0f} s available; gunicorn {server_cpu:.0f} s, "
+        f"PostgreSQL {database_cpu:.0f} s, bench client {result['client_cpu_s']:.0f} s, "
+        f"other processes on the machine "
+        f"{result['machine_busy_s'] - server_cpu - database_cpu - result['client_cpu_s']:.0f} s"
+    )
+    print(
+        f"stored COUNT(*) {stored:,}, distinct sg_event_id {distinct:,}, "
+        f"unique events posted {args.events:,}: {'OK' if stored == args.events else 'MISMATCH'}"
+    )
     print(
         f"in-process store, {naive['sample_events']:,} events each posted twice: naive "
         f"{naive['naive_events_per_s']:,.0f} ev/s, bulk {naive['bulk_events_per_s']:,.0f} ev/s, "
         f"ratio {naive['ratio']:.1f}x"
     )
+    if stored != args.events or result["failed"]:
+        raise SystemExit(1)
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """CPU of a process plus its reaped children (PostgreSQL's ended backends)."""
+    try:
+        # Fields after the parenthesised command name: utime is 14th, cstime 17th overall.
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        children = parents.get(todo.pop(), [])
+        found.extend(children)
+        todo.extend(children)
+    return found
+
+
+def _database_cpu_seconds(directory: Path) -> float:
+    """CPU of the bench's own PostgreSQL: the postmaster (first line of postmaster.pid)
+    and its backends (pg_ctl detaches it from this process)."""
+    postmaster = int(next(directory.rglob("postmaster.pid")).read_text().split()[0])
+    return sum(_process_cpu_seconds(pid) for pid in [postmaster, *_descendants(postmaster)])
 
 
 if __name__ == "__main__":
