@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import redis
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, Row, func, select
 
 from sender.db import session_scope
 from sender.metrics import WaveCount
-from sender.models import Batch, Campaign, Message, Wave
+from sender.models import Batch, Campaign, Case, Message, Wave
 from sender.vocabulary import BatchStatus, MessageStatus, WaveStatus
 
 IN_PROCESS = "in-process"
@@ -26,6 +26,8 @@ RATE_KEY_PREFIX = "campaign:rate:"  # sender.ratelimit.RedisTokenBucket's defaul
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 _WAITING_BATCH = (BatchStatus.PENDING, BatchStatus.QUEUED)
 _ACTIVE_WAVES = (WaveStatus.SCHEDULED, WaveStatus.SENDING, WaveStatus.PAUSED)
+# Drafts have no messages yet: nothing to report on.
+_SHOWN_WAVES = tuple(s for s in WaveStatus if s is not WaveStatus.DRAFT)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class WaveProgress:
     skipped: int
     sent_last_minute: int
     oldest_waiting_seconds: float | None  # a due batch nobody has sent yet
+    next_batch_seconds: float | None = None  # until the next batch is due, when none is yet
+    unsettled: int = 0  # batches left SENDING: their outcome awaits reconciliation
 
     @property
     def per_minute(self) -> int:
@@ -60,6 +64,15 @@ class WaveProgress:
         finished = self.planned - self.remaining
         return finished / self.planned if self.planned else 0.0
 
+    @property
+    def waiting_for_window(self) -> bool:
+        """Work is left but none of it is due: the wave waits for a local send window."""
+        return (
+            self.remaining > 0
+            and self.oldest_waiting_seconds is None
+            and (self.next_batch_seconds is not None)
+        )
+
 
 @dataclass(frozen=True)
 class FailedBatch:
@@ -69,6 +82,8 @@ class FailedBatch:
     size: int
     attempts: int
     reason: str
+    wave: str = ""  # names, for people reading the report
+    case: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,18 +110,22 @@ class StatusReport:
     waves: tuple[WaveProgress, ...]
     failed_batches: tuple[FailedBatch, ...]
     live: LiveView
+    every_wave: bool = False  # finished waves were asked for too
 
 
 def wave_progress(
-    engine: Engine, now: datetime, wave_ids: Sequence[int] | None = None
+    engine: Engine,
+    now: datetime,
+    wave_ids: Sequence[int] | None = None,
+    states: Sequence[WaveStatus] = _ACTIVE_WAVES,
 ) -> tuple[WaveProgress, ...]:
-    """Progress of the given waves, or of every wave that is scheduled, sending or paused."""
+    """Progress of the given waves, or of every wave in ``states`` (default: in flight)."""
     with session_scope(engine) as session:
         query = select(Wave.id, Wave.name, Wave.status, Campaign.slug).join(
             Campaign, Campaign.id == Wave.campaign_id
         )
         if wave_ids is None:
-            query = query.where(Wave.status.in_(_ACTIVE_WAVES))
+            query = query.where(Wave.status.in_(states))
         else:
             query = query.where(Wave.id.in_(wave_ids))
         waves = session.execute(query.order_by(Wave.starts_at, Wave.id)).all()
@@ -138,19 +157,39 @@ def wave_progress(
                 .group_by(Batch.wave_id)
             ).all()
         )
+        upcoming = dict(
+            session.execute(
+                select(Batch.wave_id, func.min(Batch.send_after))
+                .where(
+                    Batch.wave_id.in_(ids),
+                    Batch.status.in_(_WAITING_BATCH),
+                    Batch.send_after > now,
+                )
+                .group_by(Batch.wave_id)
+            ).all()
+        )
+        unsettled = dict(
+            session.execute(
+                select(Batch.wave_id, func.count())
+                .where(Batch.wave_id.in_(ids), Batch.status == BatchStatus.SENDING)
+                .group_by(Batch.wave_id)
+            ).all()
+        )
     return tuple(
         _progress(
-            row.id,
-            row.slug,
-            row.name,
-            row.status,
+            row,
             counts.get(row.id, {}),
             int(recent.get(row.id, 0)),
-            oldest.get(row.id),
-            now,
+            _seconds_until(oldest.get(row.id), now),
+            _seconds_until(upcoming.get(row.id), now),
+            int(unsettled.get(row.id, 0)),
         )
         for row in waves
     )
+
+
+def _seconds_until(moment: datetime | None, now: datetime) -> float | None:
+    return None if moment is None else (moment - now).total_seconds()
 
 
 def _status_counts(rows: Iterable[tuple[int, str, int]]) -> dict[int, dict[str, int]]:
@@ -161,27 +200,27 @@ def _status_counts(rows: Iterable[tuple[int, str, int]]) -> dict[int, dict[str, 
 
 
 def _progress(
-    wave_id: int,
-    campaign: str,
-    name: str,
-    status: str,
+    row: Row[int, str, str, str],
     counts: Mapping[str, int],
     recent: int,
-    oldest: datetime | None,
-    now: datetime,
+    until_oldest: float | None,
+    until_next: float | None,
+    unsettled: int,
 ) -> WaveProgress:
     return WaveProgress(
-        wave_id=wave_id,
-        campaign=campaign,
-        name=name,
-        status=status,
+        wave_id=row.id,
+        campaign=row.slug,
+        name=row.name,
+        status=row.status,
         planned=sum(counts.values()),
         sent=counts.get(MessageStatus.SENT, 0),
         failed=counts.get(MessageStatus.FAILED, 0),
         remaining=counts.get(MessageStatus.PLANNED, 0),
         skipped=counts.get(MessageStatus.SKIPPED, 0) + counts.get(MessageStatus.CANCELLED, 0),
         sent_last_minute=recent,
-        oldest_waiting_seconds=None if oldest is None else (now - oldest).total_seconds(),
+        oldest_waiting_seconds=None if until_oldest is None else -until_oldest,
+        next_batch_seconds=until_next,
+        unsettled=unsettled,
     )
 
 
@@ -191,17 +230,26 @@ def failed_batches(
     if not wave_ids:
         return ()
     with session_scope(engine) as session:
-        rows = session.scalars(
-            select(Batch)
+        rows = session.execute(
+            select(Batch, Wave.name, Case.slug)
+            .join(Wave, Wave.id == Batch.wave_id)
+            .join(Case, Case.id == Batch.case_id)
             .where(Batch.wave_id.in_(wave_ids), Batch.status == BatchStatus.FAILED)
             .order_by(Batch.id)
             .limit(limit)
         ).all()
         return tuple(
             FailedBatch(
-                b.id, b.wave_id, b.case_id, b.size, b.attempts, b.error or "no reason recorded"
+                b.id,
+                b.wave_id,
+                b.case_id,
+                b.size,
+                b.attempts,
+                b.error or "no reason recorded",
+                wave=wave,
+                case=case,
             )
-            for b in rows
+            for b, wave, case in rows
         )
 
 
@@ -291,12 +339,18 @@ def live_view(redis_url: str | None, ping_timeout: float = 1.0) -> LiveView:
 
 
 def build_report(
-    engine: Engine, redis_url: str | None, now: datetime, ping_timeout: float = 1.0
+    engine: Engine,
+    redis_url: str | None,
+    now: datetime,
+    ping_timeout: float = 1.0,
+    every_wave: bool = False,
 ) -> StatusReport:
-    waves = wave_progress(engine, now)
+    """Waves in flight; with ``every_wave``, finished and stopped ones too."""
+    waves = wave_progress(engine, now, states=_SHOWN_WAVES if every_wave else _ACTIVE_WAVES)
     return StatusReport(
         generated_at=now,
         waves=waves,
         failed_batches=failed_batches(engine, [w.wave_id for w in waves]),
         live=live_view(redis_url, ping_timeout),
+        every_wave=every_wave,
     )

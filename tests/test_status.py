@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from datetime import timedelta
 
@@ -12,10 +13,21 @@ from ops_fixtures import (
     ops_redis_fixture,  # noqa: F401 - provides ops_redis_url
     seed,
 )
+from rich.console import Console
+from sending_fixtures import DEC1, add_case, add_supporters, add_wave
 from sqlalchemy import Engine
 
+from sender import repository as repo
 from sender import status
+from sender.cli import status as cli_status
+from sender.config import Settings
+from sender.db import session_scope
+from sender.models import Wave
 from sender.ratelimit import Demand, RedisTokenBucket, campaign_limit
+from sender.vocabulary import WaveStatus
+from sender.waves import plan_wave
+
+PLAN_SETTINGS = Settings(secret_key="test", batch_size=3)
 
 
 def test_wave_progress_counts_rate_eta_and_oldest_batch(any_engine: Engine) -> None:
@@ -84,3 +96,73 @@ def test_live_view_with_redis_and_no_workers(ops_redis_url: str, env: pytest.Mon
 def test_unreachable_redis_is_reported_not_raised(any_engine: Engine) -> None:
     live = status.live_view("redis://127.0.0.1:1/0", ping_timeout=0)
     assert live.problem is not None and "Redis unreachable" in live.problem
+
+
+# --- waves between windows, unsettled batches, finished waves, the CLI text ------------
+
+
+def _planned(engine: Engine) -> int:
+    """A real plan: six supporters in batches of three, due at 09:00 UTC on Dec 1."""
+    case = add_case(engine, PLAN_SETTINGS, slug="germain")
+    add_supporters(engine, [case], [f"g{i}@example.net" for i in range(6)])
+    wave = add_wave(engine, PLAN_SETTINGS)
+    plan_wave(engine, PLAN_SETTINGS, wave, DEC1)
+    return wave
+
+
+def test_a_wave_between_windows_waits_rather_than_stalls(any_engine: Engine) -> None:
+    wave_id = _planned(any_engine)
+    (wave,) = status.wave_progress(any_engine, DEC1)
+    assert (wave.planned, wave.sent, wave.failed, wave.skipped, wave.remaining) == (6, 0, 0, 0, 6)
+    assert wave.wave_id == wave_id and wave.oldest_waiting_seconds is None
+    assert wave.next_batch_seconds == pytest.approx(9 * 3600)
+    assert wave.waiting_for_window and wave.eta_seconds is None
+    assert cli_status.eta_text(wave) == "next in 9:00:00"
+    # Once its window opens and nothing goes out, the same wave is stalled.
+    (late,) = status.wave_progress(any_engine, DEC1 + timedelta(hours=9, minutes=5))
+    assert late.oldest_waiting_seconds == pytest.approx(300)
+    assert not late.waiting_for_window and cli_status.eta_text(late) == "stalled"
+
+
+def test_a_batch_sent_without_answer_is_reported_unsettled(any_engine: Engine) -> None:
+    _planned(any_engine)
+    nine = DEC1 + timedelta(hours=9)
+    with session_scope(any_engine) as session:
+        first, _ = repo.release_due(session, nine, 10)
+        assert repo.claim_batch(session, first, "key-1", nine)
+    (wave,) = status.wave_progress(any_engine, nine)
+    assert wave.unsettled == 1
+    text = _text(cli_status.render(status.build_report(any_engine, None, nine)))
+    assert "1 batch sent with no answer yet" in text
+
+
+def test_finished_waves_only_on_request_and_when_nothing_is_in_flight(any_engine: Engine) -> None:
+    wave_id = _planned(any_engine)
+    with session_scope(any_engine) as session:
+        wave = session.get(Wave, wave_id)
+        assert wave is not None
+        wave.status = WaveStatus.DONE
+    assert status.build_report(any_engine, None, DEC1).waves == ()
+    report = status.build_report(any_engine, None, DEC1, every_wave=True)
+    assert [w.status for w in report.waves] == ["done"]
+    finished = status.build_report(any_engine, None, DEC1, every_wave=True)
+    text = _text(cli_status.render(status.build_report(any_engine, None, DEC1), finished))
+    assert "No wave is scheduled, sending or paused." in text
+    assert "How the other waves ended:" in text and "/case-email" in text
+
+
+def test_the_cli_text_adds_up_and_fits_80_columns(any_engine: Engine) -> None:
+    seeded = seed(any_engine)
+    text = _text(cli_status.render(status.build_report(any_engine, None, NOW)), width=80)
+    assert "planned 10 = sent 4 + failed 1 + skipped 0 + left 5" in text
+    assert "3/min in the last minute, ETA 0:01:40" in text
+    assert "oldest due batch waiting 0:05:00" in text
+    assert f"failed batch {seeded.failed_batch_id} (wave case-email, case popi, 1 message" in text
+    assert "w4r-2020/case-email" in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
+def _text(renderable: object, width: int = 120) -> str:
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()

@@ -16,6 +16,7 @@ from sender.cli.common import console, open_database
 from sender.clock import SystemClock
 from sender.config import get_settings
 from sender.status import IN_PROCESS, StatusReport, WaveProgress, build_report
+from sender.vocabulary import WaveStatus
 
 HELP = "Show sending progress: per wave sent/failed/left, rate, ETA; queues and workers."
 
@@ -26,33 +27,60 @@ def _duration(seconds: float | None) -> str:
     return str(timedelta(seconds=round(seconds)))
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+def eta_text(wave: WaveProgress) -> str:
+    """What is left to wait, in words that do not call a wave between windows stalled."""
+    if wave.planned == 0:
+        return "not planned yet"
+    if wave.remaining == 0:
+        return "done" if wave.unsettled == 0 else "settling"
+    if wave.status == WaveStatus.PAUSED:
+        return "paused"
+    if wave.waiting_for_window:
+        return f"next in {_duration(wave.next_batch_seconds)}"
+    return _duration(wave.eta_seconds)
+
+
 def _bar(wave: WaveProgress) -> ProgressBar:
     return ProgressBar(
         total=max(wave.planned, 1),
         completed=wave.planned - wave.remaining,
-        width=24,
+        width=20,
         complete_style="yellow",
         finished_style="green",
     )
 
 
-def waves_table(report: StatusReport) -> Table:
-    table = Table(title="Waves", title_justify="left", expand=False)
-    for column in ("wave", "state", "progress", "sent", "failed", "left", "/min", "ETA", "waiting"):
-        table.add_column(column, justify="left" if column in {"wave", "state"} else "right")
-    for wave in report.waves:
-        table.add_row(
-            f"{wave.campaign}/{wave.name}",
-            wave.status,
-            _bar(wave),
-            f"{wave.sent:,}",
-            Text(f"{wave.failed:,}", style="red" if wave.failed else ""),
-            f"{wave.remaining:,}",
-            f"{wave.per_minute:,}",
-            _duration(wave.eta_seconds),
-            "" if wave.oldest_waiting_seconds is None else _duration(wave.oldest_waiting_seconds),
-        )
-    return table
+def wave_block(wave: WaveProgress) -> RenderableType:
+    """Three short lines per wave: readable in an 80-column terminal, numbers that add up.
+
+    planned = sent + failed + skipped + left, so an operator can check at a glance
+    that nothing went missing.
+    """
+    title = Text.assemble(
+        (f"{wave.campaign}/{wave.name}", "bold"),
+        f"  {wave.status}  ",
+    )
+    header = Table.grid(padding=(0, 1))
+    header.add_row(title, _bar(wave), f"{wave.done_fraction:.0%}")
+    counts = Text.assemble(
+        f"  planned {wave.planned:,} = sent {wave.sent:,} + ",
+        (f"failed {wave.failed:,}", "red" if wave.failed else ""),
+        f" + skipped {wave.skipped:,} + left {wave.remaining:,}",
+    )
+    if wave.remaining == 0 and wave.unsettled == 0:
+        return Group(header, counts)
+    pace = f"  {wave.per_minute:,}/min in the last minute, ETA {eta_text(wave)}"
+    if wave.oldest_waiting_seconds is not None:
+        pace += f", oldest due batch waiting {_duration(wave.oldest_waiting_seconds)}"
+    return Group(header, counts, Text(pace))
+
+
+def waves_view(report: StatusReport) -> RenderableType:
+    return Group(*(wave_block(wave) for wave in report.waves))
 
 
 def live_lines(report: StatusReport) -> Text:
@@ -67,20 +95,40 @@ def live_lines(report: StatusReport) -> Text:
     return Text(f"Queues: {queues}\nWorkers: {workers}\nRate buckets (tokens): {buckets}")
 
 
-def render(report: StatusReport) -> RenderableType:
+def problem_lines(report: StatusReport) -> list[RenderableType]:
+    """Batches sent with no answer, then failed batches with the provider's reason."""
+    lines: list[RenderableType] = [
+        Text(
+            f"wave {w.name}: {_plural(w.unsettled, 'batch')} sent with no answer yet; "
+            "settled from provider events before anything is resent",
+            style="yellow",
+        )
+        for w in report.waves
+        if w.unsettled
+    ]
+    lines += [
+        Text(
+            f"failed batch {b.batch_id} (wave {b.wave or b.wave_id}, case {b.case or b.case_id}, "
+            f"{_plural(b.size, 'message')}, {_plural(b.attempts, 'attempt')}): {b.reason}",
+            style="red",
+        )
+        for b in report.failed_batches
+    ]
+    return lines
+
+
+def render(report: StatusReport, finished: StatusReport | None = None) -> RenderableType:
+    """The report; ``finished`` (every wave) is shown when nothing is in flight."""
     parts: list[RenderableType] = []
     if report.waves:
-        parts.append(waves_table(report))
+        parts += [waves_view(report), *problem_lines(report)]
+    elif report.every_wave:
+        parts.append(Text("No wave has been launched yet."))
     else:
         parts.append(Text("No wave is scheduled, sending or paused."))
-    for batch in report.failed_batches:
-        parts.append(
-            Text(
-                f"failed batch {batch.batch_id} (wave {batch.wave_id}, {batch.size} messages, "
-                f"{batch.attempts} attempts): {batch.reason}",
-                style="red",
-            )
-        )
+        if finished is not None and finished.waves:
+            parts += [Text("How the other waves ended:"), waves_view(finished)]
+            parts += problem_lines(finished)
     parts.append(live_lines(report))
     parts.append(Text(f"at {report.generated_at:%Y-%m-%d %H:%M:%S} UTC", style="dim"))
     return Group(*parts)
@@ -90,13 +138,22 @@ def status_command(
     watch: bool = typer.Option(False, "--watch", "-w", help="Refresh until Ctrl-C."),
     interval: float = typer.Option(2.0, min=0.2, help="Seconds between refreshes."),
     iterations: int = typer.Option(0, min=0, help="With --watch: stop after N refreshes."),
+    every_wave: bool = typer.Option(
+        False, "--all", "-a", help="Include finished, cancelled and missed waves."
+    ),
 ) -> None:
     settings = get_settings()
     engine = open_database(settings)
     clock = SystemClock()
 
     def snapshot() -> RenderableType:
-        return render(build_report(engine, settings.redis_url, clock.now()))
+        now = clock.now()
+        report = build_report(engine, settings.redis_url, now, every_wave=every_wave)
+        if report.waves or every_wave:
+            return render(report)
+        # Nothing in flight: how the finished waves ended says more than nothing.
+        finished = build_report(engine, None, now, every_wave=True)
+        return render(report, finished)
 
     if not watch:
         console.print(snapshot())
