@@ -16,7 +16,14 @@ import pytest
 from flask.testing import FlaskClient
 from ops_fixtures import ops_redis_fixture  # noqa: F401 - provides ops_redis_url
 from prometheus_client.parser import text_string_to_metric_families
-from replies_fixtures import INBOUND_SECRET, multipart, parse_fields, reply_address
+from replies_fixtures import (
+    INBOUND_SECRET,
+    SECRET,
+    message_ref,
+    multipart,
+    parse_fields,
+    reply_address,
+)
 from replies_fixtures import seed as seed_replies
 from replies_fixtures import settings_for as reply_settings
 from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixtures
@@ -377,3 +384,25 @@ def test_inbound_bad_auth_is_a_refusal_and_a_parsed_reply_counts_its_status(
     assert _value("replies_total", status="matched") == matched + 1
     with session_scope(any_engine) as session:
         assert session.scalar(select(func.count()).select_from(Reply)) == 1
+
+
+def test_link_clicks_and_bad_tokens_are_counted(any_engine: Engine) -> None:
+    from sender.models import Action
+    from sender.tokens import TokenSigner
+    from sender.web import create_app
+
+    settings = reply_settings(any_engine)
+    seeded = seed_replies(any_engine, settings)
+    client = create_app(settings).test_client()
+    token = TokenSigner(SECRET).action(message_ref(seeded, "bob@example.org"))
+    clicks = _value("link_actions_total", kind="clicked")
+    invalid = _value("invalid_links_total")
+    assert client.get(f"/a/{token}x").status_code == 400
+    assert _value("invalid_links_total") == invalid + 1
+    with session_scope(any_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Action)) == 0
+    assert client.get(f"/a/{token}").status_code == 302
+    assert client.get(f"/a/{token}").status_code == 302
+    assert _value("link_actions_total", kind="clicked") == clicks + 2  # repeats included
+    with session_scope(any_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Action)) == 1  # stored once
