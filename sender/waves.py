@@ -292,7 +292,7 @@ def plan_wave(engine: Engine, settings: Settings, wave_id: int, now: datetime) -
             if (slot := slot_for(zone, starts, ends, window)) is not None
         ]
         repo.save_slots(session, wave.id, slots)
-        messages = repo.plan_messages(
+        messages, batches = repo.plan_messages(
             session,
             wave,
             now=now,
@@ -300,7 +300,6 @@ def plan_wave(engine: Engine, settings: Settings, wave_id: int, now: datetime) -
             batch_size=settings.batch_size,
             default_language=_default_language(wave),
         )
-        batches = repo.plan_batches(session, wave.id, now)
         return PlanResult(wave.name, messages, batches, len(slots))
 
 
