@@ -7,15 +7,16 @@ counts are added by sender.actions as events are processed, and every Action
 by `roll_up_actions` (it marks `actions.rolled_up_at`). A supporter who acts
 is counted once per case (`case_actors`), on the wave, language and day of
 their first act, so the per-wave figures add up to the per-case ones.
-Sends are counted live from `messages` (one indexed scan).
+Sends are added by `count_sends`, called by sender.repository in the same
+transaction that marks messages SENT, so the report never scans `messages`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -78,6 +79,19 @@ def add_counts(session: Session, counts: Counter[CountKey]) -> None:
         set_={"count": ReportCount.count + statement.excluded["count"]},
     )
     session.execute(statement, rows)
+
+
+def count_sends(session: Session, sent: Iterable[tuple[int, int, str]], sent_at: datetime) -> None:
+    """Add messages just marked SENT, as (case_id, wave_id, language), to the totals.
+
+    Called in the transaction that marks them, so a rollback takes the counts too.
+    """
+    day = sent_at.astimezone(UTC).date() if sent_at.tzinfo else sent_at.date()
+    counts: Counter[CountKey] = Counter(
+        CountKey(case_id, wave_id, language, day, Metric.SENDS)
+        for case_id, wave_id, language in sent
+    )
+    add_counts(session, counts)
 
 
 # Bounded so the IN lists stay far below PostgreSQL's 65,535 parameters.
@@ -172,8 +186,6 @@ def build_report(engine: Engine, by: Dimension = Dimension.CASE) -> dict[str, An
         table: dict[str, Counter[str]] = {}
         for key, metric, count in _rolled_totals(session, by):
             table.setdefault(_key_text(key), Counter())[metric] += int(count)
-        for key, count in _sends(session, by):
-            table.setdefault(_key_text(key), Counter())[Metric.SENDS] += int(count)
         labels = _labels(session, by, table)
         unique_actors = session.scalar(select(func.count(func.distinct(CaseActor.supporter_id))))
     rows = [_row(key, labels.get(key, key), counts) for key, counts in sorted(table.items())]
@@ -207,22 +219,6 @@ def _rolled_totals(session: Session, by: Dimension) -> list[Any]:
     query = select(column, ReportCount.metric, func.sum(ReportCount.count)).group_by(
         column, ReportCount.metric
     )
-    return list(session.execute(query).all())
-
-
-def _sends(session: Session, by: Dimension) -> list[Any]:
-    if by is Dimension.DAY:
-        when = Message.sent_at
-        if session.get_bind().dialect.name == "postgresql":
-            when = func.timezone("UTC", Message.sent_at)  # type: ignore[assignment]
-        column: Any = func.date(when)
-    else:
-        column = {
-            Dimension.CASE: Message.case_id,
-            Dimension.WAVE: Message.wave_id,
-            Dimension.LANGUAGE: Message.language,
-        }[by]
-    query = select(column, func.count()).where(Message.sent_at.is_not(None)).group_by(column)
     return list(session.execute(query).all())
 
 

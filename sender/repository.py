@@ -50,6 +50,7 @@ from sender.models import (
     Wave,
     WaveSlot,
 )
+from sender.reports import count_sends
 from sender.vocabulary import BatchStatus, CaseStatus, MessageStatus, SupporterStatus, WaveStatus
 
 OPEN_BATCH = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.SENDING)
@@ -616,13 +617,13 @@ def reconcile(session: Session, batch_id: int, now: datetime) -> tuple[int, int]
     if batch is None or batch.status != BatchStatus.SENDING:
         return (0, 0)
     seen = exists().where(Event.message_id == Message.id)
-    sent = _count(
-        session.execute(
-            update(Message)
-            .where(Message.batch_id == batch_id, Message.status == MessageStatus.PLANNED, seen)
-            .values(status=MessageStatus.SENT, sent_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    sent = _mark_sent(
+        session,
+        update(Message)
+        .where(Message.batch_id == batch_id, Message.status == MessageStatus.PLANNED, seen)
+        .values(status=MessageStatus.SENT, sent_at=now)
+        .execution_options(synchronize_session=False),
+        now,
     )
     left = session.scalar(
         select(func.count()).where(
@@ -731,12 +732,22 @@ def record_accepted(
     )
     if not moved:
         return 0
-    result = session.execute(
+    return _mark_sent(
+        session,
         update(Message)
         .where(Message.batch_id == batch_id, Message.status == MessageStatus.PLANNED)
-        .values(status=MessageStatus.SENT, sent_at=now)
+        .values(status=MessageStatus.SENT, sent_at=now),
+        now,
     )
-    return _count(result)
+
+
+def _mark_sent(session: Session, marking: Any, now: datetime) -> int:
+    """Run an UPDATE that marks messages SENT and add them to the report's running totals."""
+    rows = session.execute(
+        marking.returning(Message.case_id, Message.wave_id, Message.language)
+    ).all()
+    count_sends(session, ((r.case_id, r.wave_id, r.language) for r in rows), now)
+    return len(rows)
 
 
 def finish_batch(

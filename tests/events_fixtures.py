@@ -12,6 +12,7 @@ from sender.addresses import email_hash
 from sender.db import session_scope
 from sender.event_store import parse_batch, store_events
 from sender.models import Campaign, Case, Message, Supporter, Wave
+from sender.reports import count_sends
 
 T0 = datetime(2020, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -89,6 +90,8 @@ def seed(engine: Engine, people: int = 3) -> World:
         ]
         s.add_all(sent + planned)
         s.flush()
+        # What sender.repository adds when it marks messages SENT.
+        count_sends(s, [(m.case_id, m.wave_id, m.language) for m in sent], T0)
         return World(
             case.id,
             other.id,

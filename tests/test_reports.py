@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from events_fixtures import T0, World, ingest, seed, sg_event
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from sender.actions import process_pending_events
 from sender.clock import FixedClock
 from sender.config import Settings
 from sender.csvsafe import safe_cell, to_csv
 from sender.db import session_scope
-from sender.models import Action
+from sender.models import Action, Batch, Message
 from sender.reports import Dimension, build_report
+from sender.repository import record_accepted
+from sender.vocabulary import BatchStatus
 
 
 def _process(engine: Engine) -> None:
@@ -144,3 +148,52 @@ def test_roll_up_works_in_bounded_chunks(any_engine: Engine) -> None:
         assert [roll_up_actions(s, T0, limit=3) for _ in range(4)] == [3, 3, 1, 0]
     [row] = build_report(any_engine)["rows"]
     assert (row["counts"]["letters"], row["counts"]["acted"]) == (7, 2)
+
+
+def _sending_batch(engine: Engine, w: World) -> int:
+    """The later wave's planned messages in one batch that is in flight (SENDING)."""
+    with session_scope(engine) as s:
+        batch = Batch(
+            wave_id=w.later_wave_id,
+            case_id=w.case_id,
+            language="en",
+            send_after=T0,
+            send_before=T0 + timedelta(hours=4),
+            status=BatchStatus.SENDING,
+            size=len(w.planned),
+            send_key="key-1",
+        )
+        s.add(batch)
+        s.flush()
+        s.execute(update(Message).where(Message.id.in_(w.planned)).values(batch_id=batch.id))
+        return batch.id
+
+
+def test_sends_are_counted_once_when_the_provider_accepts(any_engine: Engine) -> None:
+    w = seed(any_engine, people=3)
+    batch_id = _sending_batch(any_engine, w)
+    later = T0 + timedelta(days=1)
+    with session_scope(any_engine) as s:
+        assert record_accepted(s, batch_id, "key-1", later, "sg-1") == 3
+    with session_scope(any_engine) as s:  # a second acceptance of the same batch: no-op
+        assert record_accepted(s, batch_id, "key-1", later, "sg-1") == 0
+    by_wave = {
+        r["key"]: r["counts"]["sends"] for r in build_report(any_engine, Dimension.WAVE)["rows"]
+    }
+    assert by_wave == {str(w.wave_id): 3, str(w.later_wave_id): 3}
+    by_day = {
+        r["key"]: r["counts"]["sends"] for r in build_report(any_engine, Dimension.DAY)["rows"]
+    }
+    assert by_day == {"2020-12-01": 3, "2020-12-02": 3}
+
+
+def test_sends_counted_in_a_rolled_back_transaction_are_not_counted(pg_engine: Engine) -> None:
+    w = seed(pg_engine, people=2)
+    batch_id = _sending_batch(pg_engine, w)
+    with pytest.raises(RuntimeError), session_scope(pg_engine) as s:
+        assert record_accepted(s, batch_id, "key-1", T0, "sg-1") == 2
+        raise RuntimeError("the worker died before commit")
+    assert build_report(pg_engine)["totals"]["sends"] == 2  # wave 1's only
+    with session_scope(pg_engine) as s:
+        assert record_accepted(s, batch_id, "key-1", T0, "sg-1") == 2
+    assert build_report(pg_engine)["totals"]["sends"] == 4
