@@ -6,8 +6,9 @@ Fills a throwaway PostgreSQL in SQL (generate_series): 10 cases, 3 waves,
 events/5 supporters and sent messages, the events (a realistic mix) and one
 action per open/click event, as sender.actions would store them. Running
 totals are then built by the production code path for actions
-(`reports.roll_up_actions`) and by one SQL aggregate for delivery and bounce
-counts (what `reports.add_counts` adds batch by batch). It times
+(`reports.roll_up_actions`) and by one SQL aggregate each for delivery and
+bounce counts (what `reports.add_counts` adds batch by batch) and for sends
+(what `reports.count_sends` adds when the send path marks messages SENT). It times
 `build_report(by=case)` against the naive plain GROUP BY over events and
 actions, in the same run.
 """
@@ -62,6 +63,10 @@ SETUP = [
        CASE e.event_type WHEN 'delivered' THEN 'deliveries' ELSE 'bounces' END, count(*)
        FROM events e JOIN messages m ON m.id = e.message_id
        WHERE e.event_type IN ('delivered', 'bounced') GROUP BY 1, 2, 3, 4, 5""",
+    # What reports.count_sends adds as sender.repository marks each batch's messages SENT.
+    """INSERT INTO report_counts (case_id, wave_id, language, day, metric, count)
+       SELECT case_id, wave_id, language, (sent_at AT TIME ZONE 'UTC')::date, 'sends', count(*)
+       FROM messages WHERE sent_at IS NOT NULL GROUP BY 1, 2, 3, 4""",
     "ANALYZE",
 ]
 
@@ -144,6 +149,10 @@ def main() -> None:
                     connection.execute(text(query)).all()
 
         slow = best_of(3, naive)
+        with engine.connect() as connection:
+            live_sends = connection.scalar(
+                text("SELECT count(*) FROM messages WHERE sent_at IS NOT NULL")
+            )
         engine.dispose()
     totals = report["totals"]
     print(
@@ -154,7 +163,14 @@ def main() -> None:
         f"{totals['human_opens'] + totals['machine_opens'] + totals['clicks']:,} actions "
         f"(filled in {filled:.0f} s, actions rolled up in {rolled:.0f} s)"
     )
-    print(f"per-case report from running totals: {fast * 1000:.0f} ms (best of 5)")
+    print(
+        f"sends in the report {totals['sends']:,}, live count of sent messages {live_sends:,}: "
+        f"{'OK' if totals['sends'] == live_sends else 'MISMATCH'}"
+    )
+    print(
+        f"per-case report from running totals: {fast * 1000:.0f} ms (best of 5); "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
     print(
         f"plain GROUP BY over events/actions/messages: {slow * 1000:.0f} ms (best of 3); "
         f"ratio {slow / fast:.1f}x"
