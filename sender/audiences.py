@@ -43,7 +43,7 @@ from sender.errors import InvalidInput, NotFound
 from sender.models import Event, Reply, Supporter, Suppression
 from sender.vocabulary import SupporterStatus, SuppressionReason
 
-CHUNK_ROWS = 10_000
+CHUNK_ROWS = 25_000
 EXAMPLES_KEPT = 20
 MAX_LENGTH = {Column.FIRST_NAME: 200, Column.LAST_NAME: 200, Column.CASE_PREFERENCE: 64}
 MAX_SOURCE = 100
