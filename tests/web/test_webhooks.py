@@ -221,6 +221,34 @@ def test_sendgrid_sized_batch_is_accepted(
     assert stored_count(any_engine) == 2000
 
 
+def test_values_the_fast_parser_refuses_are_still_judged_by_json_itself(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    # orjson refuses integers past 64 bits; they are valid JSON and are kept raw.
+    huge = 2**70
+    body = body_of([*GOOD, {**event(4), "asm_group_id": huge}])
+    assert post(client, signer, body).get_json() == {"received": 4, "stored": 4}
+    with any_engine.connect() as connection:
+        raws = connection.scalars(select(Event.raw)).all()
+    assert any(raw.get("asm_group_id") == huge for raw in raws)
+
+
+def test_nesting_past_the_fast_parsers_limit_is_refused_whole(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    body = (
+        body_of(GOOD)[:-1]
+        + b',{"event":"open","sg_event_id":"d","timestamp":1,"x":'
+        + (deep.encode() + b"}]")
+    )
+    response = post(client, signer, body)
+    assert response.status_code == 400
+    assert "not valid JSON" in response.get_json()["error"]
+    assert stored_count(any_engine) == 0
+    assert post(client, signer, body_of(GOOD)).get_json()["stored"] == 3
+
+
 # --- fuzz: signed, random shapes and values -> never a 500 ---------------------------
 
 _scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
