@@ -57,7 +57,7 @@ def test_a_wave_launched_twice_concurrently_is_sent_once(world: World) -> None:
         )
         for _ in range(2)
     ]
-    outputs = [p.communicate(timeout=60)[0].decode() for p in launches]
+    outputs = [p.communicate(timeout=120)[0].decode() for p in launches]
     assert [p.returncode for p in launches] == [0, 0], outputs
     launched = [o for o in outputs if f"wave {WAVE} launched\n" in o]
     assert len(launched) == 1, outputs  # the other says it was launched meanwhile / already
