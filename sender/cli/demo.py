@@ -75,8 +75,13 @@ def demo_command(
     seed: Annotated[int, typer.Option(help="Seed for the generated data.")] = 2020,
 ) -> None:
     # Per-batch log lines would drown the progress bars; warnings still show.
-    logging.getLogger("sender").setLevel(logging.WARNING)
-    summary = run_demo(directory.resolve(), RichNarrator(), supporters, seed)
+    project_logs = logging.getLogger("sender")
+    level = project_logs.level
+    project_logs.setLevel(logging.WARNING)
+    try:
+        summary = run_demo(directory.resolve(), RichNarrator(), supporters, seed)
+    finally:
+        project_logs.setLevel(level)
     _print_summary(summary)
 
 
