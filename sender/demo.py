@@ -13,9 +13,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +22,6 @@ from typing import Any, Protocol
 import requests
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from sqlalchemy import Engine, select
-from werkzeug.serving import make_server
 
 from sender import db
 from sender.assign import AssignReport, Strategy, assign
@@ -44,6 +41,7 @@ from sender.sending import BatchResult, default_sender
 from sender.testing.crm_export import write_crm_export
 from sender.testing.sendgrid_process import LocalSendGrid, local_sendgrid
 from sender.testing.services import free_port
+from sender.testing.webapp import serving
 from sender.vocabulary import EventType, Language, WaveKind
 from sender.waves import apply_plan, launch
 from sender.web import create_app
@@ -184,19 +182,6 @@ def configure(paths: DemoPaths, server: LocalSendGrid, web_port: int) -> Setting
     os.environ.pop("REDIS_URL", None)  # the embedded default: tasks run in this process
     reset_settings()
     return get_settings()
-
-
-@contextmanager
-def web_app(port: int) -> Iterator[str]:
-    """The real Flask app on localhost, in a thread, for the server's callbacks."""
-    server = make_server("127.0.0.1", port, create_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
 
 
 def load_audience(
@@ -374,7 +359,7 @@ def run_demo(
         previews = write_previews(paths, engine, settings)
         apply_plan(engine, settings, load_plan(PLAN_FILE))
         outcomes: list[WaveOutcome] = []
-        with web_app(web_port):
+        with serving(create_app(), web_port):
             for wave in waves_in_order(engine):
                 narrator.step(f"Wave {wave.name} ({wave.kind}) from {wave.starts_at:%d %b %Y}")
                 launch(engine, settings, wave.name, wave.starts_at - TICK)

@@ -6,7 +6,6 @@ A missing browser fails the test with the install command: never a silent skip.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +16,10 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import Engine
 from web_fixtures import STAFF_PASSWORD, STAFF_USER, make_app
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from sender.db import session_scope
 from sender.models import Wave
+from sender.testing.webapp import serving
 from sender.vocabulary import WaveStatus
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -42,14 +41,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def served(pg_engine: Engine) -> Iterator[tuple[str, Engine, int]]:
     seeded = seed(pg_engine)
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, make_app(pg_engine), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", pg_engine, seeded.wave_id
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serving(make_app(pg_engine)) as url:
+        yield url, pg_engine, seeded.wave_id
 
 
 @pytest.fixture

@@ -16,11 +16,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +28,6 @@ from typing import Any
 import pytest
 from celery import Celery
 from sqlalchemy import Engine, func, select, text, update
-from werkzeug.serving import make_server
 
 from sender.cases import load_cases
 from sender.celery_app import create_celery
@@ -42,6 +40,7 @@ from sender.sending import SendPolicy
 from sender.tasks import SEND_BATCH_TASK
 from sender.testing.sendgrid_process import LocalSendGrid, local_sendgrid
 from sender.testing.services import free_port, start_redis
+from sender.testing.webapp import serving
 from sender.vocabulary import BatchStatus, WaveStatus
 from sender.waves import create_wave, launch
 from sender.web import create_app
@@ -239,17 +238,9 @@ class QueueDispatcher:
             self.app.send_task(SEND_BATCH_TASK, args=[batch_id])
 
 
-@contextmanager
-def web_app(settings: Settings) -> Iterator[str]:
+def web_app(settings: Settings) -> AbstractContextManager[str]:
     """The real Flask app on localhost, in a thread: the server posts its events here."""
-    server = make_server("127.0.0.1", 0, create_app(settings), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    return serving(create_app(settings))
 
 
 # --- audience and wave ----------------------------------------------------------
