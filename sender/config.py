@@ -13,7 +13,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sender.errors import ConfigError
+
+# Published in this repository, so anyone could use them: each is refused once
+# real mail goes out (see `refuse_published_defaults`).
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside the embedded default
+DEV_INBOUND_SECRET = "dev-inbound-secret"  # noqa: S105 - refused outside the embedded default
+DEV_STAFF_PASSWORD = "change-me"  # noqa: S105 - refused outside the embedded default
+REAL_SENDGRID = "https://api.sendgrid.com"
 
 
 class Settings(BaseSettings):
@@ -32,7 +39,7 @@ class Settings(BaseSettings):
     sendgrid_timeout_seconds: float = 30.0
     sendgrid_webhook_public_key: str | None = None
     webhook_tolerance_seconds: int = 600
-    inbound_secret: str = "dev-inbound-secret"  # noqa: S105 - overridden in production
+    inbound_secret: str = DEV_INBOUND_SECRET
 
     outbox_dir: Path = Path("outbox")
     templates_dir: Path | None = None  # None: the templates/ folder shipped with the code
@@ -57,7 +64,7 @@ class Settings(BaseSettings):
     rate_per_hour: int = 1_000_000
 
     staff_user: str = "staff"
-    staff_password: str = "change-me"  # noqa: S105 - overridden in production
+    staff_password: str = DEV_STAFF_PASSWORD
     report_token: str | None = None
 
     log_json: bool | None = None
@@ -69,6 +76,40 @@ class Settings(BaseSettings):
     @property
     def uses_sendgrid(self) -> bool:
         return bool(self.sendgrid_api_key)
+
+    @property
+    def sends_real_mail(self) -> bool:
+        """A SendGrid key aimed at SendGrid itself, not the local test server."""
+        return self.uses_sendgrid and self.sendgrid_api_host.rstrip("/") == REAL_SENDGRID
+
+
+def published_defaults(settings: Settings) -> list[str]:
+    """Names of the secrets still at the value this repository publishes."""
+    published = {
+        "SECRET_KEY": (settings.secret_key, DEV_SECRET),
+        "STAFF_PASSWORD": (settings.staff_password, DEV_STAFF_PASSWORD),
+        "INBOUND_SECRET": (settings.inbound_secret, DEV_INBOUND_SECRET),
+    }
+    return [name for name, (value, default) in published.items() if not value or value == default]
+
+
+def refuse_published_defaults(settings: Settings) -> None:
+    """Real mail must not go out while a secret is one anyone can read here.
+
+    With the default SECRET_KEY anyone could forge unsubscribe and action
+    links for any supporter; with the default STAFF_PASSWORD anyone could read
+    supporter data on the dashboard; with the default INBOUND_SECRET anyone
+    could post fake replies. The demo and the local SendGrid of tests are
+    exempt: they send nothing real.
+    """
+    if not settings.sends_real_mail:
+        return
+    names = published_defaults(settings)
+    if names:
+        raise ConfigError(
+            f"{', '.join(names)} still at the development default: set long random values "
+            "before sending through SendGrid (see .env.example)"
+        )
 
 
 @lru_cache(maxsize=1)

@@ -194,7 +194,10 @@ def test_real_sendgrid_refused_with_the_development_secret() -> None:
     from sender.errors import ConfigError
     from sender.transport.select import transport_for
 
+    chosen_secrets = {"staff_password": "long-random-1", "inbound_secret": "long-random-2"}
     with pytest.raises(ConfigError, match="SECRET_KEY"):
-        transport_for(Settings(sendgrid_api_key="SG.real", secret_key=DEV_SECRET))
-    chosen = transport_for(Settings(sendgrid_api_key="SG.real", secret_key="long-random-value"))
+        transport_for(Settings(sendgrid_api_key="SG.real", secret_key=DEV_SECRET, **chosen_secrets))
+    chosen = transport_for(
+        Settings(sendgrid_api_key="SG.real", secret_key="long-random-value", **chosen_secrets)
+    )
     assert chosen.name == "sendgrid"

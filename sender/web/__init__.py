@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from sender.config import Settings, get_settings
+from sender.config import Settings, get_settings, refuse_published_defaults
 from sender.db import get_engine
 from sender.logs import configure_logging
 from sender.web import api as api_web
@@ -19,6 +19,7 @@ from sender.web import webhooks as webhooks_web
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
+    refuse_published_defaults(settings)
     configure_logging(settings)
     app = Flask(__name__)
     app.config.update(

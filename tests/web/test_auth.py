@@ -154,3 +154,16 @@ def test_right_password_works_while_redis_is_down(sqlite_engine: Engine) -> None
     client = make_app(sqlite_engine, redis_url="redis://127.0.0.1:1/0").test_client()
     assert log_in(client) == 302
     assert client.get("/dashboard/").status_code == 200
+
+
+def test_the_app_refuses_to_serve_real_mail_with_the_published_password(
+    sqlite_engine: Engine,
+) -> None:
+    from sender.config import DEV_STAFF_PASSWORD
+    from sender.errors import ConfigError
+
+    real = {"sendgrid_api_key": "SG.real", "inbound_secret": "a-chosen-inbound-secret"}
+    with pytest.raises(ConfigError, match="STAFF_PASSWORD"):
+        make_app(sqlite_engine, staff_password=DEV_STAFF_PASSWORD, **real)
+    client = make_app(sqlite_engine, **real).test_client()  # chosen password: serves
+    assert client.get("/login").status_code == 200
