@@ -6,8 +6,12 @@ default where the CLI does all the work itself.
 
 from __future__ import annotations
 
-from celery import Celery
+from typing import Any
 
+from celery import Celery
+from celery.signals import worker_init, worker_process_init
+
+from sender.collector import freeze_start_up_heap
 from sender.config import Settings, get_settings
 
 TICK_SECONDS = 30.0
@@ -52,3 +56,15 @@ def create_celery(settings: Settings | None = None) -> Celery:
         },
     )
     return app
+
+
+def _freeze_start_up_heap(**_signal: Any) -> None:
+    freeze_start_up_heap()
+
+
+# Full collections would otherwise walk the whole start-up heap again and again
+# while batches are built (sender.collector). Both signals: the main process
+# freezes before it forks its pool, so children share the frozen pages, and
+# each pool process freezes what it has built since it started.
+worker_init.connect(_freeze_start_up_heap, weak=False, dispatch_uid="sender.freeze.worker")
+worker_process_init.connect(_freeze_start_up_heap, weak=False, dispatch_uid="sender.freeze.process")
