@@ -181,10 +181,12 @@ def reference_code(message_id: int | None, supporter_id: int) -> str:
     """
     if message_id is None:
         return "S" + _base32(supporter_id) + _CHECK[supporter_id % 37]
-    if 32 <= message_id < 1 << 30:  # every real message: `_base32`'s table path, inlined
+    if 1 << 20 <= message_id < 1 << 30:  # ids past a million: `_base32`'s table path, inlined
         pairs = _PAIRS
-        code = pairs[message_id >> 20] + pairs[(message_id >> 10) & 1023] + pairs[message_id & 1023]
-        return "M" + code.lstrip("0") + _CHECK[message_id % 37]
+        return (
+            f"M{_HEAD[message_id >> 20]}{pairs[(message_id >> 10) & 1023]}"
+            f"{pairs[message_id & 1023]}{_CHECK[message_id % 37]}"
+        )
     return "M" + _base32(message_id) + _CHECK[message_id % 37]
 
 
@@ -205,16 +207,19 @@ def read_reference(code: str) -> tuple[str, int]:
 
 
 _PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # 10 bits -> two symbols
+# The leading pair of a code, its zeros already dropped ("" for 0, "Z" for 31).
+_HEAD = tuple(pair.lstrip("0") for pair in _PAIRS)
 
 
 def _base32(number: int) -> str:
     if number < 0:
         raise ValueError("ids are not negative")
-    if number < 32:
-        return _CROCKFORD[number]
+    if number < 1 << 10:
+        return _HEAD[number] or "0"
+    if number < 1 << 20:
+        return _HEAD[number >> 10] + _PAIRS[number & 1023]
     if number < 1 << 30:  # every id below a billion: three table look-ups, no loop
-        code = _PAIRS[number >> 20] + _PAIRS[(number >> 10) & 1023] + _PAIRS[number & 1023]
-        return code.lstrip("0")
+        return _HEAD[number >> 20] + _PAIRS[(number >> 10) & 1023] + _PAIRS[number & 1023]
     chunks = []
     while number:
         number, rest = divmod(number, 1024)

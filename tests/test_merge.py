@@ -40,7 +40,10 @@ def test_unknown_tags_are_left_alone() -> None:
     assert personalise("plain", {}) == "plain"
 
 
-@pytest.mark.parametrize("message_id", [0, 1, 31, 32, 1023, 1024, 9001, 2**30 - 1, 2**30, 2**40])
+@pytest.mark.parametrize(
+    "message_id",
+    [0, 1, 31, 32, 1023, 1024, 9001, 2**20 - 1, 2**20, 10**7, 2**30 - 1, 2**30, 2**40],
+)
 def test_reference_code_round_trip(message_id: int) -> None:
     code = reference_code(message_id, supporter_id=5)
     assert code.startswith("M") and len(code) <= 12
@@ -67,3 +70,21 @@ def test_personalise_is_stable_across_calls_and_key_orders() -> None:
     assert personalise(body, {"-y-": "Y", "-x-": "X"}) == "a X b Y c X"
     assert personalise(body, {"-x-": "3", "-y-": "4"}) == "a 3 b 4 c 3"  # cached split, new values
     assert personalise("no tags here", {"-x-": "1"}) == "no tags here"
+
+
+def _plain_base32(number: int) -> str:
+    digits = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    code = ""
+    while True:
+        number, rest = divmod(number, 32)
+        code = digits[rest] + code
+        if not number:
+            return code
+
+
+@pytest.mark.parametrize("start", [0, 2**10 - 40, 2**20 - 40, 10**7, 2**30 - 40, 2**45])
+def test_reference_codes_are_plain_base32_with_a_check_symbol(start: int) -> None:
+    checks = "0123456789ABCDEFGHJKMNPQRSTVWXYZ*~$=U"
+    for number in range(start, start + 80):
+        assert reference_code(number, 1) == f"M{_plain_base32(number)}{checks[number % 37]}"
+        assert reference_code(None, number) == f"S{_plain_base32(number)}{checks[number % 37]}"
