@@ -12,14 +12,15 @@ from __future__ import annotations
 import html
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 from premailer import Premailer
 
+from sender.collector import collector_paused
 from sender.config import Settings
 from sender.errors import TemplateProblem
 from sender.merge import (
@@ -36,7 +37,7 @@ from sender.merge import personalise as personalise
 from sender.models import Case, Wave
 from sender.templating import RIGHT_TO_LEFT, SOURCE_LANGUAGE, Templates
 from sender.tokens import ReplyRef, TokenSigner
-from sender.transport.base import Address, OutgoingBatch, Recipient
+from sender.transport.base import Address, OutgoingBatch, Recipient, recipient_value
 from sender.vocabulary import WaveKind
 
 
@@ -162,6 +163,21 @@ class RecipientData:
     wave_id: int | None
 
 
+class RecipientSource(Protocol):
+    """What one recipient row must offer: a RecipientData, or the repository's row."""
+
+    @property
+    def supporter_id(self) -> int: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def message_id(self) -> int | None: ...
+
+
 class Renderer:
     def __init__(
         self,
@@ -179,7 +195,6 @@ class Renderer:
         self._unsubscribe_base = f"{base}/unsubscribe/"
         self._unsubscribe_base_html = _escaped_or_none(self._unsubscribe_base)
         self._mailto_prefix = f"<mailto:{settings.unsubscribe_mailto}?subject=unsubscribe%20"
-        self._tokens_for = self.signer.tokens_for
         self._variants: dict[VariantKey, Variant] = {}
         self._friend: dict[str, str] = {}
 
@@ -197,55 +212,87 @@ class Renderer:
     def recipient(
         self, variant: Variant, who: RecipientData, custom_args: Mapping[str, str] = _NO_ARGS
     ) -> Recipient:
-        """One recipient's substitutions, custom args and unsubscribe headers.
+        """One recipient's substitutions, custom args and unsubscribe headers (previews, proofs)."""
+        return self.recipients(variant, (who,), who.case_id, who.wave_id, custom_args)[0]
 
-        Runs once per email sent (a million times a wave), so it is written flat:
-        everything that depends only on the variant or the settings was worked
-        out before, and values that cannot need HTML escaping skip it.
+    def recipients(
+        self,
+        variant: Variant,
+        rows: Iterable[RecipientSource],
+        case_id: int,
+        wave_id: int | None,
+        custom_args: Mapping[str, str] = _NO_ARGS,
+    ) -> list[Recipient]:
+        """Every recipient of one batch: substitutions, custom args and unsubscribe headers.
+
+        Runs once per email sent (a million times a wave), so it is one flat
+        loop: everything that depends only on the batch, the variant or the
+        settings is worked out before it, and values that cannot need HTML
+        escaping skip it. The collector is held off meanwhile (sender.collector).
         """
-        supporter, message, case, wave = who.supporter_id, who.message_id, who.case_id, who.wave_id
-        action_token, unsubscribe_token = self._tokens_for(supporter, message, case, wave)
-        # Newlines or tabs in a name would break a subject line or a To header.
-        first = " ".join(who.first_name.split()) if who.first_name else ""
-        last = " ".join(who.last_name.split()) if who.last_name else ""
-        full = f"{first} {last}" if first and last else first or last
-        greeting = first or variant.greeting
-        unsubscribe_url = self._unsubscribe_base + unsubscribe_token
-        action_url = self._action_base + action_token
-        # Tokens are URL-safe base64, so only the configured base can need
-        # escaping for the HTML part; it was escaped once in __init__, and when
-        # it held nothing to escape the plain URL serves both parts.
-        substitutions = tag_values(
-            greeting,
-            full or greeting,
-            unsubscribe_url,
-            unsubscribe_url
-            if self._unsubscribe_base_html is None
-            else self._unsubscribe_base_html + unsubscribe_token,
-            action_url,
-            action_url if self._action_base_html is None else self._action_base_html + action_token,
-            reference_code(message, supporter),
+        with collector_paused():
+            return self._recipients(variant, rows, case_id, wave_id, custom_args)
+
+    def _recipients(
+        self,
+        variant: Variant,
+        rows: Iterable[RecipientSource],
+        case_id: int,
+        wave_id: int | None,
+        custom_args: Mapping[str, str],
+    ) -> list[Recipient]:
+        tokens_for = self.signer.tokens_for
+        unsubscribe_base, unsubscribe_base_html = (
+            self._unsubscribe_base,
+            self._unsubscribe_base_html,
         )
-        if message is not None and wave is not None:  # every real send
-            args = {
-                "supporter_id": str(supporter),
-                "case_id": str(case),
-                "message_id": str(message),
-                "wave_id": str(wave),
+        action_base, action_base_html = self._action_base, self._action_base_html
+        mailto, greeting_word = self._mailto_prefix, variant.greeting
+        case_text = str(case_id)
+        wave_text = "" if wave_id is None else str(wave_id)
+        made: list[Recipient] = []
+        append = made.append
+        for who in rows:
+            supporter, message = who.supporter_id, who.message_id
+            action_token, unsubscribe_token = tokens_for(supporter, message, case_id, wave_id)
+            first, last = who.first_name, who.last_name
+            # Newlines or tabs in a name would break a subject line or a To header.
+            first = " ".join(first.split()) if first else ""
+            last = " ".join(last.split()) if last else ""
+            full = f"{first} {last}" if first and last else first or last
+            greeting = first or greeting_word
+            unsubscribe_url = unsubscribe_base + unsubscribe_token
+            action_url = action_base + action_token
+            # Tokens are URL-safe base64, so only the configured base can need
+            # escaping for the HTML part; it was escaped once in __init__, and when
+            # it held nothing to escape the plain URL serves both parts.
+            substitutions = tag_values(
+                greeting,
+                full or greeting,
+                unsubscribe_url,
+                unsubscribe_url
+                if unsubscribe_base_html is None
+                else unsubscribe_base_html + unsubscribe_token,
+                action_url,
+                action_url if action_base_html is None else action_base_html + action_token,
+                reference_code(message, supporter),
+            )
+            if message is not None and wave_id is not None:  # every real send
+                args = {
+                    "supporter_id": str(supporter),
+                    "case_id": case_text,
+                    "message_id": str(message),
+                    "wave_id": wave_text,
+                    **custom_args,
+                }
+            else:  # previews and proofs
+                args = _preview_args(supporter, case_text, message, wave_id, custom_args)
+            headers = {
+                "List-Unsubscribe": f"<{unsubscribe_url}>, {mailto}{unsubscribe_token}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             }
-        else:  # previews and proofs
-            args = {"supporter_id": str(supporter), "case_id": str(case)}
-            if message is not None:
-                args["message_id"] = str(message)
-            if wave is not None:
-                args["wave_id"] = str(wave)
-        if custom_args:
-            args.update(custom_args)
-        headers = {
-            "List-Unsubscribe": f"<{unsubscribe_url}>, {self._mailto_prefix}{unsubscribe_token}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        }
-        return Recipient(Address(who.email, full or None), substitutions, args, headers)
+            append(recipient_value(who.email or "", full or None, substitutions, args, headers))
+        return made
 
     def batch(
         self,
@@ -380,6 +427,21 @@ def inline_css(html: str) -> str:
 def _tidy_text(text: str) -> str:
     # Template blocks leave runs of blank lines; a plain-text reader wants one.
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _preview_args(
+    supporter: int,
+    case_text: str,
+    message: int | None,
+    wave: int | None,
+    custom_args: Mapping[str, str],
+) -> dict[str, str]:
+    args = {"supporter_id": str(supporter), "case_id": case_text}
+    if message is not None:
+        args["message_id"] = str(message)
+    if wave is not None:
+        args["wave_id"] = str(wave)
+    return {**args, **custom_args}
 
 
 def _escaped_or_none(text: str) -> str | None:

@@ -33,7 +33,7 @@ from sender.errors import CampaignError, TransportError
 from sender.logs import ContextScope, log_context
 from sender.models import Batch, Campaign, Case, Wave
 from sender.ratelimit import TokenBucket, demands_for
-from sender.render import CaseContent, RecipientData, Renderer, WaveContent
+from sender.render import CaseContent, Renderer, WaveContent
 from sender.transport.base import (
     Accepted,
     NotAuthorised,
@@ -209,9 +209,9 @@ def _deliver(job: _Job, key: str, sender: Sender) -> BatchResult:
         return _finish(job, key, sender, BatchStatus.FAILED, Outcome.FAILED, f"render: {error}")
     categories = (job.campaign.slug, job.wave.kind, job.case.slug)
     for attempt in range(1, sender.policy.attempts + 1):
-        recipients = [
-            renderer.recipient(variant, _data(row, job), {"send_key": key}) for row in job.going
-        ]
+        recipients = renderer.recipients(
+            variant, job.going, job.case.id, job.wave.id, {"send_key": key}
+        )
         outgoing = renderer.batch(variant, recipients, key, categories)
         try:
             accepted = _send_counted(sender.transport, outgoing)
@@ -283,18 +283,6 @@ def _still_sendable(job: _Job, sender: Sender) -> bool:
         return bool(
             wave and case and wave.status == WaveStatus.SENDING and case.status == CaseStatus.ACTIVE
         )
-
-
-def _data(row: repo.RecipientRow, job: _Job) -> RecipientData:
-    return RecipientData(
-        supporter_id=row.supporter_id,
-        email=row.email or "",
-        first_name=row.first_name,
-        last_name=row.last_name,
-        message_id=row.message_id,
-        case_id=job.case.id,
-        wave_id=job.wave.id,
-    )
 
 
 def _accepted(
