@@ -111,6 +111,9 @@ def personalise_all(renderer: Renderer, variants: list[Variant], total: int) -> 
         # What sender.sending._deliver does with a batch, call for call.
         recipients = renderer.recipients(variant, going, CASE_ID, WAVE_ID, {"send_key": key})
         renderer.batch(variant, recipients, key, ("campaign", "case_email", "case-0"))
+        # Freed inside the timer, as a worker drops a batch once it is sent: the
+        # freeing is part of the cost, and no collection outside the timer walks it.
+        del recipients
         figures.recipient_seconds += time.perf_counter() - started
         spent = time.process_time() - cpu
         figures.recipient_cpu += spent
