@@ -75,6 +75,15 @@ class ChunkOutcome:
     same: int
 
 
+@dataclass(frozen=True)
+class ChunkResult:
+    """What the database found and did with one chunk."""
+
+    duplicates: tuple[tuple[int, int], ...]  # (line, first line) seen in an earlier chunk
+    suppressed: tuple[int, ...]  # lines refused: suppressed or forgotten addresses
+    outcome: ChunkOutcome
+
+
 class ImportStage:
     """Temporary tables on one connection, for the length of one import transaction."""
 
@@ -103,8 +112,10 @@ class ImportStage:
             # whole table for every chunk, which grows quadratically.
             self._sql("SET LOCAL enable_hashjoin = off")
             self._sql("SET LOCAL enable_mergejoin = off")
+        # Same collation as the supporters keys it is joined with (see models.HashText).
+        key = 'TEXT COLLATE "C"' if self.postgres else "TEXT"
         self._sql(
-            "CREATE TEMP TABLE import_chunk (line INTEGER, email TEXT, email_hash TEXT, "
+            f"CREATE TEMP TABLE import_chunk (line INTEGER, email {key}, email_hash {key}, "
             "first_name TEXT, last_name TEXT, country TEXT, language TEXT, "
             "language_default TEXT, timezone TEXT, timezone_default TEXT, "
             f"consent {boolean}, case_preference TEXT){suffix}"
@@ -126,6 +137,27 @@ class ImportStage:
             if self._cache_size is not None:
                 self._sql(f"PRAGMA cache_size = {int(self._cache_size)}")
                 self._cache_size = None
+
+    def merge_chunk(
+        self, rows: Sequence[StagedRow], source: str | None, now: datetime
+    ) -> ChunkResult:
+        """Stage, check and merge one chunk: every statement a chunk needs, in order.
+
+        The importer runs this on its database thread; the caller must not use
+        the connection until it returns.
+        """
+        self.load(rows)
+        duplicates = tuple(self.take_earlier_duplicates())
+        suppressed = tuple(self.take_suppressed())
+        staged = len(rows) - len(duplicates) - len(suppressed)
+        # Inserting first and counting what went in replaces a separate join
+        # that sorted the chunk into new and existing addresses; a chunk of new
+        # addresses only (a first import) then needs no UPDATE at all.
+        new = self.insert_new(source, now) if staged else 0
+        changed = self.update_changed(now) if new < staged else 0
+        return ChunkResult(
+            duplicates, suppressed, ChunkOutcome(new, changed, staged - new - changed)
+        )
 
     def load(self, rows: Sequence[StagedRow]) -> None:
         """Replace the chunk table's contents with these rows."""
@@ -191,28 +223,8 @@ class ImportStage:
             for name in MERGED
         )
 
-    def classify(self) -> ChunkOutcome:
-        row = self._sql(
-            "SELECT COUNT(*) - COUNT(s.id), COALESCE(SUM(CASE WHEN s.id IS NOT NULL "  # noqa: S608
-            f"AND ({self._changed('s')}) THEN 1 ELSE 0 END), 0), COUNT(s.id) "
-            "FROM import_chunk c LEFT JOIN supporters s ON s.email_hash = c.email_hash"
-        ).one()
-        new, changed, existing = (int(value) for value in row)
-        return ChunkOutcome(new=new, changed=changed, same=existing - changed)
-
-    def merge(self, outcome: ChunkOutcome, source: str | None, now: datetime) -> None:
-        """Update changed supporters, then insert the new ones (what classify() found)."""
-        assignments = ", ".join(
-            f"{name} = COALESCE(c.{name}, supporters.{name})" for name in MERGED
-        )
-        update = text(
-            f"UPDATE supporters SET {assignments}, updated_at = :now FROM import_chunk AS c "  # noqa: S608
-            f"WHERE c.email_hash = supporters.email_hash AND ({self._changed('supporters')})"
-        ).bindparams(bindparam("now", type_=UTCDateTime()))
-        if outcome.changed:
-            self.connection.execute(update, {"now": now})
-        if not outcome.new:
-            return
+    def insert_new(self, source: str | None, now: datetime) -> int:
+        """Insert the chunk's addresses that are not supporters yet; how many there were."""
         # WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT.
         insert = text(
             "INSERT INTO supporters (email, email_hash, first_name, last_name, country, "
@@ -222,9 +234,20 @@ class ImportStage:
             "COALESCE(c.consent, FALSE), :status, c.case_preference, :source, :now, :now "
             "FROM import_chunk AS c WHERE true ON CONFLICT (email_hash) DO NOTHING"
         ).bindparams(bindparam("now", type_=UTCDateTime()))
-        self.connection.execute(
-            insert, {"status": SupporterStatus.SUBSCRIBED.value, "source": source, "now": now}
+        params = {"status": SupporterStatus.SUBSCRIBED.value, "source": source, "now": now}
+        return int(self.connection.execute(insert, params).rowcount)
+
+    def update_changed(self, now: datetime) -> int:
+        """Update supporters the chunk changes; how many. Rows insert_new() just wrote match
+        the chunk already, so they are neither touched nor counted."""
+        assignments = ", ".join(
+            f"{name} = COALESCE(c.{name}, supporters.{name})" for name in MERGED
         )
+        update = text(
+            f"UPDATE supporters SET {assignments}, updated_at = :now FROM import_chunk AS c "  # noqa: S608
+            f"WHERE c.email_hash = supporters.email_hash AND ({self._changed('supporters')})"
+        ).bindparams(bindparam("now", type_=UTCDateTime()))
+        return int(self.connection.execute(update, {"now": now}).rowcount)
 
     def _sql(
         self, statement: str, params: Mapping[str, Any] | None = None

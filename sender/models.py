@@ -69,6 +69,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+# Addresses and their hex hashes are compared for equality only (unique-index
+# probes on every import row). PostgreSQL's "C" collation compares bytes; the
+# server's locale (C.UTF-8 in tests) would go through strcoll on every probe.
+# SQLite compares bytes already and knows no "C" collation.
+EmailText = String(320).with_variant(String(320, collation="C"), "postgresql")
+HashText = String(64).with_variant(String(64, collation="C"), "postgresql")
 
 
 def utcnow() -> datetime:
@@ -118,15 +124,17 @@ class Supporter(Base):
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     # NULL once forgotten; the hash stays so a re-import is recognised and refused.
-    email: Mapped[str | None] = mapped_column(String(320), unique=True)
-    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(EmailText, unique=True)
+    email_hash: Mapped[str] = mapped_column(HashText, unique=True)
     first_name: Mapped[str | None] = mapped_column(String(200))
     last_name: Mapped[str | None] = mapped_column(String(200))
     country: Mapped[str | None] = mapped_column(String(2))
     language: Mapped[str] = mapped_column(String(8), default="en")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     consent: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default=SupporterStatus.SUBSCRIBED, index=True)
+    # Not indexed: nearly everyone is subscribed, so no query is helped by an
+    # index on it, and every imported row would pay for one more index entry.
+    status: Mapped[str] = mapped_column(String(16), default=SupporterStatus.SUBSCRIBED)
     case_preference: Mapped[str | None] = mapped_column(String(64))
     source: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -295,7 +303,7 @@ class Suppression(Base):
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email_hash: Mapped[str] = mapped_column(HashText, unique=True)
     reason: Mapped[str] = mapped_column(String(16))
     source: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 
 from sender import audiences
 from sender.addresses import email_hash, normalise_email
+from sender.audience_store import ImportStage
 from sender.audiences import (
     ImportReport,
     RejectReason,
@@ -289,6 +290,63 @@ def test_changed_rows_are_updated_and_empty_cells_keep_values(
     row = supporters(any_engine)["a@example.org"]
     assert (row.first_name, row.last_name, row.country) == ("Anne", "Lee", "ES")
     assert (row.language, row.timezone, row.consent) == ("fr", "Europe/Paris", False)
+
+
+def test_new_changed_and_unchanged_rows_counted_across_chunks(
+    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every chunk mixes kinds: the counts come from what the INSERT and UPDATE
+    # actually did, while the next chunk is being read.
+    monkeypatch.setattr(audiences, "CHUNK_ROWS", 2)
+    first = "\n".join(f"p{i}@example.org,P,{i},,,," for i in range(4))
+    import_supporters(any_engine, write(tmp_path, f"{HEADER}\n{first}\n"))
+    rows = [
+        "p0@example.org,P,0,,,,",  # unchanged
+        "new1@example.org,N,1,,,,",
+        "p1@example.org,P,changed,,,,",
+        "p2@example.org,P,2,,,,",  # unchanged
+        "new2@example.org,N,2,,,,",
+        "P1@example.org,P,again,,,,",  # duplicate of line 4, an earlier chunk
+        "p3@example.org,,,FR,,,",  # changes the country only
+    ]
+    report = import_supporters(any_engine, write(tmp_path, HEADER + "\n" + "\n".join(rows)))
+    assert (report.imported, report.updated, report.unchanged) == (2, 2, 2)
+    assert [(r.line, r.detail) for r in report.examples] == [(7, "same address as line 4")]
+    stored = supporters(any_engine)
+    assert (stored["p1@example.org"].last_name, stored["p3@example.org"].country) == (
+        "changed",
+        "FR",
+    )
+    assert count(any_engine) == 6
+
+
+def test_database_error_in_a_later_chunk_leaves_the_database_as_it_was(
+    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The error happens on the database thread while this thread reads on; it
+    # must still reach the caller and roll the whole import back.
+    monkeypatch.setattr(audiences, "CHUNK_ROWS", 5)
+    merge_chunk = ImportStage.merge_chunk
+    calls: list[int] = []
+
+    def fail_third(self: ImportStage, *args: object) -> object:
+        calls.append(len(calls))
+        if len(calls) == 3:
+            raise RuntimeError("server went away")
+        return merge_chunk(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ImportStage, "merge_chunk", fail_third)
+    rows = "\n".join(f"p{i}@example.org,P,{i},,,," for i in range(30))
+    with pytest.raises(RuntimeError, match="server went away"):
+        import_supporters(
+            any_engine,
+            write(tmp_path, f"{HEADER}\n{rows}\nbad,,,,,,\n"),
+            errors_path=tmp_path / "e.csv",
+        )
+    assert len(calls) == 3 and count(any_engine) == 0
+    assert not list(tmp_path.glob("e.csv*"))
+    monkeypatch.setattr(ImportStage, "merge_chunk", merge_chunk)
+    assert import_supporters(any_engine, write(tmp_path, f"{HEADER}\n{rows}\n")).imported == 30
 
 
 def test_import_never_resubscribes(any_engine: Engine, tmp_path: Path) -> None:

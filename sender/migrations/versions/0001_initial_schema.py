@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 12:12:04.740700
+Create Date: 2026-11-25 15:20:21.846289
 """
 
 from collections.abc import Sequence
@@ -98,8 +98,16 @@ def upgrade() -> None:
     op.create_table(
         "supporters",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("email", sa.String(length=320), nullable=True),
-        sa.Column("email_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "email",
+            sa.String(length=320).with_variant(sa.String(length=320, collation="C"), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "email_hash",
+            sa.String(length=64).with_variant(sa.String(length=64, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("first_name", sa.String(length=200), nullable=True),
         sa.Column("last_name", sa.String(length=200), nullable=True),
         sa.Column("country", sa.String(length=2), nullable=True),
@@ -116,13 +124,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("email", name=op.f("uq_supporters_email")),
         sa.UniqueConstraint("email_hash", name=op.f("uq_supporters_email_hash")),
     )
-    with op.batch_alter_table("supporters", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_supporters_status"), ["status"], unique=False)
-
     op.create_table(
         "suppressions",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("email_hash", sa.String(length=64), nullable=False),
+        sa.Column(
+            "email_hash",
+            sa.String(length=64).with_variant(sa.String(length=64, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("reason", sa.String(length=16), nullable=False),
         sa.Column("source", sa.String(length=64), nullable=True),
         sa.Column("created_at", sender.models.UTCDateTime(timezone=True), nullable=False),
@@ -430,9 +439,6 @@ def downgrade() -> None:
     op.drop_table("waves")
     op.drop_table("cases")
     op.drop_table("suppressions")
-    with op.batch_alter_table("supporters", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_supporters_status"))
-
     op.drop_table("supporters")
     op.drop_table("report_counts")
     with op.batch_alter_table("events", schema=None) as batch_op:
