@@ -132,3 +132,27 @@ def test_fast_path_refuses_a_serializer_it_does_not_mirror() -> None:
     assert _FastDumper(URLSafeSerializer("secret-a", salt="action")).sign(b"e30") == (
         URLSafeSerializer("secret-a", salt="action").dumps({})
     )
+
+
+def test_signer_refuses_to_start_when_its_token_pair_drifts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    right = TokenSigner.tokens_for
+
+    def drifted(self: TokenSigner, *ids: int | None) -> tuple[str, str]:
+        action, unsubscribe = right(self, *ids)  # type: ignore[arg-type]
+        return action, unsubscribe[:-1] + "A"
+
+    monkeypatch.setattr(TokenSigner, "tokens_for", drifted)
+    with pytest.raises(ValueError, match="no longer matches itsdangerous"):
+        TokenSigner("secret-a")
+
+
+@pytest.mark.parametrize("supporter", [0, 1, 2, 3, 99, 12345, 2**31, 2**62])
+def test_each_signature_of_the_pair_is_its_own_digest(supporter: int) -> None:
+    # The pair shares one base64 run; each half must still be exactly its own signature.
+    for message, wave in ((7, 3), (None, None), (2**33, None)):
+        action, unsubscribe = SIGNER.tokens_for(supporter, message, 5, wave)
+        payload = [supporter, message, 5, wave]
+        assert action == URLSafeSerializer("secret-a", salt="action").dumps(payload)
+        assert unsubscribe == URLSafeSerializer("secret-a", salt="unsubscribe").dumps(payload)
