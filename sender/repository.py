@@ -1,16 +1,17 @@
 """Every database access of the send pipeline, in one place.
 
-Planning is set-based (INSERT ... SELECT ... ON CONFLICT DO NOTHING, batch
-numbers from window functions) so a million supporters cost a few
-statements. State changes are conditional UPDATEs: a batch moves only from
-the state the caller saw, so any number of workers can share the work.
+Planning is set-based (INSERT ... SELECT, batch numbers from window
+functions) so a million supporters cost a few statements. State changes
+are conditional UPDATEs: a batch moves only from the state the caller saw,
+so any number of workers can share the work.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -32,8 +33,8 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from sender.eligibility import ACTING_KINDS, OPENING_KINDS, SkipReason, excludes_actors, needs_open
 from sender.errors import NotFound
@@ -50,7 +51,7 @@ from sender.models import (
     Wave,
     WaveSlot,
 )
-from sender.reports import count_sends
+from sender.reports import CountKey, Metric, add_counts
 from sender.vocabulary import BatchStatus, CaseStatus, MessageStatus, SupporterStatus, WaveStatus
 
 OPEN_BATCH = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.SENDING)
@@ -276,8 +277,11 @@ def plan_messages(
     _PLAN_ROWS.drop(connection, checkfirst=True)  # left over on this connection after an error
     _PLAN_ROWS.create(connection)
     numbered = _numbered(wave, now, cap, batch_size, default_language)
-    session.execute(
-        insert(_PLAN_ROWS).from_select(list(numbered.selected_columns.keys()), numbered)
+    planned = _count(
+        session.execute(
+            insert(_PLAN_ROWS).from_select(list(numbered.selected_columns.keys()), numbered),
+            execution_options={"preserve_rowcount": True},
+        )
     )
     if postgres:
         session.execute(text("ANALYZE plan_rows"))
@@ -290,16 +294,48 @@ def plan_messages(
             execution_options={"preserve_rowcount": True},
         )
     )
-    messages = _count(
-        session.execute(
-            _insert(session)(Message)
-            .from_select(_MESSAGE_COLUMNS, _linked(wave.id, now))
-            .on_conflict_do_nothing(index_elements=["wave_id", "supporter_id"]),
-            execution_options={"preserve_rowcount": True},
-        )
-    )
+    # No ON CONFLICT: the claim lets one planner plan a wave, once, and the
+    # rows hold one per supporter, so a duplicate would be a bug; the unique
+    # key still refuses it (the plan rolls back whole). ON CONFLICT's
+    # speculative insertion cost 30 % of this insert.
+    linking = insert(Message).from_select(_MESSAGE_COLUMNS, _linked(wave.id, now))
+    if postgres and planned >= _RECHECK_FOREIGN_KEYS_FROM:
+        messages = _insert_then_check_keys(session, linking)
+    else:
+        messages = _count(session.execute(linking, execution_options={"preserve_rowcount": True}))
     _PLAN_ROWS.drop(connection)
     return messages, batches
+
+
+# Rows from which one set-based check of the foreign keys beats one per row.
+_RECHECK_FOREIGN_KEYS_FROM = 100_000
+# In the order the send pipeline's transactions first touch them (a batch, its
+# wave and case, then supporters and messages), so taking them all cannot deadlock.
+_LOCK_ORDER = ("batches", "waves", "cases", "supporters", "messages")
+
+
+def _insert_then_check_keys(session: Session, linking: Any) -> int:
+    """Insert the messages with their foreign keys checked once, afterwards.
+
+    PostgreSQL checks each of the four foreign keys of `messages` row by row
+    (a query and a row lock each): 70 % of the insert at 100,000 rows. The
+    documented bulk-load recipe, as in sender.assign: drop the constraints
+    and add them back, which validates every row in one pass. DDL is
+    transactional: nobody sees the table without its constraints, and the
+    exclusive locks, taken in the pipeline's own order, hold the tables
+    still until the plan commits.
+    """
+    session.execute(text(f"LOCK TABLE {', '.join(_LOCK_ORDER)} IN ACCESS EXCLUSIVE MODE"))
+    constraints = sorted(
+        Message.metadata.tables[Message.__tablename__].foreign_key_constraints,
+        key=lambda constraint: str(constraint.name),
+    )
+    for constraint in constraints:
+        session.execute(DropConstraint(constraint))
+    messages = _count(session.execute(linking, execution_options={"preserve_rowcount": True}))
+    for constraint in constraints:
+        session.execute(AddConstraint(constraint))
+    return messages
 
 
 # One row per message to plan, numbered into batches; lives for one planning.
@@ -461,10 +497,6 @@ def _count(result: object) -> int:
 
 def _moved(result: object) -> bool:
     return _count(result) > 0
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 # --- the scheduler's sweeps ---------------------------------------------------
@@ -743,11 +775,24 @@ def record_accepted(
 
 def _mark_sent(session: Session, marking: Any, now: datetime) -> int:
     """Run an UPDATE that marks messages SENT and add them to the report's running totals."""
-    rows = session.execute(
+    returned = session.execute(
         marking.returning(Message.case_id, Message.wave_id, Message.language)
-    ).all()
-    count_sends(session, ((r.case_id, r.wave_id, r.language) for r in rows), now)
-    return len(rows)
+    )
+    # Plain tuples: a Counter of Rows would compare them through Row.__eq__ in Python.
+    marked = Counter(map(tuple, returned))
+    # A batch is one case, wave and language: one key for its 1,000 messages
+    # instead of one CountKey each (5 ms a batch in count_sends).
+    day = now.astimezone(UTC).date() if now.tzinfo else now.date()
+    add_counts(
+        session,
+        Counter(
+            {
+                CountKey(case_id, wave_id, language, day, Metric.SENDS): count
+                for (case_id, wave_id, language), count in marked.items()
+            }
+        ),
+    )
+    return marked.total()
 
 
 def finish_batch(

@@ -264,3 +264,31 @@ def test_pause_resume_and_cancel(any_engine: Engine) -> None:
     assert "cancelled" in cancel(any_engine, SETTINGS, "case-email")
     assert "nothing changed" in resume(any_engine, SETTINGS, "case-email", DEC1)
     assert wave_status(any_engine, wave)[0] == WaveStatus.CANCELLED
+
+
+def test_a_big_plan_checks_the_message_keys_once_and_keeps_them(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    from sender import repository
+
+    monkeypatch.setattr(repository, "_RECHECK_FOREIGN_KEYS_FROM", 1)  # every plan is "big"
+    case = add_case(pg_engine, SETTINGS)
+    add_supporters(pg_engine, [case], [f"big{i}@example.org" for i in range(3)])
+    result = plan_wave(pg_engine, SETTINGS, add_wave(pg_engine, SETTINGS), DEC1)
+    assert result is not None and result.messages == 3
+    assert set(_planned(pg_engine)) == {f"big{i}@example.org" for i in range(3)}
+    with pg_engine.connect() as connection:
+        keys = connection.execute(
+            text(
+                "SELECT conname, convalidated FROM pg_constraint"
+                " WHERE conrelid = 'messages'::regclass AND contype = 'f' ORDER BY conname"
+            )
+        ).all()
+    assert [tuple(k) for k in keys] == [
+        ("fk_messages_batch_id_batches", True),
+        ("fk_messages_case_id_cases", True),
+        ("fk_messages_supporter_id_supporters", True),
+        ("fk_messages_wave_id_waves", True),
+    ]
