@@ -54,6 +54,16 @@ def test_personalizations_keep_the_batch_order_and_parts(sg: LocalSendGrid) -> N
     assert first["categories"] == ["w4r-2020", "wave-1"]
 
 
+def test_non_ascii_parts_arrive_as_written(sg: LocalSendGrid) -> None:
+    # The body is UTF-8 from orjson, not json.dumps' \u escapes: both must read the same.
+    subject = "-first_name-، رسالة واحدة قد تغيّر حياة"
+    outgoing = batch(1, subject=subject, recipients=(recipient(0, **{"-city-": "Zürich"}),))
+    transport(sg).send(outgoing)
+    first = sg.admin.recipients()[0]
+    assert first["subject"] == "Name0، رسالة واحدة قد تغيّر حياة"
+    assert first["substitutions"]["-city-"] == "Zürich"
+
+
 def test_body_shape_text_before_html() -> None:
     body = mail_body(batch(2))
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]

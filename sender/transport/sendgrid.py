@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.error import URLError
 
+import orjson
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
@@ -35,6 +36,7 @@ from sender.transport.base import (
     NotAuthorised,
     OutcomeUnknown,
     OutgoingBatch,
+    Recipient,
     Rejected,
     RetryLater,
 )
@@ -44,6 +46,10 @@ MAX_CATEGORY_LENGTH = 255
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 REJECTED_STATUS = frozenset({400, 413})
 UNAUTHORISED_STATUS = frozenset({401, 403})
+# Any Content-Type other than exactly "application/json" makes python-http-client
+# send our string as it is instead of running json.dumps over the dict: orjson
+# writes the 1,000-personalization body several times faster.
+_JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
 def _address(address: Address) -> dict[str, str]:
@@ -53,22 +59,27 @@ def _address(address: Address) -> dict[str, str]:
     return out
 
 
+def _personalization(recipient: Recipient, subject: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"to": [_address(recipient.to)], "subject": subject}
+    if recipient.substitutions:
+        item["substitutions"] = recipient.substitutions
+    if recipient.custom_args:
+        item["custom_args"] = recipient.custom_args
+    if recipient.headers:
+        item["headers"] = recipient.headers
+    return item
+
+
 def mail_body(batch: OutgoingBatch, *, sandbox: bool = False) -> dict[str, Any]:
     """The v3 mail/send JSON body: one personalization per recipient, in order.
 
     The subject travels in every personalization because SendGrid applies
     substitutions to a personalization's subject, not to a shared one.
     """
-    personalizations: list[dict[str, Any]] = []
-    for recipient in batch.recipients:
-        item: dict[str, Any] = {"to": [_address(recipient.to)], "subject": batch.subject}
-        if recipient.substitutions:
-            item["substitutions"] = dict(recipient.substitutions)
-        if recipient.custom_args:
-            item["custom_args"] = dict(recipient.custom_args)
-        if recipient.headers:
-            item["headers"] = dict(recipient.headers)
-        personalizations.append(item)
+    subject = batch.subject
+    # The recipient's own dicts go in as they are: the body is serialised at once
+    # and nothing changes them, so copying each (3,000 per batch) bought nothing.
+    personalizations = [_personalization(recipient, subject) for recipient in batch.recipients]
     body: dict[str, Any] = {
         "personalizations": personalizations,
         "from": _address(batch.sender),
@@ -174,10 +185,12 @@ class SendGridTransport:
 
     def send(self, batch: OutgoingBatch) -> Accepted:
         check_categories(batch.categories)
-        body = mail_body(batch, sandbox=self._sandbox)
+        body = orjson.dumps(mail_body(batch, sandbox=self._sandbox)).decode()
         where = f"{self._host} (batch {batch.send_key}, {len(batch.recipients)} recipients)"
         try:
-            response = self._client.client.mail.send.post(request_body=body, timeout=self._timeout)
+            response = self._client.client.mail.send.post(
+                request_body=body, request_headers=_JSON_HEADERS, timeout=self._timeout
+            )
         except HTTPError as err:
             raise error_for_status(err.status_code, err.body, err.headers, self._now()) from err
         except URLError as err:
