@@ -136,25 +136,37 @@ def _size(mapping: dict[str, str]) -> int:
 
 def _personalization_errors(index: int, item: dict[str, Any]) -> list[FieldError]:
     errors: list[FieldError] = []
-    where = f"personalizations.{index}"
-    subs = item.get("substitutions") or {}
-    if isinstance(subs, dict) and _size(subs) > MAX_SUBSTITUTION_BYTES:
+    subs = item.get("substitutions")
+    if subs and isinstance(subs, dict) and _size(subs) > MAX_SUBSTITUTION_BYTES:
         errors.append(
             FieldError(
                 f"substitutions may not exceed {MAX_SUBSTITUTION_BYTES} bytes per personalization",
-                f"{where}.substitutions",
+                f"personalizations.{index}.substitutions",
             )
         )
-    args = item.get("custom_args") or {}
-    if isinstance(args, dict) and _size(args) > MAX_CUSTOM_ARG_BYTES:
+    args = item.get("custom_args")
+    if args and isinstance(args, dict) and _size(args) > MAX_CUSTOM_ARG_BYTES:
         errors.append(
             FieldError(
                 f"custom_args may not exceed {MAX_CUSTOM_ARG_BYTES} bytes per personalization",
-                f"{where}.custom_args",
+                f"personalizations.{index}.custom_args",
             )
         )
-    errors.extend(_header_errors(item.get("headers"), f"{where}.headers"))
+    headers = item.get("headers")
+    if headers and not _allowed_headers(headers):
+        errors.extend(_header_errors(headers, f"personalizations.{index}.headers"))
     return errors
+
+
+@lru_cache(maxsize=256)
+def _protected(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in PROTECTED_HEADERS or lowered.startswith("x-sg-")
+
+
+def _allowed_headers(headers: Any) -> bool:
+    """No protected name: the usual answer, found with one cached lookup per name."""
+    return isinstance(headers, dict) and not any(map(_protected, headers))
 
 
 def _header_errors(headers: Any, field: str) -> list[FieldError]:
@@ -163,7 +175,7 @@ def _header_errors(headers: Any, field: str) -> list[FieldError]:
     return [
         FieldError(f"the {name} header may not be set in headers", field)
         for name in headers
-        if name.lower() in PROTECTED_HEADERS or name.lower().startswith("x-sg-")
+        if _protected(name)
     ]
 
 
@@ -220,7 +232,9 @@ def limit_errors(body: dict[str, Any]) -> list[FieldError]:
         errors.append(FieldError("at least one personalization is required", "personalizations"))
     errors.extend(_recipient_errors(personalizations))
     for index, item in enumerate(personalizations):
-        errors.extend(_personalization_errors(index, item))
+        found = _personalization_errors(index, item)
+        if found:
+            errors.extend(found)
     errors.extend(_category_errors(body.get("categories")))
     errors.extend(_header_errors(body.get("headers"), "headers"))
     if not body.get("template_id") and not body.get("content"):
@@ -228,6 +242,9 @@ def limit_errors(body: dict[str, Any]) -> list[FieldError]:
     if not body.get("subject") and any(not p.get("subject") for p in personalizations):
         errors.append(FieldError("a subject is required", "subject"))
     return errors
+
+
+_STR_ONLY = frozenset({str})
 
 
 def _well_formed(items: list[Any]) -> bool:
@@ -254,7 +271,7 @@ def _well_formed(items: list[Any]) -> bool:
         for key in ("substitutions", "custom_args", "headers"):
             mapping = item.get(key)
             if mapping is not None and (
-                type(mapping) is not dict or not all(type(v) is str for v in mapping.values())
+                type(mapping) is not dict or not set(map(type, mapping.values())) <= _STR_ONLY
             ):
                 return False
         subject = item.get("subject")
