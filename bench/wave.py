@@ -23,6 +23,7 @@ import argparse
 import hashlib
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import redis
 from celery import Celery
 from sqlalchemy import Engine, func, select, text, update
 
@@ -222,6 +224,49 @@ def pss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its descendants, reaped ones included (/proc stat)."""
+    total = 0
+    for member in group_pids(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class CpuMeter:
+    """CPU seconds of every process of a run, read at the start and at the end."""
+
+    pids: dict[str, list[int]]
+
+    def read(self) -> dict[str, float]:
+        out = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
+        out["this process (launch, planning)"] = own_cpu()
+        return out
+
+
+def postmaster_pid(directory: Path) -> int:
+    return int((directory / "data" / "postmaster.pid").read_text().split()[0])
+
+
+def redis_pid(url: str) -> int:
+    return int(redis.Redis.from_url(url).info()["process_id"])
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float]) -> str:
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in used.items())
+    return f"CPU seconds, launch to last batch: {sum(used.values()):.1f} ({parts})"
+
+
 def stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         if proc.poll() is None:
@@ -283,12 +328,22 @@ def run_workers(
         try:
             celery = create_celery(settings)
             wait_ready(celery, workers)
+            meter = CpuMeter(
+                {
+                    "workers": [p.pid for p in procs],
+                    "SendGrid server": [server.process.pid],
+                    "PostgreSQL": [postmaster_pid(pg.directory)],
+                    "Redis": [redis_pid(broker.url)],
+                }
+            )
+            before = meter.read()
             started = time.perf_counter()
             launch(engine, settings, WAVE, datetime.now(UTC))
             report = tick(engine, settings, datetime.now(UTC), QueueDispatcher(celery))
             planned = time.perf_counter() - started
             wait_accepted(server, supporters, timeout=1800)
             seconds = time.perf_counter() - started
+            print("  " + cpu_line(before, meter.read()), flush=True)
             memory = [
                 (p.pid, [vm_hwm_mb(pid) for pid in group_pids(p.pid)], pss_group(p.pid))
                 for p in procs
