@@ -139,7 +139,9 @@ def main() -> None:
         engine = db.get_engine(pg.url)
         db.upgrade(engine)
         filled = fill(engine, args.events)
+        print(f"filled {args.events:,} events in {filled:.0f} s", flush=True)
         rolled = roll_up(engine)
+        print(f"rolled actions up in {rolled:.0f} s", flush=True)
         report = build_report(engine, Dimension.CASE)
         fast = best_of(5, lambda: build_report(engine, Dimension.CASE))
 
