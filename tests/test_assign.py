@@ -12,6 +12,7 @@ from alembic import command
 from sqlalchemy import Engine, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
+from sender import assign as assign_module
 from sender.assign import Strategy, Target, assign, plan_assignments
 from sender.cases import load_cases, set_case_status
 from sender.db import alembic_config, session_scope
@@ -159,6 +160,29 @@ def test_same_seed_same_assignment_other_seed_differs(cases: Engine) -> None:
     assert sorted(assignments(cases)) == first
     assign(cases, Strategy.BALANCED, seed=8, reassign=True)
     assert sorted(assignments(cases)) != first
+
+
+@pytest.mark.parametrize("other_campaign", [False, True])
+def test_large_reassign_empties_only_its_own_campaign(
+    cases: Engine, monkeypatch: pytest.MonkeyPatch, other_campaign: bool
+) -> None:
+    # Thresholds lowered: the TRUNCATE and foreign-key recheck paths at test size.
+    monkeypatch.setattr(assign_module, "_TRUNCATE_FROM", 10)
+    monkeypatch.setattr(assign_module, "_RECHECK_FOREIGN_KEYS_FROM", 10)
+    add_supporters(cases, 1_000, preferences=("jani-silva", None))
+    if other_campaign:
+        load_cases(cases, CASES_FILE, campaign_slug="other")
+        assign(cases, Strategy.BALANCED, campaign_slug="other")
+    first = assign(cases, Strategy.BALANCED, seed=5)
+    fresh = sorted(assignments(cases))
+    assign(cases, Strategy.PREFERENCE, seed=6, reassign=True)
+    again = assign(cases, Strategy.BALANCED, seed=5, reassign=True)
+    assert again.assignments_replaced == 1_000
+    assert sorted(assignments(cases)) == fresh  # the other campaign's rows included
+    assert again.cases == first.cases
+    with session_scope(cases) as session:
+        stored = Counter(session.scalars(select(Assignment.case_id)))
+    assert sum(stored.values()) == (2_000 if other_campaign else 1_000)
 
 
 def test_rerun_assigns_only_new_supporters(cases: Engine) -> None:
