@@ -415,3 +415,17 @@ def test_key_file_keeps_the_signing_key_across_restarts(tmp_path: Path) -> None:
         assert second.public_key == made
     with local_sendgrid(api_key=API_KEY) as fresh:
         assert fresh.public_key != made
+
+
+def test_store_totals_follow_what_was_recorded_and_reset(tmp_path: Path) -> None:
+    from sender.testing.sendgrid_store import Store
+
+    store = Store(tmp_path / "state.sqlite")
+    for n, message_id in ((3, "first"), (2, "second")):
+        body = mail_json(n)
+        store.record(message_id, body, json.dumps(body).encode())
+    assert (store.count(), store.request_count()) == (5, 2)
+    assert store.count(message_id="second") == 2
+    assert Store(tmp_path / "state.sqlite").count() == 5  # read back from the file
+    store.reset()
+    assert (store.count(), store.request_count()) == (0, 0)
