@@ -249,7 +249,7 @@ class CpuMeter:
 
     def read(self) -> dict[str, float]:
         out = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
-        out["this process (launch, planning)"] = own_cpu()
+        out["this process"] = own_cpu()
         return out
 
 
@@ -390,11 +390,14 @@ def run_embedded(supporters: int, server: LocalSendGrid, directory: Path) -> Wav
     print(f"  filled SQLite in {fill(engine, supporters):.1f} s", flush=True)
     declare(engine, settings)
     sender = default_sender(settings)
+    meter = CpuMeter({"SendGrid server": [server.process.pid]})
+    before = meter.read()
     started = time.perf_counter()
     launch(engine, settings, WAVE, datetime.now(UTC))
     # Planning and sending both happen in this tick, as `campaign tick` does.
     report = tick(engine, settings, datetime.now(UTC), InlineDispatcher(sender))
     seconds = time.perf_counter() - started
+    print("  " + cpu_line(before, meter.read()), flush=True)
     assert report.planned and report.planned[0].messages == supporters, report
     requests, accepted, recipients = server_figures(server)
     return WaveRun("SQLite, in-process", supporters, seconds, 0.0, requests, accepted, recipients)
