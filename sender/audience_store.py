@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, bindparam, text
+from sqlalchemy.exc import DBAPIError
 
 from sender.models import UTCDateTime
 from sender.vocabulary import SupporterStatus
@@ -51,6 +52,7 @@ MERGED = (
 )
 
 IMPORT_CACHE_KIB = -32_768  # negative: KiB, per SQLite's PRAGMA cache_size
+TEMP_BUFFERS_MB = 160  # PostgreSQL backend memory for the import's temporary tables
 
 StagedRow = tuple[
     int,
@@ -112,6 +114,7 @@ class ImportStage:
             # whole table for every chunk, which grows quadratically.
             self._sql("SET LOCAL enable_hashjoin = off")
             self._sql("SET LOCAL enable_mergejoin = off")
+            self._grow_temp_buffers()
         # Same collation as the supporters keys it is joined with (see models.HashText).
         key = 'TEXT COLLATE "C"' if self.postgres else "TEXT"
         self._sql(
@@ -129,6 +132,20 @@ class ImportStage:
         else:
             seen = "(digest TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID"
         self._sql(f"CREATE TEMP TABLE import_seen {seen}")
+
+    def _grow_temp_buffers(self) -> None:
+        # The table of addresses seen grows to ~100 MB at a million rows; in
+        # PostgreSQL's default 8 MB of temporary buffers every probe and insert
+        # then evicts pages to temp files. The size can only change before the
+        # session first uses a temporary table (an error after), hence the
+        # savepoint: a pooled connection that already used one keeps its size.
+        savepoint = self.connection.begin_nested()
+        try:
+            self._sql(f"SET LOCAL temp_buffers = '{TEMP_BUFFERS_MB}MB'")
+        except DBAPIError:
+            savepoint.rollback()
+        else:
+            savepoint.commit()
 
     def drop(self) -> None:
         if not self.postgres:
