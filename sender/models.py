@@ -26,6 +26,7 @@ from sqlalchemy import (
     Time,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -276,7 +277,19 @@ class Event(Base):
 
 class Action(Base):
     __tablename__ = "actions"
-    __table_args__ = (Index("ix_actions_case_kind", "case_id", "kind"),)
+    __table_args__ = (
+        Index("ix_actions_case_kind", "case_id", "kind"),
+        # Only the actions not yet counted, so finding them stays as cheap as the
+        # backlog is short. A full index on rolled_up_at kept millions of counted
+        # rows, and right after a bulk load the planner, going by statistics that
+        # still said "all pending", scanned the whole table on every report.
+        Index(
+            "ix_actions_pending_roll_up",
+            "id",
+            postgresql_where=text("rolled_up_at IS NULL"),
+            sqlite_where=text("rolled_up_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     supporter_id: Mapped[int | None] = mapped_column(
@@ -294,7 +307,7 @@ class Action(Base):
     # A click on the case's own action link counts as acting (letters and replies always do).
     acting: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     # Set once sender.reports has added the action to report_counts.
-    rolled_up_at: Mapped[datetime | None] = mapped_column(index=True)
+    rolled_up_at: Mapped[datetime | None] = mapped_column()
 
 
 class Suppression(Base):

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-25 15:20:21.846289
+Create Date: 2026-11-25 15:41:26.422376
 """
 
 from collections.abc import Sequence
@@ -249,7 +249,13 @@ def upgrade() -> None:
     with op.batch_alter_table("actions", schema=None) as batch_op:
         batch_op.create_index("ix_actions_case_kind", ["case_id", "kind"], unique=False)
         batch_op.create_index(batch_op.f("ix_actions_occurred_at"), ["occurred_at"], unique=False)
-        batch_op.create_index(batch_op.f("ix_actions_rolled_up_at"), ["rolled_up_at"], unique=False)
+        batch_op.create_index(
+            "ix_actions_pending_roll_up",
+            ["id"],
+            unique=False,
+            postgresql_where=sa.text("rolled_up_at IS NULL"),
+            sqlite_where=sa.text("rolled_up_at IS NULL"),
+        )
         batch_op.create_index(batch_op.f("ix_actions_supporter_id"), ["supporter_id"], unique=False)
 
     op.create_table(
@@ -428,7 +434,11 @@ def downgrade() -> None:
     op.drop_table("assignments")
     with op.batch_alter_table("actions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_actions_supporter_id"))
-        batch_op.drop_index(batch_op.f("ix_actions_rolled_up_at"))
+        batch_op.drop_index(
+            "ix_actions_pending_roll_up",
+            postgresql_where=sa.text("rolled_up_at IS NULL"),
+            sqlite_where=sa.text("rolled_up_at IS NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_actions_occurred_at"))
         batch_op.drop_index("ix_actions_case_kind")
 
