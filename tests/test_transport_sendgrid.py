@@ -64,6 +64,16 @@ def test_non_ascii_parts_arrive_as_written(sg: LocalSendGrid) -> None:
     assert first["substitutions"]["-city-"] == "Zürich"
 
 
+def test_the_clients_debug_log_names_the_body_size_not_its_addresses(
+    sg: LocalSendGrid, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("DEBUG", logger="python_http_client"):
+        transport(sg).send(batch(2))
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "bytes of JSON>" in logged
+    assert "supporter0@example.net" not in logged
+
+
 def test_body_shape_text_before_html() -> None:
     body = mail_body(batch(2))
     assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
