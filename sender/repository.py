@@ -701,6 +701,21 @@ def rekey(session: Session, batch_id: int, old_key: str, new_key: str, now: date
     return _moved(result)
 
 
+def batch_with_context(session: Session, batch_id: int) -> tuple[Batch, Wave, Case, Campaign]:
+    """The batch, its wave, case and campaign in one query (four lookups were four round trips)."""
+    found = session.execute(
+        select(Batch, Wave, Case, Campaign)
+        .join(Wave, Wave.id == Batch.wave_id)
+        .join(Case, Case.id == Batch.case_id)
+        .join(Campaign, Campaign.id == Wave.campaign_id)
+        .where(Batch.id == batch_id)
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"no batch {batch_id}")
+    batch, wave, case, campaign = found
+    return batch, wave, case, campaign
+
+
 def recipients(
     session: Session, batch_id: int, wave: Wave, now: datetime, cap: timedelta
 ) -> list[RecipientRow]:

@@ -162,14 +162,8 @@ def _prepare(batch_id: int, key: str, sender: Sender, scope: ContextScope) -> _J
     """Re-check wave, case, window and each recipient right before sending."""
     now = sender.clock.now()
     with session_scope(sender.engine) as session:
-        batch = session.get(Batch, batch_id)
-        assert batch is not None
-        wave = session.get(Wave, batch.wave_id)
-        case = session.get(Case, batch.case_id)
-        assert wave is not None and case is not None
+        batch, wave, case, campaign = repo.batch_with_context(session, batch_id)
         scope.add(wave_id=wave.id, case_id=case.id)
-        campaign = session.get(Campaign, wave.campaign_id)
-        assert campaign is not None
         if wave.status != WaveStatus.SENDING or case.status != CaseStatus.ACTIVE:
             repo.finish_batch(session, batch_id, key, BatchStatus.PENDING)
             if wave.status == WaveStatus.CANCELLED:
