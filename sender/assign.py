@@ -378,13 +378,13 @@ def _remove_assignments(connection: Connection, case_ids: Sequence[int]) -> int:
     """
     if connection.dialect.name == "postgresql":
         existing = sum(_counts(connection, case_ids).values())
-        others = connection.scalar(
-            select(Assignment.id)
-            .join(Case, Case.id == Assignment.case_id)
-            .where(Case.id.not_in(case_ids))
-            .limit(1)
+        # Other campaigns' cases first (a small table), then their rows through
+        # the case_id index: a join with NOT IN read every assignment.
+        other_cases = list(connection.scalars(select(Case.id).where(Case.id.not_in(case_ids))))
+        others = bool(other_cases) and connection.scalar(
+            select(exists().where(Assignment.case_id.in_(other_cases)))
         )
-        if existing >= _TRUNCATE_FROM and others is None:
+        if existing >= _TRUNCATE_FROM and not others:
             connection.exec_driver_sql("TRUNCATE assignments")
             return existing
     removed = connection.execute(delete(Assignment).where(Assignment.case_id.in_(case_ids)))
