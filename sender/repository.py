@@ -309,8 +309,9 @@ def plan_messages(
 
 # Rows from which one set-based check of the foreign keys beats one per row.
 _RECHECK_FOREIGN_KEYS_FROM = 100_000
-# In the order the send pipeline's transactions first touch them (a batch, its
-# wave and case, then supporters and messages), so taking them all cannot deadlock.
+# Batches first: every send-pipeline transaction starts with its batch, so
+# workers queue behind a big plan instead of deadlocking with it (any other
+# deadlock is broken by PostgreSQL and the plan is retried on the next tick).
 _LOCK_ORDER = ("batches", "waves", "cases", "supporters", "messages")
 
 
