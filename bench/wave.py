@@ -10,7 +10,10 @@ seven 2020 cases and four languages (28 variants); the wave's local window is
 the whole day, so each variant is one slot and the wave needs
 ceil(supporters / 28 / 1000) requests per variant (1,008 for a million).
 
-Printed: launch to last batch accepted, mail/send requests, peak RSS of each
+Printed: launch to last batch accepted, the CPU seconds each process group
+used meanwhile (workers, server, PostgreSQL with all its backends, Redis,
+this process; read from /proc, so other jobs on the machine do not inflate
+them the way they inflate wall time), mail/send requests, peak RSS of each
 worker process group (VmHWM, pool children included), then the same wave on
 the embedded default (SQLite, everything in this process), and the naive
 path (Jinja2 render + premailer + one request per recipient) on a sample,
