@@ -313,6 +313,7 @@ _RECHECK_FOREIGN_KEYS_FROM = 100_000
 # workers queue behind a big plan instead of deadlocking with it (any other
 # deadlock is broken by PostgreSQL and the plan is retried on the next tick).
 _LOCK_ORDER = ("batches", "waves", "cases", "supporters", "messages")
+_PLAN_LOCK_TIMEOUT = "5s"
 
 
 def _insert_then_check_keys(session: Session, linking: Any) -> int:
@@ -326,7 +327,12 @@ def _insert_then_check_keys(session: Session, linking: Any) -> int:
     exclusive locks, taken in the pipeline's own order, hold the tables
     still until the plan commits.
     """
+    # A waiting ACCESS EXCLUSIVE request queues every later reader behind it:
+    # behind a long report query the whole web app would stall. Give up after
+    # a few seconds instead; the plan rolls back whole and the next tick retries.
+    session.execute(text(f"SET LOCAL lock_timeout = '{_PLAN_LOCK_TIMEOUT}'"))
     session.execute(text(f"LOCK TABLE {', '.join(_LOCK_ORDER)} IN ACCESS EXCLUSIVE MODE"))
+    session.execute(text("SET LOCAL lock_timeout = 0"))  # the locks are held now
     constraints = sorted(
         Message.metadata.tables[Message.__tablename__].foreign_key_constraints,
         key=lambda constraint: str(constraint.name),

@@ -292,3 +292,26 @@ def test_a_big_plan_checks_the_message_keys_once_and_keeps_them(
         ("fk_messages_supporter_id_supporters", True),
         ("fk_messages_wave_id_waves", True),
     ]
+
+
+def test_a_big_plan_gives_way_to_a_long_reader_and_plans_on_the_next_try(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    from sender import repository
+
+    monkeypatch.setattr(repository, "_RECHECK_FOREIGN_KEYS_FROM", 1)
+    monkeypatch.setattr(repository, "_PLAN_LOCK_TIMEOUT", "200ms")
+    case = add_case(pg_engine, SETTINGS)
+    add_supporters(pg_engine, [case], ["reader@example.org", "other@example.org"])
+    wave = add_wave(pg_engine, SETTINGS)
+    with pg_engine.connect() as reader:  # a long report holding a read lock on supporters
+        reader.execute(text("SELECT count(*) FROM supporters")).one()
+        with pytest.raises(OperationalError, match="lock timeout"):
+            plan_wave(pg_engine, SETTINGS, wave, DEC1)
+        assert _planned(pg_engine) == {}  # rolled back whole, nothing half-planned
+        reader.rollback()
+    result = plan_wave(pg_engine, SETTINGS, wave, DEC1)  # the next tick
+    assert result is not None and result.messages == 2
