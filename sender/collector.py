@@ -12,7 +12,9 @@ so the collector has nothing to find there:
 - `freeze_start_up_heap` moves everything alive at worker start-up into the
   permanent generation (`gc.freeze`), which collections skip; this is the
   standard remedy for long-lived CPython services (and keeps forked children
-  from touching, and so copying, the parent's pages).
+  from touching, and so copying, the parent's pages). Rendering a variant
+  loads and caches far more (templates, parsed CSS), so the renderer freezes
+  again after each new variant (`freeze_long_lived`).
 - `collector_paused` holds the collector off while one batch is built, and
   turns it back on afterwards, so garbage made elsewhere is still collected.
 """
@@ -28,6 +30,11 @@ def freeze_start_up_heap() -> None:
     """Collect once, then exempt every object alive now from later collections."""
     gc.collect()
     gc.freeze()
+
+
+# The same step, named for its other use: after caching something that lives
+# as long as the process (a rendered variant and what rendering it loaded).
+freeze_long_lived = freeze_start_up_heap
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from premailer import Premailer
 
-from sender.collector import collector_paused
+from sender.collector import collector_paused, freeze_long_lived
 from sender.config import Settings
 from sender.errors import TemplateProblem
 from sender.merge import (
@@ -207,6 +207,11 @@ class Renderer:
         found = self._variants.get(key)
         if found is None:
             found = self._variants[key] = self._render(key, case, wave)
+            # The variant, and the template and CSS machinery that rendering it
+            # warmed, live as long as this renderer (a worker's life): exempt them
+            # from collections, as the start-up heap is, or every full collection
+            # during a wave walks them again.
+            freeze_long_lived()
         return found
 
     def recipient(
