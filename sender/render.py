@@ -9,6 +9,7 @@ one-click unsubscribe headers.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
 import re
@@ -138,6 +139,15 @@ class VariantKey:
     case_slug: str
     language: str
     wave_id: int | None
+    # What the variant is rendered from: staff who correct a case's text or a
+    # wave's subject mid-wave get the new text in the next batch, without
+    # restarting workers that hold the old rendering in their cache.
+    source: str = ""
+
+
+def content_fingerprint(case: CaseContent, wave: WaveContent | None) -> str:
+    """A digest of everything a variant is rendered from, besides templates and brand."""
+    return hashlib.blake2b(repr((case, wave)).encode(), digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -203,7 +213,9 @@ class Renderer:
     ) -> Variant:
         """The rendered, inlined variant; rendered once per key and then cached."""
         kind = WaveKind(kind)
-        key = VariantKey(kind, case.slug, language, wave.id if wave else None)
+        key = VariantKey(
+            kind, case.slug, language, wave.id if wave else None, content_fingerprint(case, wave)
+        )
         found = self._variants.get(key)
         if found is None:
             found = self._variants[key] = self._render(key, case, wave)

@@ -29,6 +29,22 @@ def test_variant_is_rendered_once_and_cached(renderer: Renderer) -> None:
     assert renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "es") is not first
 
 
+def test_a_case_or_subject_corrected_mid_wave_is_rendered_anew(renderer: Renderer) -> None:
+    before = renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "en")
+    english = dict(fx.TEXTS["en"], ask="Ask the minister to drop every charge today.")
+    corrected = fx.case(texts={**fx.TEXTS, "en": english})
+    after = renderer.variant(WaveKind.CASE_EMAIL, corrected, "en")
+    assert "drop every charge today" in after.html and "drop every charge" not in before.html
+    assert renderer.variant(WaveKind.CASE_EMAIL, corrected, "en") is after  # cached again
+    wave = WaveContent(3, "launch", WaveKind.CASE_EMAIL, {"en": "Ana needs you"})
+    fixed = WaveContent(3, "launch", WaveKind.CASE_EMAIL, {"en": "Ana needs you today"})
+    assert renderer.variant(WaveKind.CASE_EMAIL, corrected, "en", wave).subject == "Ana needs you"
+    assert (
+        renderer.variant(WaveKind.CASE_EMAIL, corrected, "en", fixed).subject
+        == "Ana needs you today"
+    )
+
+
 @pytest.mark.parametrize("kind", list(WaveKind))
 @pytest.mark.parametrize("language", ["en", "es", "fr", "ar"])
 def test_every_kind_and_language_is_email_safe(
