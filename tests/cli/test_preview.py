@@ -153,28 +153,44 @@ def test_preview_all_passes(runner: CliRunner, database: None) -> None:
     assert "every variant renders" in result.output
 
 
+@pytest.mark.parametrize(
+    ("template", "old", "new", "problem", "count"),
+    [
+        # A syntax error: one template, named with its line.
+        (
+            "action_reminder.html",
+            "{{ case.ask }}",
+            "{{ case.ask ",
+            "action_reminder.html, line 7:",
+            1,
+        ),
+        # An undefined value in the shared layout: 3 kinds x 4 languages, all named.
+        (
+            "layout.txt",
+            "{{ brand.org_address }}",
+            "{{ brand.phone }}",
+            "layout.txt, line 6: undefined value:",
+            12,
+        ),
+    ],
+)
 def test_preview_all_refuses_a_broken_template(
-    runner: CliRunner, database: None, tmp_path: Path
+    runner: CliRunner,
+    database: None,
+    tmp_path: Path,
+    template: str,
+    old: str,
+    new: str,
+    problem: str,
+    count: int,
 ) -> None:
     templates = fx.copy_templates(tmp_path / "templates")
-    path = templates / "action_reminder.html"
-    path.write_text(path.read_text().replace("{{ case.ask }}", "{{ case.ask "))
+    path = templates / template
+    path.write_text(path.read_text().replace(old, new))
     result = runner.invoke(app, ["preview", "--all", "--templates-dir", str(templates)])
     assert result.exit_code == 1
-    assert "problem: action_reminder.html, line 7:" in result.output
-    assert "1 problem(s): refusing" in result.output
-
-
-def test_preview_all_refuses_an_undefined_variable(
-    runner: CliRunner, database: None, tmp_path: Path
-) -> None:
-    templates = fx.copy_templates(tmp_path / "templates")
-    path = templates / "layout.txt"
-    path.write_text(path.read_text().replace("{{ brand.org_address }}", "{{ brand.phone }}"))
-    result = runner.invoke(app, ["preview", "--all", "--templates-dir", str(templates)])
-    assert result.exit_code == 1
-    assert "layout.txt, line 6: undefined value:" in result.output
-    assert "12 problem(s): refusing" in result.output  # 3 kinds x 4 languages, all named
+    assert problem in result.output
+    assert f"{count} problem(s): refusing" in result.output
 
 
 @pytest.mark.browser
