@@ -72,14 +72,15 @@ class NormalisedEvent:
 
     def missing_fields(self) -> list[str]:
         """The fields without which the event cannot be stored (see docs in webhooks)."""
-        missing = []
-        if self.provider_event_id is None:
-            missing.append("sg_event_id")
-        if self.raw_type is None:
-            missing.append("event")
-        if self.occurred_at is None:
-            missing.append("timestamp")
-        return missing
+        return _missing_fields(self.provider_event_id, self.raw_type, self.occurred_at)
+
+
+def _missing_fields(
+    provider_event_id: str | None, raw_type: str | None, occurred_at: datetime | None
+) -> list[str]:
+    """The names SendGrid gives the fields an event cannot be stored without."""
+    required = {"sg_event_id": provider_event_id, "event": raw_type, "timestamp": occurred_at}
+    return [name for name, value in required.items() if value is None]
 
 
 class StoredFields(NamedTuple):
@@ -98,14 +99,7 @@ class StoredFields(NamedTuple):
 
     def missing_fields(self) -> list[str]:
         """The fields without which the event cannot be stored (see docs in webhooks)."""
-        missing = []
-        if self.provider_event_id is None:
-            missing.append("sg_event_id")
-        if self.raw_type is None:
-            missing.append("event")
-        if self.occurred_at is None:
-            missing.append("timestamp")
-        return missing
+        return _missing_fields(self.provider_event_id, self.raw_type, self.occurred_at)
 
 
 def stored_fields(raw: Mapping[str, Any]) -> StoredFields:
