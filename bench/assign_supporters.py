@@ -28,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from bench.bulk import write_rows
 from sender import db
 from sender.assign import Strategy, assign
 from sender.cases import load_cases
@@ -68,18 +69,7 @@ def fill(engine: Engine, count: int) -> float:
     """Insert `count` supporters in bulk (COPY / executemany); seconds taken."""
     started = time.perf_counter()
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            cursor = connection.connection.cursor()
-            with cursor.copy(f"COPY supporters ({COLUMNS}) FROM STDIN") as copy:
-                for row in supporter_rows(count):
-                    copy.write_row(row)
-        else:
-            marks = ", ".join("?" * len(COLUMNS.split(",")))
-            rows = [
-                (*row[:8], row[8].isoformat(), row[9].isoformat())  # type: ignore[attr-defined]
-                for row in supporter_rows(count)
-            ]
-            connection.exec_driver_sql(f"INSERT INTO supporters ({COLUMNS}) VALUES ({marks})", rows)
+        write_rows(connection, "supporters", COLUMNS, supporter_rows(count))
     if engine.dialect.name == "postgresql":
         with engine.connect() as connection:
             connection.execute(text("ANALYZE supporters"))

@@ -40,6 +40,7 @@ import redis
 from celery import Celery
 from sqlalchemy import Engine, func, select, text, update
 
+from bench.bulk import write_rows
 from sender import db
 from sender.cases import load_cases
 from sender.celery_app import create_celery
@@ -118,18 +119,7 @@ def fill(engine: Engine, count: int) -> float:
         )
         cases = list(session.scalars(select(Case.id).order_by(Case.id)))
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            cursor = connection.connection.cursor()
-            with cursor.copy(f"COPY supporters ({COLUMNS}) FROM STDIN") as copy:
-                for row in supporter_rows(count):
-                    copy.write_row(row)
-        else:
-            marks = ", ".join("?" * len(COLUMNS.split(",")))
-            rows = [
-                (*row[:7], row[7].isoformat(), row[8].isoformat())  # type: ignore[attr-defined]
-                for row in supporter_rows(count)
-            ]
-            connection.exec_driver_sql(f"INSERT INTO supporters ({COLUMNS}) VALUES ({marks})", rows)
+        write_rows(connection, "supporters", COLUMNS, supporter_rows(count))
         # Case by id modulo 7 (7 and 4 are coprime: every case meets every language).
         choice = " ".join(f"WHEN {i} THEN {case}" for i, case in enumerate(cases))
         connection.execute(
