@@ -1,15 +1,18 @@
 """What the local SendGrid accepted: one row per request and per recipient.
 
-SQLite, in memory by default or in a file (`--state`) so that counts survive
-a restart and can be inspected after a demo. One connection behind a lock:
-the server's threads write whole requests at a time.
+SQLite, in memory by default or in a file (`--state`, with the raw bodies
+beside it in `<state>-bodies`) so that counts survive a restart and can be
+inspected after a demo. One connection behind a lock: the server's threads
+write whole requests at a time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
+import tempfile
 import threading
 import time
 import zlib
@@ -23,37 +26,49 @@ _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
-    message_id TEXT PRIMARY KEY,
+    no INTEGER PRIMARY KEY,
+    message_id TEXT NOT NULL UNIQUE,
     received_at REAL NOT NULL,
-    body BLOB NOT NULL,
+    first_id INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    body_at INTEGER NOT NULL,
+    body_size INTEGER NOT NULL,
     links TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS recipients (
     id INTEGER PRIMARY KEY,
-    message_id TEXT NOT NULL,
+    request INTEGER NOT NULL,
     position INTEGER NOT NULL,
     email TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS recipients_email ON recipients (lower(email));
-CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message_id);
+PRAGMA user_version = 2;
 """
+# Before user_version 2 the bodies sat zlib-compressed in requests.body and each
+# recipient row named its message_id (indexed): see `_upgrade`.
+_LAYOUT = 2
+_COLUMNS = "r.id, r.position, r.email, q.message_id, q.body_at, q.body_size, q.links"
 
 
 def _html(body: dict[str, Any]) -> str:
     return next((c["value"] for c in body.get("content") or [] if c.get("type") == "text/html"), "")
 
 
-@lru_cache(maxsize=32)
-def _parsed(packed: bytes) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(zlib.decompress(packed))
-    return body
+def bodies_path(state: Path) -> Path:
+    """Where a state file keeps the raw request bodies it points into."""
+    return state.with_name(state.name + "-bodies")
 
 
 class Store:
-    """Per request the raw body (zlib), per recipient only where it sits in it.
+    """Per request the raw body in a side file, per recipient where it sits in it.
 
     Re-encoding every personalization as it arrives cost more than checking
-    the request; the body is kept as received and decoded when queried.
+    the request, and so did compressing the body (tokens do not compress) and
+    writing it into SQLite: bodies are appended as received to a file (a
+    nameless temporary one without `--state`), the request row keeps their
+    offset, and they are decoded when queried. A request's recipients take
+    consecutive ids, so its row keeps the first id and the count instead of
+    every recipient row carrying an indexed message id.
     """
 
     def __init__(self, path: Path | None = None) -> None:
@@ -63,50 +78,104 @@ class Store:
         if path:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._file = open(bodies_path(path), "a+b")  # noqa: SIM115 - kept open with the store
+        else:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - gone with the process
+        self._fd = self._file.fileno()
+        self._end = os.fstat(self._fd).st_size
+        legacy = self._legacy_rows()
         self._db.executescript(SCHEMA)
+        self._body = lru_cache(maxsize=32)(self._load_body)
         # Kept as rows go in: COUNT(*) reads the whole table, and the bench and
         # tests poll the total while a million recipients arrive.
         self._recipients = int(self._db.execute("SELECT count(*) FROM recipients").fetchone()[0])
         self._requests = int(self._db.execute("SELECT count(*) FROM requests").fetchone()[0])
+        self._next_id = int(self._db.execute("SELECT max(id) FROM recipients").fetchone()[0] or 0)
+        self._next_id += 1
+        for message_id, received_at, raw, links in legacy:
+            self._insert(message_id, received_at, raw, links, _rows(json.loads(raw)))
+
+    def _legacy_rows(self) -> list[tuple[str, float, bytes, str]]:
+        """A state file of the earlier layout: its requests, to be written anew."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] >= _LAYOUT:
+            return []
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+        if "body" not in columns:
+            return []
+        found = [
+            (row[0], row[1], zlib.decompress(row[2]), row[3])
+            for row in self._db.execute(
+                "SELECT message_id, received_at, body, links FROM requests ORDER BY rowid"
+            )
+        ]
+        with self._db:
+            self._db.execute("DROP TABLE recipients")
+            self._db.execute("DROP TABLE requests")
+        return found
 
     def record(self, message_id: str, body: dict[str, Any], raw: bytes) -> int:
         """Keep every recipient of an accepted request; returns how many."""
-        rows = [
-            (message_id, index, address["email"])
-            for index, item in enumerate(body["personalizations"])
-            for kind in ("to", "cc", "bcc")
-            for address in item.get(kind) or []
-        ]
         links = json.dumps(sorted(set(_HREF.findall(_html(body)))))
-        packed = zlib.compress(raw, 1)
+        return self._insert(message_id, time.time(), raw, links, _rows(body))
+
+    def _insert(
+        self, message_id: str, received_at: float, raw: bytes, links: str, rows: list[_Row]
+    ) -> int:
         with self._lock:
+            body_at, first_id, number = self._end, self._next_id, self._requests + 1
+            _write_at(self._fd, raw, body_at)
             with self._db:
                 self._db.execute(
-                    "INSERT INTO requests VALUES (?, ?, ?, ?)",
-                    (message_id, time.time(), packed, links),
+                    "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        number,
+                        message_id,
+                        received_at,
+                        first_id,
+                        len(rows),
+                        body_at,
+                        len(raw),
+                        links,
+                    ),
                 )
                 self._db.executemany(
-                    "INSERT INTO recipients (message_id, position, email) VALUES (?, ?, ?)", rows
+                    "INSERT INTO recipients VALUES (?, ?, ?, ?)",
+                    [
+                        (first_id + i, number, position, email)
+                        for i, (position, email) in enumerate(rows)
+                    ],
                 )
+            self._end += len(raw)
+            self._next_id += len(rows)
             self._recipients += len(rows)
-            self._requests += 1
+            self._requests = number
         return len(rows)
 
-    def _where(self, email: str | None, message_id: str | None) -> tuple[str, list[str]]:
-        clauses, params = [], []
+    def _load_body(self, at: int, size: int) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(os.pread(self._fd, size, at))
+        return body
+
+    def _where(self, email: str | None, message_id: str | None) -> tuple[str, list[Any]]:
+        """SQL conditions on recipients `r`; call with the lock held."""
+        clauses: list[str] = []
+        params: list[Any] = []
         if email:
             clauses.append("lower(r.email) = lower(?)")
             params.append(email)
         if message_id:
-            clauses.append("r.message_id = ?")
-            params.append(message_id)
+            found = self._db.execute(
+                "SELECT first_id, size FROM requests WHERE message_id = ?", (message_id,)
+            ).fetchone()
+            first, size = (found[0], found[1]) if found else (0, 0)
+            clauses.append("r.id BETWEEN ? AND ?")
+            params += [first, first + size - 1]
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def count(self, email: str | None = None, message_id: str | None = None) -> int:
-        where, params = self._where(email, message_id)
         with self._lock:
-            if not params:
+            if not email and not message_id:
                 return self._recipients
+            where, params = self._where(email, message_id)
             row = self._db.execute(f"SELECT count(*) FROM recipients r{where}", params).fetchone()  # noqa: S608 - clauses are fixed strings
         return int(row[0])
 
@@ -118,21 +187,21 @@ class Store:
         after_id: int = 0,
     ) -> list[dict[str, Any]]:
         """Recipients in acceptance order, with their request's shared parts."""
-        where, params = self._where(email, message_id)
-        where = (where + " AND" if where else " WHERE") + " r.id > ?"
-        sql = f"SELECT r.* FROM recipients r{where} ORDER BY r.id LIMIT ?"  # noqa: S608
         with self._lock:
+            where, params = self._where(email, message_id)
+            where = (where + " AND" if where else " WHERE") + " r.id > ?"
+            sql = (
+                f"SELECT {_COLUMNS} FROM recipients r JOIN requests q ON q.no = r.request"  # noqa: S608 - clauses are fixed strings
+                f"{where} ORDER BY r.id LIMIT ?"
+            )
             rows = self._db.execute(sql, [*params, after_id, limit]).fetchall()
-            ids = sorted({row["message_id"] for row in rows})
-            requests = {
-                found["message_id"]: (_parsed(found["body"]), json.loads(found["links"]))
-                for found in self._db.execute(
-                    f"SELECT message_id, body, links FROM requests WHERE message_id IN"  # noqa: S608
-                    f" ({','.join('?' * len(ids))})",
-                    ids,
-                )
+            links = {row["message_id"]: json.loads(row["links"]) for row in rows}
+            bodies = {
+                row["message_id"]: self._body(row["body_at"], row["body_size"]) for row in rows
             }
-        return [self._as_json(row, *requests[row["message_id"]]) for row in rows]
+        return [
+            self._as_json(row, bodies[row["message_id"]], links[row["message_id"]]) for row in rows
+        ]
 
     @staticmethod
     def _as_json(row: sqlite3.Row, body: dict[str, Any], links: list[str]) -> dict[str, Any]:
@@ -162,4 +231,27 @@ class Store:
             with self._db:
                 self._db.execute("DELETE FROM recipients")
                 self._db.execute("DELETE FROM requests")
-            self._recipients = self._requests = 0
+            os.ftruncate(self._fd, 0)
+            self._body.cache_clear()
+            self._recipients = self._requests = self._end = 0
+            self._next_id = 1
+
+
+_Row = tuple[int, str]
+
+
+def _rows(body: dict[str, Any]) -> list[_Row]:
+    """(personalization index, address) of every recipient, in request order."""
+    return [
+        (index, address["email"])
+        for index, item in enumerate(body["personalizations"])
+        for kind in ("to", "cc", "bcc")
+        for address in item.get(kind) or []
+    ]
+
+
+def _write_at(fd: int, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
