@@ -149,9 +149,6 @@ def send_batch(batch_id: int, sender: Sender) -> BatchResult:
 
 def _send_batch(batch_id: int, sender: Sender, scope: ContextScope) -> BatchResult:
     key = new_send_key()
-    with session_scope(sender.engine) as session:
-        if not repo.claim_batch(session, batch_id, key, sender.clock.now()):
-            return BatchResult(batch_id, Outcome.NOT_MINE)
     job_or_result = _prepare(batch_id, key, sender, scope)
     if isinstance(job_or_result, BatchResult):
         return job_or_result
@@ -159,9 +156,11 @@ def _send_batch(batch_id: int, sender: Sender, scope: ContextScope) -> BatchResu
 
 
 def _prepare(batch_id: int, key: str, sender: Sender, scope: ContextScope) -> _Job | BatchResult:
-    """Re-check wave, case, window and each recipient right before sending."""
+    """Claim the batch and re-check wave, case, window and each recipient, in one commit."""
     now = sender.clock.now()
     with session_scope(sender.engine) as session:
+        if not repo.claim_batch(session, batch_id, key, now):
+            return BatchResult(batch_id, Outcome.NOT_MINE)
         batch, wave, case, campaign = repo.batch_with_context(session, batch_id)
         scope.add(wave_id=wave.id, case_id=case.id)
         if wave.status != WaveStatus.SENDING or case.status != CaseStatus.ACTIVE:

@@ -9,6 +9,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from rich.logging import RichHandler
 from sending_fixtures import (
     DEC1,
     MovableClock,
@@ -72,6 +73,16 @@ def test_plain_output_on_a_terminal_and_setting_overrides(root_restored: object)
         json.loads(tty.getvalue().splitlines()[0])
     assert logs.wants_json(Settings(log_json=True), _Tty()) is True
     assert logs.wants_json(Settings(log_json=False), io.StringIO()) is False
+
+
+def test_text_to_a_file_is_plain_lines_not_a_terminal_layout(root_restored: object) -> None:
+    stream = io.StringIO()
+    logs.configure_logging(Settings(log_json=False), stream)
+    with logs.log_context(batch_id=3):
+        logging.getLogger("sender.test").info("batch %s sent to ann@example.org", 3)
+    (line,) = stream.getvalue().splitlines()
+    assert line.endswith("INFO sender.test: batch 3 sent to a***@example.org")
+    assert not isinstance(logging.getLogger().handlers[-1], RichHandler)
 
 
 def test_configure_twice_keeps_one_handler(root_restored: object) -> None:

@@ -14,7 +14,7 @@ from sending_fixtures import (
     statuses,
     wave_status,
 )
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
 
 from sender import repository as repo
 from sender.config import Settings
@@ -249,3 +249,17 @@ def test_sending_runs_on_sqlite_too(sqlite_engine: Engine) -> None:
     with session_scope(sqlite_engine) as session:
         wave = session.scalars(select(Wave)).one()
     assert wave.status == WaveStatus.SENDING and len(transport.emails()) == 3
+
+
+def test_accepting_a_batch_rewrites_no_index_entry_on_postgresql(pg_engine: Engine) -> None:
+    """Heap-only (see Message): no indexed column changes and the page has room."""
+    _, (batch_id, *_) = _queued(pg_engine)
+    counts = text(
+        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'messages'"
+    )
+    with session_scope(pg_engine) as session:
+        assert repo.claim_batch(session, batch_id, "key-1", NINE)
+        before = session.execute(counts).one()
+        assert repo.record_accepted(session, batch_id, "key-1", NINE, "sg-1") == 3
+        after = session.execute(counts).one()
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
