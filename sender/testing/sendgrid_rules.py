@@ -12,13 +12,14 @@ import copy
 import json
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import fastjsonschema
+import orjson
 import yaml
 
 SPEC_ENV = "SENDGRID_OPENAPI"
@@ -126,36 +127,27 @@ def schema_errors(body: Any, validate: Validator) -> list[FieldError]:
     return []
 
 
-def _size(mapping: dict[str, str]) -> int:
-    """UTF-8 size of keys and values (the schema made them all strings)."""
-    chars = sum(map(len, mapping)) + sum(map(len, mapping.values()))
+def _size(mapping: dict[str, Any]) -> int | None:
+    """UTF-8 size of keys and values; None when a value is not a string.
+
+    One join per side both checks the types and counts: this runs twice for
+    each of 1,000 personalizations.
+    """
+    try:
+        values = "".join(mapping.values())
+    except TypeError:
+        return None
+    keys = "".join(mapping)
+    chars = len(keys) + len(values)
     if chars * 4 <= min(MAX_SUBSTITUTION_BYTES, MAX_CUSTOM_ARG_BYTES):
         return chars  # at most 4 bytes a character: far enough below either limit
-    return len("".join(mapping).encode()) + len("".join(mapping.values()).encode())
+    return len(keys.encode(errors="surrogatepass")) + len(values.encode(errors="surrogatepass"))
 
 
-def _personalization_errors(index: int, item: dict[str, Any]) -> list[FieldError]:
-    errors: list[FieldError] = []
-    subs = item.get("substitutions")
-    if subs and isinstance(subs, dict) and _size(subs) > MAX_SUBSTITUTION_BYTES:
-        errors.append(
-            FieldError(
-                f"substitutions may not exceed {MAX_SUBSTITUTION_BYTES} bytes per personalization",
-                f"personalizations.{index}.substitutions",
-            )
-        )
-    args = item.get("custom_args")
-    if args and isinstance(args, dict) and _size(args) > MAX_CUSTOM_ARG_BYTES:
-        errors.append(
-            FieldError(
-                f"custom_args may not exceed {MAX_CUSTOM_ARG_BYTES} bytes per personalization",
-                f"personalizations.{index}.custom_args",
-            )
-        )
-    headers = item.get("headers")
-    if headers and not _allowed_headers(headers):
-        errors.extend(_header_errors(headers, f"personalizations.{index}.headers"))
-    return errors
+_SIZED = (
+    ("substitutions", MAX_SUBSTITUTION_BYTES),
+    ("custom_args", MAX_CUSTOM_ARG_BYTES),
+)
 
 
 @lru_cache(maxsize=256)
@@ -179,31 +171,99 @@ def _header_errors(headers: Any, field: str) -> list[FieldError]:
     ]
 
 
-def _recipient_errors(personalizations: list[Any]) -> list[FieldError]:
+@dataclass(frozen=True)
+class Scan:
+    """What one pass over every personalization found.
+
+    `well_formed` covers what recording relies on (each recipient an object
+    with an address, string-valued maps, non-empty subjects): when it holds, a
+    sample of the schema may stand for the rest. The limit findings assume the
+    schema's types, so they count only once the schema has passed.
+    """
+
+    well_formed: bool
+    recipient_errors: list[FieldError]
+    item_errors: list[FieldError]
+    all_have_subjects: bool
+
+
+_KINDS = ("to", "cc", "bcc")
+_DUPLICATE = (
+    "Each email address in the personalization block should be unique "
+    "between to, cc, and bcc across the request"
+)
+
+
+def scan_personalizations(items: list[Any]) -> Scan:
+    """Structure and limits of every personalization in one pass (it was four)."""
     seen: set[str] = set()
-    total = 0
-    for index, item in enumerate(personalizations):
-        for kind in ("to", "cc", "bcc"):
-            for address in item.get(kind) or []:
+    formed, subjects, total = True, True, 0
+    duplicate: FieldError | None = None
+    errors: list[FieldError] = []
+    for index, item in enumerate(items):
+        if type(item) is not dict:
+            formed = False
+            continue
+        for kind in _KINDS:
+            addresses = item.get(kind)
+            if type(addresses) is not list:
+                formed = formed and addresses is None and kind != "to"
+                continue
+            for address in addresses:
+                if type(address) is not dict:
+                    formed = False
+                    continue
+                email = address.get("email")
+                if type(email) is not str or "@" not in email:
+                    formed = False
+                    email = str(address.get("email", ""))
                 total += 1
-                email = str(address.get("email", "")).strip().lower()
-                if email in seen:
-                    return [
-                        FieldError(
-                            "Each email address in the personalization block should be unique "
-                            "between to, cc, and bcc across the request",
-                            f"personalizations.{index}.{kind}",
-                        )
-                    ]
-                seen.add(email)
-    if total > MAX_RECIPIENTS:
-        return [
-            FieldError(
-                f"the request holds {total} recipients; at most {MAX_RECIPIENTS} are allowed",
-                "personalizations",
-            )
-        ]
-    return []
+                key = email.strip().lower()
+                if duplicate is None:
+                    if key in seen:
+                        duplicate = FieldError(_DUPLICATE, f"personalizations.{index}.{kind}")
+                    seen.add(key)
+        for name, limit in _SIZED:
+            mapping = item.get(name)
+            if mapping is None:
+                continue
+            size = _size(mapping) if type(mapping) is dict else None
+            if size is None:
+                formed = False
+            elif size > limit:
+                errors.append(
+                    FieldError(
+                        f"{name} may not exceed {limit} bytes per personalization",
+                        f"personalizations.{index}.{name}",
+                    )
+                )
+        headers = item.get("headers")
+        if headers is not None:
+            formed = formed and type(headers) is dict and _strings(headers.values())
+            if headers and not _allowed_headers(headers):
+                errors.extend(_header_errors(headers, f"personalizations.{index}.headers"))
+        subject = item.get("subject")
+        if not subject:
+            subjects = False
+            formed = formed and subject is None
+        elif type(subject) is not str:
+            formed = False
+    if duplicate is not None:
+        recipients = [duplicate]
+    elif total > MAX_RECIPIENTS:
+        message = f"the request holds {total} recipients; at most {MAX_RECIPIENTS} are allowed"
+        recipients = [FieldError(message, "personalizations")]
+    else:
+        recipients = []
+    return Scan(formed, recipients, errors, subjects)
+
+
+def _strings(values: Iterable[Any]) -> bool:
+    try:
+        "".join(values)
+    except TypeError:
+        return False
+    return True
 
 
 def _category_errors(categories: Any) -> list[FieldError]:
@@ -218,9 +278,11 @@ def _category_errors(categories: Any) -> list[FieldError]:
     ][:1]
 
 
-def limit_errors(body: dict[str, Any]) -> list[FieldError]:
+def limit_errors(body: dict[str, Any], scan: Scan | None = None) -> list[FieldError]:
     """The documented limits beyond the schema; assumes the schema passed."""
     personalizations = body.get("personalizations") or []
+    if scan is None:
+        scan = scan_personalizations(personalizations)
     errors: list[FieldError] = []
     if len(personalizations) > MAX_PERSONALIZATIONS:
         errors.append(
@@ -230,54 +292,15 @@ def limit_errors(body: dict[str, Any]) -> list[FieldError]:
         )
     if not personalizations:
         errors.append(FieldError("at least one personalization is required", "personalizations"))
-    errors.extend(_recipient_errors(personalizations))
-    for index, item in enumerate(personalizations):
-        found = _personalization_errors(index, item)
-        if found:
-            errors.extend(found)
+    errors.extend(scan.recipient_errors)
+    errors.extend(scan.item_errors)
     errors.extend(_category_errors(body.get("categories")))
     errors.extend(_header_errors(body.get("headers"), "headers"))
     if not body.get("template_id") and not body.get("content"):
         errors.append(FieldError("content is required unless template_id is set", "content"))
-    if not body.get("subject") and any(not p.get("subject") for p in personalizations):
+    if not body.get("subject") and not scan.all_have_subjects:
         errors.append(FieldError("a subject is required", "subject"))
     return errors
-
-
-_STR_ONLY = frozenset({str})
-
-
-def _well_formed(items: list[Any]) -> bool:
-    """A cheap pass over every personalization for what recording relies on.
-
-    Used when the schema checks only a sample: anything unusual here sends
-    the whole body through the full schema, which names the exact field.
-    """
-    for item in items:
-        if type(item) is not dict:
-            return False
-        for kind in ("to", "cc", "bcc"):
-            addresses = item.get(kind)
-            if addresses is None and kind != "to":
-                continue
-            if type(addresses) is not list:
-                return False
-            for address in addresses:
-                if type(address) is not dict:
-                    return False
-                email = address.get("email")
-                if type(email) is not str or "@" not in email:
-                    return False
-        for key in ("substitutions", "custom_args", "headers"):
-            mapping = item.get(key)
-            if mapping is not None and (
-                type(mapping) is not dict or not set(map(type, mapping.values())) <= _STR_ONLY
-            ):
-                return False
-        subject = item.get("subject")
-        if subject is not None and (type(subject) is not str or not subject):
-            return False
-    return True
 
 
 def _sampled(body: dict[str, Any], size: int) -> dict[str, Any]:
@@ -286,6 +309,24 @@ def _sampled(body: dict[str, Any], size: int) -> dict[str, Any]:
     chosen = random.Random(len(items)).sample(range(1, len(items) - 1), max(size - 2, 0))
     picks = sorted({0, len(items) - 1, *chosen})
     return {**body, "personalizations": [items[i] for i in picks]}
+
+
+# orjson reads integers past 64 bits, and negative ones below -2**63 (19 digits
+# are enough), as floats; the stdlib keeps them exact. Any run of 19 digits,
+# even inside a string, sends the body to the stdlib, and so does anything
+# orjson refuses (NaN, lone surrogates, UTF-16...): the stdlib has the last word.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
+
+
+def parse_json(raw: bytes) -> Any:
+    """What `json.loads` reads, about twice as fast on a 1,000-personalization body."""
+    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_ONLY):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(raw)
 
 
 def check_body(
@@ -298,14 +339,15 @@ def check_body(
     limit checks always cover all of them.
     """
     try:
-        body = json.loads(raw)
+        body = parse_json(raw)
     except ValueError as err:
         return None, [FieldError(f"the request body is not valid JSON: {err}", None)]
     if not isinstance(body, dict):
         return None, [FieldError("the request body must be a JSON object", None)]
     validate = compiled_validator(path or spec_path())
     items = body.get("personalizations")
-    if sample > 0 and isinstance(items, list) and len(items) > sample and _well_formed(items):
+    scan = scan_personalizations(items if isinstance(items, list) else [])
+    if sample > 0 and isinstance(items, list) and len(items) > sample and scan.well_formed:
         errors = schema_errors(_sampled(body, sample), validate)
         if errors:  # name the field by its real position
             errors = schema_errors(body, validate)
@@ -313,5 +355,5 @@ def check_body(
         errors = schema_errors(body, validate)
     if errors:
         return None, errors
-    errors = limit_errors(body)
+    errors = limit_errors(body, scan)
     return (None, errors) if errors else (body, [])
