@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import zlib
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,14 @@ from sender.testing.sendgrid_store import Store, bodies_path
 
 def _record(store: Store, message_id: str, body: dict[str, Any]) -> int:
     return store.record(message_id, body, json.dumps(body).encode())
+
+
+def _indexes(state: Path) -> set[str]:
+    with closing(sqlite3.connect(state)) as db:
+        found = db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        )
+        return {row[0] for row in found}
 
 
 def _with_cc(n: int) -> dict[str, Any]:
@@ -39,7 +48,9 @@ def test_recipients_by_message_email_and_page(tmp_path: Path) -> None:
         (5, "p1@example.net", "second"),
         (6, "p2@example.net", "second"),
     ]
+    assert _indexes(tmp_path / "state.sqlite") == set()  # built at the first question by address
     assert store.count(email="p1@EXAMPLE.net") == 2
+    assert _indexes(tmp_path / "state.sqlite") == {"recipients_email"}
     assert store.count(email="p1@example.net", message_id="second") == 1
     assert store.count(message_id="nobody") == 0
     assert store.recipients(message_id="nobody") == []
