@@ -156,9 +156,21 @@ def _protected(name: str) -> bool:
     return lowered in PROTECTED_HEADERS or lowered.startswith("x-sg-")
 
 
+_HEADER_NAMES: dict[tuple[str, ...], bool] = {}
+
+
 def _allowed_headers(headers: Any) -> bool:
-    """No protected name: the usual answer, found with one cached lookup per name."""
-    return isinstance(headers, dict) and not any(map(_protected, headers))
+    """No protected name: the usual answer, one lookup per set of names (each
+    personalization carries the same few)."""
+    if not isinstance(headers, dict):
+        return False
+    names = tuple(headers)
+    allowed = _HEADER_NAMES.get(names)
+    if allowed is None:
+        allowed = not any(map(_protected, names))
+        if len(_HEADER_NAMES) < 1024:  # a bound on what odd clients can make us keep
+            _HEADER_NAMES[names] = allowed
+    return allowed
 
 
 def _header_errors(headers: Any, field: str) -> list[FieldError]:
@@ -195,11 +207,16 @@ _DUPLICATE = (
 
 
 def scan_personalizations(items: list[Any]) -> Scan:
-    """Structure and limits of every personalization in one pass (it was four)."""
+    """Structure and limits of every personalization in one pass (it was four).
+
+    Written for speed, as one loop: it runs on each of 1,000 personalizations
+    of every request, and a function call per map was a third of its cost.
+    """
     seen: set[str] = set()
     formed, subjects, total = True, True, 0
     duplicate: FieldError | None = None
     errors: list[FieldError] = []
+    join = "".join
     for index, item in enumerate(items):
         if type(item) is not dict:
             formed = False
@@ -207,7 +224,8 @@ def scan_personalizations(items: list[Any]) -> Scan:
         for kind in _KINDS:
             addresses = item.get(kind)
             if type(addresses) is not list:
-                formed = formed and addresses is None and kind != "to"
+                if addresses is not None or kind == "to":
+                    formed = False
                 continue
             for address in addresses:
                 if type(address) is not dict:
@@ -219,14 +237,19 @@ def scan_personalizations(items: list[Any]) -> Scan:
                     email = str(address.get("email", ""))
                 total += 1
                 key = email.strip().lower()
-                if duplicate is None:
-                    if key in seen:
-                        duplicate = FieldError(_DUPLICATE, f"personalizations.{index}.{kind}")
+                if key not in seen:
                     seen.add(key)
+                elif duplicate is None:
+                    duplicate = FieldError(_DUPLICATE, f"personalizations.{index}.{kind}")
         for name, limit in _SIZED:
             mapping = item.get(name)
             if mapping is None:
                 continue
+            try:  # the usual answer first: string values, far below the limit
+                if (len(join(mapping)) + len(join(mapping.values()))) * 4 <= limit:
+                    continue
+            except (TypeError, AttributeError):
+                pass
             size = _size(mapping) if type(mapping) is dict else None
             if size is None:
                 formed = False
@@ -239,13 +262,15 @@ def scan_personalizations(items: list[Any]) -> Scan:
                 )
         headers = item.get("headers")
         if headers is not None:
-            formed = formed and type(headers) is dict and _strings(headers.values())
+            if type(headers) is not dict or not _strings(headers.values()):
+                formed = False
             if headers and not _allowed_headers(headers):
                 errors.extend(_header_errors(headers, f"personalizations.{index}.headers"))
         subject = item.get("subject")
         if not subject:
             subjects = False
-            formed = formed and subject is None
+            if subject is not None:
+                formed = False
         elif type(subject) is not str:
             formed = False
     if duplicate is not None:
