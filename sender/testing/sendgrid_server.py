@@ -15,6 +15,7 @@ lets a handler drop the connection without answering, which is how the
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import secrets
@@ -404,6 +405,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     server = SendGridHTTPServer((args.host, args.port), app, verbose=args.verbose)
+    # A parsed 1,000-personalization body is ~10,000 containers, so every request
+    # set off a full collection over the whole start-up heap (modules, compiled
+    # schema): ~1.5 ms of a request. Frozen, those are never walked again.
+    gc.freeze()
     print(f"local SendGrid listening on http://{args.host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
