@@ -26,7 +26,7 @@ from sender import render as render_module
 from sender.collector import freeze_start_up_heap
 from sender.config import Settings
 from sender.merge import personalise
-from sender.render import CaseContent, RecipientData, Renderer, Variant, inline_css
+from sender.render import CaseContent, RecipientData, Renderer, Variant, batch_args, inline_css
 from sender.repository import RecipientRow
 from sender.vocabulary import WaveKind
 
@@ -109,8 +109,9 @@ def personalise_all(renderer: Renderer, variants: list[Variant], total: int) -> 
         key = f"b{done}"
         started, cpu = time.perf_counter(), time.process_time()
         # What sender.sending._deliver does with a batch, call for call.
-        recipients = renderer.recipients(variant, going, CASE_ID, WAVE_ID, {"send_key": key})
-        renderer.batch(variant, recipients, key, ("campaign", "case_email", "case-0"))
+        recipients = renderer.recipients(variant, going, CASE_ID, WAVE_ID)
+        shared = batch_args(CASE_ID, WAVE_ID, send_key=key)
+        renderer.batch(variant, recipients, key, ("campaign", "case_email", "case-0"), shared)
         # Freed inside the timer, as a worker drops a batch once it is sent: the
         # freeing is part of the cost, and no collection outside the timer walks it.
         del recipients

@@ -48,7 +48,7 @@ from sender.config import Settings
 from sender.db import session_scope
 from sender.models import Batch, Campaign, Case
 from sender.plan import wave_spec
-from sender.render import CaseContent, RecipientData, Renderer
+from sender.render import CaseContent, RecipientData, Renderer, batch_args
 from sender.scheduler import InlineDispatcher, tick
 from sender.sending import default_sender
 from sender.tasks import SEND_BATCH_TASK
@@ -411,7 +411,8 @@ def naive_per_recipient(server: LocalSendGrid, sample: int) -> tuple[float, floa
     for n in range(sample):
         who = RecipientData(n, f"naive{n}@example.org", f"Name{n}", None, n, case.id, 1)
         one = renderer.recipient(variant, who)
-        transport.send(renderer.batch(variant, [one], f"naive-{n}", ("bench",)))
+        shared = batch_args(case.id, 1, send_key=f"naive-{n}")
+        transport.send(renderer.batch(variant, [one], f"naive-{n}", ("bench",), shared))
     request_each = (time.perf_counter() - started) / sample
     return render_each, request_each, render_each + request_each
 

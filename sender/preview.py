@@ -25,7 +25,14 @@ from sender.config import Settings
 from sender.errors import CampaignError, TemplateProblem
 from sender.merge import personalise
 from sender.models import Case, Wave
-from sender.render import CaseContent, RecipientData, Renderer, Variant, WaveContent
+from sender.render import (
+    CaseContent,
+    RecipientData,
+    Renderer,
+    Variant,
+    WaveContent,
+    batch_args,
+)
 from sender.templating import Problem
 from sender.transport.base import Address, OutgoingBatch, Recipient
 from sender.vocabulary import WaveKind
@@ -66,7 +73,13 @@ def preview(
     variant = renderer.variant(kind, case, language, wave)
     who = who or sample_recipient(case, wave)
     recipient = renderer.recipient(variant, who)
-    batch = renderer.batch(variant, [recipient], send_key="preview", categories=["preview"])
+    batch = renderer.batch(
+        variant,
+        [recipient],
+        send_key="preview",
+        categories=["preview"],
+        custom_args=batch_args(who.case_id, who.wave_id),
+    )
     html = personalise(variant.html, recipient.substitutions)
     warnings = (
         *(f"missing translation: {f}" for f in variant.fallbacks),
@@ -93,7 +106,7 @@ def build_eml(batch: OutgoingBatch, recipient: Recipient) -> bytes:
     message["Subject"] = personalise(batch.subject, fill)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=batch.sender.email.rpartition("@")[2] or None)
-    for name, value in recipient.headers.items():
+    for name, value in batch.headers_for(recipient).items():
         message[name] = value
     message.set_content(personalise(batch.text, fill), subtype="plain", cte="quoted-printable")
     message.add_alternative(personalise(batch.html, fill), subtype="html", cte="quoted-printable")

@@ -19,7 +19,7 @@ from sender.campaigns import ensure_campaign
 from sender.config import Settings
 from sender.db import session_scope
 from sender.errors import InvalidInput
-from sender.render import CaseContent, RecipientData, Renderer, WaveContent
+from sender.render import CaseContent, RecipientData, Renderer, WaveContent, batch_args
 from sender.transport.base import Transport
 from sender.vocabulary import WaveKind
 
@@ -58,12 +58,11 @@ def send_proofs(
             key = "proof-" + secrets.token_hex(12)
             recipients = [
                 renderer.recipient(
-                    variant,
-                    RecipientData(0, address, "Staff", "Proof", None, case.id, None),
-                    {"send_key": key, "proof": "1"},
+                    variant, RecipientData(0, address, "Staff", "Proof", None, case.id, None)
                 )
                 for address in addresses
             ]
-            transport.send(renderer.batch(variant, recipients, key, ("proof",)))
+            shared = batch_args(case.id, None, send_key=key, proof="1")
+            transport.send(renderer.batch(variant, recipients, key, ("proof",), shared))
             sent.append(ProofSent(case.slug, language, addresses))
     return sent

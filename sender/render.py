@@ -226,11 +226,9 @@ class Renderer:
             freeze_long_lived()
         return found
 
-    def recipient(
-        self, variant: Variant, who: RecipientData, custom_args: Mapping[str, str] = _NO_ARGS
-    ) -> Recipient:
-        """One recipient's substitutions, custom args and unsubscribe headers (previews, proofs)."""
-        return self.recipients(variant, (who,), who.case_id, who.wave_id, custom_args)[0]
+    def recipient(self, variant: Variant, who: RecipientData) -> Recipient:
+        """One recipient's substitutions, custom args and unsubscribe header (previews, proofs)."""
+        return self.recipients(variant, (who,), who.case_id, who.wave_id)[0]
 
     def recipients(
         self,
@@ -238,17 +236,17 @@ class Renderer:
         rows: Iterable[RecipientSource],
         case_id: int,
         wave_id: int | None,
-        custom_args: Mapping[str, str] = _NO_ARGS,
     ) -> list[Recipient]:
-        """Every recipient of one batch: substitutions, custom args and unsubscribe headers.
+        """Every recipient of one batch: substitutions, own custom args, unsubscribe header.
 
         Runs once per email sent (a million times a wave), so it is one flat
         loop: everything that depends only on the batch, the variant or the
-        settings is worked out before it, and values that cannot need HTML
-        escaping skip it. The collector is held off meanwhile (sender.collector).
+        settings is worked out before it (or goes in the batch, see `batch`),
+        and values that cannot need HTML escaping skip it. The collector is
+        held off meanwhile (sender.collector).
         """
         with collector_paused():
-            return self._recipients(variant, rows, case_id, wave_id, custom_args)
+            return self._recipients(variant, rows, case_id, wave_id)
 
     def _recipients(
         self,
@@ -256,7 +254,6 @@ class Renderer:
         rows: Iterable[RecipientSource],
         case_id: int,
         wave_id: int | None,
-        custom_args: Mapping[str, str],
     ) -> list[Recipient]:
         tokens_for = self.signer.tokens_for
         unsubscribe_base, unsubscribe_base_html = (
@@ -265,8 +262,6 @@ class Renderer:
         )
         action_base, action_base_html = self._action_base, self._action_base_html
         mailto, greeting_word = self._mailto_prefix, variant.greeting
-        case_text = str(case_id)
-        wave_text = "" if wave_id is None else str(wave_id)
         made: list[Recipient] = []
         append = made.append
         for who in rows:
@@ -294,20 +289,12 @@ class Renderer:
                 action_url if action_base_html is None else action_base_html + action_token,
                 reference_code(message, supporter),
             )
-            if message is not None and wave_id is not None:  # every real send
-                args = {
-                    "supporter_id": str(supporter),
-                    "case_id": case_text,
-                    "message_id": str(message),
-                    "wave_id": wave_text,
-                    **custom_args,
-                }
-            else:  # previews and proofs
-                args = _preview_args(supporter, case_text, message, wave_id, custom_args)
-            headers = {
-                "List-Unsubscribe": f"<{unsubscribe_url}>, {mailto}{unsubscribe_token}>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            }
+            args = (
+                {"supporter_id": str(supporter)}
+                if message is None  # previews and proofs
+                else {"supporter_id": str(supporter), "message_id": str(message)}
+            )
+            headers = {"List-Unsubscribe": f"<{unsubscribe_url}>, {mailto}{unsubscribe_token}>"}
             append(recipient_value(who.email or "", full or None, substitutions, args, headers))
         return made
 
@@ -317,7 +304,10 @@ class Renderer:
         recipients: Sequence[Recipient],
         send_key: str,
         categories: Sequence[str],
+        custom_args: Mapping[str, str] = _NO_ARGS,
     ) -> OutgoingBatch:
+        """The request for `recipients`; `custom_args` are those shared by all of them
+        (`batch_args`), sent once and carried by every recipient's events."""
         sender = Address(
             self.brand.get("from_email", self.settings.from_email),
             self.brand.get("from_name", self.settings.from_name),
@@ -331,6 +321,8 @@ class Renderer:
             text=variant.text,
             categories=tuple(categories),
             recipients=tuple(recipients),
+            custom_args=dict(custom_args),
+            headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
 
     def friend(self, language: str) -> str:
@@ -446,19 +438,12 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-def _preview_args(
-    supporter: int,
-    case_text: str,
-    message: int | None,
-    wave: int | None,
-    custom_args: Mapping[str, str],
-) -> dict[str, str]:
-    args = {"supporter_id": str(supporter), "case_id": case_text}
-    if message is not None:
-        args["message_id"] = str(message)
-    if wave is not None:
-        args["wave_id"] = str(wave)
-    return {**args, **custom_args}
+def batch_args(case_id: int, wave_id: int | None, **extra: str) -> dict[str, str]:
+    """The custom args every recipient of one batch shares: its case and wave, and more."""
+    args = {"case_id": str(case_id)}
+    if wave_id is not None:
+        args["wave_id"] = str(wave_id)
+    return {**args, **extra}
 
 
 def _escaped_or_none(text: str) -> str | None:

@@ -33,7 +33,7 @@ from sender.errors import CampaignError, TransportError
 from sender.logs import ContextScope, log_context
 from sender.models import Batch, Campaign, Case, Wave
 from sender.ratelimit import TokenBucket, demands_for
-from sender.render import CaseContent, Renderer, WaveContent
+from sender.render import CaseContent, Renderer, WaveContent, batch_args
 from sender.transport.base import (
     Accepted,
     NotAuthorised,
@@ -202,10 +202,9 @@ def _deliver(job: _Job, key: str, sender: Sender) -> BatchResult:
         return _finish(job, key, sender, BatchStatus.FAILED, Outcome.FAILED, f"render: {error}")
     categories = (job.campaign.slug, job.wave.kind, job.case.slug)
     for attempt in range(1, sender.policy.attempts + 1):
-        recipients = renderer.recipients(
-            variant, job.going, job.case.id, job.wave.id, {"send_key": key}
-        )
-        outgoing = renderer.batch(variant, recipients, key, categories)
+        recipients = renderer.recipients(variant, job.going, job.case.id, job.wave.id)
+        shared = batch_args(job.case.id, job.wave.id, send_key=key)
+        outgoing = renderer.batch(variant, recipients, key, categories, shared)
         try:
             accepted = _send_counted(sender.transport, outgoing)
         except RetryLater as error:

@@ -11,7 +11,7 @@ import render_fixtures as fx
 from sender.errors import TemplateProblem
 from sender.merge import personalise
 from sender.models import Case, Wave
-from sender.render import CaseContent, RecipientData, Renderer, WaveContent
+from sender.render import CaseContent, RecipientData, Renderer, WaveContent, batch_args
 from sender.tokens import MessageRef
 from sender.vocabulary import WaveKind
 
@@ -170,14 +170,8 @@ def test_missing_first_name_uses_the_language_fallback(
 
 def test_recipient_tokens_headers_and_custom_args(renderer: Renderer) -> None:
     variant = renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "en")
-    rec = renderer.recipient(variant, fx.who(), {"batch": "b-1"})
-    assert rec.custom_args == {
-        "supporter_id": "41",
-        "case_id": "7",
-        "message_id": "9001",
-        "wave_id": "3",
-        "batch": "b-1",
-    }
+    rec = renderer.recipient(variant, fx.who())
+    assert rec.custom_args == {"supporter_id": "41", "message_id": "9001"}
     action = rec.substitutions["-action_url_text-"]
     unsubscribe = rec.substitutions["-unsubscribe_url_text-"]
     # Always first-party, even though the case has its own action_url.
@@ -188,7 +182,18 @@ def test_recipient_tokens_headers_and_custom_args(renderer: Renderer) -> None:
     assert rec.headers["List-Unsubscribe"].startswith(
         f"<{unsubscribe}>, <mailto:unsubscribe@example.org?"
     )
-    assert rec.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    batch = renderer.batch(variant, [rec], "k-1", ("w4r",), batch_args(7, 3, send_key="k-1"))
+    assert batch.headers_for(rec) == {
+        "List-Unsubscribe": rec.headers["List-Unsubscribe"],
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    assert batch.custom_args_for(rec) == {
+        "case_id": "7",
+        "wave_id": "3",
+        "send_key": "k-1",
+        "supporter_id": "41",
+        "message_id": "9001",
+    }
     assert rec.substitutions["-reference-"] == rec.substitutions["-reference_text-"]
     assert rec.to.name == "Maya Okafor"
 
@@ -197,7 +202,8 @@ def test_preview_recipient_without_message_or_wave(renderer: Renderer) -> None:
     variant = renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "en")
     who = RecipientData(41, "maya@example.org", "Maya", None, None, 7, None)
     rec = renderer.recipient(variant, who)
-    assert rec.custom_args == {"supporter_id": "41", "case_id": "7"}
+    assert rec.custom_args == {"supporter_id": "41"}
+    assert batch_args(7, None, proof="1") == {"case_id": "7", "proof": "1"}
     token = rec.substitutions["-action_url_text-"].rsplit("/", 1)[1]
     assert renderer.signer.read_action(token) == MessageRef(41, None, 7, None)
     assert rec.substitutions["-reference_text-"].startswith("S")  # names the supporter

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 import render_fixtures as fx
 
-from sender.render import RecipientData, Renderer, Variant
+from sender.render import RecipientData, Renderer, Variant, batch_args
 from sender.repository import RecipientRow
 from sender.tokens import MessageRef
 from sender.transport.base import Address
@@ -37,25 +37,16 @@ def _row(n: int, first: str | None = "Ana", last: str | None = None) -> Recipien
     )
 
 
-def test_each_row_gets_its_own_values_and_the_batch_args_last(
-    renderer: Renderer, variant: Variant
-) -> None:
+def test_each_row_gets_its_own_values(renderer: Renderer, variant: Variant) -> None:
     rows = [_row(1, "Zoë", "O'Hara & Co"), _row(2, None, None), _row(3, " Li\tWei ", None)]
-    made = renderer.recipients(variant, rows, 7, 3, {"send_key": "k-1"})
+    made = renderer.recipients(variant, rows, 7, 3)
     assert [r.to for r in made] == [
         Address("s1@example.org", "Zoë O'Hara & Co"),
         Address("s2@example.org", None),
         Address("s3@example.org", "Li Wei"),
     ]
-    assert [list(r.custom_args.items()) for r in made] == [
-        [
-            ("supporter_id", str(n)),
-            ("case_id", "7"),
-            ("message_id", str(500 + n)),
-            ("wave_id", "3"),
-            ("send_key", "k-1"),
-        ]
-        for n in (1, 2, 3)
+    assert [r.custom_args for r in made] == [
+        {"supporter_id": str(n), "message_id": str(500 + n)} for n in (1, 2, 3)
     ]
     assert made[1].substitutions["-first_name_text-"] == variant.greeting
     for n, recipient in enumerate(made, start=1):
@@ -71,11 +62,10 @@ def test_a_batch_is_what_one_by_one_would_make(renderer: Renderer, variant: Vari
             RecipientData(
                 r.supporter_id, r.email or "", r.first_name, r.last_name, r.message_id, 7, 3
             ),
-            {"send_key": "k"},
         )
         for r in rows
     ]
-    assert renderer.recipients(variant, rows, 7, 3, {"send_key": "k"}) == one_by_one
+    assert renderer.recipients(variant, rows, 7, 3) == one_by_one
 
 
 def test_a_row_without_an_address_gets_an_empty_one(renderer: Renderer, variant: Variant) -> None:
@@ -83,15 +73,19 @@ def test_a_row_without_an_address_gets_an_empty_one(renderer: Renderer, variant:
     assert renderer.recipients(variant, [row], 7, 3)[0].to.email == ""
 
 
-def test_batch_args_win_and_previews_name_only_what_they_have(
+def test_shared_args_go_once_in_the_batch_and_a_recipient_s_own_win(
     renderer: Renderer, variant: Variant
 ) -> None:
-    made = renderer.recipients(variant, [_row(1)], 7, 3, {"wave_id": "9"})
-    assert made[0].custom_args["wave_id"] == "9"  # the caller's args are applied last
+    made = renderer.recipients(variant, [_row(1)], 7, 3)
+    batch = renderer.batch(variant, made, "k", ("w4r",), batch_args(7, 3, send_key="k"))
+    assert batch.custom_args == {"case_id": "7", "wave_id": "3", "send_key": "k"}
+    assert batch.headers == {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    clash = renderer.batch(variant, made, "k", ("w4r",), {"message_id": "shared"})
+    assert clash.custom_args_for(made[0])["message_id"] == "501"  # as SendGrid merges them
     preview = renderer.recipients(
-        variant, [RecipientData(1, "a@example.org", "A", None, None, 7, None)], 7, None, {"x": "1"}
+        variant, [RecipientData(1, "a@example.org", "A", None, None, 7, None)], 7, None
     )
-    assert preview[0].custom_args == {"supporter_id": "1", "case_id": "7", "x": "1"}
+    assert preview[0].custom_args == {"supporter_id": "1"}
 
 
 @dataclass

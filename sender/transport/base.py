@@ -1,10 +1,12 @@
 """The Transport protocol and the values that cross it.
 
 A batch shares one body (HTML and text with substitution tags such as
-`-first_name-`), one subject template, one From and one Reply-To; each
-recipient brings its own substitutions, custom args and headers. This is the
-shape of one SendGrid mail-send request, and the outbox fills the tags the
-same way SendGrid does.
+`-first_name-`), one subject template, one From and one Reply-To, and the
+custom args and headers that are the same for everyone in it (case, wave,
+send key; List-Unsubscribe-Post); each recipient brings its own
+substitutions, custom args and headers, which win over the shared ones. This
+is the shape of one SendGrid mail-send request, and the outbox fills the tags
+and merges the args the same way SendGrid does.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ class Address:
 class Recipient:
     to: Address
     substitutions: dict[str, str]  # tag -> value, tags as they appear in the body
-    custom_args: dict[str, str]  # message, wave, case, supporter ids: come back on events
-    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe and friends
+    custom_args: dict[str, str]  # message and supporter ids: come back on events
+    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe
 
 
 def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
@@ -79,6 +81,17 @@ class OutgoingBatch:
     text: str
     categories: tuple[str, ...]
     recipients: tuple[Recipient, ...]
+    # The same for every recipient, so sent once per request, not 1,000 times:
+    # a quarter of the request body, and three dict entries fewer per email.
+    custom_args: dict[str, str] = field(default_factory=dict)  # case, wave, send key
+    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe-Post
+
+    def custom_args_for(self, recipient: Recipient) -> dict[str, str]:
+        """What the provider's events for this recipient carry (theirs win, as in SendGrid)."""
+        return {**self.custom_args, **recipient.custom_args}
+
+    def headers_for(self, recipient: Recipient) -> dict[str, str]:
+        return {**self.headers, **recipient.headers}
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,9 +56,9 @@ def build_message(
     msg["Subject"] = personalise(batch.subject, subs)
     msg["Message-ID"] = message_id(batch.send_key, recipient.to.email)
     msg["Date"] = format_datetime((clock or SystemClock()).now())
-    for name, value in recipient.headers.items():
+    for name, value in batch.headers_for(recipient).items():
         msg[name] = value
-    for key, value in recipient.custom_args.items():
+    for key, value in batch.custom_args_for(recipient).items():
         msg[custom_arg_header(key)] = value
     if batch.categories:
         msg["X-Campaign-Categories"] = ", ".join(batch.categories)

@@ -115,6 +115,10 @@ def mail_body(batch: OutgoingBatch, *, sandbox: bool = False) -> dict[str, Any]:
             {"type": "text/html", "value": batch.html},
         ],
     }
+    if batch.custom_args:
+        body["custom_args"] = batch.custom_args
+    if batch.headers:
+        body["headers"] = batch.headers
     if batch.categories:
         body["categories"] = list(batch.categories)
     if sandbox:  # SendGrid validates and answers 200 but delivers nothing
