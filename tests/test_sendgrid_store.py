@@ -127,3 +127,21 @@ def test_bodies_are_read_as_the_stdlib_reads_them(number: str) -> None:
     assert repr(parse_json(raw.replace(b', "note": "\\ud800"', b""))) == repr(
         json.loads(raw.replace(b', "note": "\\ud800"', b""))
     )
+
+
+def test_message_level_maps_sit_under_the_personalization_ones(tmp_path: Path) -> None:
+    shared = {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click", "X-Campaign": "shared"}
+    body = mail_json(2, custom_args={"wave_id": "w1", "message_id": "shared"}, headers=shared)
+    body["personalizations"][1]["headers"] = {"X-Campaign": "own", "List-Unsubscribe": "<u1>"}
+    store = Store(tmp_path / "state.sqlite")
+    _record(store, "m", body)
+    first, second = store.recipients()
+    assert first["custom_args"] == {"wave_id": "w1", "message_id": "m0"}
+    assert first["headers"] == shared
+    assert second["headers"] == {
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        "X-Campaign": "own",
+        "List-Unsubscribe": "<u1>",
+    }
+    _record(store, "text", mail_json(1, custom_args="a string, as the spec allows"))
+    assert store.recipients(message_id="text")[0]["custom_args"] == {"message_id": "m0"}

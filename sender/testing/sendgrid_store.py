@@ -224,9 +224,9 @@ class Store:
             "sg_message_id": f"{row['message_id']}.filter0001.{row['position']}.0",
             "email": row["email"],
             "subject": personalise(item.get("subject") or body.get("subject") or "", subs),
-            "custom_args": {**(body.get("custom_args") or {}), **(item.get("custom_args") or {})},
+            "custom_args": _merged(body.get("custom_args"), item.get("custom_args")),
             "substitutions": subs,
-            "headers": item.get("headers") or {},
+            "headers": _merged(body.get("headers"), item.get("headers")),
             "from": body["from"]["email"],
             "reply_to": (body.get("reply_to") or {}).get("email"),
             "categories": body.get("categories") or [],
@@ -249,6 +249,14 @@ class Store:
 
 
 _Row = tuple[int, str]
+
+
+def _merged(shared: Any, own: Any) -> dict[str, Any]:
+    """The request's map under the personalization's, as SendGrid applies them.
+
+    The spec also lets message-level custom_args be a string; that merges nothing.
+    """
+    return {**(shared if isinstance(shared, dict) else {}), **(own or {})}
 
 
 def _rows(body: dict[str, Any]) -> list[_Row]:
