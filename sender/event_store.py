@@ -63,7 +63,7 @@ _UNNEST = (
 )
 # Every digit becomes "0" and every other byte a space: a C-speed scan for digit runs.
 _DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
-_LONG_DIGIT_RUN = b"0" * 20
+_LONG_DIGIT_RUN = b"0" * 19
 _ARRAY_NAMES = (
     "ids",
     "types",
@@ -109,8 +109,9 @@ def parse_batch(body: bytes) -> list[IncomingEvent]:
 
 
 def _loads(body: bytes) -> Any:
-    # orjson reads integers past 64 bits (20+ digits) as floats; the stdlib keeps them
-    # exact. Any run of 20 digits, even inside a string, sends the body to the stdlib.
+    # orjson reads integers past 64 bits as floats (below -2**63 that is 19 digits);
+    # the stdlib keeps them exact. Any run of 19 digits, even inside a string, sends
+    # the body to the stdlib.
     if _LONG_DIGIT_RUN not in body.translate(_DIGITS_ONLY):
         try:
             return orjson.loads(body)

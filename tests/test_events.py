@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from sender.addresses import email_hash, normalise_email
 from sender.errors import InvalidInput
+from sender.event_store import parse_batch
 from sender.events import SENDGRID_TYPES, translate
 from sender.vocabulary import EventType
 
@@ -83,3 +85,11 @@ def test_fast_hash_agrees_with_full_normalisation(address: str) -> None:
     except InvalidInput:
         return  # the fast path may hash an address validation refuses: it matches nothing
     assert translate({"email": address}).email_hash == expected
+
+
+@pytest.mark.parametrize("number", [-9999999999999999999, 18446744073709551616, 10**30])
+def test_integers_past_64_bits_stay_exact_in_the_raw_event(number: int) -> None:
+    event = {"event": "open", "email": "a@example.org", "sg_event_id": "e1", "timestamp": 1}
+    body = json.dumps([{**event, "n": number}]).encode()
+    (event,) = parse_batch(body)
+    assert json.loads(event.raw_json)["n"] == number
