@@ -76,10 +76,7 @@ def recipient(i: int, **extra: str) -> Recipient:
             **extra,
         },
         custom_args={"message_id": f"m{i}"},
-        headers={
-            "List-Unsubscribe": f"<https://act.example.org/u/{i}>",
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
+        headers={"List-Unsubscribe": f"<https://act.example.org/u/{i}>"},
     )
 
 
@@ -93,7 +90,9 @@ def batch(n: int = 3, *, send_key: str = "wave1-batch1", **changes: Any) -> Outg
         "text": "Dear -first_name-,\nWrite now: -action_url-\n",
         "categories": ("w4r-2020", "wave-1"),
         "recipients": tuple(recipient(i) for i in range(n)),
-        "custom_args": {"wave_id": "w1"},  # shared: merged into every recipient's
+        # Shared: sent once, merged into every recipient's (theirs win).
+        "custom_args": {"wave_id": "w1"},
+        "headers": {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
     }
     values.update(changes)
     return OutgoingBatch(**values)
