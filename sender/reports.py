@@ -14,7 +14,7 @@ transaction that marks messages SENT, so the report never scans `messages`.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
@@ -81,15 +81,20 @@ def add_counts(session: Session, counts: Counter[CountKey]) -> None:
     session.execute(statement, rows)
 
 
-def count_sends(session: Session, sent: Iterable[tuple[int, int, str]], sent_at: datetime) -> None:
-    """Add messages just marked SENT, as (case_id, wave_id, language), to the totals.
+def count_sends(
+    session: Session, sent: Mapping[tuple[int, int, str], int], sent_at: datetime
+) -> None:
+    """Add messages just marked SENT, counted per (case_id, wave_id, language), to the totals.
 
     Called in the transaction that marks them, so a rollback takes the counts too.
     """
     day = sent_at.astimezone(UTC).date() if sent_at.tzinfo else sent_at.date()
     counts: Counter[CountKey] = Counter(
-        CountKey(case_id, wave_id, language, day, Metric.SENDS)
-        for case_id, wave_id, language in sent
+        {
+            CountKey(case_id, wave_id, language, day, Metric.SENDS): count
+            for (case_id, wave_id, language), count in sent.items()
+            if count
+        }
     )
     add_counts(session, counts)
 

@@ -8,10 +8,9 @@ so any number of workers can share the work.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -51,7 +50,7 @@ from sender.models import (
     Wave,
     WaveSlot,
 )
-from sender.reports import CountKey, Metric, add_counts
+from sender.reports import count_sends
 from sender.vocabulary import BatchStatus, CaseStatus, MessageStatus, SupporterStatus, WaveStatus
 
 OPEN_BATCH = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.SENDING)
@@ -812,11 +811,7 @@ def _mark_sent(session: Session, marking: Any, variant: tuple[int, int, str], no
     (returning and counting 1,000 rows per batch was most of this step).
     """
     marked = _count(session.execute(marking, execution_options={"preserve_rowcount": True}))
-    if marked:
-        case_id, wave_id, language = variant
-        day = now.astimezone(UTC).date() if now.tzinfo else now.date()
-        key = CountKey(case_id, wave_id, language, day, Metric.SENDS)
-        add_counts(session, Counter({key: marked}))
+    count_sends(session, {variant: marked}, now)
     return marked
 
 

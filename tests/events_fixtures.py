@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,7 +92,7 @@ def seed(engine: Engine, people: int = 3) -> World:
         s.add_all(sent + planned)
         s.flush()
         # What sender.repository adds when it marks messages SENT.
-        count_sends(s, [(m.case_id, m.wave_id, m.language) for m in sent], T0)
+        count_sends(s, Counter((m.case_id, m.wave_id, m.language) for m in sent), T0)
         return World(
             case.id,
             other.id,
