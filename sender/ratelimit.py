@@ -160,12 +160,16 @@ def domain_limit(campaign_id: int, domain: str, per_hour: int) -> Limit:
 def demands_for(
     campaign_id: int,
     per_hour: int,
+    recipients: int,
     domains: Mapping[str, int],
     domain_rates: Mapping[str, int],
 ) -> list[Demand]:
-    """The buckets one batch must pay: the campaign's, and each warmed-up domain's."""
-    total = sum(domains.values())
-    demands = [Demand(campaign_limit(campaign_id, per_hour), total)]
+    """The buckets one batch must pay: the campaign's, and each warmed-up domain's.
+
+    `domains` counts the batch's recipients per address domain; only domains
+    with a rate in `domain_rates` need to be in it.
+    """
+    demands = [Demand(campaign_limit(campaign_id, per_hour), recipients)]
     for domain, count in sorted(domains.items()):
         rate = domain_rates.get(domain)
         if rate:

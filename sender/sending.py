@@ -244,8 +244,13 @@ def _send_counted(transport: Transport, outgoing: OutgoingBatch) -> Accepted:
 
 def _take_tokens(job: _Job, key: str, sender: Sender) -> BatchResult | None:
     per_hour = job.wave.rate_per_hour or sender.settings.rate_per_hour
-    domains = Counter(domain_of(r.email or "") for r in job.going)
-    demands = demands_for(job.campaign.id, per_hour, domains, job.wave.domain_rates or {})
+    rates = job.wave.domain_rates or {}
+    # Only warmed-up domains have buckets of their own; most waves have none,
+    # and splitting 1,000 addresses for nothing cost about a millisecond.
+    domains = (
+        Counter(d for r in job.going if (d := domain_of(r.email or "")) in rates) if rates else {}
+    )
+    demands = demands_for(job.campaign.id, per_hour, len(job.going), domains, rates)
     while True:
         wait = sender.bucket.take(demands, sender.clock.now().timestamp())
         if wait <= 0:

@@ -54,12 +54,12 @@ def test_a_demand_larger_than_capacity_goes_once_full_and_leaves_a_debt(
 
 def test_all_or_nothing_across_the_campaign_and_a_warm_up_domain(bucket: TokenBucket) -> None:
     domains = {"gmail.com": 8, "example.org": 2}
-    demands = demands_for(7, 3_600_000, domains, {"gmail.com": 36_000})
+    demands = demands_for(7, 3_600_000, 10, domains, {"gmail.com": 36_000})
     assert [d.limit.key for d in demands] == ["campaign:7", "campaign:7:domain:gmail.com"]
     assert bucket.take(demands, T0) == 0.0  # gmail bucket holds 600, campaign 60,000
     gmail = demands[1].limit
     assert bucket.take([Demand(gmail, 600)], T0) > 0  # 592 left
-    campaign_only = demands_for(7, 3_600_000, {"example.org": 5}, {"gmail.com": 36_000})
+    campaign_only = demands_for(7, 3_600_000, 5, {"example.org": 5}, {"gmail.com": 36_000})
     assert bucket.take(campaign_only, T0) == 0.0  # other domains are not held back
     # A refused multi-bucket take charges no bucket at all.
     assert bucket.take([Demand(demands[0].limit, 1), Demand(gmail, 599)], T0) > 0

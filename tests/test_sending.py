@@ -264,3 +264,30 @@ def test_accepting_a_batch_rewrites_no_index_entry_on_postgresql(pg_engine: Engi
         assert repo.record_accepted(session, batch_id, "key-1", NINE, "sg-1") == 3
         after = session.execute(counts).one()
     assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
+
+
+def test_a_warmed_up_domain_holds_back_only_its_own_addresses(pg_engine: Engine) -> None:
+    slow_case, fast_case = add_case(pg_engine, SETTINGS, "slow"), add_case(pg_engine, SETTINGS)
+    # Two cases, two batches: one all slow.example, one all fast.example.
+    add_supporters(pg_engine, [slow_case], [f"w{i}@slow.example" for i in range(3)])
+    add_supporters(pg_engine, [fast_case], [f"f{i}@fast.example" for i in range(3)])
+    # 30 an hour, a bucket of one token: the next batch waits longer than a worker would.
+    wave = add_wave(pg_engine, SETTINGS, domain_rates={"slow.example": 30})
+    plan_wave(pg_engine, SETTINGS, wave, DEC1)
+    with session_scope(pg_engine) as session:
+        released = repo.release_due(session, NINE, 100)
+        by_case: dict[int, int] = dict(session.execute(select(Batch.case_id, Batch.id)).all())
+    assert sorted(released) == sorted(by_case.values())
+    transport = RecordingTransport()
+    sender = make_sender(pg_engine, SETTINGS, transport, MovableClock(NINE))
+    assert send_batch(by_case[slow_case], sender).outcome == Outcome.SENT  # the one token
+    assert send_batch(by_case[fast_case], sender).outcome == Outcome.SENT  # not held back
+    with session_scope(pg_engine) as session:  # the slow domain's next batch must wait
+        session.execute(update(Batch).where(Batch.id == by_case[slow_case]).values(status="queued"))
+        session.execute(
+            update(Message).where(Message.batch_id == by_case[slow_case]).values(status="planned")
+        )
+    result = send_batch(by_case[slow_case], sender)
+    # The first batch took 3 tokens from a bucket of 1: 3 in debt at 30 an hour.
+    assert (result.outcome, result.detail) == (Outcome.RETRY, "rate limit: 360s")
+    assert len(transport.emails()) == 6
