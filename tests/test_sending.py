@@ -291,3 +291,25 @@ def test_a_warmed_up_domain_holds_back_only_its_own_addresses(pg_engine: Engine)
     # The first batch took 3 tokens from a bucket of 1: 3 in debt at 30 an hour.
     assert (result.outcome, result.detail) == (Outcome.RETRY, "rate limit: 360s")
     assert len(transport.emails()) == 6
+
+
+def test_the_frequency_cap_is_checked_again_right_before_sending(any_engine: Engine) -> None:
+    case = add_case(any_engine, SETTINGS)
+    add_supporters(any_engine, [case], ["ana@example.org", "ben@example.org"])
+    first = add_wave(any_engine, SETTINGS, name="first")
+    second = add_wave(any_engine, SETTINGS, name="second")
+    plan_wave(any_engine, SETTINGS, first, DEC1)
+    plan_wave(any_engine, SETTINGS, second, DEC1)  # planned before anyone was mailed
+    with session_scope(any_engine) as session:
+        batches = dict(session.execute(select(Batch.wave_id, Batch.id)).all())
+        repo.release_due(session, NINE, 100)
+    transport = RecordingTransport()
+    sender = make_sender(any_engine, SETTINGS, transport, MovableClock(NINE))
+    assert send_batch(batches[first], sender).sent == 2
+    later = make_sender(any_engine, SETTINGS, transport, MovableClock(NINE + timedelta(hours=1)))
+    result = send_batch(batches[second], later)
+    assert (result.outcome, result.sent, result.skipped) == (Outcome.SENT, 0, 2)
+    with session_scope(any_engine) as session:
+        reasons = session.scalars(select(Message.skip_reason).where(Message.wave_id == second))
+        assert set(reasons) == {"frequency_cap"}
+    assert len(transport.emails()) == 2
