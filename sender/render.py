@@ -246,57 +246,48 @@ class Renderer:
         held off meanwhile (sender.collector).
         """
         with collector_paused():
-            return self._recipients(variant, rows, case_id, wave_id)
-
-    def _recipients(
-        self,
-        variant: Variant,
-        rows: Iterable[RecipientSource],
-        case_id: int,
-        wave_id: int | None,
-    ) -> list[Recipient]:
-        tokens_for = self.signer.tokens_for
-        unsubscribe_base, unsubscribe_base_html = (
-            self._unsubscribe_base,
-            self._unsubscribe_base_html,
-        )
-        action_base, action_base_html = self._action_base, self._action_base_html
-        mailto, greeting_word = self._mailto_prefix, variant.greeting
-        made: list[Recipient] = []
-        append = made.append
-        for who in rows:
-            supporter, message = who.supporter_id, who.message_id
-            action_token, unsubscribe_token = tokens_for(supporter, message, case_id, wave_id)
-            first, last = who.first_name, who.last_name
-            # Newlines or tabs in a name would break a subject line or a To header.
-            first = " ".join(first.split()) if first else ""
-            last = " ".join(last.split()) if last else ""
-            full = f"{first} {last}" if first and last else first or last
-            greeting = first or greeting_word
-            unsubscribe_url = unsubscribe_base + unsubscribe_token
-            action_url = action_base + action_token
-            # Tokens are URL-safe base64, so only the configured base can need
-            # escaping for the HTML part; it was escaped once in __init__, and when
-            # it held nothing to escape the plain URL serves both parts.
-            substitutions = tag_values(
-                greeting,
-                full or greeting,
-                unsubscribe_url,
-                unsubscribe_url
-                if unsubscribe_base_html is None
-                else unsubscribe_base_html + unsubscribe_token,
-                action_url,
-                action_url if action_base_html is None else action_base_html + action_token,
-                reference_code(message, supporter),
+            tokens_for = self.signer.tokens_for
+            unsubscribe_base, unsubscribe_base_html = (
+                self._unsubscribe_base,
+                self._unsubscribe_base_html,
             )
-            args = (
-                {"supporter_id": str(supporter)}
-                if message is None  # previews and proofs
-                else {"supporter_id": str(supporter), "message_id": str(message)}
-            )
-            headers = {"List-Unsubscribe": f"<{unsubscribe_url}>, {mailto}{unsubscribe_token}>"}
-            append(recipient_value(who.email or "", full or None, substitutions, args, headers))
-        return made
+            action_base, action_base_html = self._action_base, self._action_base_html
+            mailto, greeting_word = self._mailto_prefix, variant.greeting
+            made: list[Recipient] = []
+            append = made.append
+            for who in rows:
+                supporter, message = who.supporter_id, who.message_id
+                action_token, unsubscribe_token = tokens_for(supporter, message, case_id, wave_id)
+                first, last = who.first_name, who.last_name
+                # Newlines or tabs in a name would break a subject line or a To header.
+                first = " ".join(first.split()) if first else ""
+                last = " ".join(last.split()) if last else ""
+                full = f"{first} {last}" if first and last else first or last
+                greeting = first or greeting_word
+                unsubscribe_url = unsubscribe_base + unsubscribe_token
+                action_url = action_base + action_token
+                # Tokens are URL-safe base64, so only the configured base can need
+                # escaping for the HTML part; it was escaped once in __init__, and when
+                # it held nothing to escape the plain URL serves both parts.
+                substitutions = tag_values(
+                    greeting,
+                    full or greeting,
+                    unsubscribe_url,
+                    unsubscribe_url
+                    if unsubscribe_base_html is None
+                    else unsubscribe_base_html + unsubscribe_token,
+                    action_url,
+                    action_url if action_base_html is None else action_base_html + action_token,
+                    reference_code(message, supporter),
+                )
+                args = (
+                    {"supporter_id": str(supporter)}
+                    if message is None  # previews and proofs
+                    else {"supporter_id": str(supporter), "message_id": str(message)}
+                )
+                headers = {"List-Unsubscribe": f"<{unsubscribe_url}>, {mailto}{unsubscribe_token}>"}
+                append(recipient_value(who.email or "", full or None, substitutions, args, headers))
+            return made
 
     def batch(
         self,
