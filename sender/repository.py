@@ -746,7 +746,7 @@ def recipients(
 
 
 @lru_cache(maxsize=2)
-def _recipients_query(excludes_actors: bool) -> Select[Any]:
+def _recipients_query(skip_actors: bool) -> Select[Any]:
     """Built once per shape, values bound at each call: building it cost a worker
     about a millisecond per batch."""
     rules: list[tuple[ColumnElement[bool], SkipReason]] = [
@@ -761,7 +761,7 @@ def _recipients_query(excludes_actors: bool) -> Select[Any]:
             SkipReason.FREQUENCY_CAP,
         ),
     ]
-    if excludes_actors:
+    if skip_actors:
         rules.append((_acted(Supporter.id, Message.case_id), SkipReason.ACTED))
     reason = case(*[(cond, literal(value.value)) for cond, value in rules], else_=None)
     return (

@@ -201,8 +201,9 @@ def _deliver(job: _Job, key: str, sender: Sender) -> BatchResult:
     except CampaignError as error:
         return _finish(job, key, sender, BatchStatus.FAILED, Outcome.FAILED, f"render: {error}")
     categories = (job.campaign.slug, job.wave.kind, job.case.slug)
+    # Built once: only the shared args change between attempts (a new send key).
+    recipients = renderer.recipients(variant, job.going, job.case.id, job.wave.id)
     for attempt in range(1, sender.policy.attempts + 1):
-        recipients = renderer.recipients(variant, job.going, job.case.id, job.wave.id)
         shared = batch_args(job.case.id, job.wave.id, send_key=key)
         outgoing = renderer.batch(variant, recipients, key, categories, shared)
         try:

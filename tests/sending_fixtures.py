@@ -42,6 +42,7 @@ class RecordingTransport:
 
     name: str = "recording"
     sent: list[OutgoingBatch] = field(default_factory=list)
+    tried: list[OutgoingBatch] = field(default_factory=list)  # every attempt, refused ones too
     script: list[TransportError | None] = field(default_factory=list)
     attempts: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,6 +50,7 @@ class RecordingTransport:
     def send(self, batch: OutgoingBatch) -> Accepted:
         with self._lock:
             self.attempts += 1
+            self.tried.append(batch)
             outcome = self.script.pop(0) if self.script else None
             if outcome is not None:
                 raise outcome

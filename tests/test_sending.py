@@ -158,6 +158,10 @@ def test_rate_limited_and_server_errors_are_retried_after_the_right_wait(
     assert 2.0 <= sleeps[1] <= 4.0  # second attempt: back-off of up to 4 s, with jitter
     keys = {b.send_key for b in transport.sent}
     assert _batch(pg_engine, batch_id).send_key in keys
+    # A new key for every attempt, in the args its events will carry; same recipients.
+    assert len({b.send_key for b in transport.tried}) == 3
+    assert all(b.custom_args["send_key"] == b.send_key for b in transport.tried)
+    assert all(b.recipients == transport.tried[0].recipients for b in transport.tried)
     assert _batch(pg_engine, batch_id).attempts == 3
 
 
