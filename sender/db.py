@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from sender.errors import SchemaOutOfDate
@@ -117,3 +117,9 @@ def ensure_schema(engine: Engine) -> None:
         f"the database schema is not up to date (at {current_revision(engine) or 'nothing'}, "
         f"code needs {head_revision()}): run `campaign db upgrade`"
     )
+
+
+def rowcount(result: object) -> int:
+    """Rows an INSERT or UPDATE touched (``preserve_rowcount`` for INSERT ... SELECT)."""
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)

@@ -11,8 +11,12 @@ still qualify: active and, for reminders, not acted on yet.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
-from sender.vocabulary import ActionKind, AudienceRule, WaveKind
+from sqlalchemy import ColumnElement, exists
+
+from sender.models import Action, Message, Suppression
+from sender.vocabulary import ActionKind, AudienceRule, MessageStatus, WaveKind
 
 
 class SkipReason(StrEnum):
@@ -37,3 +41,29 @@ def excludes_actors(kind: str, audience: str) -> bool:
 
 def needs_open(audience: str) -> bool:
     return audience == AudienceRule.OPENED_NOT_ACTED
+
+
+# The rules as SQL predicates over the supporter (and case) of the row they
+# are put in; arguments may be columns or bound parameters.
+
+
+def acted(supporter: Any, case_id: Any) -> ColumnElement[bool]:
+    return exists().where(
+        Action.supporter_id == supporter,
+        Action.case_id == case_id,
+        Action.kind.in_(ACTING_KINDS),
+    )
+
+
+def suppressed(email_hash: Any) -> ColumnElement[bool]:
+    return exists().where(Suppression.email_hash == email_hash)
+
+
+def recently_mailed(supporter: Any, wave_id: Any, since: Any) -> ColumnElement[bool]:
+    other = Message.__table__.alias("recent")
+    return exists().where(
+        other.c.supporter_id == supporter,
+        other.c.wave_id != wave_id,
+        other.c.status == MessageStatus.SENT,
+        other.c.sent_at > since,
+    )

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from sender import planning
 from sender import repository as repo
 from sender.campaigns import DEFAULT_SLUG, ensure_campaign
 from sender.config import Settings
@@ -67,7 +68,7 @@ def slot_for(
     starts_at: datetime,
     ends_at: datetime,
     window: tuple[time, time],
-) -> repo.SlotRow | None:
+) -> planning.SlotRow | None:
     """The earliest instant ≥ start inside the zone's local window, and when that window shuts.
 
     `slot_at` is that instant floored to the hour: batches group by it, so
@@ -76,7 +77,7 @@ def slot_for(
     """
     window_start, window_end = window
     if window_start == window_end:  # the whole day: everyone from the start
-        return repo.SlotRow(timezone, _hour(starts_at), starts_at, ends_at)
+        return planning.SlotRow(timezone, _hour(starts_at), starts_at, ends_at)
     zone = _zone(timezone)
     day = starts_at.astimezone(zone).date() - timedelta(days=1)
     while True:
@@ -90,7 +91,7 @@ def slot_for(
         )
         earliest = max(opens, starts_at)
         if earliest < closes:
-            return repo.SlotRow(timezone, _hour(earliest), earliest, min(closes, ends_at))
+            return planning.SlotRow(timezone, _hour(earliest), earliest, min(closes, ends_at))
         day += timedelta(days=1)
 
 
@@ -278,7 +279,7 @@ def _wave(session: Session, settings: Settings, name: str) -> Wave:
 def plan_wave(engine: Engine, settings: Settings, wave_id: int, now: datetime) -> PlanResult | None:
     """Insert the wave's messages and batches in one transaction; None if another planner won."""
     with session_scope(engine) as session:
-        if not repo.claim_for_planning(session, wave_id, now):
+        if not planning.claim_for_planning(session, wave_id, now):
             return None
         wave = session.get(Wave, wave_id)
         campaign = session.get(Campaign, wave.campaign_id) if wave else None
@@ -288,11 +289,11 @@ def plan_wave(engine: Engine, settings: Settings, wave_id: int, now: datetime) -
         window = (wave.local_window_start, wave.local_window_end)
         slots = [
             slot
-            for zone in repo.candidate_timezones(session, campaign.id)
+            for zone in planning.candidate_timezones(session, campaign.id)
             if (slot := slot_for(zone, starts, ends, window)) is not None
         ]
-        repo.save_slots(session, wave.id, slots)
-        messages, batches = repo.plan_messages(
+        planning.save_slots(session, wave.id, slots)
+        messages, batches = planning.plan_messages(
             session,
             wave,
             now=now,

@@ -271,9 +271,9 @@ def test_a_big_plan_checks_the_message_keys_once_and_keeps_them(
 ) -> None:
     from sqlalchemy import text
 
-    from sender import repository
+    from sender import planning
 
-    monkeypatch.setattr(repository, "_RECHECK_FOREIGN_KEYS_FROM", 1)  # every plan is "big"
+    monkeypatch.setattr(planning, "_RECHECK_FOREIGN_KEYS_FROM", 1)  # every plan is "big"
     case = add_case(pg_engine, SETTINGS)
     add_supporters(pg_engine, [case], [f"big{i}@example.org" for i in range(3)])
     result = plan_wave(pg_engine, SETTINGS, add_wave(pg_engine, SETTINGS), DEC1)
@@ -305,10 +305,10 @@ def test_a_big_plan_gives_way_to_a_long_reader_and_plans_on_the_next_try(
     from sqlalchemy import text
     from sqlalchemy.exc import OperationalError
 
-    from sender import repository
+    from sender import planning
 
-    monkeypatch.setattr(repository, "_RECHECK_FOREIGN_KEYS_FROM", 1)
-    monkeypatch.setattr(repository, "_PLAN_LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(planning, "_RECHECK_FOREIGN_KEYS_FROM", 1)
+    monkeypatch.setattr(planning, "_PLAN_LOCK_TIMEOUT", "200ms")
     case = add_case(pg_engine, SETTINGS)
     add_supporters(pg_engine, [case], ["reader@example.org", "other@example.org"])
     wave = add_wave(pg_engine, SETTINGS)
