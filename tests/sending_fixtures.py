@@ -167,6 +167,15 @@ def add_wave(
         return wave.id
 
 
+def by_email(engine: Engine, column: Any) -> dict[str, Any]:
+    """email -> `column` (of Message) for every message."""
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Supporter.email, column).join(Supporter, Supporter.id == Message.supporter_id)
+        )
+        return {str(email): value for email, value in rows}
+
+
 def statuses(engine: Engine, model: type[Message] | type[Batch]) -> dict[str, int]:
     with session_scope(engine) as session:
         rows = session.execute(select(model.status, func.count()).group_by(model.status))

@@ -10,6 +10,7 @@ from sending_fixtures import (
     add_case,
     add_supporters,
     add_wave,
+    by_email,
     make_sender,
     statuses,
     wave_status,
@@ -41,13 +42,7 @@ def _queued(engine: Engine, count: int = 3) -> tuple[int, list[int]]:
 
 
 def _messages(engine: Engine) -> dict[str, str]:
-    with session_scope(engine) as session:
-        rows = session.execute(
-            select(Supporter.email, Message.status).join(
-                Supporter, Supporter.id == Message.supporter_id
-            )
-        )
-        return {str(email): str(status) for email, status in rows}
+    return by_email(engine, Message.status)
 
 
 def _batch(engine: Engine, batch_id: int) -> Batch:
