@@ -9,8 +9,8 @@ from typing import Any
 from celery.signals import setup_logging
 
 from sender.celery_app import create_celery
-from sender.logs import configure_logging
-from sender.metrics import install_celery_hooks
+from sender.ops.logs import configure_logging
+from sender.ops.metrics import install_celery_hooks
 
 app = create_celery()
 install_celery_hooks()  # each worker container serves /metrics on WORKER_METRICS_PORT

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.assign_supporters [--supporters N] [--sample N]
 
 Fills a throwaway database with supporters written directly in bulk, loads the
-2020 cases, then times `sender.assign.assign` (Python balancing over streamed
+2020 cases, then times `sender.audience.assignment.assign` (Python balancing over streamed
 tuples, bulk write). For comparison it times a naive ORM approach (load
 Supporter objects, check each one for an existing assignment, add one
 Assignment object per row) on a sample, and the fast path on the same sample,
@@ -29,12 +29,12 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from bench.bulk import write_rows
-from sender import db
-from sender.assign import Strategy, assign
-from sender.cases import load_cases
-from sender.config import Settings
-from sender.models import Assignment, Case, Supporter
-from sender.testing.services import postgres_server
+from sender.audience.assignment import Strategy, assign
+from sender.campaign.cases import load_cases
+from sender.core import db
+from sender.core.config import Settings
+from sender.core.models import Assignment, Case, Supporter
+from sender.devtools.services import postgres_server
 
 SERVER_PID: int | None = None  # the PostgreSQL postmaster, for CPU accounting
 CASES_FILE = Path(__file__).parent.parent / "audiences" / "cases-2020.yaml"

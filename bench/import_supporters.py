@@ -24,13 +24,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, select, text
 
-from sender import db
-from sender.addresses import email_hash, normalise_email
-from sender.audiences import import_supporters
-from sender.errors import InvalidInput
-from sender.models import Supporter
-from sender.testing.crm_export import write_crm_export
-from sender.testing.services import postgres_server
+from sender.audience.importer import import_supporters
+from sender.core import db
+from sender.core.addresses import email_hash, normalise_email
+from sender.core.errors import InvalidInput
+from sender.core.models import Supporter
+from sender.devtools.crm_export import write_crm_export
+from sender.devtools.services import postgres_server
 
 
 def naive_import(url: str, path: Path) -> int:

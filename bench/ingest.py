@@ -29,11 +29,11 @@ import requests
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from sender import db
-from sender.event_store import IncomingEvent, parse_batch, store_events
-from sender.events import translate
-from sender.models import Event
-from sender.testing.services import free_port, postgres_server, redis_server
+from sender.core import db
+from sender.core.models import Event
+from sender.devtools.services import free_port, postgres_server, redis_server
+from sender.track.event_store import IncomingEvent, parse_batch, store_events
+from sender.track.providers.sendgrid import translate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from webhook_fixtures import Signer

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.plan_wave [--supporters N] [--sample N]
 
 Fills a throwaway PostgreSQL with supporters in 40 time zones, two cases and
-one assignment each, then times `sender.waves.plan_wave` (set-based SQL). For
+one assignment each, then times `sender.send.planner.plan_wave` (set-based SQL). For
 comparison, on a database of `--sample` supporters it times the set-based
 path and a naive one (per supporter: eligibility queries, a slot computed in
 Python, one ORM Message row, batches numbered in Python) and prints the ratio.
@@ -22,13 +22,23 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, exists, func, select, text
 from sqlalchemy.orm import Session
 
-from sender import db
-from sender.campaigns import ensure_campaign
-from sender.config import Settings
-from sender.models import Action, Assignment, Batch, Case, Message, Supporter, Suppression, Wave
-from sender.testing.services import postgres_server
-from sender.vocabulary import WaveStatus
-from sender.waves import plan_wave, slot_for
+from sender.campaign.campaigns import ensure_campaign
+from sender.core import db
+from sender.core.config import Settings
+from sender.core.models import (
+    Action,
+    Assignment,
+    Batch,
+    Case,
+    Message,
+    Supporter,
+    Suppression,
+    Wave,
+)
+from sender.core.vocabulary import WaveStatus
+from sender.devtools.services import postgres_server
+from sender.send.planner import plan_wave
+from sender.send.slots import slot_for
 
 SETTINGS = Settings(secret_key="bench")
 START = datetime(2020, 12, 1, tzinfo=UTC)

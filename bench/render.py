@@ -5,9 +5,9 @@
 Variants (7 cases x 4 languages) are rendered and inlined once each; then every
 recipient's Recipient (substitutions with two signed tokens, custom args,
 unsubscribe headers) is built in batches of 1,000 by the very calls the send
-pipeline makes (sender.sending._deliver: `Renderer.recipients` on the
+pipeline makes (sender.send.pipeline._deliver: `Renderer.recipients` on the
 repository's rows, then `Renderer.batch`). The start-up heap is frozen as a
-worker does at start-up (sender.collector); the collector stays on otherwise.
+worker does at start-up (sender.ops.collector); the collector stays on otherwise.
 Database time is excluded: recipient rows are made in memory outside the timer.
 The naive path (Jinja2 + premailer per recipient) runs on a sample in the same
 process, and the ratio per recipient is printed.
@@ -22,13 +22,20 @@ import platform
 import time
 from dataclasses import dataclass, field
 
-from sender import render as render_module
-from sender.collector import freeze_start_up_heap
-from sender.config import Settings
-from sender.merge import personalise
-from sender.render import CaseContent, RecipientData, Renderer, Variant, batch_args, inline_css
-from sender.repository import RecipientRow
-from sender.vocabulary import WaveKind
+from sender.core.config import Settings
+from sender.core.vocabulary import WaveKind
+from sender.ops.collector import freeze_start_up_heap
+from sender.render import renderer as render_module
+from sender.render.merge import personalise
+from sender.render.renderer import (
+    CaseContent,
+    RecipientData,
+    Renderer,
+    Variant,
+    batch_args,
+    inline_css,
+)
+from sender.send.store import RecipientRow
 
 LANGUAGES = ("en", "es", "fr", "ar")
 BATCH = 1000
@@ -108,7 +115,7 @@ def personalise_all(renderer: Renderer, variants: list[Variant], total: int) -> 
         going = rows(done, size)  # outside the timer: this is "the database"
         key = f"b{done}"
         started, cpu = time.perf_counter(), time.process_time()
-        # What sender.sending._deliver does with a batch, call for call.
+        # What sender.send.pipeline._deliver does with a batch, call for call.
         recipients = renderer.recipients(variant, going, CASE_ID, WAVE_ID)
         shared = batch_args(CASE_ID, WAVE_ID, send_key=key)
         renderer.batch(variant, recipients, key, ("campaign", "case_email", "case-0"), shared)

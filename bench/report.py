@@ -4,7 +4,7 @@
 
 Fills a throwaway PostgreSQL in SQL (generate_series): 10 cases, 3 waves,
 events/5 supporters and sent messages, the events (a realistic mix) and one
-action per open/click event, as sender.actions would store them. Running
+action per open/click event, as sender.track.actions would store them. Running
 totals are then built by the production code path for actions
 (`reports.roll_up_actions`) and by one SQL aggregate each for delivery and
 bounce counts (what `reports.add_counts` adds batch by batch) and for sends
@@ -23,11 +23,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, text
 
-from sender import db
-from sender.db import session_scope
-from sender.models import Campaign, Case, Wave
-from sender.reports import ROLL_UP_CHUNK, Dimension, build_report, roll_up_actions
-from sender.testing.services import postgres_server
+from sender.core import db
+from sender.core.db import session_scope
+from sender.core.models import Campaign, Case, Wave
+from sender.devtools.services import postgres_server
+from sender.report.totals import ROLL_UP_CHUNK, Dimension, build_report, roll_up_actions
 
 SETUP = [
     """INSERT INTO supporters (email, email_hash, language, timezone, consent, status,
@@ -63,7 +63,7 @@ SETUP = [
        CASE e.event_type WHEN 'delivered' THEN 'deliveries' ELSE 'bounces' END, count(*)
        FROM events e JOIN messages m ON m.id = e.message_id
        WHERE e.event_type IN ('delivered', 'bounced') GROUP BY 1, 2, 3, 4, 5""",
-    # What reports.count_sends adds as sender.repository marks each batch's messages SENT.
+    # What reports.count_sends adds as sender.send.store marks each batch's messages SENT.
     """INSERT INTO report_counts (case_id, wave_id, language, day, metric, count)
        SELECT case_id, wave_id, language, (sent_at AT TIME ZONE 'UTC')::date, 'sends', count(*)
        FROM messages WHERE sent_at IS NOT NULL GROUP BY 1, 2, 3, 4""",

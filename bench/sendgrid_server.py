@@ -32,8 +32,8 @@ import orjson
 import requests
 from jsonschema import Draft202012Validator
 
-from sender.testing.sendgrid_process import local_sendgrid
-from sender.testing.sendgrid_rules import check_body, request_schema, spec_path
+from sender.devtools.local_sendgrid.process import local_sendgrid
+from sender.devtools.local_sendgrid.rules import check_body, request_schema, spec_path
 
 KEY = "SG.bench"
 

@@ -41,22 +41,22 @@ from celery import Celery
 from sqlalchemy import Engine, func, select, text, update
 
 from bench.bulk import write_rows
-from sender import db
-from sender.cases import load_cases
+from sender.campaign.cases import load_cases
+from sender.campaign.plan_file import wave_spec
+from sender.campaign.waves import create_wave, launch
 from sender.celery_app import create_celery
-from sender.config import Settings
-from sender.db import session_scope
-from sender.models import Batch, Campaign, Case
-from sender.plan import wave_spec
-from sender.render import CaseContent, RecipientData, Renderer, batch_args
-from sender.scheduler import InlineDispatcher, tick
-from sender.sending import default_sender
+from sender.core import db
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.models import Batch, Campaign, Case
+from sender.core.vocabulary import BatchStatus, WaveKind
+from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
+from sender.devtools.services import postgres_server, redis_server
+from sender.render.renderer import CaseContent, RecipientData, Renderer, batch_args
+from sender.send.pipeline import default_sender
+from sender.send.scheduler import InlineDispatcher, tick
+from sender.send.transport.sendgrid import SendGridTransport
 from sender.tasks import SEND_BATCH_TASK
-from sender.testing.sendgrid_process import LocalSendGrid, local_sendgrid
-from sender.testing.services import postgres_server, redis_server
-from sender.transport.sendgrid import SendGridTransport
-from sender.vocabulary import BatchStatus, WaveKind
-from sender.waves import create_wave, launch
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_FILE = ROOT / "audiences" / "cases-2020.yaml"

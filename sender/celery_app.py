@@ -11,8 +11,8 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
-from sender.collector import freeze_start_up_heap
-from sender.config import Settings, get_settings
+from sender.core.config import Settings, get_settings
+from sender.ops.collector import freeze_start_up_heap
 
 TICK_SECONDS = 30.0
 # A message not acknowledged within this time is handed to another worker.
@@ -63,7 +63,7 @@ def _freeze_start_up_heap(**_signal: Any) -> None:
 
 
 # Full collections would otherwise walk the whole start-up heap again and again
-# while batches are built (sender.collector). Both signals: the main process
+# while batches are built (sender.ops.collector). Both signals: the main process
 # freezes before it forks its pool, so children share the frozen pages, and
 # each pool process freezes what it has built since it started.
 worker_init.connect(_freeze_start_up_heap, weak=False, dispatch_uid="sender.freeze.worker")

@@ -12,14 +12,14 @@ from typing import Any
 
 from celery import shared_task
 
-from sender.actions import process_pending_events
-from sender.clock import SystemClock
-from sender.config import get_settings
-from sender.db import get_engine
-from sender.inbound import parse_stored_reply
-from sender.logs import log_context
-from sender.scheduler import tick
-from sender.sending import Sender, default_sender, result_dict, send_batch
+from sender.core.clock import SystemClock
+from sender.core.config import get_settings
+from sender.core.db import get_engine
+from sender.ops.logs import log_context
+from sender.send.pipeline import Sender, default_sender, result_dict, send_batch
+from sender.send.scheduler import tick
+from sender.track.actions import process_pending_events
+from sender.track.inbound import parse_stored_reply
 
 TICK_TASK = "sender.tick"
 SEND_BATCH_TASK = "sender.send_batch"

@@ -1,7 +1,7 @@
 """Shared fixtures: real PostgreSQL and Redis, started here when none is configured.
 
 Set TEST_DATABASE_URL / TEST_REDIS_URL to use existing servers; otherwise the
-session starts throwaway ones (see sender.testing.services).
+session starts throwaway ones (see sender.devtools.services).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import redis
 from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
-from sender import db
-from sender.config import reset_settings
-from sender.models import Base
-from sender.testing.services import postgres_server, redis_server
+from sender.core import db
+from sender.core.config import reset_settings
+from sender.core.models import Base
+from sender.devtools.services import postgres_server, redis_server
 
 _services = ExitStack()
 

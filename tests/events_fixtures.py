@@ -9,11 +9,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from sender.addresses import email_hash
-from sender.db import session_scope
-from sender.event_store import parse_batch, store_events
-from sender.models import Campaign, Case, Message, Supporter, Wave
-from sender.reports import count_sends
+from sender.core.addresses import email_hash
+from sender.core.db import session_scope
+from sender.core.models import Campaign, Case, Message, Supporter, Wave
+from sender.report.totals import count_sends
+from sender.track.event_store import parse_batch, store_events
 
 T0 = datetime(2020, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -91,7 +91,7 @@ def seed(engine: Engine, people: int = 3) -> World:
         ]
         s.add_all(sent + planned)
         s.flush()
-        # What sender.repository adds when it marks messages SENT.
+        # What sender.send.store adds when it marks messages SENT.
         count_sends(s, Counter((m.case_id, m.wave_id, m.language) for m in sent), T0)
         return World(
             case.id,

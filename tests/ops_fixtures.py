@@ -10,10 +10,10 @@ import pytest
 import redis
 from sqlalchemy import Engine
 
-from sender.addresses import email_hash
-from sender.db import session_scope
-from sender.models import Action, Batch, Campaign, Case, Message, Reply, Supporter, Wave
-from sender.vocabulary import (
+from sender.core.addresses import email_hash
+from sender.core.db import session_scope
+from sender.core.models import Action, Batch, Campaign, Case, Message, Reply, Supporter, Wave
+from sender.core.vocabulary import (
     ActionKind,
     BatchStatus,
     MessageStatus,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sender.config import Settings
-from sender.render import CaseContent, RecipientData
-from sender.templating import DEFAULT_TEMPLATES_DIR
+from sender.core.config import Settings
+from sender.render.renderer import CaseContent, RecipientData
+from sender.render.templating import DEFAULT_TEMPLATES_DIR
 
 TEXTS_EN = {
     "title": "Free the river defender",

@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from sender.addresses import email_hash
-from sender.campaigns import ensure_campaign
-from sender.config import Settings
-from sender.db import session_scope
-from sender.models import Case, Message, Supporter, Wave
-from sender.tokens import MessageRef, ReplyRef, TokenSigner
-from sender.vocabulary import MessageStatus
+from sender.campaign.campaigns import ensure_campaign
+from sender.core.addresses import email_hash
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.models import Case, Message, Supporter, Wave
+from sender.core.tokens import MessageRef, ReplyRef, TokenSigner
+from sender.core.vocabulary import MessageStatus
 
 SECRET = "test-secret"
 INBOUND_DOMAIN = "parse.example.org"

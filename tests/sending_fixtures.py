@@ -10,17 +10,17 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from sender.addresses import email_hash
-from sender.campaigns import ensure_campaign
-from sender.clock import Clock
-from sender.config import Settings
-from sender.db import session_scope
-from sender.errors import TransportError
-from sender.models import Assignment, Batch, Case, Message, Supporter, Wave
-from sender.ratelimit import LocalTokenBucket
-from sender.sending import Sender, SendPolicy
-from sender.transport.base import Accepted, OutgoingBatch
-from sender.vocabulary import AudienceRule, WaveKind, WaveStatus
+from sender.campaign.campaigns import ensure_campaign
+from sender.core.addresses import email_hash
+from sender.core.clock import Clock
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.errors import TransportError
+from sender.core.models import Assignment, Batch, Case, Message, Supporter, Wave
+from sender.core.vocabulary import AudienceRule, WaveKind, WaveStatus
+from sender.send.pipeline import Sender, SendPolicy
+from sender.send.ratelimit import LocalTokenBucket
+from sender.send.transport.base import Accepted, OutgoingBatch
 
 DEC1 = datetime(2020, 12, 1, tzinfo=UTC)
 

@@ -15,11 +15,11 @@ from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixt
 from sending_fixtures import add_case, add_supporters, add_wave, statuses
 from sqlalchemy import Engine, update
 
-from sender.config import Settings
-from sender.db import session_scope
-from sender.models import Campaign, Message
-from sender.testing.sendgrid_process import LocalSendGrid
-from sender.vocabulary import MessageStatus
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.models import Campaign, Message
+from sender.core.vocabulary import MessageStatus
+from sender.devtools.local_sendgrid.process import LocalSendGrid
 
 ROOT = Path(__file__).resolve().parents[1]
 

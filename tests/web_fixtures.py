@@ -8,7 +8,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from sender.config import Settings
+from sender.core.config import Settings
 from sender.web import create_app
 
 STAFF_USER = "organiser"

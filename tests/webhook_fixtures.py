@@ -16,10 +16,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
-from sender.config import Settings
-from sender.models import Event
+from sender.core.config import Settings
+from sender.core.models import Event
+from sender.track.providers.sendgrid_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from sender.web import create_app
-from sender.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 URL = "/webhooks/sendgrid/events"
 

@@ -20,8 +20,8 @@ from sender.cli import status as status_cli
 from sender.cli import supporters as supporters_cli
 from sender.cli import wave as wave_cli
 from sender.cli.common import console
-from sender.errors import CampaignError
-from sender.logs import configure_logging
+from sender.core.errors import CampaignError
+from sender.ops.logs import configure_logging
 
 app = typer.Typer(
     name="campaign",

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sender.assign import AssignReport, Strategy, assign
+from sender.audience.assignment import AssignReport, Strategy, assign
 from sender.cli.common import console, open_database
 
 HELP = """Assign cases to supporters who have none yet (every supporter not forgotten).

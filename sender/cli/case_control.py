@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from sender import waves
+from sender.campaign import waves
 from sender.cli.common import console, open_database
-from sender.config import get_settings
-from sender.vocabulary import CaseStatus
+from sender.core.config import get_settings
+from sender.core.vocabulary import CaseStatus
 
 app = typer.Typer(help="Stop or restart every email about one case.", no_args_is_help=True)
 

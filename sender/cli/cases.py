@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.table import Column, Table
 
-from sender.cases import list_cases, load_cases, set_case_status
+from sender.campaign.cases import list_cases, load_cases, set_case_status
 from sender.cli.common import console, open_database
-from sender.vocabulary import CaseStatus
+from sender.core.vocabulary import CaseStatus
 
 app = typer.Typer(help="Cases supporters write for.", no_args_is_help=True)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.console import Console
 from sqlalchemy import Engine
 
-from sender import db
-from sender.config import Settings, get_settings
+from sender.core import db
+from sender.core.config import Settings, get_settings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from sender import db
 from sender.cli.common import console
-from sender.config import get_settings
+from sender.core import db
+from sender.core.config import get_settings
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 

@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from rich.table import Table
 
 from sender.cli.common import console
-from sender.demo import DemoSummary, run_demo
-from sender.scheduler import TickReport
+from sender.devtools.demo import DemoSummary, run_demo
+from sender.send.scheduler import TickReport
 
 HELP = "Run a whole Write for Rights campaign locally: import, assign, preview, send, act, report."
 

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
+from sender.campaign.plan_file import load_plan
+from sender.campaign.waves import apply_plan
 from sender.cli.common import console, open_database
-from sender.config import get_settings
-from sender.plan import load_plan
-from sender.waves import apply_plan
+from sender.core.config import get_settings
 
 app = typer.Typer(help="The campaign plan (waves in a YAML file).", no_args_is_help=True)
 

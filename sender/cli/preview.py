@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
-from sender import db
 from sender.cli.common import console, open_database
-from sender.config import Settings, get_settings
-from sender.errors import CampaignError, InvalidInput, NotFound
-from sender.models import Case, Supporter
-from sender.preview import Preview, check_all, preview, screenshot
-from sender.render import CaseContent, RecipientData, Renderer
-from sender.vocabulary import WaveKind
+from sender.core import db
+from sender.core.config import Settings, get_settings
+from sender.core.errors import CampaignError, InvalidInput, NotFound
+from sender.core.models import Case, Supporter
+from sender.core.vocabulary import WaveKind
+from sender.render.preview import Preview, check_all, preview, screenshot
+from sender.render.renderer import CaseContent, RecipientData, Renderer
 
 HELP = "Render one case email as a supporter sees it, or check every variant with --all."
 

@@ -9,13 +9,13 @@ import typer
 from rich.table import Table
 
 from sender.cli.common import console, err_console, open_database
-from sender.clock import SystemClock
-from sender.config import get_settings
-from sender.csvsafe import to_csv
-from sender.db import session_scope
-from sender.errors import InvalidInput
-from sender.inbound import parse_stored_reply
-from sender.replies import EXPORT_HEADER, review_list, solidarity_messages, unparsed
+from sender.core.clock import SystemClock
+from sender.core.config import get_settings
+from sender.core.csvsafe import to_csv
+from sender.core.db import session_scope
+from sender.core.errors import InvalidInput
+from sender.track.inbound import parse_stored_reply
+from sender.track.replies import EXPORT_HEADER, review_list, solidarity_messages, unparsed
 
 app = typer.Typer(help="Replies from supporters.", no_args_is_help=True)
 

@@ -11,9 +11,9 @@ import typer
 from rich.table import Table
 
 from sender.cli.common import console, err_console, open_database
-from sender.csvsafe import to_csv
-from sender.report_chart import write_chart
-from sender.reports import Dimension, build_report
+from sender.core.csvsafe import to_csv
+from sender.report.charts import write_chart
+from sender.report.totals import Dimension, build_report
 
 HELP = "Show campaign results per case, wave, language or day."
 

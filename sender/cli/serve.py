@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from sender.cli.common import console, open_database
-from sender.config import get_settings
+from sender.core.config import get_settings
 from sender.web import create_app
 
 HELP = "Run the web app locally (webhooks, links, dashboard); use gunicorn in production."

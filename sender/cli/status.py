@@ -13,10 +13,10 @@ from rich.table import Table
 from rich.text import Text
 
 from sender.cli.common import console, open_database
-from sender.clock import SystemClock
-from sender.config import get_settings
-from sender.status import IN_PROCESS, StatusReport, WaveProgress, build_report
-from sender.vocabulary import WaveStatus
+from sender.core.clock import SystemClock
+from sender.core.config import get_settings
+from sender.core.vocabulary import WaveStatus
+from sender.ops.status import IN_PROCESS, StatusReport, WaveProgress, build_report
 
 HELP = "Show sending progress: per wave sent/failed/left, rate, ETA; queues and workers."
 

@@ -10,11 +10,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 from sqlalchemy import func, select
 
-from sender.audiences import ImportReport, forget_supporter, import_supporters
+from sender.audience.importer import ImportReport, forget_supporter, import_supporters
 from sender.cli.common import console, open_database
-from sender.db import session_scope
-from sender.errors import CampaignError
-from sender.models import Supporter
+from sender.core.db import session_scope
+from sender.core.errors import CampaignError
+from sender.core.models import Supporter
 
 app = typer.Typer(help="Supporter lists: import, erase, count.", no_args_is_help=True)
 

@@ -12,17 +12,17 @@ from typing import Annotated
 
 import typer
 
-from sender import waves
+from sender.campaign import waves
+from sender.campaign.plan_file import wave_spec
 from sender.cli.common import console, open_database
-from sender.clock import FixedClock
-from sender.config import get_settings
-from sender.db import session_scope
-from sender.errors import InvalidInput
-from sender.plan import wave_spec
-from sender.scheduler import InlineDispatcher, SimulatedClock, TickReport, tick
-from sender.sending import Sender, default_sender
+from sender.core.clock import FixedClock
+from sender.core.config import get_settings
+from sender.core.db import session_scope
+from sender.core.errors import InvalidInput
+from sender.send.pipeline import Sender, default_sender
+from sender.send.scheduler import InlineDispatcher, SimulatedClock, TickReport, tick
+from sender.send.transport.select import transport_for
 from sender.tasks import TICK_TASK
-from sender.transport.select import transport_for
 
 app = typer.Typer(
     help="Timed waves: declare, launch, pause, resume, cancel, proof.", no_args_is_help=True
@@ -86,8 +86,8 @@ def create(
 @app.command("list")
 def list_waves() -> None:
     """Every wave with its state and message counts."""
-    from sender import repository as repo
-    from sender.campaigns import ensure_campaign
+    from sender.campaign.campaigns import ensure_campaign
+    from sender.send import store as repo
 
     settings = get_settings()
     with session_scope(open_database(settings)) as session:
@@ -153,7 +153,7 @@ def proof(
     to: Annotated[list[str], typer.Option("--to", help="staff address, repeatable")],
 ) -> None:
     """Send every variant of the wave to staff only; nothing is recorded as sent."""
-    from sender.proof import send_proofs
+    from sender.send.proofs import send_proofs
 
     settings = get_settings()
     sent = send_proofs(open_database(settings), settings, name, to, transport_for(settings))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from sender.config import Settings, get_settings, refuse_published_defaults
-from sender.db import get_engine
-from sender.logs import configure_logging
+from sender.core.config import Settings, get_settings, refuse_published_defaults
+from sender.core.db import get_engine
+from sender.ops.logs import configure_logging
 from sender.web import api as api_web
 from sender.web import auth, dashboard, inbound, links, ops
 from sender.web import webhooks as webhooks_web

@@ -11,7 +11,7 @@ import hmac
 from flask import Blueprint, jsonify, request, session
 from flask.typing import ResponseReturnValue
 
-from sender.reports import Dimension, build_report
+from sender.report.totals import Dimension, build_report
 from sender.web import context
 
 bp = Blueprint("api", __name__, url_prefix="/api")

@@ -44,7 +44,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response as BaseResponse
 
-from sender.config import Settings
+from sender.core.config import Settings
 from sender.web import context
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"

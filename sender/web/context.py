@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app
 from sqlalchemy import Engine
 
-from sender.config import Settings
+from sender.core.config import Settings
 
 
 def settings() -> Settings:

@@ -17,16 +17,16 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from sqlalchemy import Engine, func, select
 from werkzeug.wrappers import Response as BaseResponse
 
-from sender import status
-from sender.addresses import email_hash, normalise_email
-from sender.campaigns import DEFAULT_SLUG
-from sender.clock import SystemClock
-from sender.config import Settings
-from sender.csvsafe import to_csv
-from sender.db import session_scope
-from sender.errors import InvalidInput, NotFound
-from sender.models import Action, Campaign, Case, Reply, Supporter, Suppression, Wave
-from sender.vocabulary import ReplyStatus, WaveStatus
+from sender.campaign.campaigns import DEFAULT_SLUG
+from sender.core.addresses import email_hash, normalise_email
+from sender.core.clock import SystemClock
+from sender.core.config import Settings
+from sender.core.csvsafe import to_csv
+from sender.core.db import session_scope
+from sender.core.errors import InvalidInput, NotFound
+from sender.core.models import Action, Campaign, Case, Reply, Supporter, Suppression, Wave
+from sender.core.vocabulary import ReplyStatus, WaveStatus
+from sender.ops import status
 from sender.web import context
 from sender.web.auth import login_required, staff_page_context
 
@@ -69,8 +69,10 @@ def campaigns_with_waves(engine: Engine, now: datetime) -> tuple[CampaignWaves, 
 def control_wave(
     engine: Engine, settings: Settings, wave_id: int, action: str, now: datetime
 ) -> str:
-    """Pause, resume or cancel through the pipeline's own staff controls (sender.waves)."""
-    from sender import waves  # the pipeline module; imported late, the dashboard only calls it
+    """Pause, resume or cancel through the pipeline's own staff controls (sender.campaign.waves)."""
+    from sender.campaign import (
+        waves,  # the pipeline module; imported late, the dashboard only calls it
+    )
 
     with session_scope(engine) as session:
         row = session.execute(
@@ -157,7 +159,7 @@ REPLY_COLUMNS = (
 
 
 def replies_csv(replies: Iterable[Reply]) -> str:
-    """Formula-safe CSV (sender.csvsafe): staff open it in spreadsheets."""
+    """Formula-safe CSV (sender.core.csvsafe): staff open it in spreadsheets."""
     return to_csv(REPLY_COLUMNS, ([getattr(r, c) for c in REPLY_COLUMNS] for r in replies))
 
 
@@ -236,8 +238,8 @@ def actions_chart() -> Response:
 @bp.get("/report")
 @login_required
 def report_page() -> tuple[str, int]:
-    """The campaign report by case, wave, language or day (sender.reports builds it)."""
-    from sender.reports import Dimension, build_report
+    """The campaign report by case, wave, language or day (sender.report.totals builds it)."""
+    from sender.report.totals import Dimension, build_report
 
     choice = request.args.get("by", Dimension.CASE.value)
     if choice not in {d.value for d in Dimension}:

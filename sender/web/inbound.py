@@ -26,12 +26,12 @@ from flask import Blueprint, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from sender import metrics
 from sender.celery_app import create_celery
-from sender.clock import SystemClock
-from sender.db import session_scope
-from sender.inbound import parse_stored_reply
-from sender.models import Reply
+from sender.core.clock import SystemClock
+from sender.core.db import session_scope
+from sender.core.models import Reply
+from sender.ops import metrics
+from sender.track.inbound import parse_stored_reply
 from sender.web import context
 
 bp = Blueprint("inbound", __name__)

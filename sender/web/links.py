@@ -24,15 +24,15 @@ from flask import Blueprint, Response, redirect, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from sender import metrics
-from sender.clock import SystemClock
-from sender.db import session_scope
-from sender.dedupe import insert_once
-from sender.errors import InvalidInput
-from sender.models import Action, Case, Message, Supporter
-from sender.tokens import MessageRef, TokenSigner
-from sender.unsubscribe import unsubscribe
-from sender.vocabulary import ActionKind
+from sender.core.clock import SystemClock
+from sender.core.db import session_scope
+from sender.core.dedupe import insert_once
+from sender.core.errors import InvalidInput
+from sender.core.models import Action, Case, Message, Supporter
+from sender.core.tokens import MessageRef, TokenSigner
+from sender.core.vocabulary import ActionKind
+from sender.ops import metrics
+from sender.track.unsubscribe import unsubscribe
 from sender.web import context
 from sender.web.page_text import LANGUAGES, direction, language_of, page_text
 

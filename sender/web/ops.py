@@ -12,7 +12,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from sender import metrics, status
+from sender.ops import metrics, status
 from sender.web import context
 
 bp = Blueprint("ops", __name__)

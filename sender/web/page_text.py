@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sender.vocabulary import Language
+from sender.core.vocabulary import Language
 
 FALLBACK = Language.EN
 RTL = frozenset({Language.AR})

@@ -16,19 +16,19 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from sender import metrics
-from sender.actions import process_pending_events
 from sender.celery_app import create_celery
-from sender.errors import ConfigError, InvalidInput
-from sender.event_store import parse_batch, store_events
-from sender.web import context
-from sender.webhook_auth import (
+from sender.core.errors import ConfigError, InvalidInput
+from sender.ops import metrics
+from sender.track.actions import process_pending_events
+from sender.track.event_store import parse_batch, store_events
+from sender.track.providers.sendgrid_signature import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignatureRefused,
     WebhookVerifier,
     verifier_from,
 )
+from sender.web import context
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger(__name__)

@@ -17,10 +17,10 @@ from playwright.sync_api import Page, sync_playwright
 from sqlalchemy import Engine
 from web_fixtures import STAFF_PASSWORD, STAFF_USER, make_app
 
-from sender.db import session_scope
-from sender.models import Wave
-from sender.testing.webapp import serving
-from sender.vocabulary import WaveStatus
+from sender.core.db import session_scope
+from sender.core.models import Wave
+from sender.core.vocabulary import WaveStatus
+from sender.devtools.webapp import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from sender.cli import app
 from sender.cli.common import open_database
-from sender.config import reset_settings
-from sender.errors import InvalidInput
-from sender.models import Supporter
+from sender.core.config import reset_settings
+from sender.core.errors import InvalidInput
+from sender.core.models import Supporter
 
 CASES_FILE = Path(__file__).parent.parent.parent / "audiences" / "cases-2020.yaml"
 

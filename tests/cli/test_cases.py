@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sender.cases import list_cases
+from sender.campaign.cases import list_cases
 from sender.cli import app
-from sender.config import get_settings, reset_settings
-from sender.db import get_engine
-from sender.errors import InvalidInput
+from sender.core.config import get_settings, reset_settings
+from sender.core.db import get_engine
+from sender.core.errors import InvalidInput
 
 CASES_FILE = Path(__file__).parent.parent.parent / "audiences" / "cases-2020.yaml"
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from sender import db
 from sender.cli import app
-from sender.models import Action, Message, Reply, Suppression
-from sender.vocabulary import ActionKind, MessageStatus, ReplyStatus
+from sender.core import db
+from sender.core.models import Action, Message, Reply, Suppression
+from sender.core.vocabulary import ActionKind, MessageStatus, ReplyStatus
 
 DEMO_ENV = ("DATABASE_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST", "SENDGRID_WEBHOOK_PUBLIC_KEY",
             "PUBLIC_BASE_URL", "OUTBOX_DIR", "INBOUND_SECRET")  # fmt: skip

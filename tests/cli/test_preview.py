@@ -8,11 +8,11 @@ import pytest
 import render_fixtures as fx
 from typer.testing import CliRunner
 
-from sender import db
-from sender.campaigns import ensure_campaign
+from sender.campaign.campaigns import ensure_campaign
 from sender.cli import app
-from sender.config import get_settings, reset_settings
-from sender.models import Case, Supporter
+from sender.core import db
+from sender.core.config import get_settings, reset_settings
+from sender.core.models import Case, Supporter
 
 
 @pytest.fixture

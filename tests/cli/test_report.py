@@ -12,11 +12,11 @@ from events_fixtures import ingest, seed, sg_event
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
-from sender import db
-from sender.actions import process_pending_events
 from sender.cli import app
-from sender.config import Settings, reset_settings
-from sender.models import Case
+from sender.core import db
+from sender.core.config import Settings, reset_settings
+from sender.core.models import Case
+from sender.track.actions import process_pending_events
 
 
 @pytest.fixture

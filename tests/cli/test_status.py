@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from sender.cli import app
 from sender.cli.common import console
-from sender.config import reset_settings
-from sender.db import get_engine, upgrade
+from sender.core.config import reset_settings
+from sender.core.db import get_engine, upgrade
 
 
 @pytest.fixture

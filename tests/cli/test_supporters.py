@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from sender.cli import app
-from sender.config import get_settings, reset_settings
-from sender.db import get_engine, session_scope
-from sender.models import Supporter
-from sender.testing.crm_export import write_crm_export
+from sender.core.config import get_settings, reset_settings
+from sender.core.db import get_engine, session_scope
+from sender.core.models import Supporter
+from sender.devtools.crm_export import write_crm_export
 
 HEADER = "Email Address,First Name,Last Name,Country,Consent"
 

@@ -9,10 +9,10 @@ from typer.testing import CliRunner, Result
 
 from sender.cli import app
 from sender.cli.common import open_database
-from sender.config import get_settings, reset_settings
-from sender.db import session_scope
-from sender.errors import InvalidInput, NotFound
-from sender.models import Message, Wave
+from sender.core.config import get_settings, reset_settings
+from sender.core.db import session_scope
+from sender.core.errors import InvalidInput, NotFound
+from sender.core.models import Message, Wave
 
 ROOT = Path(__file__).resolve().parents[2]
 CREATE = [

@@ -29,20 +29,20 @@ import pytest
 from celery import Celery
 from sqlalchemy import Engine, func, select, text, update
 
-from sender.cases import load_cases
+from sender.campaign.cases import load_cases
+from sender.campaign.plan_file import wave_spec
+from sender.campaign.waves import create_wave, launch
 from sender.celery_app import create_celery
-from sender.config import Settings, reset_settings
-from sender.db import session_scope
-from sender.models import Batch, Campaign, Case, Message, Wave
-from sender.plan import wave_spec
-from sender.scheduler import TickReport, tick
-from sender.sending import SendPolicy
+from sender.core.config import Settings, reset_settings
+from sender.core.db import session_scope
+from sender.core.models import Batch, Campaign, Case, Message, Wave
+from sender.core.vocabulary import BatchStatus, WaveStatus
+from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
+from sender.devtools.services import free_port, start_redis
+from sender.devtools.webapp import serving
+from sender.send.pipeline import SendPolicy
+from sender.send.scheduler import TickReport, tick
 from sender.tasks import SEND_BATCH_TASK
-from sender.testing.sendgrid_process import LocalSendGrid, local_sendgrid
-from sender.testing.services import free_port, start_redis
-from sender.testing.webapp import serving
-from sender.vocabulary import BatchStatus, WaveStatus
-from sender.waves import create_wave, launch
 from sender.web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]

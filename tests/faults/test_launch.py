@@ -30,11 +30,11 @@ from faults.fault_fixtures import (
     open_campaign,
 )
 from sender.cli import app
-from sender.config import reset_settings
-from sender.db import session_scope
-from sender.errors import InvalidInput
-from sender.models import Batch, Wave
-from sender.vocabulary import MessageStatus, WaveStatus
+from sender.core.config import reset_settings
+from sender.core.db import session_scope
+from sender.core.errors import InvalidInput
+from sender.core.models import Batch, Wave
+from sender.core.vocabulary import MessageStatus, WaveStatus
 
 pytest_plugins = ("faults.fault_fixtures",)
 SUPPORTERS = 1000

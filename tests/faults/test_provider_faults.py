@@ -34,8 +34,8 @@ from faults.fault_fixtures import (
     wave_of,
 )
 from sender.cli import app
-from sender.config import reset_settings
-from sender.vocabulary import BatchStatus, MessageStatus, WaveStatus
+from sender.core.config import reset_settings
+from sender.core.vocabulary import BatchStatus, MessageStatus, WaveStatus
 
 pytest_plugins = ("faults.fault_fixtures",)
 

@@ -22,7 +22,7 @@ from faults.fault_fixtures import (
     open_campaign,
     wait_until,
 )
-from sender.vocabulary import BatchStatus, MessageStatus
+from sender.core.vocabulary import BatchStatus, MessageStatus
 
 pytest_plugins = ("faults.fault_fixtures",)
 SUPPORTERS = 2000

@@ -24,13 +24,13 @@ from faults.fault_fixtures import (
     message_counts,
     open_campaign,
 )
-from sender import suppressions
-from sender.addresses import email_hash
-from sender.db import session_scope
-from sender.models import Message, Supporter
-from sender.tokens import TokenSigner
-from sender.vocabulary import MessageStatus, SuppressionReason
-from sender.waves import plan_wave
+from sender.core.addresses import email_hash
+from sender.core.db import session_scope
+from sender.core.models import Message, Supporter
+from sender.core.tokens import TokenSigner
+from sender.core.vocabulary import MessageStatus, SuppressionReason
+from sender.send.planner import plan_wave
+from sender.track import suppressions
 
 pytest_plugins = ("faults.fault_fixtures",)
 SUPPORTERS = 1000

@@ -31,10 +31,11 @@ from faults.fault_fixtures import (
     open_campaign,
     wait_until,
 )
-from sender.db import session_scope
-from sender.models import Assignment, Batch, Case
-from sender.vocabulary import BatchStatus, CaseStatus, MessageStatus
-from sender.waves import plan_wave, set_case
+from sender.campaign.waves import set_case
+from sender.core.db import session_scope
+from sender.core.models import Assignment, Batch, Case
+from sender.core.vocabulary import BatchStatus, CaseStatus, MessageStatus
+from sender.send.planner import plan_wave
 
 pytest_plugins = ("faults.fault_fixtures",)
 SUPPORTERS = 2000

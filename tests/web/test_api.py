@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 from webhook_fixtures import Signer, app_for
 
-from sender.actions import process_pending_events
 from sender.cli import app as cli_app
-from sender.config import Settings, reset_settings
+from sender.core.config import Settings, reset_settings
+from sender.track.actions import process_pending_events
 
 TOKEN = "r3port-t0ken"
 

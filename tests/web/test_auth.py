@@ -159,8 +159,8 @@ def test_right_password_works_while_redis_is_down(sqlite_engine: Engine) -> None
 def test_the_app_refuses_to_serve_real_mail_with_the_published_password(
     sqlite_engine: Engine,
 ) -> None:
-    from sender.config import DEV_STAFF_PASSWORD
-    from sender.errors import ConfigError
+    from sender.core.config import DEV_STAFF_PASSWORD
+    from sender.core.errors import ConfigError
 
     real = {"sendgrid_api_key": "SG.real", "inbound_secret": "a-chosen-inbound-secret"}
     with pytest.raises(ConfigError, match="STAFF_PASSWORD"):

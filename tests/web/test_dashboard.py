@@ -12,10 +12,10 @@ from ops_fixtures import EMAILS, seed
 from sqlalchemy import Engine, select
 from web_fixtures import csrf_token, log_in, make_app
 
-from sender.addresses import email_hash
-from sender.db import session_scope
-from sender.models import Batch, Suppression, Wave
-from sender.vocabulary import BatchStatus, WaveStatus
+from sender.core.addresses import email_hash
+from sender.core.db import session_scope
+from sender.core.models import Batch, Suppression, Wave
+from sender.core.vocabulary import BatchStatus, WaveStatus
 
 PAGES = [
     "/dashboard/report",

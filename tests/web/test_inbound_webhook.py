@@ -21,10 +21,10 @@ from replies_fixtures import (
 )
 from sqlalchemy import Engine, func, select
 
-from sender.config import Settings, reset_settings
-from sender.db import session_scope
-from sender.models import Action, Reply
-from sender.vocabulary import ActionKind, ReplyStatus
+from sender.core.config import Settings, reset_settings
+from sender.core.db import session_scope
+from sender.core.models import Action, Reply
+from sender.core.vocabulary import ActionKind, ReplyStatus
 from sender.web import create_app
 
 URL = "/webhooks/sendgrid/inbound"

@@ -10,10 +10,10 @@ from flask.testing import FlaskClient
 from replies_fixtures import SECRET, Seeded, message_ref, seed, settings_for
 from sqlalchemy import Engine, func, select
 
-from sender.db import session_scope
-from sender.models import Action, Message, Supporter, Suppression
-from sender.tokens import MessageRef, TokenSigner
-from sender.vocabulary import ActionKind, MessageStatus, SupporterStatus
+from sender.core.db import session_scope
+from sender.core.models import Action, Message, Supporter, Suppression
+from sender.core.tokens import MessageRef, TokenSigner
+from sender.core.vocabulary import ActionKind, MessageStatus, SupporterStatus
 from sender.web import create_app
 
 SIGNER = TokenSigner(SECRET)

@@ -22,8 +22,8 @@ from webhook_fixtures import (
     stored_count,
 )
 
-from sender.models import Action, Event
-from sender.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from sender.core.models import Action, Event
+from sender.track.providers.sendgrid_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 __all__ = ["client", "signer"]
 
@@ -280,7 +280,7 @@ _payload = st.lists(_event_like, max_size=5) | _json
 
 @pytest.fixture(scope="module")
 def fuzz_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from sender import db
+    from sender.core import db
 
     engine = db.get_engine(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}")
     db.upgrade(engine)

@@ -1,0 +1,1 @@
+"""Supporters: reading a CRM export, importing it, erasing a supporter, and assigning cases."""

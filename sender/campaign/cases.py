@@ -1,0 +1,354 @@
+"""Cases: the people and groups supporters write for, loaded from a YAML file.
+
+The file (see `audiences/cases-2020.yaml`) is checked as a whole before the
+database is touched, so a mistake in one case never leaves half a file loaded.
+Loading is idempotent: a case is matched by its slug within the campaign,
+updated when the file changed it, and never deleted when the file leaves it
+out (messages and actions still point at it); such cases are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+from babel import Locale
+from sqlalchemy import Engine, select
+
+from sender.campaign.campaigns import DEFAULT_SLUG, ensure_campaign
+from sender.core.config import Settings, get_settings
+from sender.core.db import session_scope
+from sender.core.errors import InvalidInput, NotFound
+from sender.core.models import Campaign, Case
+from sender.core.vocabulary import CaseStatus, Language
+
+REQUIRED_FIELDS = ("slug", "person", "country", "status", "content")
+OPTIONAL_FIELDS = ("action_url", "image_url", "excluded_countries")
+CONTENT_FIELDS = ("title", "summary", "ask", "authority", "authority_address", "letter")
+# CLDR lists a few codes that are not countries a supporter can live in.
+_NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"})
+COUNTRIES = frozenset(
+    code
+    for code in map(str, Locale("en").territories)
+    if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
+)
+
+
+@dataclass(frozen=True)
+class CaseContent:
+    """What one language says about a case."""
+
+    title: str
+    summary: str
+    ask: str
+    authority: str
+    authority_address: tuple[str, ...]
+    letter: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "summary": self.summary,
+            "ask": self.ask,
+            "authority": self.authority,
+            "authority_address": list(self.authority_address),
+            "letter": self.letter,
+        }
+
+
+@dataclass(frozen=True)
+class CaseDefinition:
+    slug: str
+    person: str
+    country: str
+    status: CaseStatus
+    action_url: str | None
+    image_url: str | None
+    excluded_countries: tuple[str, ...]
+    content: Mapping[str, CaseContent] = field(hash=False)
+
+    def row_values(self) -> dict[str, Any]:
+        """The `cases` columns this definition sets, in their stored form."""
+        return {
+            "person": self.person,
+            "country": self.country,
+            "status": str(self.status),
+            "action_url": self.action_url,
+            "image_url": self.image_url,
+            "excluded_countries": list(self.excluded_countries),
+            "content": {lang: text.as_json() for lang, text in self.content.items()},
+        }
+
+
+@dataclass(frozen=True)
+class CaseFile:
+    cases: tuple[CaseDefinition, ...]
+    # Allowed but worth saying, e.g. a case with no French text.
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    created: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    not_in_file: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    slug: str
+    person: str
+    country: str
+    status: str
+    languages: tuple[str, ...]
+    action_url: str | None
+    excluded_countries: tuple[str, ...]
+
+
+class _Problems:
+    """Collects every problem in a file so that one run shows them all."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    def error(self, where: str, message: str) -> None:
+        self.errors.append(f"{where}: {message}")
+
+
+def _text(value: Any, where: str, name: str, problems: _Problems) -> str:
+    if not isinstance(value, str) or not value.strip():
+        problems.error(where, f"`{name}` must be non-empty text")
+        return ""
+    return value.strip()
+
+
+def _https_url(value: Any, where: str, name: str, problems: _Problems) -> str | None:
+    if value is None:
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if parts is None or parts.scheme != "https" or not parts.netloc:
+        problems.error(where, f"`{name}` must be an https:// URL, got {value!r}")
+        return None
+    return str(value)
+
+
+def _country(value: Any, where: str, name: str, problems: _Problems) -> str:
+    if not isinstance(value, str) or value not in COUNTRIES:
+        problems.error(where, f"`{name}` must be an ISO 3166-1 alpha-2 code, got {value!r}")
+        return ""
+    return value
+
+
+def _content(value: Any, where: str, lang: str, problems: _Problems) -> CaseContent | None:
+    where = f"{where}, language {lang}"
+    if not isinstance(value, dict):
+        problems.error(where, "content must be a mapping of " + ", ".join(CONTENT_FIELDS))
+        return None
+    for name in CONTENT_FIELDS:
+        if name not in value:
+            problems.error(where, f"missing field `{name}`")
+    for name in sorted(set(value) - set(CONTENT_FIELDS)):
+        problems.error(where, f"unknown field `{name}`")
+    address = value.get("authority_address")
+    if "authority_address" in value and (
+        not isinstance(address, list)
+        or not address
+        or not all(isinstance(line, str) and line.strip() for line in address)
+    ):
+        problems.error(where, "`authority_address` must be a list of address lines")
+        address = []
+    texts = {
+        name: _text(value.get(name), where, name, problems)
+        for name in CONTENT_FIELDS
+        if name != "authority_address" and name in value
+    }
+    if len(texts) < len(CONTENT_FIELDS) - 1:
+        return None
+    return CaseContent(authority_address=tuple(address or ()), **texts)
+
+
+def _contents(value: Any, where: str, problems: _Problems) -> dict[str, CaseContent]:
+    if not isinstance(value, dict):
+        problems.error(where, "`content` must map languages (en, es, fr, ar) to texts")
+        return {}
+    known = {str(lang) for lang in Language}
+    contents: dict[str, CaseContent] = {}
+    for lang, text in value.items():
+        if lang not in known:
+            problems.error(where, f"unknown language {lang!r} (known: {', '.join(sorted(known))})")
+            continue
+        parsed = _content(text, where, lang, problems)
+        if parsed is not None:
+            contents[lang] = parsed
+    if Language.EN not in value:
+        problems.error(where, "missing `content.en`: English is the fallback for every supporter")
+    for lang in sorted(known - set(value)):
+        problems.warnings.append(f"{where}: no `{lang}` text; those supporters get English")
+    return contents
+
+
+def _definition(raw: Any, index: int, problems: _Problems) -> CaseDefinition | None:
+    if not isinstance(raw, dict):
+        problems.error(f"case #{index + 1}", "must be a mapping")
+        return None
+    slug = raw.get("slug")
+    where = f"case {slug!r}" if isinstance(slug, str) and slug else f"case #{index + 1}"
+    for name in REQUIRED_FIELDS:
+        if name not in raw:
+            problems.error(where, f"missing field `{name}`")
+    for name in sorted(set(raw) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)):
+        problems.error(where, f"unknown field `{name}`")
+    status = raw.get("status")
+    if "status" in raw and status not in {str(s) for s in CaseStatus}:
+        problems.error(
+            where, f"bad status {status!r} (one of: {', '.join(s.value for s in CaseStatus)})"
+        )
+    excluded = raw.get("excluded_countries") or []
+    if not isinstance(excluded, list):
+        problems.error(where, "`excluded_countries` must be a list of country codes")
+        excluded = []
+    errors_before = len(problems.errors)
+    definition = CaseDefinition(
+        slug=_text(slug, where, "slug", problems) if "slug" in raw else "",
+        person=_text(raw.get("person"), where, "person", problems) if "person" in raw else "",
+        country=_country(raw.get("country"), where, "country", problems)
+        if "country" in raw
+        else "",
+        status=CaseStatus(status) if status in {str(s) for s in CaseStatus} else CaseStatus.ACTIVE,
+        action_url=_https_url(raw.get("action_url"), where, "action_url", problems),
+        image_url=_https_url(raw.get("image_url"), where, "image_url", problems),
+        excluded_countries=tuple(
+            _country(code, where, "excluded_countries", problems) for code in excluded
+        ),
+        content=_contents(raw.get("content"), where, problems) if "content" in raw else {},
+    )
+    complete = all(name in raw for name in REQUIRED_FIELDS)
+    return definition if complete and len(problems.errors) == errors_before else None
+
+
+def parse_cases(text: str, source: str = "cases file") -> CaseFile:
+    """Check a cases file; raise InvalidInput naming every bad case and field."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"{source} is not valid YAML: {error}".replace("\n", " ")) from error
+    if not isinstance(document, dict) or not isinstance(document.get("cases"), list):
+        raise InvalidInput(f"{source}: expected a top-level `cases:` list")
+    problems = _Problems()
+    definitions = [_definition(raw, i, problems) for i, raw in enumerate(document["cases"])]
+    seen: set[str] = set()
+    for definition in definitions:
+        if definition is not None and definition.slug in seen:
+            problems.error(f"case {definition.slug!r}", "slug used twice")
+        if definition is not None:
+            seen.add(definition.slug)
+    if problems.errors:
+        raise InvalidInput(f"{source}: " + "; ".join(problems.errors))
+    return CaseFile(
+        cases=tuple(d for d in definitions if d is not None), warnings=tuple(problems.warnings)
+    )
+
+
+def read_cases(path: Path) -> CaseFile:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidInput(f"cannot read cases file {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise InvalidInput(f"cases file {path} is not UTF-8: {error}") from error
+    return parse_cases(text, source=str(path))
+
+
+def _changed(case: Case, values: dict[str, Any]) -> bool:
+    return any(getattr(case, name) != value for name, value in values.items())
+
+
+def load_cases(
+    engine: Engine,
+    path: Path,
+    campaign_slug: str = DEFAULT_SLUG,
+    settings: Settings | None = None,
+) -> LoadReport:
+    """Create or update the file's cases in one transaction; report what changed."""
+    case_file = read_cases(path)
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    with session_scope(engine) as session:
+        campaign = ensure_campaign(session, settings or get_settings(), campaign_slug)
+        existing = {
+            case.slug: case
+            for case in session.scalars(select(Case).where(Case.campaign_id == campaign.id))
+        }
+        for definition in case_file.cases:
+            values = definition.row_values()
+            case = existing.get(definition.slug)
+            if case is None:
+                session.add(Case(campaign_id=campaign.id, slug=definition.slug, **values))
+                created.append(definition.slug)
+            elif _changed(case, values):
+                for name, value in values.items():
+                    setattr(case, name, value)
+                updated.append(definition.slug)
+            else:
+                unchanged.append(definition.slug)
+    in_file = {definition.slug for definition in case_file.cases}
+    return LoadReport(
+        created=tuple(created),
+        updated=tuple(updated),
+        unchanged=tuple(unchanged),
+        not_in_file=tuple(sorted(set(existing) - in_file)),
+        warnings=case_file.warnings,
+    )
+
+
+def _summary(case: Case) -> CaseSummary:
+    return CaseSummary(
+        slug=case.slug,
+        person=case.person,
+        country=case.country,
+        status=case.status,
+        languages=tuple(sorted(case.content)),
+        action_url=case.action_url,
+        excluded_countries=tuple(case.excluded_countries or ()),
+    )
+
+
+def _campaign_id(engine: Engine, campaign_slug: str) -> int | None:
+    with session_scope(engine) as session:
+        return session.scalar(select(Campaign.id).where(Campaign.slug == campaign_slug))
+
+
+def list_cases(engine: Engine, campaign_slug: str = DEFAULT_SLUG) -> tuple[CaseSummary, ...]:
+    campaign_id = _campaign_id(engine, campaign_slug)
+    with session_scope(engine) as session:
+        cases = session.scalars(
+            select(Case).where(Case.campaign_id == campaign_id).order_by(Case.id)
+        )
+        return tuple(_summary(case) for case in cases)
+
+
+def set_case_status(
+    engine: Engine, slug: str, status: CaseStatus | str, campaign_slug: str = DEFAULT_SLUG
+) -> CaseSummary:
+    """Pause, resume or resolve a case; waves skip cases that are not active."""
+    if status not in {str(s) for s in CaseStatus}:
+        raise InvalidInput(
+            f"bad status {status!r} (one of: {', '.join(s.value for s in CaseStatus)})"
+        )
+    campaign_id = _campaign_id(engine, campaign_slug)
+    with session_scope(engine) as session:
+        case = session.scalar(
+            select(Case).where(Case.campaign_id == campaign_id, Case.slug == slug)
+        )
+        if case is None:
+            raise NotFound(f"no case {slug!r} in campaign {campaign_slug!r}")
+        case.status = str(CaseStatus(status))
+        return _summary(case)

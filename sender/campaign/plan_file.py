@@ -1,0 +1,183 @@
+"""The campaign plan: waves declared in a YAML file, checked before they are stored.
+
+A plan file names its waves; applying it again changes nothing (a wave is
+matched by name). A wave that is already launched keeps its definition: a
+plan edit must not move a wave under the feet of the workers sending it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sender.core.errors import InvalidInput
+from sender.core.vocabulary import AudienceRule, WaveKind
+
+WHOLE_DAY = (time(0, 0), time(0, 0))  # start == end: the local window is the whole day
+
+
+@dataclass(frozen=True)
+class WaveSpec:
+    name: str
+    kind: WaveKind
+    audience: AudienceRule
+    starts_at: datetime
+    ends_at: datetime
+    window_start: time
+    window_end: time
+    subjects: Mapping[str, str]
+    preheaders: Mapping[str, str] = field(default_factory=dict)
+    rate_per_hour: int | None = None
+    domain_rates: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    campaign: str | None
+    waves: tuple[WaveSpec, ...]
+
+
+class _WaveModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    kind: WaveKind
+    audience: AudienceRule | None = None
+    start: datetime
+    end: datetime
+    window: str = "09:00-11:00"
+    subjects: dict[str, str] = Field(min_length=1)
+    preheaders: dict[str, str] = Field(default_factory=dict)
+    rate_per_hour: int | None = Field(default=None, gt=0)
+    domain_rates: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a timezone, e.g. 2020-12-01T00:00:00Z")
+        return value.astimezone(UTC)
+
+
+class _PlanModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign: str | None = None
+    waves: list[_WaveModel] = Field(min_length=1)
+
+
+def parse_window(text: str) -> tuple[time, time]:
+    """'09:00-11:00' → (09:00, 11:00); '00:00-24:00' is the whole day."""
+    try:
+        start_text, end_text = (part.strip() for part in text.split("-"))
+        start = time.fromisoformat(start_text)
+        end = time(0, 0) if end_text == "24:00" else time.fromisoformat(end_text)
+    except ValueError as error:
+        raise InvalidInput(f"window {text!r} is not HH:MM-HH:MM") from error
+    if start == end and end_text != "24:00" and start != time(0, 0):
+        raise InvalidInput(f"window {text!r} is empty")
+    if end != time(0, 0) and end <= start:
+        raise InvalidInput(f"window {text!r} ends before it starts (windows cannot span midnight)")
+    return start, end
+
+
+def default_audience(kind: WaveKind) -> AudienceRule:
+    return AudienceRule.ALL_ASSIGNED if kind is WaveKind.CASE_EMAIL else AudienceRule.NOT_ACTED
+
+
+def wave_spec(
+    *,
+    name: str,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    subjects: Mapping[str, str],
+    audience: str | None = None,
+    window: str = "09:00-11:00",
+    preheaders: Mapping[str, str] | None = None,
+    rate_per_hour: int | None = None,
+    domain_rates: Mapping[str, int] | None = None,
+) -> WaveSpec:
+    """One wave from loose values (the CLI's `wave create`), checked like a plan entry."""
+    raw: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "audience": audience,
+        "start": start,
+        "end": end,
+        "window": window,
+        "subjects": dict(subjects),
+        "preheaders": dict(preheaders or {}),
+        "rate_per_hour": rate_per_hour,
+        "domain_rates": dict(domain_rates or {}),
+    }
+    try:
+        model = _WaveModel.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidInput(f"wave {name!r}: {_first(error)}") from error
+    return _spec(model)
+
+
+def load_plan(path: Path) -> Plan:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InvalidInput(f"{path}: cannot read the plan ({error.strerror})") from error
+    except yaml.YAMLError as error:
+        raise InvalidInput(f"{path}: not valid YAML ({error})") from error
+    return parse_plan(data, source=str(path))
+
+
+def parse_plan(data: object, source: str = "plan") -> Plan:
+    try:
+        model = _PlanModel.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInput(f"{source}: {_first(error)}") from error
+    names = [w.name for w in model.waves]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidInput(f"{source}: wave names must be unique ({', '.join(duplicates)})")
+    return Plan(model.campaign, tuple(_spec(w) for w in model.waves))
+
+
+def check_in_window(spec: WaveSpec, window_start: datetime, window_end: datetime) -> None:
+    """Nothing is sent outside the campaign window: refuse a wave that reaches out of it."""
+    if spec.ends_at <= spec.starts_at:
+        raise InvalidInput(f"wave {spec.name!r} ends before it starts")
+    if spec.starts_at < window_start or spec.ends_at > window_end:
+        raise InvalidInput(
+            f"wave {spec.name!r} runs {spec.starts_at:%Y-%m-%d %H:%M}–{spec.ends_at:%Y-%m-%d %H:%M}"
+            f" UTC, outside the campaign window {window_start:%Y-%m-%d}–{window_end:%Y-%m-%d};"
+            " move the wave or widen the campaign window"
+        )
+
+
+def _spec(model: _WaveModel) -> WaveSpec:
+    window_start, window_end = parse_window(model.window)
+    if model.end <= model.start:
+        raise InvalidInput(f"wave {model.name!r} ends before it starts")
+    return WaveSpec(
+        name=model.name,
+        kind=model.kind,
+        audience=model.audience or default_audience(model.kind),
+        starts_at=model.start,
+        ends_at=model.end,
+        window_start=window_start,
+        window_end=window_end,
+        subjects=dict(model.subjects),
+        preheaders=dict(model.preheaders),
+        rate_per_hour=model.rate_per_hour,
+        domain_rates=dict(model.domain_rates),
+    )
+
+
+def _first(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    return f"{where}: {problem['msg']}" if where else str(problem["msg"])

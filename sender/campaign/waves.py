@@ -1,0 +1,213 @@
+"""Wave lifecycle: declaring waves and the staff controls over them.
+
+draft ─launch─▶ scheduled ─(start reached: planned)─▶ sending ─(nothing left)─▶ done
+   scheduled/sending ─pause─▶ paused ─resume─▶ back where it was
+   anything unfinished ─cancel─▶ cancelled
+   scheduled whose end passed before it was planned ─▶ missed (never sent late)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from sender.campaign.campaigns import DEFAULT_SLUG, ensure_campaign
+from sender.campaign.plan_file import Plan, WaveSpec, check_in_window
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.errors import CampaignError, InvalidInput
+from sender.core.models import Campaign, Wave
+from sender.core.vocabulary import CaseStatus, WaveStatus
+from sender.send import store as repo
+
+UNFINISHED = (WaveStatus.DRAFT, WaveStatus.SCHEDULED, WaveStatus.SENDING, WaveStatus.PAUSED)
+
+
+class LaunchRefused(CampaignError):
+    """The wave cannot start: templates fail to render, or its time has passed."""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    created: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: tuple[str, ...]
+    kept: tuple[str, ...]  # launched waves: their definition is not changed by a plan
+
+
+# --- declaring waves ----------------------------------------------------------
+
+
+def apply_plan(engine: Engine, settings: Settings, plan: Plan) -> ApplyResult:
+    """Create or update the plan's waves; all or nothing, idempotent."""
+    created: list[str] = []
+    updated: list[str] = []
+    unchanged: list[str] = []
+    kept: list[str] = []
+    with session_scope(engine) as session:
+        campaign = _campaign(session, settings, plan.campaign)
+        for spec in plan.waves:
+            check_in_window(spec, campaign.window_start, campaign.window_end)
+        existing = {w.name: w for w in repo.waves_of(session, campaign.id)}
+        for spec in plan.waves:
+            wave = existing.get(spec.name)
+            if wave is None:
+                session.add(_new_wave(campaign, spec))
+                created.append(spec.name)
+            elif wave.status != WaveStatus.DRAFT:
+                (unchanged if _same(wave, spec) else kept).append(spec.name)
+            elif _same(wave, spec):
+                unchanged.append(spec.name)
+            else:
+                _copy(spec, wave)
+                updated.append(spec.name)
+    return ApplyResult(tuple(created), tuple(updated), tuple(unchanged), tuple(kept))
+
+
+def create_wave(engine: Engine, settings: Settings, spec: WaveSpec) -> None:
+    with session_scope(engine) as session:
+        campaign = ensure_campaign(session, settings)
+        check_in_window(spec, campaign.window_start, campaign.window_end)
+        if any(w.name == spec.name for w in repo.waves_of(session, campaign.id)):
+            raise InvalidInput(f"a wave named {spec.name!r} exists already")
+        session.add(_new_wave(campaign, spec))
+
+
+def _campaign(session: Session, settings: Settings, slug: str | None) -> Campaign:
+    if slug in (None, DEFAULT_SLUG):
+        return ensure_campaign(session, settings)
+    return repo.campaign_by_slug(session, slug)
+
+
+def _new_wave(campaign: Campaign, spec: WaveSpec) -> Wave:
+    wave = Wave(campaign_id=campaign.id, name=spec.name, status=WaveStatus.DRAFT)
+    _copy(spec, wave)
+    return wave
+
+
+def _copy(spec: WaveSpec, wave: Wave) -> None:
+    wave.kind = spec.kind
+    wave.audience = spec.audience
+    wave.starts_at = spec.starts_at
+    wave.ends_at = spec.ends_at
+    wave.local_window_start = spec.window_start
+    wave.local_window_end = spec.window_end
+    wave.subjects = dict(spec.subjects)
+    wave.preheaders = dict(spec.preheaders)
+    wave.rate_per_hour = spec.rate_per_hour
+    wave.domain_rates = dict(spec.domain_rates)
+
+
+def _same(wave: Wave, spec: WaveSpec) -> bool:
+    return (
+        wave.kind == spec.kind
+        and wave.audience == spec.audience
+        and wave.starts_at == spec.starts_at
+        and wave.ends_at == spec.ends_at
+        and wave.local_window_start == spec.window_start
+        and wave.local_window_end == spec.window_end
+        and wave.subjects == dict(spec.subjects)
+        and (wave.preheaders or {}) == dict(spec.preheaders)
+        and wave.rate_per_hour == spec.rate_per_hour
+        and (wave.domain_rates or {}) == dict(spec.domain_rates)
+    )
+
+
+# --- staff controls -------------------------------------------------------------
+
+Checker = Callable[[Engine, Settings], Sequence[object]]
+
+
+def launch(
+    engine: Engine, settings: Settings, name: str, now: datetime, check: Checker | None = None
+) -> str:
+    """draft → scheduled once the templates render; a second launch changes nothing."""
+    with session_scope(engine) as session:
+        wave = _wave(session, settings, name)
+        if wave.status != WaveStatus.DRAFT:
+            return f"wave {name} is already {wave.status}; nothing changed"
+        campaign = session.get(Campaign, wave.campaign_id)
+        assert campaign is not None
+        if now >= min(wave.ends_at, campaign.window_end):
+            repo.move_wave(session, wave.id, [WaveStatus.DRAFT], WaveStatus.MISSED, _late(wave))
+            session.commit()
+            raise LaunchRefused(f"wave {name} not launched: {_late(wave)}")
+    problems = (check or _preview_check)(engine, settings)
+    if problems:
+        listed = "; ".join(str(p) for p in problems[:5])
+        raise LaunchRefused(f"wave {name} not launched, templates have problems: {listed}")
+    with session_scope(engine) as session:
+        wave = _wave(session, settings, name)
+        moved = repo.move_wave(
+            session, wave.id, [WaveStatus.DRAFT], WaveStatus.SCHEDULED, launched_at=now
+        )
+    return f"wave {name} launched" if moved else f"wave {name} was launched meanwhile"
+
+
+def _preview_check(engine: Engine, settings: Settings) -> Sequence[object]:
+    from sender.render import preview  # written alongside; imported late to keep start-up light
+
+    return preview.check_all(engine, settings)
+
+
+def _late(wave: Wave) -> str:
+    return f"its end ({wave.ends_at:%Y-%m-%d %H:%M} UTC) passed before it could start"
+
+
+def pause(engine: Engine, settings: Settings, name: str, reason: str = "paused by staff") -> str:
+    with session_scope(engine) as session:
+        wave = _wave(session, settings, name)
+        moved = repo.move_wave(
+            session, wave.id, [WaveStatus.SCHEDULED, WaveStatus.SENDING], WaveStatus.PAUSED, reason
+        )
+    return f"wave {name} paused" if moved else f"wave {name} is {wave.status}; nothing changed"
+
+
+def resume(engine: Engine, settings: Settings, name: str, now: datetime) -> str:
+    with session_scope(engine) as session:
+        wave = _wave(session, settings, name)
+        if wave.status != WaveStatus.PAUSED:
+            return f"wave {name} is {wave.status}; nothing changed"
+        if wave.planned_at is None and now >= wave.ends_at:
+            repo.move_wave(session, wave.id, [WaveStatus.PAUSED], WaveStatus.MISSED, _late(wave))
+            return f"wave {name} missed: {_late(wave)}"
+        back = WaveStatus.SENDING if wave.planned_at else WaveStatus.SCHEDULED
+        repo.move_wave(session, wave.id, [WaveStatus.PAUSED], back)
+    return f"wave {name} resumed ({back})"
+
+
+def cancel(engine: Engine, settings: Settings, name: str) -> str:
+    with session_scope(engine) as session:
+        wave = _wave(session, settings, name)
+        if not repo.move_wave(session, wave.id, UNFINISHED, WaveStatus.CANCELLED, "cancelled"):
+            return f"wave {name} is {wave.status}; nothing changed"
+        batches = repo.cancel_wave_batches(session, wave.id)
+    return f"wave {name} cancelled ({batches} unsent batches dropped)"
+
+
+def retry_failed(engine: Engine, settings: Settings, name: str) -> int:
+    with session_scope(engine) as session:
+        wave = _wave(session, settings, name)
+        count = repo.retry_failed(session, wave.id)
+        if count:
+            repo.move_wave(
+                session, wave.id, [WaveStatus.DONE], WaveStatus.SENDING, finished_at=None
+            )
+    return count
+
+
+def set_case(engine: Engine, settings: Settings, slug: str, status: CaseStatus) -> str:
+    """The kill switch: a paused case's batches stop at once (re-checked before sending)."""
+    with session_scope(engine) as session:
+        campaign = ensure_campaign(session, settings)
+        found = repo.case_by_slug(session, campaign.id, slug)
+        repo.set_case_status(session, found.id, status)
+    return f"case {slug} {status}"
+
+
+def _wave(session: Session, settings: Settings, name: str) -> Wave:
+    return repo.wave_by_name(session, ensure_campaign(session, settings).id, name)

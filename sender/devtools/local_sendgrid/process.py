@@ -1,0 +1,126 @@
+"""Start the local SendGrid as a real subprocess on a free port, and stop it.
+
+with local_sendgrid(api_key="SG.test") as sg:
+    transport = SendGridTransport(sg.api_key, host=sg.base_url)
+    ...
+    assert sg.admin.count() == 3
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from sender.devtools.services import free_port
+
+
+@dataclass(frozen=True)
+class Admin:
+    """The /_admin/ endpoints, as plain calls."""
+
+    base_url: str
+    timeout: float = 60.0
+
+    def _get(self, path: str, **params: Any) -> Any:
+        answer = requests.get(f"{self.base_url}{path}", params=params, timeout=self.timeout)
+        answer.raise_for_status()
+        return answer.json()
+
+    def _post(self, path: str, payload: dict[str, Any]) -> Any:
+        answer = requests.post(f"{self.base_url}{path}", json=payload, timeout=self.timeout)
+        answer.raise_for_status()
+        return answer.json()
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._get("/_admin/stats")
+        return result
+
+    def count(self, email: str | None = None, message_id: str | None = None) -> int:
+        params = {k: v for k, v in (("email", email), ("message_id", message_id)) if v}
+        return int(self._get("/_admin/recipients", count=1, **params)["count"])
+
+    def recipients(self, **params: Any) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._get("/_admin/recipients", **params)["recipients"]
+        return rows
+
+    def set_faults(self, **plan: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._post("/_admin/faults", plan)
+        return result
+
+    def reset(self) -> None:
+        self._post("/_admin/reset", {})
+
+    def simulate(self, **scenario: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._post("/_admin/simulate", scenario)
+        return result
+
+    def reply(self, **fields: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self._post("/_admin/reply", fields)
+        return result
+
+
+@dataclass(frozen=True)
+class LocalSendGrid:
+    base_url: str
+    api_key: str
+    public_key: str
+    admin: Admin
+    process: subprocess.Popen[bytes]
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base_url: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"local SendGrid exited with {process.returncode} while starting")
+        try:
+            answer = requests.get(f"{base_url}/_admin/public-key", timeout=1)
+            return str(answer.json()["public_key"])
+        except requests.ConnectionError:
+            time.sleep(0.05)
+    raise RuntimeError(f"local SendGrid at {base_url} did not answer within {timeout}s")
+
+
+@contextmanager
+def local_sendgrid(
+    *,
+    api_key: str = "SG.local-test-key",
+    state: Path | None = None,
+    events_url: str | None = None,
+    inbound_url: str | None = None,
+    inbound_auth: tuple[str, str] | None = None,
+    extra_args: Sequence[str] = (),
+    startup_timeout: float = 20.0,
+) -> Iterator[LocalSendGrid]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "sender.devtools.local_sendgrid.server",
+        "--port", str(port), "--api-key", api_key,
+    ]  # fmt: skip
+    for flag, value in (("--state", state), ("--events-url", events_url),
+                        ("--inbound-url", inbound_url)):  # fmt: skip
+        if value:
+            command += [flag, str(value)]
+    if inbound_auth:
+        command += ["--inbound-auth", ":".join(inbound_auth)]
+    command += list(extra_args)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        public_key = _wait_ready(process, base_url, startup_timeout)
+        yield LocalSendGrid(base_url, api_key, public_key, Admin(base_url), process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -1,0 +1,467 @@
+"""Variants and recipients: render once per variant, personalise per recipient.
+
+A variant (template kind x case x language x wave) is rendered by Jinja2 and
+inlined by premailer once, with every per-recipient value left as a
+substitution tag (sender.render.merge). `Renderer.recipient` then builds the small
+per-recipient part of a provider request: tag values, custom args and the
+one-click unsubscribe headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Protocol
+
+from premailer import Premailer
+
+from sender.core.config import Settings
+from sender.core.errors import TemplateProblem
+from sender.core.models import Case, Wave
+from sender.core.tokens import ReplyRef, TokenSigner
+from sender.core.vocabulary import WaveKind
+from sender.ops.collector import collector_paused, freeze_long_lived
+from sender.render.merge import (
+    HTML_RECIPIENT,
+    HTML_TAGS,
+    TEXT_RECIPIENT,
+    TEXT_TAGS,
+    MergeField,
+    RecipientTags,
+    reference_code,
+    tag_values,
+)
+from sender.render.merge import personalise as personalise
+from sender.render.templating import RIGHT_TO_LEFT, SOURCE_LANGUAGE, Templates
+from sender.send.transport.base import Address, OutgoingBatch, Recipient, recipient_value
+
+
+def _N(message: str) -> str:
+    """Marks a msgid for `pybabel extract -k _N`; translated later, per language."""
+    return message
+
+
+CASE_FIELDS = ("title", "summary", "ask", "authority", "authority_address", "letter")
+FRIEND = _N("friend")  # the first name used when a supporter gave none
+
+
+_NO_ARGS: Mapping[str, str] = MappingProxyType({})
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class CaseContent:
+    id: int
+    slug: str
+    person: str
+    country: str
+    status: str
+    action_url: str | None
+    image_url: str | None
+    content: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # lang -> field -> text
+
+    @classmethod
+    def from_row(cls, case: Case) -> CaseContent:
+        content = {
+            str(lang): _frozen(texts) if isinstance(texts, Mapping) else _frozen({})
+            for lang, texts in (case.content or {}).items()
+        }
+        return cls(
+            id=case.id,
+            slug=case.slug,
+            person=case.person,
+            country=case.country,
+            status=case.status,
+            action_url=case.action_url,
+            image_url=case.image_url,
+            content=_frozen(content),
+        )
+
+    def texts(self, language: str) -> tuple[dict[str, str], tuple[str, ...]]:
+        """The case's texts in `language` (or English, noted as a fallback)."""
+        fallbacks: tuple[str, ...] = ()
+        chosen = language
+        if language not in self.content:
+            chosen = SOURCE_LANGUAGE
+            fallbacks = (f"case {self.slug} has no '{language}' content; English used",)
+        texts = self.content.get(chosen)
+        if texts is None:
+            raise TemplateProblem(f"case {self.slug}: no content in '{language}' nor in English")
+        found: dict[str, str] = {}
+        for name in CASE_FIELDS:
+            value = _as_text(texts.get(name))
+            if value is None:
+                raise TemplateProblem(f"case {self.slug}: content.{chosen} lacks field '{name}'")
+            found[name] = value
+        return found, fallbacks
+
+
+def _as_text(value: object) -> str | None:
+    """A case field as text; lists (the cases file's address lines) become lines."""
+    if isinstance(value, list | tuple) and all(isinstance(line, str) for line in value):
+        value = "\n".join(line.strip() for line in value if line.strip())
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class WaveContent:
+    id: int
+    name: str
+    kind: WaveKind
+    subjects: Mapping[str, str] = field(default_factory=dict)
+    preheaders: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, wave: Wave) -> WaveContent:
+        return cls(
+            id=wave.id,
+            name=wave.name,
+            kind=WaveKind(wave.kind),
+            subjects=_frozen({str(k): str(v) for k, v in (wave.subjects or {}).items()}),
+            preheaders=_frozen({str(k): str(v) for k, v in (wave.preheaders or {}).items()}),
+        )
+
+
+@dataclass(frozen=True)
+class VariantKey:
+    kind: WaveKind
+    case_slug: str
+    language: str
+    wave_id: int | None
+    # What the variant is rendered from: staff who correct a case's text or a
+    # wave's subject mid-wave get the new text in the next batch, without
+    # restarting workers that hold the old rendering in their cache.
+    source: str = ""
+
+
+def content_fingerprint(case: CaseContent, wave: WaveContent | None) -> str:
+    """A digest of everything a variant is rendered from, besides templates and brand."""
+    return hashlib.blake2b(repr((case, wave)).encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: VariantKey
+    subject: str  # may hold substitution tags
+    preheader: str
+    html: str  # inlined once; holds substitution tags
+    text: str
+    reply_to: Address  # reply+TOKEN@inbound_domain
+    fallbacks: tuple[str, ...]  # strings that fell back to English
+    greeting: str  # the first name used when a supporter gave none, in this language
+
+
+@dataclass(frozen=True)
+class RecipientData:
+    supporter_id: int
+    email: str
+    first_name: str | None
+    last_name: str | None
+    message_id: int | None
+    case_id: int
+    wave_id: int | None
+
+
+class RecipientSource(Protocol):
+    """What one recipient row must offer: a RecipientData, or the repository's row."""
+
+    @property
+    def supporter_id(self) -> int: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def first_name(self) -> str | None: ...
+    @property
+    def last_name(self) -> str | None: ...
+    @property
+    def message_id(self) -> int | None: ...
+
+
+class Renderer:
+    def __init__(
+        self,
+        settings: Settings,
+        brand: Mapping[str, str] | None = None,
+        templates_dir: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.brand: dict[str, str] = {**_settings_brand(settings), **(brand or {})}
+        self.templates = Templates(templates_dir or settings.templates_dir)
+        self.signer = TokenSigner(settings.secret_key)
+        base = settings.public_base_url.rstrip("/")
+        self._action_base = f"{base}/a/"
+        self._action_base_html = _escaped_or_none(self._action_base)
+        self._unsubscribe_base = f"{base}/unsubscribe/"
+        self._unsubscribe_base_html = _escaped_or_none(self._unsubscribe_base)
+        self._mailto_prefix = f"<mailto:{settings.unsubscribe_mailto}?subject=unsubscribe%20"
+        self._variants: dict[VariantKey, Variant] = {}
+        self._friend: dict[str, str] = {}
+
+    def variant(
+        self, kind: WaveKind, case: CaseContent, language: str, wave: WaveContent | None = None
+    ) -> Variant:
+        """The rendered, inlined variant; rendered once per key and then cached."""
+        kind = WaveKind(kind)
+        key = VariantKey(
+            kind, case.slug, language, wave.id if wave else None, content_fingerprint(case, wave)
+        )
+        found = self._variants.get(key)
+        if found is None:
+            found = self._variants[key] = self._render(key, case, wave)
+            # The variant, and the template and CSS machinery that rendering it
+            # warmed, live as long as this renderer (a worker's life): exempt them
+            # from collections, as the start-up heap is, or every full collection
+            # during a wave walks them again.
+            freeze_long_lived()
+        return found
+
+    def recipient(self, variant: Variant, who: RecipientData) -> Recipient:
+        """One recipient's substitutions, custom args and unsubscribe header (previews, proofs)."""
+        return self.recipients(variant, (who,), who.case_id, who.wave_id)[0]
+
+    def recipients(
+        self,
+        variant: Variant,
+        rows: Iterable[RecipientSource],
+        case_id: int,
+        wave_id: int | None,
+    ) -> list[Recipient]:
+        """Every recipient of one batch: substitutions, own custom args, unsubscribe header.
+
+        Runs once per email sent (a million times a wave), so it is one flat
+        loop: everything that depends only on the batch, the variant or the
+        settings is worked out before it (or goes in the batch, see `batch`),
+        and values that cannot need HTML escaping skip it. The collector is
+        held off meanwhile (sender.ops.collector).
+        """
+        with collector_paused():
+            tokens_for = self.signer.tokens_for
+            unsubscribe_base, unsubscribe_base_html = (
+                self._unsubscribe_base,
+                self._unsubscribe_base_html,
+            )
+            action_base, action_base_html = self._action_base, self._action_base_html
+            mailto, greeting_word = self._mailto_prefix, variant.greeting
+            made: list[Recipient] = []
+            append = made.append
+            for who in rows:
+                supporter, message = who.supporter_id, who.message_id
+                action_token, unsubscribe_token = tokens_for(supporter, message, case_id, wave_id)
+                first, last = who.first_name, who.last_name
+                # Newlines or tabs in a name would break a subject line or a To header.
+                first = " ".join(first.split()) if first else ""
+                last = " ".join(last.split()) if last else ""
+                full = f"{first} {last}" if first and last else first or last
+                greeting = first or greeting_word
+                unsubscribe_url = unsubscribe_base + unsubscribe_token
+                action_url = action_base + action_token
+                # Tokens are URL-safe base64, so only the configured base can need
+                # escaping for the HTML part; it was escaped once in __init__, and when
+                # it held nothing to escape the plain URL serves both parts.
+                substitutions = tag_values(
+                    greeting,
+                    full or greeting,
+                    unsubscribe_url,
+                    unsubscribe_url
+                    if unsubscribe_base_html is None
+                    else unsubscribe_base_html + unsubscribe_token,
+                    action_url,
+                    action_url if action_base_html is None else action_base_html + action_token,
+                    reference_code(message, supporter),
+                )
+                args = (
+                    {"supporter_id": str(supporter)}
+                    if message is None  # previews and proofs
+                    else {"supporter_id": str(supporter), "message_id": str(message)}
+                )
+                headers = {"List-Unsubscribe": f"<{unsubscribe_url}>, {mailto}{unsubscribe_token}>"}
+                append(recipient_value(who.email or "", full or None, substitutions, args, headers))
+            return made
+
+    def batch(
+        self,
+        variant: Variant,
+        recipients: Sequence[Recipient],
+        send_key: str,
+        categories: Sequence[str],
+        custom_args: Mapping[str, str] = _NO_ARGS,
+    ) -> OutgoingBatch:
+        """The request for `recipients`; `custom_args` are those shared by all of them
+        (`batch_args`), sent once and carried by every recipient's events."""
+        sender = Address(
+            self.brand.get("from_email", self.settings.from_email),
+            self.brand.get("from_name", self.settings.from_name),
+        )
+        return OutgoingBatch(
+            send_key=send_key,
+            sender=sender,
+            reply_to=variant.reply_to,
+            subject=variant.subject,
+            html=variant.html,
+            text=variant.text,
+            categories=tuple(categories),
+            recipients=tuple(recipients),
+            custom_args=dict(custom_args),
+            headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        )
+
+    def friend(self, language: str) -> str:
+        """The per-language word used when a supporter gave no first name."""
+        if language not in self._friend:
+            self._friend[language] = self.templates.translate(language, FRIEND).text
+        return self._friend[language]
+
+    def _render(self, key: VariantKey, case: CaseContent, wave: WaveContent | None) -> Variant:
+        language = key.language
+        texts, fallbacks = case.texts(language)
+        base: dict[str, Any] = {
+            "lang": language,
+            "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
+            "align": "right" if language in RIGHT_TO_LEFT else "left",
+            "brand": self.brand,
+            "kind": key.kind.value,
+            "case": {
+                **texts,
+                "slug": case.slug,
+                "person": case.person,
+                "country": case.country,
+                "image_url": case.image_url,
+            },
+        }
+        missing: list[str] = []
+        text_name, html_name = f"{key.kind.value}.txt", f"{key.kind.value}.html"
+        heads: dict[str, dict[str, str]] = {}
+        for part in ("subject", "preheader"):
+            overrides = (wave.subjects if part == "subject" else wave.preheaders) if wave else {}
+            heads[part] = {}
+            for tags, recipient in (("text", TEXT_RECIPIENT), ("html", HTML_RECIPIENT)):
+                if language in overrides:
+                    value = _fill_merge_fields(overrides[language], tags, wave, part)
+                else:
+                    done = self.templates.render(
+                        language, text_name, {**base, "recipient": recipient}, block=part
+                    )
+                    value, missing = done.text, [*missing, *done.missing]
+                heads[part][tags] = " ".join(value.split())
+        html = self.templates.render(
+            language,
+            html_name,
+            {
+                **base,
+                "recipient": HTML_RECIPIENT,
+                "subject": heads["subject"]["html"],
+                "preheader": heads["preheader"]["html"],
+            },
+        )
+        text = self.templates.render(language, text_name, {**base, "recipient": TEXT_RECIPIENT})
+        missing += [*html.missing, *text.missing]
+        missing += self.templates.translate(language, FRIEND).missing
+        fallbacks += tuple(
+            f"{language}: no translation for {msgid!r}; English used"
+            for msgid in dict.fromkeys(missing)
+        )
+        reply = self.signer.reply(ReplyRef(key.wave_id or 0, case.id, language))
+        return Variant(
+            key=key,
+            subject=heads["subject"]["text"],
+            preheader=heads["preheader"]["text"],
+            html=inline_css(html.text),
+            text=_tidy_text(text.text),
+            reply_to=Address(f"reply+{reply}@{self.settings.inbound_domain}"),
+            fallbacks=fallbacks,
+            greeting=self.friend(language),
+        )
+
+
+_MERGE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
+
+
+def _fill_merge_fields(template: str, tags: str, wave: WaveContent | None, part: str) -> str:
+    """A wave's own subject or preheader, with `{{ first_name }}`-style merge fields."""
+    table = TEXT_TAGS if tags == "text" else HTML_TAGS
+    where = f"wave {wave.name if wave else '?'} {part}"
+
+    def tag(match: re.Match[str]) -> str:
+        try:
+            return table[MergeField(match.group(1))]
+        except ValueError:
+            raise TemplateProblem(f"{where}: unknown merge field '{match.group(1)}'") from None
+
+    filled = _MERGE_PLACEHOLDER.sub(tag, template)
+    if "{{" in filled or "{%" in filled:
+        raise TemplateProblem(f"{where}: only merge fields like {{{{ first_name }}}} are allowed")
+    return filled
+
+
+def inline_css(html: str) -> str:
+    """Inline the layout's CSS; rules that cannot be inlined (@media) stay in <style>."""
+    try:
+        return str(
+            Premailer(
+                html,
+                keep_style_tags=False,
+                strip_important=False,
+                disable_validation=True,
+                allow_network=False,
+                # Keep the width/height attributes the templates set on images:
+                # Outlook needs them, and premailer would copy `width:100%` over.
+                disable_basic_attributes=["width", "height"],
+                cssutils_logging_level=logging.CRITICAL,
+            ).transform()
+        )
+    except Exception as error:  # premailer raises lxml and cssutils errors as they come
+        raise TemplateProblem(f"CSS inlining failed: {error}") from error
+
+
+def _tidy_text(text: str) -> str:
+    # Template blocks leave runs of blank lines; a plain-text reader wants one.
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def batch_args(case_id: int, wave_id: int | None, **extra: str) -> dict[str, str]:
+    """The custom args every recipient of one batch shares: its case and wave, and more."""
+    args = {"case_id": str(case_id)}
+    if wave_id is not None:
+        args["wave_id"] = str(wave_id)
+    return {**args, **extra}
+
+
+def _escaped_or_none(text: str) -> str | None:
+    """The HTML form of `text`, or None when it is the same (most base URLs)."""
+    escaped = html.escape(text)
+    return None if escaped == text else escaped
+
+
+def _settings_brand(settings: Settings) -> dict[str, str]:
+    return {
+        "primary": settings.brand_primary,
+        "ink": settings.brand_ink,
+        "accent": settings.brand_accent,
+        "logo_url": settings.logo_url,
+        "org_name": settings.org_name,
+        "org_address": settings.org_address,
+    }
+
+
+__all__ = [
+    "CaseContent",
+    "RecipientData",
+    "RecipientTags",
+    "Renderer",
+    "Variant",
+    "VariantKey",
+    "WaveContent",
+    "inline_css",
+    "personalise",
+]

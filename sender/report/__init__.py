@@ -1,0 +1,1 @@
+"""Campaign results: running totals per case, wave, language and day, and their charts."""

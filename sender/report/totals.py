@@ -1,0 +1,244 @@
+"""Campaign results per case, wave, language or day, from running totals.
+
+Counting millions of events at report time is too slow, so totals are kept in
+`report_counts` (case, wave, language, day, metric): delivery and bounce
+counts are added by sender.track.actions as events are processed, and every Action
+(whatever its source: SendGrid, action links, inbound replies) is added once
+by `roll_up_actions` (it marks `actions.rolled_up_at`). A supporter who acts
+is counted once per case (`case_actors`), on the wave, language and day of
+their first act, so the per-wave figures add up to the per-case ones.
+Sends are added by `count_sends`, called by sender.send.store in the same
+transaction that marks messages SENT, so the report never scans `messages`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from sender.core.db import session_scope
+from sender.core.models import Action, Case, CaseActor, Message, ReportCount, Wave
+from sender.core.upsert import insert_for
+from sender.core.vocabulary import ActionKind
+
+
+class Metric(StrEnum):
+    SENDS = "sends"
+    DELIVERIES = "deliveries"
+    BOUNCES = "bounces"
+    HUMAN_OPENS = "human_opens"
+    MACHINE_OPENS = "machine_opens"
+    CLICKS = "clicks"
+    LETTERS = "letters"
+    REPLIES = "replies"
+    ACTED = "acted"
+
+
+class Dimension(StrEnum):
+    CASE = "case"
+    WAVE = "wave"
+    LANGUAGE = "language"
+    DAY = "day"
+
+
+_KIND_METRIC: Mapping[str, Metric] = {
+    ActionKind.OPENED: Metric.HUMAN_OPENS,
+    ActionKind.OPENED_MACHINE: Metric.MACHINE_OPENS,
+    ActionKind.CLICKED: Metric.CLICKS,
+    ActionKind.LETTER_SENT: Metric.LETTERS,
+    ActionKind.REPLIED: Metric.REPLIES,
+}
+_ALWAYS_ACTING = {ActionKind.LETTER_SENT.value, ActionKind.REPLIED.value}
+UNKNOWN_LABEL = "(unknown)"
+
+
+@dataclass(frozen=True, order=True)
+class CountKey:
+    case_id: int
+    wave_id: int
+    language: str
+    day: date
+    metric: str
+
+
+def add_counts(session: Session, counts: Counter[CountKey]) -> None:
+    """Add to the running totals; keys sorted so concurrent writers never deadlock."""
+    if not counts:
+        return
+    rows = [{**key.__dict__, "count": counts[key]} for key in sorted(counts)]
+    statement = insert_for(session, ReportCount)
+    statement = statement.on_conflict_do_update(
+        index_elements=["case_id", "wave_id", "language", "day", "metric"],
+        set_={"count": ReportCount.count + statement.excluded["count"]},
+    )
+    session.execute(statement, rows)
+
+
+def count_sends(
+    session: Session, sent: Mapping[tuple[int, int, str], int], sent_at: datetime
+) -> None:
+    """Add messages just marked SENT, counted per (case_id, wave_id, language), to the totals.
+
+    Called in the transaction that marks them, so a rollback takes the counts too.
+    """
+    day = sent_at.astimezone(UTC).date() if sent_at.tzinfo else sent_at.date()
+    counts: Counter[CountKey] = Counter(
+        {
+            CountKey(case_id, wave_id, language, day, Metric.SENDS): count
+            for (case_id, wave_id, language), count in sent.items()
+            if count
+        }
+    )
+    add_counts(session, counts)
+
+
+# Bounded so the IN lists stay far below PostgreSQL's 65,535 parameters.
+ROLL_UP_CHUNK = 10_000
+
+
+def roll_up_actions(session: Session, now: datetime, limit: int = ROLL_UP_CHUNK) -> int:
+    """Add up to `limit` actions not yet counted to the totals; returns how many."""
+    unrolled = aliased(Action)  # not correlated with the UPDATE below
+    pending = select(unrolled.id).where(unrolled.rolled_up_at.is_(None)).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        pending = pending.with_for_update(skip_locked=True)
+    picked = pending.cte("picked")  # evaluated once, unlike IN (subquery)
+    claimed = session.execute(
+        update(Action)
+        .where(Action.id == picked.c.id, Action.rolled_up_at.is_(None))
+        .values(rolled_up_at=now)
+        .returning(
+            Action.supporter_id,
+            Action.case_id,
+            Action.wave_id,
+            Action.message_id,
+            Action.kind,
+            Action.acting,
+            Action.source,
+            Action.occurred_at,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed:
+        return 0
+    languages = _languages(session, {row.message_id for row in claimed if row.message_id})
+    counts: Counter[CountKey] = Counter()
+    firsts: dict[tuple[int, int], CountKey] = {}
+    for row in sorted(claimed, key=lambda r: r.occurred_at):
+        key = CountKey(
+            row.case_id or 0,
+            row.wave_id or 0,
+            languages.get(row.message_id or 0, ""),
+            row.occurred_at.date(),
+            _KIND_METRIC.get(row.kind, row.kind)[:32],
+        )
+        counts[key] += 1
+        # A click through our own /a/ link page is acting by construction.
+        acting = row.acting or row.kind in _ALWAYS_ACTING or _link_click(row.kind, row.source)
+        if acting and row.case_id and row.supporter_id:
+            firsts.setdefault(
+                (row.case_id, row.supporter_id),
+                CountKey(key.case_id, key.wave_id, key.language, key.day, Metric.ACTED),
+            )
+    for pair in _new_actors(session, firsts, now):
+        counts[firsts[pair]] += 1
+    add_counts(session, counts)
+    return len(claimed)
+
+
+def _link_click(kind: str, source: str) -> bool:
+    return kind == ActionKind.CLICKED.value and source == "link"
+
+
+def _languages(session: Session, message_ids: set[int]) -> dict[int, str]:
+    if not message_ids:
+        return {}
+    rows = session.execute(select(Message.id, Message.language).where(Message.id.in_(message_ids)))
+    return {row.id: row.language for row in rows}
+
+
+def _new_actors(
+    session: Session, firsts: Mapping[tuple[int, int], CountKey], now: datetime
+) -> list[tuple[int, int]]:
+    if not firsts:
+        return []
+    statement = (
+        insert_for(session, CaseActor)
+        .on_conflict_do_nothing(index_elements=["case_id", "supporter_id"])
+        .returning(CaseActor.case_id, CaseActor.supporter_id)
+    )
+    rows = [
+        {"case_id": case_id, "supporter_id": supporter_id, "first_acted_at": now}
+        for case_id, supporter_id in sorted(firsts)
+    ]
+    return [(row.case_id, row.supporter_id) for row in session.execute(statement, rows)]
+
+
+def build_report(engine: Engine, by: Dimension = Dimension.CASE) -> dict[str, Any]:
+    """The report as plain JSON-ready data; the CLI and the web API both print this."""
+    while True:  # catch up with actions recorded since (replies, link clicks)
+        with session_scope(engine) as session:
+            if roll_up_actions(session, datetime.now().astimezone()) < ROLL_UP_CHUNK:
+                break
+    with session_scope(engine) as session:
+        table: dict[str, Counter[str]] = {}
+        for key, metric, count in _rolled_totals(session, by):
+            table.setdefault(_key_text(key), Counter())[metric] += int(count)
+        labels = _labels(session, by, table)
+        unique_actors = session.scalar(select(func.count(func.distinct(CaseActor.supporter_id))))
+    rows = [_row(key, labels.get(key, key), counts) for key, counts in sorted(table.items())]
+    totals: Counter[str] = Counter()
+    for counts in table.values():
+        totals.update(counts)
+    totals[Metric.ACTED] = int(unique_actors or 0)
+    return {
+        "by": by.value,
+        "generated_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "metrics": [m.value for m in Metric] + ["action_rate"],
+        "rows": rows,
+        "totals": _row("all", "all", totals)["counts"],
+    }
+
+
+def _row(key: str, label: str, counts: Mapping[str, int]) -> dict[str, Any]:
+    values: dict[str, Any] = {m.value: int(counts.get(m, 0)) for m in Metric}
+    sends = values[Metric.SENDS]
+    values["action_rate"] = round(values[Metric.ACTED] / sends, 4) if sends else None
+    return {"key": key, "label": label, "counts": values}
+
+
+def _rolled_totals(session: Session, by: Dimension) -> list[Any]:
+    column = {
+        Dimension.CASE: ReportCount.case_id,
+        Dimension.WAVE: ReportCount.wave_id,
+        Dimension.LANGUAGE: ReportCount.language,
+        Dimension.DAY: ReportCount.day,
+    }[by]
+    query = select(column, ReportCount.metric, func.sum(ReportCount.count)).group_by(
+        column, ReportCount.metric
+    )
+    return list(session.execute(query).all())
+
+
+def _key_text(key: object) -> str:
+    if key in (None, 0, ""):
+        return UNKNOWN_LABEL
+    return key.isoformat() if isinstance(key, date) else str(key)
+
+
+def _labels(session: Session, by: Dimension, table: Mapping[str, Any]) -> dict[str, str]:
+    ids = [int(key) for key in table if key.isdigit()]
+    if by is Dimension.CASE and ids:
+        rows = session.execute(select(Case.id, Case.slug, Case.person).where(Case.id.in_(ids)))
+        return {str(row.id): f"{row.slug} ({row.person})" for row in rows}
+    if by is Dimension.WAVE and ids:
+        rows = session.execute(select(Wave.id, Wave.name).where(Wave.id.in_(ids)))
+        return {str(row.id): row.name for row in rows}
+    return {}

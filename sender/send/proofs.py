@@ -1,0 +1,68 @@
+"""Proof sends: every variant of a wave to staff addresses, recorded nowhere.
+
+Staff see exactly what supporters will get (one email per case and language)
+before launching. The links carry no message id, so a click on a proof is
+never counted as a supporter's action.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from sender.campaign.campaigns import ensure_campaign
+from sender.core.addresses import normalise_email
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.errors import InvalidInput
+from sender.core.vocabulary import WaveKind
+from sender.render.renderer import CaseContent, RecipientData, Renderer, WaveContent, batch_args
+from sender.send import store as repo
+from sender.send.transport.base import Transport
+
+
+@dataclass(frozen=True)
+class ProofSent:
+    case: str
+    language: str
+    to: tuple[str, ...]
+
+
+def send_proofs(
+    engine: Engine, settings: Settings, name: str, to: Sequence[str], transport: Transport
+) -> list[ProofSent]:
+    addresses = tuple(normalise_email(a) for a in to)
+    if not addresses:
+        raise InvalidInput("give at least one staff address with --to")
+    with session_scope(engine) as session:
+        supporters = repo.supporter_addresses(session, addresses)
+        if supporters:
+            raise InvalidInput(
+                f"{', '.join(supporters)}: a supporter's address; proofs go to staff only"
+            )
+        campaign = ensure_campaign(session, settings)
+        wave = repo.wave_by_name(session, campaign.id, name)
+        cases = [CaseContent.from_row(c) for c in repo.active_cases(session, campaign.id)]
+        wave_content = WaveContent.from_row(wave)
+        brand = {str(k): str(v) for k, v in (campaign.brand or {}).items()}
+        kind = WaveKind(wave.kind)
+        languages = sorted(wave.subjects or {"en": ""})
+    renderer = Renderer(settings, brand=brand)
+    sent: list[ProofSent] = []
+    for case in cases:
+        for language in languages:
+            variant = renderer.variant(kind, case, language, wave_content)
+            key = "proof-" + secrets.token_hex(12)
+            recipients = [
+                renderer.recipient(
+                    variant, RecipientData(0, address, "Staff", "Proof", None, case.id, None)
+                )
+                for address in addresses
+            ]
+            shared = batch_args(case.id, None, send_key=key, proof="1")
+            transport.send(renderer.batch(variant, recipients, key, ("proof",), shared))
+            sent.append(ProofSent(case.slug, language, addresses))
+    return sent

@@ -1,0 +1,154 @@
+"""The beat tick: everything time-driven, given `now`, safe to run anywhere, any number of times.
+
+Far-future schedules live in the database (waves and batches with their
+times), never in long-ETA broker messages, so a broker restart loses
+nothing: a tick rebuilds the queue from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.vocabulary import WaveStatus
+from sender.ops.logs import log_context
+from sender.send import store as repo
+from sender.send.pipeline import Sender, SendPolicy, send_batch
+from sender.send.planner import PlanResult, plan_wave
+
+log = logging.getLogger(__name__)
+
+RELEASE_PER_TICK = 5000  # batches handed out per tick; the rest wait for the next one
+
+
+class Dispatcher(Protocol):
+    def dispatch(self, batch_ids: Sequence[int]) -> None:
+        """Have send_batch run for each id, now (in-process) or soon (a worker)."""
+        ...
+
+
+@dataclass
+class InlineDispatcher:
+    """The embedded default: this process sends the batches itself."""
+
+    sender: Sender
+    results: list[object] = field(default_factory=list)
+
+    def dispatch(self, batch_ids: Sequence[int]) -> None:
+        for batch_id in batch_ids:
+            self.results.append(send_batch(batch_id, self.sender))
+
+
+@dataclass(frozen=True)
+class TickReport:
+    missed: tuple[str, ...] = ()
+    planned: tuple[PlanResult, ...] = ()
+    released: int = 0
+    requeued: int = 0
+    expired: int = 0
+    reconciled: tuple[tuple[int, int, int], ...] = ()  # (batch, confirmed sent, to resend)
+    finished: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        out = [f"wave {name} missed: its time passed before it started" for name in self.missed]
+        out += [
+            f"wave {p.wave} planned: {p.messages} messages in {p.batches} batches "
+            f"({p.zones} time zones)"
+            for p in self.planned
+        ]
+        if self.released or self.requeued:
+            out.append(f"released {self.released} batches, re-released {self.requeued}")
+        if self.expired:
+            out.append(f"{self.expired} batches missed their send window (not sent late)")
+        out += [
+            f"batch {b} reconciled: {s} confirmed by events, {r} to resend"
+            for b, s, r in self.reconciled
+        ]
+        out += [f"wave {name} done" for name in self.finished]
+        return out
+
+
+def tick(
+    engine: Engine,
+    settings: Settings,
+    now: datetime,
+    dispatcher: Dispatcher,
+    policy: SendPolicy | None = None,
+) -> TickReport:
+    """Missed waves, due plans, expired batches, reconciliation, releases, finished waves."""
+    policy = policy or SendPolicy.from_settings(settings)
+    missed = _mark_missed(engine, now)
+    planned = tuple(
+        result
+        for wave_id in _due(engine, now)
+        if (result := _plan(engine, settings, wave_id, now)) is not None
+    )
+    with session_scope(engine) as session:
+        expired = repo.expire_batches(session, now)
+    reconciled = _reconcile(engine, now, policy)
+    with session_scope(engine) as session:
+        requeued = repo.stuck_queued(session, now, policy.queued_timeout)
+    with session_scope(engine) as session:
+        released = repo.release_due(session, now, RELEASE_PER_TICK)
+    # Dispatch after the commit: a worker must find the batch QUEUED.
+    dispatcher.dispatch([*requeued, *released])
+    with session_scope(engine) as session:
+        finished = tuple(repo.finished_waves(session, now))
+    report = TickReport(
+        missed, planned, len(released), len(requeued), expired, reconciled, finished
+    )
+    for line in report.lines():
+        log.info(line)
+    return report
+
+
+def _mark_missed(engine: Engine, now: datetime) -> tuple[str, ...]:
+    names: list[str] = []
+    with session_scope(engine) as session:
+        for wave in repo.missed_waves(session, now):
+            reason = f"missed: its end ({wave.ends_at:%Y-%m-%d %H:%M} UTC) passed before it started"
+            if repo.move_wave(session, wave.id, [WaveStatus.SCHEDULED], WaveStatus.MISSED, reason):
+                names.append(wave.name)
+    return tuple(names)
+
+
+def _plan(engine: Engine, settings: Settings, wave_id: int, now: datetime) -> PlanResult | None:
+    with log_context(wave_id=wave_id):
+        return plan_wave(engine, settings, wave_id, now)
+
+
+def _due(engine: Engine, now: datetime) -> list[int]:
+    with session_scope(engine) as session:
+        return [w.id for w in repo.due_waves(session, now)]
+
+
+def _reconcile(
+    engine: Engine, now: datetime, policy: SendPolicy
+) -> tuple[tuple[int, int, int], ...]:
+    done: list[tuple[int, int, int]] = []
+    with session_scope(engine) as session:
+        for batch_id in repo.unreconciled(session, now, policy.reconcile_grace):
+            with log_context(batch_id=batch_id):
+                sent, left = repo.reconcile(session, batch_id, now)
+            done.append((batch_id, sent, left))
+    return tuple(done)
+
+
+@dataclass
+class SimulatedClock:
+    """Time for `campaign run`: moved forward a step per tick, so no tick is skipped."""
+
+    at: datetime
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)

@@ -1,0 +1,105 @@
+"""The outbox: every personalised message written as an RFC 5322 .eml file.
+
+The default transport when no SendGrid key is configured. Tags are filled the
+way SendGrid fills them (sender.render.merge.personalise), so what lands here is what
+a supporter would read.
+One file per (send_key, recipient) under a deterministic name, written to a
+temporary file and renamed: a retried batch overwrites, never duplicates, and
+a reader never sees half a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+
+from sender.core.clock import Clock, SystemClock
+from sender.render.merge import personalise
+from sender.send.transport.base import Accepted, Address, OutgoingBatch, Recipient, RetryLater
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def file_name(send_key: str, email: str) -> str:
+    digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:20]
+    return f"{_UNSAFE.sub('_', send_key)[:80]}--{digest}.eml"
+
+
+def message_id(send_key: str, email: str) -> str:
+    digest = hashlib.sha256(f"{send_key}\0{email.strip().lower()}".encode()).hexdigest()[:32]
+    return f"<{digest}@outbox.invalid>"
+
+
+def _header_address(address: Address) -> HeaderAddress:
+    return HeaderAddress(display_name=address.name or "", addr_spec=address.email)
+
+
+def custom_arg_header(key: str) -> str:
+    """`case_id` -> `X-Campaign-Case-Id`: custom args stay visible in the file."""
+    return "X-Campaign-" + "-".join(p.capitalize() for p in re.split(r"[_\-\s]+", key) if p)
+
+
+def build_message(
+    batch: OutgoingBatch, recipient: Recipient, clock: Clock | None = None
+) -> EmailMessage:
+    subs = recipient.substitutions
+    msg = EmailMessage()
+    msg["From"] = _header_address(batch.sender)
+    msg["To"] = _header_address(recipient.to)
+    msg["Reply-To"] = _header_address(batch.reply_to)
+    msg["Subject"] = personalise(batch.subject, subs)
+    msg["Message-ID"] = message_id(batch.send_key, recipient.to.email)
+    msg["Date"] = format_datetime((clock or SystemClock()).now())
+    for name, value in batch.headers_for(recipient).items():
+        msg[name] = value
+    for key, value in batch.custom_args_for(recipient).items():
+        msg[custom_arg_header(key)] = value
+    if batch.categories:
+        msg["X-Campaign-Categories"] = ", ".join(batch.categories)
+    msg.set_content(personalise(batch.text, subs))
+    msg.add_alternative(personalise(batch.html, subs), subtype="html")
+    return msg
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".eml")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class OutboxTransport:
+    name = "outbox"
+
+    def __init__(self, directory: Path, clock: Clock | None = None) -> None:
+        self.directory = Path(directory)
+        self._clock = clock
+
+    def path_for(self, send_key: str, email: str) -> Path:
+        return self.directory / file_name(send_key, email)
+
+    def send(self, batch: OutgoingBatch) -> Accepted:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            for recipient in batch.recipients:
+                message = build_message(batch, recipient, self._clock)
+                write_atomically(
+                    self.path_for(batch.send_key, recipient.to.email), message.as_bytes()
+                )
+        except OSError as err:
+            # A full or unwritable disk may pass; files already written are
+            # overwritten by the retry, so the whole batch can simply go again.
+            raise RetryLater(
+                f"cannot write batch {batch.send_key} to outbox {self.directory}: {err}"
+            ) from err
+        return Accepted(provider_message_id=f"outbox-{batch.send_key}", status_code=202)

@@ -1,1 +1,0 @@
-"""Test, demo and benchmark helpers that run real servers on this machine."""

@@ -1,0 +1,231 @@
+"""Stored provider events turned into supporter actions, suppressions and report counts.
+
+`process_pending_events` claims unprocessed events and handles them in the
+same transaction as everything it derives, so a crash leaves them pending.
+It is idempotent (one action per event: dedupe_key "sg:<sg_event_id>") and
+safe to run concurrently: PostgreSQL workers claim with SKIP LOCKED; SQLite
+serialises writers, and the claiming UPDATE re-checks `processed_at`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, aliased
+
+from sender.core.clock import Clock, SystemClock
+from sender.core.config import Settings, get_settings
+from sender.core.db import session_scope
+from sender.core.models import Action, Case, Event, Message, Supporter, Wave
+from sender.core.upsert import insert_for
+from sender.core.vocabulary import ActionKind, EventType
+from sender.report import totals as reports
+from sender.track import suppressions
+from sender.track.providers.sendgrid import NormalisedEvent, translate
+
+_COUNTED_EVENTS: Mapping[EventType, str] = {
+    EventType.DELIVERED: reports.Metric.DELIVERIES,
+    EventType.BOUNCED: reports.Metric.BOUNCES,
+}
+
+
+# Event ids go into IN lists: stay well below PostgreSQL's 65,535 parameters.
+MAX_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class ProcessReport:
+    events: int
+    actions: int
+    suppressed: int
+
+
+@dataclass(frozen=True)
+class Context:
+    """Who and what an event is about, as far as the database confirms it."""
+
+    supporter_id: int | None = None
+    case_id: int | None = None
+    wave_id: int | None = None
+    language: str | None = None
+    action_url: str | None = None
+
+
+def process_pending_events(
+    engine: Engine,
+    limit: int = 5000,
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+) -> ProcessReport:
+    """Handle up to `limit` unprocessed events; run again until it reports 0 events."""
+    settings = settings or get_settings()
+    limit = min(limit, MAX_LIMIT)
+    now = (clock or SystemClock()).now()
+    with session_scope(engine) as session:
+        events = _claim(session, limit, now)
+        if not events:
+            return ProcessReport(0, 0, 0)
+        contexts = _contexts(session, events)
+        actions = [
+            row
+            for event in events
+            if (row := action_for(event, contexts[id(event)], settings.public_base_url))
+        ]
+        created = _insert_actions(session, actions)
+        reports.add_counts(session, _event_counts(events, contexts))
+        suppressed = _apply_suppressions(session, events, contexts, now)
+        reports.roll_up_actions(session, now, limit=max(limit, reports.ROLL_UP_CHUNK))
+    return ProcessReport(events=len(events), actions=created, suppressed=suppressed)
+
+
+def _claim(session: Session, limit: int, now: datetime) -> list[NormalisedEvent]:
+    # An alias: the same table in the subquery would be correlated with the UPDATE.
+    queued = aliased(Event)
+    pending = select(queued.id).where(queued.processed_at.is_(None)).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        pending = pending.with_for_update(skip_locked=True)
+    # A CTE is evaluated once; an IN (subquery ... LIMIT) may be re-run per row and
+    # claim far more than `limit` rows.
+    picked = pending.cte("picked")
+    rows = list(
+        session.execute(
+            update(Event)
+            .where(Event.id == picked.c.id, Event.processed_at.is_(None))
+            .values(processed_at=now)
+            .returning(Event.id, Event.occurred_at, Event.raw)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    # Time order matters for bounce streaks; ties keep arrival order.
+    rows.sort(key=lambda row: (row.occurred_at, row.id))
+    return [translate(row.raw) for row in rows]
+
+
+def _contexts(session: Session, events: Sequence[NormalisedEvent]) -> dict[int, Context]:
+    messages = _by_id(
+        session,
+        select(
+            Message.id, Message.supporter_id, Message.case_id, Message.wave_id, Message.language
+        ),
+        Message.id,
+        (e.message_id for e in events),
+    )
+    supporters = _existing(session, Supporter.id, (e.supporter_id for e in events))
+    waves = _existing(session, Wave.id, (e.wave_id for e in events))
+    case_ids = {e.case_id for e in events} | {m.case_id for m in messages.values()}
+    cases = _by_id(session, select(Case.id, Case.action_url), Case.id, case_ids)
+    contexts = {}
+    for event in events:
+        message = messages.get(event.message_id or 0)
+        if message is not None:
+            case_id = message.case_id
+            context = Context(message.supporter_id, case_id, message.wave_id, message.language)
+        else:
+            case_id = event.case_id if event.case_id in cases else None
+            supporter = event.supporter_id if event.supporter_id in supporters else None
+            context = Context(supporter, case_id, event.wave_id if event.wave_id in waves else None)
+        case = cases.get(case_id or 0)
+        action_url = case.action_url if case is not None else None
+        contexts[id(event)] = Context(**{**context.__dict__, "action_url": action_url})
+    return contexts
+
+
+def _by_id(session: Session, query: Any, key: Any, ids: Iterable[int | None]) -> dict[int, Any]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return {row.id: row for row in session.execute(query.where(key.in_(wanted)))}
+
+
+def _existing(session: Session, key: Any, ids: Iterable[int | None]) -> set[int]:
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return set()
+    return set(session.scalars(select(key).where(key.in_(wanted))))
+
+
+def is_action_link(url: str | None, action_url: str | None, public_base_url: str) -> bool:
+    """A click that counts as acting: our /a/ redirect link or the case's own action page."""
+    if not url:
+        return False
+    if url.startswith(public_base_url.rstrip("/") + "/a/"):
+        return True
+    return bool(action_url) and url.rstrip("/") == (action_url or "").rstrip("/")
+
+
+def action_for(
+    event: NormalisedEvent, context: Context, public_base_url: str
+) -> dict[str, Any] | None:
+    """The Action row an event produces, or None (deliveries, bounces... are not actions)."""
+    if event.event_type is EventType.OPENED:
+        kind = ActionKind.OPENED_MACHINE if event.machine_open else ActionKind.OPENED
+    elif event.event_type is EventType.CLICKED:
+        kind = ActionKind.CLICKED
+    else:
+        return None
+    acting = kind is ActionKind.CLICKED and is_action_link(
+        event.url, context.action_url, public_base_url
+    )
+    return {
+        "supporter_id": context.supporter_id,
+        "case_id": context.case_id,
+        "wave_id": context.wave_id,
+        "message_id": event.message_id,
+        "kind": kind.value,
+        "url": event.url if kind is ActionKind.CLICKED else None,
+        "source": "sendgrid",
+        "dedupe_key": f"sg:{event.provider_event_id}",
+        "occurred_at": event.occurred_at,
+        "acting": acting,
+    }
+
+
+def _insert_actions(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    statement = (
+        insert_for(session, Action)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Action.id)
+    )
+    return len(session.execute(statement, list(rows)).all())
+
+
+def _event_counts(
+    events: Sequence[NormalisedEvent], contexts: Mapping[int, Context]
+) -> Counter[reports.CountKey]:
+    counts: Counter[reports.CountKey] = Counter()
+    for event in events:
+        metric = _COUNTED_EVENTS.get(event.event_type)
+        if metric is None or event.occurred_at is None:
+            continue
+        context = contexts[id(event)]
+        key = reports.CountKey(
+            context.case_id or 0,
+            context.wave_id or 0,
+            context.language or "",
+            event.occurred_at.date(),
+            metric,
+        )
+        counts[key] += 1
+    return counts
+
+
+def _apply_suppressions(
+    session: Session,
+    events: Sequence[NormalisedEvent],
+    contexts: Mapping[int, Context],
+    now: datetime,
+) -> int:
+    found = [
+        suppressions.Suppressed(event.email_hash, reason, contexts[id(event)].supporter_id)
+        for event in events
+        if event.email_hash and (reason := suppressions.reason_for(event))
+    ]
+    found += suppressions.track_soft_bounces(session, events, now)
+    return sum(suppressions.add(session, item, "sendgrid", now) for item in found)

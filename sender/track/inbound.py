@@ -1,0 +1,469 @@
+"""Inbound replies: from a stored raw form to a matched, classified Reply row.
+
+The webhook stores first (sendgrid drops mail it cannot deliver to us), so
+everything here works on what was stored and never loses it: a reply that
+cannot be understood is marked for review with the reason, not discarded.
+
+A reply is matched by two things: the signed token in the reply-to address
+(`reply+TOKEN@inbound_domain`, naming the wave, case and language) and the
+sender's From address (naming the supporter).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+from email.parser import BytesParser, HeaderParser
+from email.policy import default as default_policy
+from email.utils import getaddresses, parseaddr
+from html.parser import HTMLParser
+from typing import Any
+
+from mailparser_reply import EmailReplyParser
+from mailparser_reply.constants import MAIL_LANGUAGES
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from sender.core.addresses import normalise_email
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.dedupe import insert_once
+from sender.core.errors import InvalidInput, NotFound
+from sender.core.models import Action, Message, Reply, Supporter
+from sender.core.tokens import ReplyRef, TokenSigner
+from sender.core.vocabulary import ActionKind, ReplyStatus
+from sender.ops import metrics
+from sender.track.unsubscribe import unsubscribe
+
+_AUTO_SUBJECTS = re.compile(
+    r"^\s*(?:(?:re|aw|rv|tr|fw|fwd)\s*:\s*)*(?:"
+    r"out of (?:the )?office|automatic reply|auto[- ]?reply|autoreply|away from (?:the )?office"
+    r"|réponse automatique|reponse automatique|absence|absent du bureau|message d'absence"
+    r"|respuesta automática|respuesta automatica|fuera de la oficina|ausencia"
+    r"|رد تلقائي|الرد التلقائي|خارج المكتب"
+    r")",
+    re.IGNORECASE,
+)
+_AUTO_PRECEDENCE = frozenset({"bulk", "auto_reply", "junk"})
+_STOP_WORDS = frozenset(
+    {
+        # en
+        "stop",
+        "unsubscribe",
+        "unsubscribe me",
+        "remove me",
+        "opt out",
+        "please unsubscribe me",
+        # es
+        "baja",
+        "darme de baja",
+        "dar de baja",
+        "dame de baja",
+        "cancelar suscripción",
+        "cancelar suscripcion",
+        # fr
+        "désabonner",
+        "me désabonner",
+        "désabonnez moi",
+        "désabonnement",
+        "désinscrire",
+        "me désinscrire",
+        "désinscription",
+        "arrêt",
+        # ar
+        "إلغاء الاشتراك",
+        "الغاء الاشتراك",
+        "ألغ الاشتراك",
+        "إيقاف",
+        "توقف",
+    }
+)
+# Courtesy around a request ("Baja, por favor", "STOP thanks") does not change it.
+_COURTESY = frozenset(
+    [
+        "please",
+        "pls",
+        "thanks",
+        "thank",
+        "you",
+        "merci",
+        "svp",
+        "s",
+        "il",
+        "vous",
+        "plaît",
+        "plait",
+        "gracias",
+        "por",
+        "favor",
+        "شكرا",
+        "شكراً",
+        "من",
+        "فضلك",
+    ]
+)
+_STOP_MAX_CHARS = 120  # a longer message that mentions "stop" is solidarity, not a request
+_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|rv|tr|fw|fwd|rép|réf)\s*:\s*)+", re.IGNORECASE)
+# What mailparser_reply misses (a language it lacks, such as Arabic, or a
+# pattern it gets wrong): a "... <address>:" line followed by quoted lines.
+_QUOTE_HEADER = re.compile(r"^.*<[^<>@\s]+@[^<>\s]+>.*:\s*\n(?:\s*\n)*>", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """What one inbound email says, whatever form sendgrid delivered it in."""
+
+    from_value: str | None
+    to_values: tuple[str, ...]
+    subject: str | None
+    headers: EmailMessage
+    text: str | None
+    problems: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: ReplyStatus
+    problem: str | None = None
+
+
+def parse_reply(
+    session: Session, reply: Reply, signer: TokenSigner, inbound_domain: str, now: datetime
+) -> Outcome:
+    """Classify `reply` and fill its row; records actions and unsubscribes as it goes."""
+    mail = read_mail(reply)
+    reply.subject = _clip(mail.subject, 2000)
+    reply.from_email = _clip(parseaddr(mail.from_value or "")[1] or None, 320)
+    reply.parsed_at = now
+    supporter, who_problem = _find_supporter(session, mail.from_value)
+    ref, token_problem = _find_reply_ref(mail.to_values, signer, inbound_domain)
+    language = ref.language if ref else (supporter.language if supporter else None)
+    reply.language = language
+    reply.body = strip_quoted(mail.text or "", language or "en")
+    reply.supporter_id = supporter.id if supporter else None
+    reply.case_id = ref.case_id if ref else None
+    reply.wave_id = ref.wave_id if ref else None
+
+    if mail.problems:
+        return _mark(reply, Outcome(ReplyStatus.REVIEW, "; ".join(mail.problems)))
+    if is_auto_reply(mail):
+        return _mark(reply, Outcome(ReplyStatus.AUTO_REPLY))
+    if supporter is not None and asks_to_stop(reply.body, mail.subject):
+        # Honoured even without a valid token: being generous with "stop" is safe.
+        unsubscribe(session, supporter, source="reply", now=now)
+        return _mark(reply, Outcome(ReplyStatus.UNSUBSCRIBE))
+    problem = who_problem or token_problem
+    if problem is None and not reply.body:
+        problem = "the reply has no text"
+    if problem is not None or supporter is None or ref is None:
+        return _mark(reply, Outcome(ReplyStatus.REVIEW, problem))
+    _record_reply_action(session, reply, supporter, ref, now)
+    # Counted, but staff should know a photo or document did not come through.
+    return _mark(reply, Outcome(ReplyStatus.MATCHED, _attachment_note(reply.raw_form)))
+
+
+def read_mail(reply: Reply) -> Mail:
+    """The stored email: from the raw MIME when sendgrid sent it, else from the parsed form."""
+    form: dict[str, Any] = reply.raw_form or {}
+    fields: dict[str, str] = form.get("fields", {})
+    problems = [
+        why if name == "form" else f"field {name!r}: {why}"
+        for name, why in form.get("undecoded", {}).items()
+    ]
+    problems += _charset_problems(fields.get("charsets"))
+    if reply.raw_email is not None:
+        return _mail_from_mime(reply.raw_email, problems)
+    return _mail_from_fields(fields, problems)
+
+
+def is_auto_reply(mail: Mail) -> bool:
+    headers = mail.headers
+    auto_submitted = str(headers.get("Auto-Submitted", "no")).strip().lower()
+    if auto_submitted and auto_submitted != "no":
+        return True
+    if headers.get("X-Autoreply") is not None or headers.get("X-Autorespond") is not None:
+        return True
+    if str(headers.get("Precedence", "")).strip().lower() in _AUTO_PRECEDENCE:
+        return True
+    return bool(mail.subject and _AUTO_SUBJECTS.match(mail.subject))
+
+
+def asks_to_stop(body: str | None, subject: str | None) -> bool:
+    """True for a reply whose whole point is "stop" in any of the campaign languages."""
+    text = (body or "").strip()
+    if text:
+        first_line = text.splitlines()[0]
+        return len(text) <= _STOP_MAX_CHARS and _request(first_line) in _STOP_WORDS
+    return _request(_REPLY_PREFIX.sub("", subject or "")) in _STOP_WORDS
+
+
+def strip_quoted(text: str, language: str) -> str:
+    """The reply's own words: quoted history, signatures and disclaimers removed."""
+    if not text.strip():
+        return ""
+    languages = [language] if language in MAIL_LANGUAGES else ["en"]
+    message = EmailReplyParser(languages=languages).read(text)
+    body = message.replies[0].body if message.replies else text.strip()
+    # Also for listed languages: mail-parser-reply 1.36's Spanish "El ... escribió:"
+    # pattern excludes itself with a look-ahead and never matches.
+    cut = _QUOTE_HEADER.search(body)
+    return str(body[: cut.start()].strip() if cut else body)
+
+
+def _mail_from_mime(raw: bytes, problems: list[str]) -> Mail:
+    message = BytesParser(policy=default_policy).parsebytes(raw)
+    assert isinstance(message, EmailMessage)
+    problems += _defects(message)
+    text: str | None = None
+    try:
+        part = message.get_body(preferencelist=("plain", "html"))
+        if part is not None:
+            assert isinstance(part, EmailMessage)
+            content = part.get_content()
+            text = content if part.get_content_subtype() == "plain" else _html_text(content)
+    except (LookupError, ValueError, KeyError) as error:
+        problems.append(f"body cannot be decoded: {error}")
+    recipients = [str(message.get(name, "")) for name in ("To", "Cc", "Delivered-To")]
+    return _checked(
+        Mail(
+            from_value=_header_text(message, "From"),
+            to_values=tuple(value for value in recipients if value),
+            subject=_header_text(message, "Subject"),
+            headers=message,
+            text=text,
+        ),
+        problems,
+    )
+
+
+def _mail_from_fields(fields: dict[str, str], problems: list[str]) -> Mail:
+    headers = HeaderParser(policy=default_policy).parsestr(fields.get("headers", ""))
+    assert isinstance(headers, EmailMessage)
+    problems += _defects(headers)
+    text = fields.get("text") or _html_text(fields.get("html", ""))
+    recipients = [fields.get("to", ""), fields.get("cc", ""), *_envelope_to(fields, problems)]
+    return _checked(
+        Mail(
+            from_value=fields.get("from") or _header_text(headers, "From"),
+            to_values=tuple(value for value in recipients if value),
+            subject=fields.get("subject") or _header_text(headers, "Subject"),
+            headers=headers,
+            text=text or None,
+        ),
+        problems,
+    )
+
+
+def _checked(mail: Mail, problems: list[str]) -> Mail:
+    if not mail.from_value:
+        problems.append("missing From address")
+    if not mail.to_values:
+        problems.append("missing To address")
+    return Mail(
+        mail.from_value, mail.to_values, mail.subject, mail.headers, mail.text, tuple(problems)
+    )
+
+
+def _charset_problems(charsets: str | None) -> list[str]:
+    if charsets is None:
+        return []
+    try:
+        named = json.loads(charsets)
+    except json.JSONDecodeError:
+        return ["charsets field is not JSON"]
+    if not isinstance(named, dict):
+        return ["charsets field is not a JSON object"]
+    problems = []
+    for name, charset in sorted(named.items()):
+        try:
+            codecs.lookup(str(charset))
+        except LookupError:
+            problems.append(f"unknown charset {charset!r} for field {name!r}")
+    return problems
+
+
+def _envelope_to(fields: dict[str, str], problems: list[str]) -> list[str]:
+    if "envelope" not in fields:
+        return []
+    try:
+        envelope = json.loads(fields["envelope"])
+    except json.JSONDecodeError:
+        problems.append("envelope field is not JSON")
+        return []
+    recipients = envelope.get("to", []) if isinstance(envelope, dict) else []
+    return [str(value) for value in recipients] if isinstance(recipients, list) else []
+
+
+def _defects(message: EmailMessage) -> list[str]:
+    found: list[str] = []
+    for part in message.walk():
+        found += [f"broken MIME: {type(defect).__name__}" for defect in part.defects]
+    return sorted(set(found))
+
+
+def _header_text(message: EmailMessage, name: str) -> str | None:
+    try:
+        value = message.get(name)
+    except (ValueError, IndexError, TypeError):  # the header parser gives up on some junk
+        return None
+    return str(value) if value is not None else None
+
+
+class _TextOnly(HTMLParser):
+    """Visible text of an HTML-only reply; the quote stripper works on text."""
+
+    _HIDDEN = frozenset({"script", "style", "head", "title"})
+    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "blockquote", "h1", "h2", "h3"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.pieces: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._HIDDEN:
+            self._hidden += 1
+        if tag in self._BREAKS:
+            self.pieces.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.pieces.append(data)
+
+
+def _html_text(html: str) -> str:
+    parser = _TextOnly()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.pieces).splitlines())
+    return "\n".join(lines).strip()
+
+
+def _find_supporter(
+    session: Session, from_value: str | None
+) -> tuple[Supporter | None, str | None]:
+    address = parseaddr(from_value or "")[1]
+    if not address:
+        return None, "no sender address"
+    try:
+        normal = normalise_email(address)
+    except InvalidInput as error:
+        return None, f"sender address not valid: {error}"
+    supporter = session.scalar(select(Supporter).where(Supporter.email == normal))
+    return supporter, None if supporter else "no supporter with the sender's address"
+
+
+def _find_reply_ref(
+    to_values: tuple[str, ...], signer: TokenSigner, inbound_domain: str
+) -> tuple[ReplyRef | None, str | None]:
+    domain = inbound_domain.lower()
+    tokens = [
+        local.split("+", 1)[1]
+        for _, address in getaddresses(list(to_values))
+        for local, _, host in [address.rpartition("@")]
+        if host.lower() == domain and local.lower().startswith("reply+")
+    ]
+    if not tokens:
+        return None, "no reply token in the recipient addresses"
+    for token in tokens:
+        try:
+            return signer.read_reply(token), None
+        except InvalidInput:
+            continue
+    return None, "reply token is not valid"
+
+
+def _record_reply_action(
+    session: Session, reply: Reply, supporter: Supporter, ref: ReplyRef, now: datetime
+) -> None:
+    message_id = session.scalar(
+        select(Message.id).where(
+            Message.wave_id == ref.wave_id, Message.supporter_id == supporter.id
+        )
+    )
+    insert_once(
+        session,
+        Action,
+        "dedupe_key",
+        {
+            "supporter_id": supporter.id,
+            "case_id": ref.case_id,
+            "wave_id": ref.wave_id,
+            "message_id": message_id,
+            "kind": ActionKind.REPLIED,
+            "source": "inbound",
+            "dedupe_key": f"reply:{reply.id}",
+            "occurred_at": reply.received_at or now,
+        },
+    )
+
+
+def _attachment_note(raw_form: dict[str, Any] | None) -> str | None:
+    files = (raw_form or {}).get("files", [])
+    if not files:
+        return None
+    listed = ", ".join(
+        f"{item.get('filename') or item.get('field')} ({item.get('size', 0) / 1048576:.1f} MB)"
+        for item in files
+    )
+    return f"attachment{'s' if len(files) > 1 else ''} not kept: {listed}"
+
+
+def _mark(reply: Reply, outcome: Outcome) -> Outcome:
+    reply.status = outcome.status
+    reply.problem = outcome.problem
+    return outcome
+
+
+def _words(text: str) -> str:
+    """Case-, accent-form- and punctuation-insensitive phrase for keyword lookup."""
+    text = unicodedata.normalize("NFC", text).casefold().replace("-", " ")
+    kept = "".join(ch if ch.isalnum() or ch.isspace() else " " for ch in text)
+    return " ".join(kept.split())
+
+
+def _request(text: str) -> str:
+    return " ".join(word for word in _words(text).split() if word not in _COURTESY)
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else value
+
+
+def parse_stored_reply(engine: Engine, settings: Settings, reply_id: int, now: datetime) -> str:
+    """The parse job: one transaction; a crash still leaves the reply in the review list."""
+    signer = TokenSigner(settings.secret_key)
+    try:
+        with session_scope(engine) as session:
+            reply = session.get(Reply, reply_id)
+            if reply is None:
+                raise NotFound(f"reply {reply_id} does not exist")
+            if reply.status != ReplyStatus.RECEIVED:
+                return str(reply.status)  # parsed already: a retried task is a no-op
+            status = str(parse_reply(session, reply, signer, settings.inbound_domain, now).status)
+        metrics.REPLIES.labels(status=status).inc()  # after the commit: counted once
+        return status
+    except NotFound:
+        raise
+    except Exception as error:  # the reply must reach the review list whatever broke
+        with session_scope(engine) as session:
+            session.execute(
+                update(Reply)
+                .where(Reply.id == reply_id)
+                .values(
+                    status=ReplyStatus.REVIEW,
+                    problem=f"parser failed: {type(error).__name__}: {error}"[:2000],
+                    parsed_at=now,
+                )
+            )
+        metrics.REPLIES.labels(status=str(ReplyStatus.REVIEW)).inc()
+        return str(ReplyStatus.REVIEW)

@@ -1,0 +1,80 @@
+"""Signed Event Webhook requests: ECDSA P-256 over `timestamp + raw body`.
+
+SendGrid's own helper checks the signature but not the timestamp's age, so
+replay protection lives here: a timestamp too old OR too far in the future is
+refused. Verification runs over the raw bytes, never over re-serialised JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+from sender.core.errors import CampaignError, ConfigError
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+
+class SignatureRefused(CampaignError):
+    """The request is not provably from SendGrid, or is a replay."""
+
+
+@dataclass(frozen=True)
+class WebhookVerifier:
+    public_key: ec.EllipticCurvePublicKey
+    # None disables the age check: only for replaying SendGrid's published test vector.
+    tolerance_seconds: int | None = 600
+
+    def verify(
+        self, body: bytes, signature: str | None, timestamp: str | None, now: datetime
+    ) -> None:
+        """Return quietly when the request is genuine and fresh; raise SignatureRefused if not."""
+        if not signature or not timestamp:
+            raise SignatureRefused("missing signature or timestamp header")
+        self._check_age(timestamp, now)
+        try:
+            decoded = base64.b64decode(signature, validate=True)
+        except (binascii.Error, ValueError) as error:
+            raise SignatureRefused("signature is not base64") from error
+        try:
+            self.public_key.verify(
+                decoded, timestamp.encode("ascii") + body, ec.ECDSA(hashes.SHA256())
+            )
+        except (InvalidSignature, ValueError) as error:
+            raise SignatureRefused("signature does not match the body and timestamp") from error
+
+    def _check_age(self, timestamp: str, now: datetime) -> None:
+        if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
+            raise SignatureRefused("timestamp header is not a number of seconds")
+        if self.tolerance_seconds is None:
+            return
+        skew = now.timestamp() - int(timestamp)
+        if skew > self.tolerance_seconds:
+            raise SignatureRefused(f"timestamp is {int(skew)} s old: refused as a replay")
+        if -skew > self.tolerance_seconds:
+            raise SignatureRefused(f"timestamp is {int(-skew)} s in the future")
+
+
+def load_public_key(encoded: str) -> ec.EllipticCurvePublicKey:
+    """The key as shown in SendGrid's Mail Settings: base64 of a DER SubjectPublicKeyInfo."""
+    try:
+        key = load_der_public_key(base64.b64decode(encoded.strip(), validate=True))
+    except (binascii.Error, ValueError, UnsupportedAlgorithm) as error:
+        raise ConfigError(f"SENDGRID_WEBHOOK_PUBLIC_KEY is not base64 DER: {error}") from error
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ConfigError("SENDGRID_WEBHOOK_PUBLIC_KEY is not an elliptic-curve key")
+    return key
+
+
+def verifier_from(encoded_key: str | None, tolerance_seconds: int) -> WebhookVerifier:
+    if not encoded_key:
+        raise ConfigError("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: event webhooks are refused")
+    return WebhookVerifier(load_public_key(encoded_key), tolerance_seconds)

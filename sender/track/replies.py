@@ -1,0 +1,99 @@
+"""Stored replies as staff see them: the review list and the solidarity export."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from sender.core.errors import InvalidInput, NotFound
+from sender.core.models import Case, Reply, Supporter
+from sender.core.vocabulary import ReplyStatus
+
+EXPORT_HEADER = ("reply_id", "received_at", "language", "first_name", "country", "message")
+
+
+@dataclass(frozen=True)
+class SolidarityMessage:
+    reply_id: int
+    received_at: datetime
+    language: str | None
+    first_name: str | None
+    country: str | None
+    message: str
+
+    def row(self) -> tuple[object, ...]:
+        return (
+            self.reply_id,
+            self.received_at.isoformat(timespec="seconds"),
+            self.language or "",
+            self.first_name or "",
+            self.country or "",
+            self.message,
+        )
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    reply_id: int
+    received_at: datetime
+    status: str
+    from_email: str | None
+    subject: str | None
+    problem: str | None
+
+
+def find_case(session: Session, slug: str) -> Case:
+    cases = session.scalars(select(Case).where(Case.slug == slug)).all()
+    if not cases:
+        raise NotFound(f"no case with slug {slug!r}")
+    if len(cases) > 1:
+        raise InvalidInput(f"case slug {slug!r} exists in several campaigns")
+    return cases[0]
+
+
+def solidarity_messages(session: Session, case_slug: str) -> list[SolidarityMessage]:
+    """Matched replies for a case, oldest first: no auto-replies, STOPs or unverified mail.
+
+    Only first names: the people the messages go to never see supporters' addresses.
+    """
+    case = find_case(session, case_slug)
+    rows = session.execute(
+        select(Reply, Supporter.first_name, Supporter.country)
+        .outerjoin(Supporter, Supporter.id == Reply.supporter_id)
+        .where(Reply.case_id == case.id, Reply.status == ReplyStatus.MATCHED)
+        .order_by(Reply.received_at, Reply.id)
+    )
+    return [
+        SolidarityMessage(
+            reply.id, reply.received_at, reply.language, first_name, country, reply.body or ""
+        )
+        for reply, first_name, country in rows
+        if reply.body
+    ]
+
+
+def review_list(session: Session, limit: int = 500) -> Sequence[ReviewItem]:
+    """Replies a person should look at: unmatched or unreadable, or with a note attached."""
+    replies = session.scalars(
+        select(Reply)
+        .where(or_(Reply.status == ReplyStatus.REVIEW, Reply.problem.is_not(None)))
+        .order_by(Reply.received_at.desc(), Reply.id.desc())
+        .limit(limit)
+    )
+    return [
+        ReviewItem(r.id, r.received_at, r.status, r.from_email, r.subject, r.problem)
+        for r in replies
+    ]
+
+
+def unparsed(session: Session) -> list[int]:
+    """Stored replies no parser has finished (a worker was down, or Redis was)."""
+    return list(
+        session.scalars(
+            select(Reply.id).where(Reply.status == ReplyStatus.RECEIVED).order_by(Reply.id)
+        )
+    )

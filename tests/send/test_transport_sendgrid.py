@@ -1,0 +1,223 @@
+"""SendGridTransport against the local SendGrid process: every answer mapped."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from sendgrid_fixtures import API_KEY, batch, recipient, sendgrid_process, sg
+
+from sender.core.config import get_settings
+from sender.devtools.local_sendgrid.process import LocalSendGrid
+from sender.devtools.services import free_port
+from sender.send.transport.base import (
+    Accepted,
+    NotAuthorised,
+    OutcomeUnknown,
+    Rejected,
+    RetryLater,
+)
+from sender.send.transport.outbox import OutboxTransport
+from sender.send.transport.select import transport_for
+from sender.send.transport.sendgrid import SendGridTransport, error_for_status, mail_body
+
+__all__ = ["sendgrid_process", "sg"]  # fixtures used by name
+
+
+def transport(sg: LocalSendGrid, *, timeout: float = 10.0, key: str = API_KEY) -> SendGridTransport:
+    return SendGridTransport(key, host=sg.base_url, timeout_seconds=timeout)
+
+
+def test_202_is_accepted_with_the_message_id(sg: LocalSendGrid) -> None:
+    result = transport(sg).send(batch(3))
+    assert isinstance(result, Accepted)
+    assert result.status_code == 202
+    rows = sg.admin.recipients()
+    assert {r["message_id"] for r in rows} == {result.provider_message_id}
+
+
+def test_personalizations_keep_the_batch_order_and_parts(sg: LocalSendGrid) -> None:
+    order = [7, 2, 9, 0, 5]
+    outgoing = batch(recipients=tuple(recipient(i) for i in order))
+    transport(sg).send(outgoing)
+    rows = sg.admin.recipients()
+    assert [r["email"] for r in rows] == [f"supporter{i}@example.net" for i in order]
+    first = rows[0]
+    assert first["subject"] == "Name7, a letter can free someone"
+    assert first["custom_args"] == {"message_id": "m7", "wave_id": "w1"}
+    assert first["headers"]["List-Unsubscribe"] == "<https://act.example.org/u/7>"
+    assert first["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert first["links"] == ["https://act.example.org/a/7"]
+    assert first["reply_to"] == "reply+tok123@parse.example.org"
+    assert first["from"] == "campaigns@example.org"
+    assert first["categories"] == ["w4r-2020", "wave-1"]
+
+
+def test_non_ascii_parts_arrive_as_written(sg: LocalSendGrid) -> None:
+    # The body is UTF-8 from orjson, not json.dumps' \u escapes: both must read the same.
+    subject = "-first_name-، رسالة واحدة قد تغيّر حياة"
+    outgoing = batch(1, subject=subject, recipients=(recipient(0, **{"-city-": "Zürich"}),))
+    transport(sg).send(outgoing)
+    first = sg.admin.recipients()[0]
+    assert first["subject"] == "Name0، رسالة واحدة قد تغيّر حياة"
+    assert first["substitutions"]["-city-"] == "Zürich"
+
+
+def test_the_clients_debug_log_names_the_body_size_not_its_addresses(
+    sg: LocalSendGrid, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("DEBUG", logger="python_http_client"):
+        transport(sg).send(batch(2))
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "bytes of JSON>" in logged
+    assert "supporter0@example.net" not in logged
+
+
+def test_body_shape_text_before_html() -> None:
+    body = mail_body(batch(2))
+    assert [c["type"] for c in body["content"]] == ["text/plain", "text/html"]
+    assert body["from"] == {"email": "campaigns@example.org", "name": "Write for Rights"}
+    assert all(len(p["to"]) == 1 for p in body["personalizations"])
+
+
+def test_429_is_retry_later_with_the_wait_from_reset(sg: LocalSendGrid) -> None:
+    sg.admin.set_faults(rates={"rate_limited": 1.0}, rate_limit_reset_seconds=30)
+    with pytest.raises(RetryLater) as caught:
+        transport(sg).send(batch(2))
+    assert caught.value.status_code == 429
+    assert caught.value.wait_seconds is not None
+    assert 28 <= caught.value.wait_seconds <= 31
+    assert sg.admin.count() == 0
+
+
+def test_429_reset_in_the_past_waits_zero() -> None:
+    err = error_for_status(429, b"", {"X-RateLimit-Reset": "100"}, now=200.0)
+    assert isinstance(err, RetryLater)
+    assert err.wait_seconds == 0
+
+
+@pytest.mark.parametrize(("plan", "status"), [
+    ({"rates": {"server_error": 1.0}}, 500),
+    ({"forced": [{"status": 502}]}, 502),
+    ({"rates": {"unavailable": 1.0}}, 503),
+    ({"forced": [{"status": 504}]}, 504),
+])  # fmt: skip
+def test_5xx_is_retry_later(sg: LocalSendGrid, plan: dict[str, object], status: int) -> None:
+    sg.admin.set_faults(**plan)
+    with pytest.raises(RetryLater) as caught:
+        transport(sg).send(batch(2))
+    assert caught.value.status_code == status
+    assert caught.value.wait_seconds is None
+
+
+def test_connection_refused_is_retry_later() -> None:
+    nobody = SendGridTransport(API_KEY, host=f"http://127.0.0.1:{free_port()}", timeout_seconds=2)
+    with pytest.raises(RetryLater, match="could not hand the request"):
+        nobody.send(batch(1))
+
+
+@pytest.mark.parametrize(("fault", "recorded"), [("hang", 0), ("accept_then_hang", 2)])
+def test_read_timeout_is_outcome_unknown(sg: LocalSendGrid, fault: str, recorded: int) -> None:
+    sg.admin.set_faults(rates={fault: 1.0}, hang_seconds=1.5)
+    started = time.monotonic()
+    with pytest.raises(OutcomeUnknown, match="may have been accepted"):
+        transport(sg, timeout=0.5).send(batch(2))
+    assert time.monotonic() - started < 1.4  # the transport gave up; it did not wait it out
+    time.sleep(1.2)
+    assert sg.admin.count() == recorded  # why a timeout cannot be retried blindly
+
+
+@pytest.mark.parametrize(("fault", "recorded"), [("drop_before", 0), ("drop_after", 2)])
+def test_dropped_connection_after_sending_is_outcome_unknown(
+    sg: LocalSendGrid, fault: str, recorded: int
+) -> None:
+    sg.admin.set_faults(rates={fault: 1.0})
+    with pytest.raises(OutcomeUnknown):
+        transport(sg).send(batch(2))
+    assert sg.admin.count() == recorded
+
+
+def test_400_is_rejected_with_the_providers_messages(sg: LocalSendGrid) -> None:
+    dup = recipient(1)
+    with pytest.raises(Rejected) as caught:
+        transport(sg).send(batch(recipients=(recipient(0), dup, dup)))
+    assert caught.value.status_code == 400
+    assert "personalizations.2.to" in str(caught.value)
+    assert "unique" in str(caught.value)
+    assert sg.admin.count() == 0
+    assert isinstance(transport(sg).send(batch(2)), Accepted)  # the next batch still goes
+
+
+def test_forced_400_for_one_address(sg: LocalSendGrid) -> None:
+    sg.admin.set_faults(forced=[{"status": 400, "email": "supporter1@example.net"}])
+    with pytest.raises(Rejected, match="forced answer 400"):
+        transport(sg).send(batch(3))
+    assert transport(sg).send(batch(1)).status_code == 202
+
+
+def test_413_is_rejected(sg: LocalSendGrid) -> None:
+    huge = batch(1, html="<p>" + "x" * (30 * 1024 * 1024) + "</p>")
+    with pytest.raises(Rejected) as caught:
+        transport(sg, timeout=60).send(huge)
+    assert caught.value.status_code == 413
+
+
+def test_bad_key_is_not_authorised(sg: LocalSendGrid) -> None:
+    with pytest.raises(NotAuthorised) as caught:
+        transport(sg, key="SG.wrong").send(batch(1))
+    assert caught.value.status_code == 401
+    assert sg.admin.count() == 0
+
+
+def test_403_is_not_authorised(sg: LocalSendGrid) -> None:
+    sg.admin.set_faults(forced=[{"status": 403}])
+    with pytest.raises(NotAuthorised) as caught:
+        transport(sg).send(batch(1))
+    assert caught.value.status_code == 403
+
+
+def test_too_many_categories_are_refused_before_sending(sg: LocalSendGrid) -> None:
+    before = sg.admin.stats()["counters"].get("requests", 0)
+    with pytest.raises(Rejected, match="at most 10"):
+        transport(sg).send(batch(1, categories=tuple(f"c{i}" for i in range(11))))
+    with pytest.raises(Rejected, match="at most 255"):
+        transport(sg).send(batch(1, categories=("c" * 256,)))
+    assert sg.admin.stats()["counters"].get("requests", 0) == before
+
+
+def test_sandbox_200_counts_as_accepted(sg: LocalSendGrid) -> None:
+    sandboxed = SendGridTransport(API_KEY, host=sg.base_url, timeout_seconds=10, sandbox=True)
+    result = sandboxed.send(batch(2))
+    assert result.status_code == 200
+    assert result.provider_message_id
+    assert sg.admin.count() == 0  # validated, not delivered
+
+
+def test_transport_for_picks_sendgrid_with_a_key(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SENDGRID_API_KEY", "SG.abc")
+    env.setenv("SENDGRID_API_HOST", "http://127.0.0.1:9")
+    chosen = transport_for(get_settings())
+    assert isinstance(chosen, SendGridTransport)
+    assert chosen.name == "sendgrid"
+
+
+def test_transport_for_defaults_to_the_outbox(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.setenv("OUTBOX_DIR", str(tmp_path / "mail"))
+    chosen = transport_for(get_settings())
+    assert isinstance(chosen, OutboxTransport)
+    assert chosen.directory == tmp_path / "mail"
+
+
+def test_real_sendgrid_refused_with_the_development_secret() -> None:
+    from sender.core.config import DEV_SECRET, Settings
+    from sender.core.errors import ConfigError
+    from sender.send.transport.select import transport_for
+
+    chosen_secrets = {"staff_password": "long-random-1", "inbound_secret": "long-random-2"}
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        transport_for(Settings(sendgrid_api_key="SG.real", secret_key=DEV_SECRET, **chosen_secrets))
+    chosen = transport_for(
+        Settings(sendgrid_api_key="SG.real", secret_key="long-random-value", **chosen_secrets)
+    )
+    assert chosen.name == "sendgrid"
