@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from sender.core.mail import Address, OutgoingBatch, Recipient
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
-from sender.send.transport.base import Address, OutgoingBatch, Recipient
 
 API_KEY = "SG.test-key"
 

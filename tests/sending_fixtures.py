@@ -16,11 +16,12 @@ from sender.core.clock import Clock
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import TransportError
+from sender.core.mail import OutgoingBatch
 from sender.core.models import Assignment, Batch, Case, Message, Supporter, Wave
 from sender.core.vocabulary import AudienceRule, WaveKind, WaveStatus
 from sender.send.pipeline import Sender, SendPolicy
 from sender.send.ratelimit import LocalTokenBucket
-from sender.send.transport.base import Accepted, OutgoingBatch
+from sender.send.transport.base import Accepted
 
 DEC1 = datetime(2020, 12, 1, tzinfo=UTC)
 

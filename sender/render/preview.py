@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 from sender.core import db
 from sender.core.config import Settings
 from sender.core.errors import CampaignError, TemplateProblem
+from sender.core.mail import Address, OutgoingBatch, Recipient
 from sender.core.models import Case, Wave
 from sender.core.vocabulary import WaveKind
 from sender.render.merge import personalise
@@ -35,7 +36,6 @@ from sender.render.renderer import (
     batch_args,
 )
 from sender.render.templating import Problem
-from sender.send.transport.base import Address, OutgoingBatch, Recipient
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after this behind "View entire message"
 HTML_WARN_BYTES = 100 * 1024

@@ -23,6 +23,7 @@ from premailer import Premailer
 
 from sender.core.config import Settings
 from sender.core.errors import TemplateProblem
+from sender.core.mail import Address, OutgoingBatch, Recipient, recipient_value
 from sender.core.models import Case, Wave
 from sender.core.tokens import ReplyRef, TokenSigner
 from sender.core.vocabulary import WaveKind
@@ -39,7 +40,6 @@ from sender.render.merge import (
 )
 from sender.render.merge import personalise as personalise
 from sender.render.templating import RIGHT_TO_LEFT, SOURCE_LANGUAGE, Templates
-from sender.send.transport.base import Address, OutgoingBatch, Recipient, recipient_value
 
 
 def _N(message: str) -> str:

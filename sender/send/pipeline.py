@@ -27,6 +27,7 @@ from sender.core.clock import Clock, SystemClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, TransportError
+from sender.core.mail import OutgoingBatch
 from sender.core.models import Batch, Campaign, Case, Wave
 from sender.core.vocabulary import BatchStatus, CaseStatus, WaveKind, WaveStatus
 from sender.ops import metrics
@@ -39,7 +40,6 @@ from sender.send.transport.base import (
     Accepted,
     NotAuthorised,
     OutcomeUnknown,
-    OutgoingBatch,
     Rejected,
     RetryLater,
     Transport,

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 import pytest
 import render_fixtures as fx
 
+from sender.core.mail import Address
 from sender.core.tokens import MessageRef
 from sender.core.vocabulary import WaveKind
 from sender.render.renderer import RecipientData, Renderer, Variant, batch_args
 from sender.send.store import RecipientRow
-from sender.send.transport.base import Address
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from sender.send.transport.base import Address, Recipient, _slot_setters, recipient_value
+from sender.core.mail import Address, Recipient, _slot_setters, recipient_value
 
 
 def test_fast_builder_makes_the_same_frozen_value() -> None:

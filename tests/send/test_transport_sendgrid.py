@@ -11,13 +11,7 @@ from sendgrid_fixtures import API_KEY, batch, recipient, sendgrid_process, sg
 from sender.core.config import get_settings
 from sender.devtools.local_sendgrid.process import LocalSendGrid
 from sender.devtools.services import free_port
-from sender.send.transport.base import (
-    Accepted,
-    NotAuthorised,
-    OutcomeUnknown,
-    Rejected,
-    RetryLater,
-)
+from sender.send.transport.base import Accepted, NotAuthorised, OutcomeUnknown, Rejected, RetryLater
 from sender.send.transport.outbox import OutboxTransport
 from sender.send.transport.select import transport_for
 from sender.send.transport.sendgrid import SendGridTransport, error_for_status, mail_body

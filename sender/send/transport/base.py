@@ -1,97 +1,17 @@
-"""The Transport protocol and the values that cross it.
+"""The Transport protocol and what it answers.
 
-A batch shares one body (HTML and text with substitution tags such as
-`-first_name-`), one subject template, one From and one Reply-To, and the
-custom args and headers that are the same for everyone in it (case, wave,
-send key; List-Unsubscribe-Post); each recipient brings its own
-substitutions, custom args and headers, which win over the shared ones. This
-is the shape of one SendGrid mail-send request, and the outbox fills the tags
-and merges the args the same way SendGrid does.
+A transport takes one `OutgoingBatch` (sender.core.mail) and hands it to the
+provider in one request, or raises one of the errors below; it never retries:
+retry policy, backoff and rate limits are the pipeline's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from sender.core.errors import TransportError
-
-
-@dataclass(frozen=True, slots=True)
-class Address:
-    email: str
-    name: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    to: Address
-    substitutions: dict[str, str]  # tag -> value, tags as they appear in the body
-    custom_args: dict[str, str]  # message and supporter ids: come back on events
-    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe
-
-
-def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
-    # Refuses to start if the value gained, lost or reordered a field, so the
-    # fast builder below can never leave one unset.
-    if tuple(f.name for f in fields(cls)) != names:
-        raise TypeError(f"{cls.__name__} fields changed: update its fast builder")
-    return tuple(vars(cls)[name].__set__ for name in names)
-
-
-_new = object.__new__
-_set_email, _set_name = _slot_setters(Address, ("email", "name"))
-_set_to, _set_substitutions, _set_custom_args, _set_headers = _slot_setters(
-    Recipient, ("to", "substitutions", "custom_args", "headers")
-)
-
-
-def recipient_value(
-    email: str,
-    name: str | None,
-    substitutions: dict[str, str],
-    custom_args: dict[str, str],
-    headers: dict[str, str],
-) -> Recipient:
-    """`Recipient(Address(email, name), substitutions, custom_args, headers)`, made faster.
-
-    The same frozen values (equal, hashable, immutable afterwards), built once
-    per email sent. A frozen dataclass's generated __init__ stores each field
-    through `object.__setattr__`, which costs ~2 µs for these two objects; the
-    slots' own descriptors store the same fields in half the time or less.
-    """
-    to = _new(Address)
-    _set_email(to, email)
-    _set_name(to, name)
-    recipient = _new(Recipient)
-    _set_to(recipient, to)
-    _set_substitutions(recipient, substitutions)
-    _set_custom_args(recipient, custom_args)
-    _set_headers(recipient, headers)
-    return recipient
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingBatch:
-    send_key: str  # unique per batch attempt; lets events be matched to the batch
-    sender: Address
-    reply_to: Address
-    subject: str  # may hold substitution tags
-    html: str
-    text: str
-    categories: tuple[str, ...]
-    recipients: tuple[Recipient, ...]
-    # The same for every recipient, so sent once per request, not 1,000 times:
-    # a quarter of the request body, and three dict entries fewer per email.
-    custom_args: dict[str, str] = field(default_factory=dict)  # case, wave, send key
-    headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe-Post
-
-    def custom_args_for(self, recipient: Recipient) -> dict[str, str]:
-        """What the provider's events for this recipient carry (theirs win, as in SendGrid)."""
-        return {**self.custom_args, **recipient.custom_args}
-
-    def headers_for(self, recipient: Recipient) -> dict[str, str]:
-        return {**self.headers, **recipient.headers}
+from sender.core.mail import OutgoingBatch
 
 
 @dataclass(frozen=True, slots=True)

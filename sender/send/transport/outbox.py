@@ -20,8 +20,9 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from sender.core.clock import Clock, SystemClock
+from sender.core.mail import Address, OutgoingBatch, Recipient
 from sender.render.merge import personalise
-from sender.send.transport.base import Accepted, Address, OutgoingBatch, Recipient, RetryLater
+from sender.send.transport.base import Accepted, RetryLater
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

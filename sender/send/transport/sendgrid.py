@@ -31,16 +31,8 @@ import orjson
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 
-from sender.send.transport.base import (
-    Accepted,
-    Address,
-    NotAuthorised,
-    OutcomeUnknown,
-    OutgoingBatch,
-    Recipient,
-    Rejected,
-    RetryLater,
-)
+from sender.core.mail import Address, OutgoingBatch, Recipient
+from sender.send.transport.base import Accepted, NotAuthorised, OutcomeUnknown, Rejected, RetryLater
 
 MAX_CATEGORIES = 10
 MAX_CATEGORY_LENGTH = 255
