@@ -21,6 +21,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Starts throwaway PostgreSQL and Redis servers unless TEST_DATABASE_URL and
 # TEST_REDIS_URL point at servers the tests may use.

@@ -12,11 +12,12 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from sender.celery_app import create_celery
 from sender.cli.common import console, open_database
 from sender.core.clock import SystemClock
 from sender.core.config import get_settings
 from sender.core.vocabulary import WaveStatus
-from sender.ops.status import IN_PROCESS, StatusReport, WaveProgress, build_report
+from sender.ops.status import IN_PROCESS, LiveSource, StatusReport, WaveProgress, snapshot
 
 HELP = "Show sending progress: per wave sent/failed/left, rate, ETA; queues and workers."
 
@@ -145,27 +146,30 @@ def status_command(
     settings = get_settings()
     engine = open_database(settings)
     clock = SystemClock()
+    live_source = (
+        LiveSource(settings.redis_url, create_celery(settings)) if settings.redis_url else None
+    )
 
-    def snapshot() -> RenderableType:
+    def view() -> RenderableType:
         now = clock.now()
-        report = build_report(engine, settings.redis_url, now, every_wave=every_wave)
+        report = snapshot(engine, now, live_source, every_wave=every_wave)
         if report.waves or every_wave:
             return render(report)
         # Nothing in flight: how the finished waves ended says more than nothing.
-        finished = build_report(engine, None, now, every_wave=True)
+        finished = snapshot(engine, now, every_wave=True)
         return render(report, finished)
 
     if not watch:
-        console.print(snapshot())
+        console.print(view())
         return
     shown = 0
-    with Live(snapshot(), console=console, refresh_per_second=4, transient=False) as live:
+    with Live(view(), console=console, refresh_per_second=4, transient=False) as live:
         try:
             while iterations == 0 or shown < iterations:
                 shown += 1
                 if iterations and shown >= iterations:
                     break
                 time.sleep(interval)
-                live.update(snapshot())
+                live.update(view())
         except KeyboardInterrupt:
             pass

@@ -87,22 +87,23 @@ def create(
 def list_waves() -> None:
     """Every wave with its state and message counts."""
     from sender.campaign.campaigns import ensure_campaign
+    from sender.ops.status import MessageCounts, message_counts
     from sender.send import store as repo
 
     settings = get_settings()
     with session_scope(open_database(settings)) as session:
-        summaries = repo.wave_summaries(session, ensure_campaign(session, settings).id)
-    if not summaries:
+        all_waves = repo.waves_of(session, ensure_campaign(session, settings).id)
+        counts = message_counts(session, [w.id for w in all_waves])
+    if not all_waves:
         console.print("no waves yet: `campaign plan apply FILE` or `campaign wave create`")
-    for w in summaries:
-        c = w.counts
+    for w in all_waves:
+        c = counts.get(w.id, MessageCounts())
         console.print(
             f"{w.name}  [{w.kind}]  {w.status}  starts {w.starts_at:%Y-%m-%d %H:%M} UTC  "
-            f"planned {sum(c.values())}, sent {c.get('sent', 0)}, "
-            f"skipped {c.get('skipped', 0) + c.get('cancelled', 0)}, failed {c.get('failed', 0)}"
+            f"planned {c.planned}, sent {c.sent}, skipped {c.skipped}, failed {c.failed}"
         )
-        if w.reason:
-            console.print(f"    {w.reason}")
+        if w.status_reason:
+            console.print(f"    {w.status_reason}")
 
 
 @app.command()

@@ -9,25 +9,95 @@ tasks run in-process and the report says so.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import redis
-from sqlalchemy import Engine, Row, func, select
+from kombu.exceptions import ChannelError, OperationalError
+from sqlalchemy import ColumnElement, Engine, Row, func, literal, select
+from sqlalchemy.orm import Session
 
 from sender.core.db import session_scope
+from sender.core.errors import NotFound
 from sender.core.models import Batch, Campaign, Case, Message, Wave
 from sender.core.vocabulary import BatchStatus, MessageStatus, WaveStatus
 from sender.ops.metrics import WaveCount
+from sender.send.ratelimit import BucketLevel, RedisTokenBucket
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from kombu.connection import Connection
 
 IN_PROCESS = "in-process"
-RATE_KEY_PREFIX = "campaign:rate:"  # sender.send.ratelimit.RedisTokenBucket's default prefix
-# kombu's Redis transport keeps priority sub-queues beside the plain list.
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 _WAITING_BATCH = (BatchStatus.PENDING, BatchStatus.QUEUED)
 _ACTIVE_WAVES = (WaveStatus.SCHEDULED, WaveStatus.SENDING, WaveStatus.PAUSED)
 # Drafts have no messages yet: nothing to report on.
 _SHOWN_WAVES = tuple(s for s in WaveStatus if s is not WaveStatus.DRAFT)
+# Connection errors of the two clients the live view uses.
+_UNREACHABLE = (redis.RedisError, OSError, OperationalError)
+
+
+@dataclass(frozen=True)
+class MessageCounts:
+    """One wave's messages by status, as the database counts them."""
+
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    sent_recently: int = 0  # sent at or after the moment asked for
+
+    @property
+    def planned(self) -> int:
+        """Every message row of the wave, whatever became of it."""
+        return sum(self.by_status.values())
+
+    @property
+    def sent(self) -> int:
+        return self.by_status.get(MessageStatus.SENT, 0)
+
+    @property
+    def failed(self) -> int:
+        return self.by_status.get(MessageStatus.FAILED, 0)
+
+    @property
+    def remaining(self) -> int:
+        """Still planned: will be sent unless the wave stops."""
+        return self.by_status.get(MessageStatus.PLANNED, 0)
+
+    @property
+    def skipped(self) -> int:
+        return self.by_status.get(MessageStatus.SKIPPED, 0) + self.by_status.get(
+            MessageStatus.CANCELLED, 0
+        )
+
+
+def message_counts(
+    session: Session, wave_ids: Sequence[int], sent_since: datetime | None = None
+) -> dict[int, MessageCounts]:
+    """Messages per wave and status, and how many went out since ``sent_since``.
+
+    One pass over the waves' messages for both figures (0.2 s a pass at a
+    million messages, and the dashboard asks every few seconds). Waves
+    without messages are left out.
+    """
+    if not wave_ids:
+        return {}
+    recent = (
+        literal(0) if sent_since is None else func.count().filter(Message.sent_at >= sent_since)
+    )
+    rows = session.execute(
+        select(Message.wave_id, Message.status, func.count(), recent)
+        .where(Message.wave_id.in_(list(wave_ids)))
+        .group_by(Message.wave_id, Message.status)
+    ).all()
+    by_status: dict[int, dict[str, int]] = {}
+    sent_recently: dict[int, int] = {}
+    for wave_id, status, count, since in rows:
+        by_status.setdefault(wave_id, {})[status] = int(count)
+        sent_recently[wave_id] = sent_recently.get(wave_id, 0) + int(since)
+    return {
+        wave_id: MessageCounts(counts, sent_recently[wave_id])
+        for wave_id, counts in by_status.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -87,21 +157,22 @@ class FailedBatch:
 
 
 @dataclass(frozen=True)
-class RateBucket:
-    key: str
-    tokens: float
-    updated_at: float | None
-
-
-@dataclass(frozen=True)
 class LiveView:
     """The Redis side; ``mode`` is IN_PROCESS and the rest empty without Redis."""
 
     mode: str
     queues: Mapping[str, int]
     workers: tuple[str, ...]
-    buckets: tuple[RateBucket, ...]
+    buckets: tuple[BucketLevel, ...]
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveSource:
+    """Where the live view looks: the rate limiter's Redis and the Celery app's broker."""
+
+    redis_url: str
+    celery: Celery  # asked for its queues, their depth and its workers
 
 
 @dataclass(frozen=True)
@@ -132,44 +203,9 @@ def wave_progress(
         ids = [row.id for row in waves]
         if not ids:
             return ()
-        # One pass over the waves' messages for both figures (0.2 s a pass at
-        # a million messages, and the dashboard asks every few seconds).
-        rows = session.execute(
-            select(
-                Message.wave_id,
-                Message.status,
-                func.count(),
-                func.count().filter(Message.sent_at >= now - timedelta(minutes=1)),
-            )
-            .where(Message.wave_id.in_(ids))
-            .group_by(Message.wave_id, Message.status)
-        ).all()
-        counts = _status_counts((wave_id, status, count) for wave_id, status, count, _ in rows)
-        recent: dict[int, int] = {}
-        for wave_id, _, _, last_minute in rows:
-            recent[wave_id] = recent.get(wave_id, 0) + int(last_minute)
-        oldest = dict(
-            session.execute(
-                select(Batch.wave_id, func.min(Batch.send_after))
-                .where(
-                    Batch.wave_id.in_(ids),
-                    Batch.status.in_(_WAITING_BATCH),
-                    Batch.send_after <= now,
-                )
-                .group_by(Batch.wave_id)
-            ).all()
-        )
-        upcoming = dict(
-            session.execute(
-                select(Batch.wave_id, func.min(Batch.send_after))
-                .where(
-                    Batch.wave_id.in_(ids),
-                    Batch.status.in_(_WAITING_BATCH),
-                    Batch.send_after > now,
-                )
-                .group_by(Batch.wave_id)
-            ).all()
-        )
+        counts = message_counts(session, ids, sent_since=now - timedelta(minutes=1))
+        oldest = _first_batch_due(session, ids, Batch.send_after <= now)
+        upcoming = _first_batch_due(session, ids, Batch.send_after > now)
         unsettled = dict(
             session.execute(
                 select(Batch.wave_id, func.count())
@@ -180,8 +216,7 @@ def wave_progress(
     return tuple(
         _progress(
             row,
-            counts.get(row.id, {}),
-            int(recent.get(row.id, 0)),
+            counts.get(row.id, MessageCounts()),
             _seconds_until(oldest.get(row.id), now),
             _seconds_until(upcoming.get(row.id), now),
             int(unsettled.get(row.id, 0)),
@@ -190,21 +225,26 @@ def wave_progress(
     )
 
 
+def _first_batch_due(
+    session: Session, ids: Sequence[int], when: ColumnElement[bool]
+) -> dict[int, datetime]:
+    """Per wave, the earliest ``send_after`` of its waiting batches that match ``when``."""
+    return dict(
+        session.execute(
+            select(Batch.wave_id, func.min(Batch.send_after))
+            .where(Batch.wave_id.in_(ids), Batch.status.in_(_WAITING_BATCH), when)
+            .group_by(Batch.wave_id)
+        ).all()
+    )
+
+
 def _seconds_until(moment: datetime | None, now: datetime) -> float | None:
     return None if moment is None else (moment - now).total_seconds()
 
 
-def _status_counts(rows: Iterable[tuple[int, str, int]]) -> dict[int, dict[str, int]]:
-    counts: dict[int, dict[str, int]] = {}
-    for wave_id, status, count in rows:
-        counts.setdefault(wave_id, {})[status] = int(count)
-    return counts
-
-
 def _progress(
     row: Row[int, str, str, str],
-    counts: Mapping[str, int],
-    recent: int,
+    counts: MessageCounts,
     until_oldest: float | None,
     until_next: float | None,
     unsettled: int,
@@ -214,16 +254,57 @@ def _progress(
         campaign=row.slug,
         name=row.name,
         status=row.status,
-        planned=sum(counts.values()),
-        sent=counts.get(MessageStatus.SENT, 0),
-        failed=counts.get(MessageStatus.FAILED, 0),
-        remaining=counts.get(MessageStatus.PLANNED, 0),
-        skipped=counts.get(MessageStatus.SKIPPED, 0) + counts.get(MessageStatus.CANCELLED, 0),
-        sent_last_minute=recent,
+        planned=counts.planned,
+        sent=counts.sent,
+        failed=counts.failed,
+        remaining=counts.remaining,
+        skipped=counts.skipped,
+        sent_last_minute=counts.sent_recently,
         oldest_waiting_seconds=None if until_oldest is None else -until_oldest,
         next_batch_seconds=until_next,
         unsettled=unsettled,
     )
+
+
+@dataclass(frozen=True)
+class CampaignWaves:
+    slug: str
+    name: str
+    waves: tuple[WaveProgress, ...]
+
+
+def campaign_waves(engine: Engine, now: datetime) -> tuple[CampaignWaves, ...]:
+    """Every campaign with the progress of every one of its waves, drafts included."""
+    with session_scope(engine) as session:
+        campaigns = session.execute(
+            select(Campaign.slug, Campaign.name).order_by(Campaign.id)
+        ).all()
+        wave_ids = list(session.scalars(select(Wave.id).order_by(Wave.starts_at, Wave.id)))
+    progress = wave_progress(engine, now, wave_ids)
+    return tuple(
+        CampaignWaves(slug, name, tuple(w for w in progress if w.campaign == slug))
+        for slug, name in campaigns
+    )
+
+
+@dataclass(frozen=True)
+class WaveName:
+    wave_id: int
+    campaign: str  # the campaign's slug
+    name: str
+
+
+def wave_named(engine: Engine, wave_id: int) -> WaveName:
+    """Which wave an id names, for controls that act on a wave by name."""
+    with session_scope(engine) as session:
+        row = session.execute(
+            select(Wave.name, Campaign.slug)
+            .join(Campaign, Campaign.id == Wave.campaign_id)
+            .where(Wave.id == wave_id)
+        ).first()
+    if row is None:
+        raise NotFound(f"no wave with id {wave_id}")
+    return WaveName(wave_id, row.slug, row.name)
 
 
 def failed_batches(
@@ -258,46 +339,20 @@ def failed_batches(
 def wave_counts(engine: Engine) -> list[WaveCount]:
     """Messages per wave and status, for the scrape-time Prometheus gauge."""
     with session_scope(engine) as session:
-        rows = session.execute(
-            select(Message.wave_id, Message.status, func.count())
-            .join(Wave, Wave.id == Message.wave_id)
-            .where(Wave.status.in_((*_ACTIVE_WAVES, WaveStatus.DONE)))
-            .group_by(Message.wave_id, Message.status)
-        ).all()
-    return [WaveCount(str(wave), status, int(count)) for wave, status, count in rows]
-
-
-def queue_depths(client: redis.Redis, queues: Iterable[str]) -> dict[str, int]:
-    """LLEN of each Celery queue, priority sub-queues included."""
-    pipe = client.pipeline(transaction=False)
-    names = list(queues)
-    for name in names:
-        for suffix in _PRIORITY_SUFFIXES:
-            pipe.llen(name + suffix)
-    lengths = [int(n) for n in pipe.execute()]
-    step = len(_PRIORITY_SUFFIXES)
-    return {name: sum(lengths[i * step : (i + 1) * step]) for i, name in enumerate(names)}
-
-
-def rate_buckets(client: redis.Redis, prefix: str = RATE_KEY_PREFIX) -> tuple[RateBucket, ...]:
-    """The token buckets sender.send.ratelimit keeps in Redis (hashes: tokens, ts)."""
-    found = []
-    for raw in client.scan_iter(match=prefix + "*", count=500):
-        key = raw.decode() if isinstance(raw, bytes) else str(raw)
-        tokens, ts = client.hmget(key, ["tokens", "ts"])
-        if tokens is None:
-            continue
-        found.append(
-            RateBucket(key[len(prefix) :], float(tokens), None if ts is None else float(ts))
+        ids = session.scalars(
+            select(Wave.id).where(Wave.status.in_((*_ACTIVE_WAVES, WaveStatus.DONE)))
         )
-    return tuple(sorted(found, key=lambda b: b.key))
+        counts = message_counts(session, list(ids))
+    return [
+        WaveCount(str(wave), status, count)
+        for wave, per_wave in counts.items()
+        for status, count in per_wave.by_status.items()
+    ]
 
 
-def celery_queue_names() -> tuple[str, ...]:
+def queue_names(celery: Celery) -> tuple[str, ...]:
     """The queues the Celery app routes to (declared queues, routes, the default)."""
-    from sender.celery_app import create_celery  # Celery is only needed with Redis
-
-    conf = create_celery().conf
+    conf = celery.conf
     names = {conf.task_default_queue}
     names.update(q.name for q in conf.task_queues or ())
     routes = conf.task_routes
@@ -306,44 +361,57 @@ def celery_queue_names() -> tuple[str, ...]:
     return tuple(sorted(str(n) for n in names))
 
 
-def live_workers(timeout: float = 1.0) -> tuple[str, ...]:
-    """Worker hostnames that answer a broadcast ping within ``timeout`` seconds."""
-    from sender.celery_app import create_celery
+def queue_depths(celery: Celery, queues: Iterable[str]) -> dict[str, int]:
+    """Tasks waiting in each queue, as the broker counts them (priority sub-queues too)."""
+    with celery.connection_for_read() as connection:
+        # No retries: a status read reports a broker that does not answer, never waits for it.
+        connection.ensure_connection(max_retries=0)
+        return {name: _depth(connection, name) for name in queues}
 
-    replies = create_celery().control.ping(timeout=timeout) or []
+
+def _depth(connection: Connection, queue: str) -> int:
+    # A channel per queue: AMQP brokers close the channel that asked for a missing queue.
+    with connection.channel() as channel:  # type: ignore[no-untyped-call]
+        try:
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+        except ChannelError:  # never declared, or (Redis) emptied and so gone: nothing waits
+            return 0
+
+
+def live_workers(celery: Celery, timeout: float = 1.0) -> tuple[str, ...]:
+    """Worker hostnames that answer a broadcast ping within ``timeout`` seconds."""
+    replies = celery.control.ping(timeout=timeout) or []
     return tuple(sorted(name for reply in replies for name in reply))
 
 
-def queue_depths_at(redis_url: str) -> dict[str, int]:
-    """Queue depths for a metrics scrape: empty when Redis does not answer."""
-    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+def queue_depths_at(celery: Celery) -> dict[str, int]:
+    """Queue depths for a metrics scrape: empty when the broker does not answer."""
     try:
-        return queue_depths(client, celery_queue_names())
-    except (redis.RedisError, OSError):
+        return queue_depths(celery, queue_names(celery))
+    except _UNREACHABLE:
         return {}
-    finally:
-        client.close()
 
 
-def live_view(redis_url: str | None, ping_timeout: float = 1.0) -> LiveView:
-    if not redis_url:
+def live_view(source: LiveSource | None, ping_timeout: float = 1.0) -> LiveView:
+    """Queues, workers and rate buckets; IN_PROCESS without a source (no Redis)."""
+    if source is None:
         return LiveView(IN_PROCESS, {}, (), ())
-    client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis.Redis.from_url(source.redis_url, socket_timeout=2, socket_connect_timeout=2)
     try:
-        queues = queue_depths(client, celery_queue_names())
-        buckets = rate_buckets(client)
-        workers = live_workers(ping_timeout) if ping_timeout > 0 else ()
-    except (redis.RedisError, OSError) as error:
+        buckets = RedisTokenBucket(client).levels()
+        queues = queue_depths(source.celery, queue_names(source.celery))
+        workers = live_workers(source.celery, ping_timeout) if ping_timeout > 0 else ()
+    except _UNREACHABLE as error:
         return LiveView("redis", {}, (), (), problem=f"Redis unreachable: {error}")
     finally:
         client.close()
     return LiveView("redis", queues, workers, buckets)
 
 
-def build_report(
+def snapshot(
     engine: Engine,
-    redis_url: str | None,
     now: datetime,
+    live: LiveSource | None = None,
     ping_timeout: float = 1.0,
     every_wave: bool = False,
 ) -> StatusReport:
@@ -353,6 +421,6 @@ def build_report(
         generated_at=now,
         waves=waves,
         failed_batches=failed_batches(engine, [w.wave_id for w in waves]),
-        live=live_view(redis_url, ping_timeout),
+        live=live_view(live, ping_timeout),
         every_wave=every_wave,
     )

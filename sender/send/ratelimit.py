@@ -84,6 +84,15 @@ class Demand:
     tokens: int
 
 
+@dataclass(frozen=True)
+class BucketLevel:
+    """A bucket as its last taker left it: not refilled since (tokens below 0 are debt)."""
+
+    key: str  # the Limit's key
+    tokens: float
+    updated_at: float | None  # the taker's clock, in seconds
+
+
 class TokenBucket(Protocol):
     def take(self, demands: Sequence[Demand], now: float) -> float:
         """Take every demand at once; 0.0 when granted, else seconds to wait."""
@@ -110,6 +119,19 @@ class RedisTokenBucket:
             args += [d.limit.capacity, d.limit.per_second, d.tokens]
         granted, wait_ms = self._script(keys=keys, args=args)
         return 0.0 if int(granted) == 1 else float(wait_ms) / 1000.0
+
+    def levels(self) -> tuple[BucketLevel, ...]:
+        """Every bucket in Redis, by key; reads only (for status reports)."""
+        found = []
+        for raw in self._client.scan_iter(match=self._prefix + "*", count=500):
+            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+            tokens, ts = self._client.hmget(key, ["tokens", "ts"])
+            if tokens is not None:
+                level = BucketLevel(
+                    key[len(self._prefix) :], float(tokens), None if ts is None else float(ts)
+                )
+                found.append(level)
+        return tuple(sorted(found, key=lambda b: b.key))
 
 
 @dataclass

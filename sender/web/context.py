@@ -1,11 +1,16 @@
-"""Access to the settings and engine that create_app attached to the app."""
+"""Access to the settings, engine and Celery app that belong to the running Flask app."""
 
 from __future__ import annotations
 
+from celery import Celery
 from flask import current_app
 from sqlalchemy import Engine
 
+from sender.celery_app import create_celery
 from sender.core.config import Settings
+from sender.ops.status import LiveSource
+
+_CELERY = "campaign.celery"
 
 
 def settings() -> Settings:
@@ -16,3 +21,17 @@ def settings() -> Settings:
 def engine() -> Engine:
     value: Engine = current_app.extensions["campaign.engine"]
     return value
+
+
+def celery() -> Celery:
+    """The Celery app for this app's settings, made on first use (status asks it for queues)."""
+    if _CELERY not in current_app.extensions:
+        current_app.extensions[_CELERY] = create_celery(settings())
+    value: Celery = current_app.extensions[_CELERY]
+    return value
+
+
+def live_source() -> LiveSource | None:
+    """Where status reads queues, workers and rate buckets; None without Redis (in-process)."""
+    url = settings().redis_url
+    return LiveSource(url, celery()) if url else None

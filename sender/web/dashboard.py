@@ -198,7 +198,7 @@ def index() -> str:
         "web/dashboard/index.html",
         campaigns=campaigns,
         failed=status.failed_batches(context.engine(), wave_ids),
-        live=status.live_view(context.settings().redis_url, ping_timeout=0),
+        live=status.live_view(context.live_source(), ping_timeout=0),
         controls=_CONTROLS,
     )
 

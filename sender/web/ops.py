@@ -20,10 +20,10 @@ bp = Blueprint("ops", __name__)
 
 def _collectors() -> list[Collector]:
     engine = context.engine()
-    redis_url = context.settings().redis_url
     found: list[Collector] = [metrics.WaveMessagesCollector(lambda: status.wave_counts(engine))]
-    if redis_url:
-        found.append(metrics.QueueDepthCollector(lambda: status.queue_depths_at(redis_url)))
+    if context.settings().redis_url:
+        celery = context.celery()
+        found.append(metrics.QueueDepthCollector(lambda: status.queue_depths_at(celery)))
     return found
 
 

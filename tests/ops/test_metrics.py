@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from flask.testing import FlaskClient
 from ops_fixtures import ops_redis_fixture  # noqa: F401 - provides ops_redis_url
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from replies_fixtures import (
     INBOUND_SECRET,
@@ -196,7 +197,7 @@ NINE = DEC1 + timedelta(hours=9)
 
 def _value(name: str, **labels: str) -> float:
     """A sample of this process's registry; absent counts as zero."""
-    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def _scrape(client: FlaskClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -17,9 +17,11 @@ from rich.console import Console
 from sending_fixtures import DEC1, add_case, add_supporters, add_wave
 from sqlalchemy import Engine
 
+from sender.celery_app import create_celery
 from sender.cli import status as cli_status
 from sender.core.config import Settings
 from sender.core.db import session_scope
+from sender.core.errors import NotFound
 from sender.core.models import Wave
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
@@ -56,7 +58,7 @@ def test_failed_batches_carry_their_reason(any_engine: Engine) -> None:
 
 def test_report_without_redis_says_in_process(any_engine: Engine) -> None:
     seed(any_engine)
-    report = status.build_report(any_engine, None, NOW)
+    report = status.snapshot(any_engine, NOW)
     assert report.live.mode == status.IN_PROCESS
     assert report.live.queues == {} and len(report.waves) == 1
     assert len(report.failed_batches) == 1
@@ -69,33 +71,74 @@ def test_wave_counts_feed_the_metrics_gauge(pg_engine: Engine) -> None:
     assert counts[(str(seeded.wave_id), "planned")] == 5
 
 
-def test_queue_depth_and_rate_buckets_read_from_redis(ops_redis_url: str) -> None:
+def _source(redis_url: str) -> status.LiveSource:
+    return status.LiveSource(
+        redis_url, create_celery(Settings(secret_key="t", redis_url=redis_url))
+    )
+
+
+def test_the_broker_counts_queue_depths_priority_sub_queues_included(ops_redis_url: str) -> None:
     client = redis.Redis.from_url(ops_redis_url)
     client.rpush("celery", "a", "b", "c")
-    client.rpush("celery\x06\x166", "d")  # a priority sub-queue counts too
-    assert status.queue_depths(client, ["celery", "sending"]) == {"celery": 4, "sending": 0}
-    bucket = RedisTokenBucket(client)
-    bucket.take([Demand(campaign_limit(1, 3600), 10)], now=time.time())
-    (found,) = status.rate_buckets(client)
+    client.rpush("celery\x06\x166", "d")  # kombu's sub-queue for priority 6
+    celery = _source(ops_redis_url).celery
+    assert status.queue_depths(celery, ["celery", "sending"]) == {"celery": 4, "sending": 0}
+    assert status.queue_depths_at(celery) == {"celery": 4}
+    assert set(client.keys()) == {b"celery", b"celery\x06\x166"}  # read only
+
+
+def test_queue_names_come_from_the_celery_configuration() -> None:
+    celery = create_celery(Settings(secret_key="t"))
+    assert status.queue_names(celery) == ("celery",)
+    celery.conf.task_routes = {"sender.send_batch": {"queue": "sending"}}
+    assert status.queue_names(celery) == ("celery", "sending")
+
+
+def test_live_view_with_redis_and_no_workers(ops_redis_url: str) -> None:
+    client = redis.Redis.from_url(ops_redis_url)
+    client.rpush("celery", "x")
+    RedisTokenBucket(client).take([Demand(campaign_limit(1, 3600), 10)], now=time.time())
+    live = status.live_view(_source(ops_redis_url), ping_timeout=0.3)
+    assert live.mode == "redis" and live.problem is None
+    assert live.queues["celery"] == 1
+    assert live.workers == ()
+    (found,) = live.buckets  # what the rate limiter keeps, as it reads it back
     assert found.key == "campaign:1"
     assert found.tokens == pytest.approx(1000 - 10)
 
 
-def test_live_view_with_redis_and_no_workers(ops_redis_url: str, env: pytest.MonkeyPatch) -> None:
-    env.setenv("REDIS_URL", ops_redis_url)
-    from sender.core.config import reset_settings
-
-    reset_settings()
-    redis.Redis.from_url(ops_redis_url).rpush("celery", "x")
-    live = status.live_view(ops_redis_url, ping_timeout=0.3)
-    assert live.mode == "redis" and live.problem is None
-    assert live.queues["celery"] == 1
-    assert live.workers == ()
-
-
 def test_unreachable_redis_is_reported_not_raised(any_engine: Engine) -> None:
-    live = status.live_view("redis://127.0.0.1:1/0", ping_timeout=0)
+    started = time.monotonic()
+    live = status.live_view(_source("redis://127.0.0.1:1/0"), ping_timeout=0)
     assert live.problem is not None and "Redis unreachable" in live.problem
+    assert status.queue_depths_at(_source("redis://127.0.0.1:1/0").celery) == {}
+    assert time.monotonic() - started < 2  # no broker retries
+
+
+def test_message_counts_fold_statuses_into_the_figures_people_read(any_engine: Engine) -> None:
+    seeded = seed(any_engine)
+    with session_scope(any_engine) as session:
+        counts = status.message_counts(
+            session, [seeded.wave_id, seeded.draft_wave_id], sent_since=NOW - timedelta(minutes=1)
+        )
+        assert status.message_counts(session, []) == {}
+    assert set(counts) == {seeded.wave_id}  # a draft has no messages
+    wave = counts[seeded.wave_id]
+    assert (wave.planned, wave.sent, wave.failed, wave.remaining, wave.skipped) == (10, 4, 1, 5, 0)
+    assert wave.sent_recently == 3
+    assert status.MessageCounts({"skipped": 2, "cancelled": 1}).skipped == 3
+
+
+def test_campaign_waves_and_wave_names(any_engine: Engine) -> None:
+    seeded = seed(any_engine)
+    (campaign,) = status.campaign_waves(any_engine, NOW)
+    assert (campaign.slug, campaign.name) == ("w4r-2020", "Write for Rights 2020")
+    assert [w.wave_id for w in campaign.waves] == [seeded.wave_id, seeded.draft_wave_id]
+    assert status.wave_named(any_engine, seeded.wave_id) == status.WaveName(
+        seeded.wave_id, "w4r-2020", "case-email"
+    )
+    with pytest.raises(NotFound):
+        status.wave_named(any_engine, 9999)
 
 
 # --- waves between windows, unsettled batches, finished waves, the CLI text ------------
@@ -132,7 +175,7 @@ def test_a_batch_sent_without_answer_is_reported_unsettled(any_engine: Engine) -
         assert repo.claim_batch(session, first, "key-1", nine)
     (wave,) = status.wave_progress(any_engine, nine)
     assert wave.unsettled == 1
-    text = _text(cli_status.render(status.build_report(any_engine, None, nine)))
+    text = _text(cli_status.render(status.snapshot(any_engine, nine)))
     assert "1 batch sent with no answer yet" in text
 
 
@@ -142,18 +185,18 @@ def test_finished_waves_only_on_request_and_when_nothing_is_in_flight(any_engine
         wave = session.get(Wave, wave_id)
         assert wave is not None
         wave.status = WaveStatus.DONE
-    assert status.build_report(any_engine, None, DEC1).waves == ()
-    report = status.build_report(any_engine, None, DEC1, every_wave=True)
+    assert status.snapshot(any_engine, DEC1).waves == ()
+    report = status.snapshot(any_engine, DEC1, every_wave=True)
     assert [w.status for w in report.waves] == ["done"]
-    finished = status.build_report(any_engine, None, DEC1, every_wave=True)
-    text = _text(cli_status.render(status.build_report(any_engine, None, DEC1), finished))
+    finished = status.snapshot(any_engine, DEC1, every_wave=True)
+    text = _text(cli_status.render(status.snapshot(any_engine, DEC1), finished))
     assert "No wave is scheduled, sending or paused." in text
     assert "How the other waves ended:" in text and "/case-email" in text
 
 
 def test_the_cli_text_adds_up_and_fits_80_columns(any_engine: Engine) -> None:
     seeded = seed(any_engine)
-    text = _text(cli_status.render(status.build_report(any_engine, None, NOW)), width=80)
+    text = _text(cli_status.render(status.snapshot(any_engine, NOW)), width=80)
     assert "planned 10 = sent 4 + failed 1 + skipped 0 + left 5" in text
     assert "3/min in the last minute, ETA 0:01:40" in text
     assert "oldest due batch waiting 0:05:00" in text
