@@ -45,7 +45,7 @@ def export(
 def review(
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")] = 100,
 ) -> None:
-    """Replies that need a person: unmatched, unreadable, or with a note."""
+    """Replies that need a person: unmatched, unreadable, with a note, or matched to read."""
     with session_scope(open_database()) as session:
         items = review_list(session, limit)
     if not items:

