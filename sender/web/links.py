@@ -32,6 +32,7 @@ from sender.core.models import Action, Case, Message, Supporter
 from sender.core.tokens import MessageRef, TokenSigner
 from sender.core.vocabulary import ActionKind
 from sender.ops import metrics
+from sender.render.case_text import case_text
 from sender.track.unsubscribe import unsubscribe
 from sender.web import context
 from sender.web.page_text import LANGUAGES, direction, language_of, page_text
@@ -156,19 +157,8 @@ def _record(session: Session, recipient: Recipient, kind: ActionKind, url: str |
 
 
 def _case_text(case: Case, recipient: Recipient) -> dict[str, Any]:
-    content: dict[str, Any] = case.content or {}
-    text = content.get(recipient.language) or content.get("en") or {}
-    address = text.get("authority_address") or []
-    return {
-        "person": case.person,
-        "title": text.get("title", case.person),
-        "summary": text.get("summary", ""),
-        "ask": text.get("ask", ""),
-        "authority": text.get("authority", ""),
-        "authority_address": [address] if isinstance(address, str) else list(address),
-        "letter": text.get("letter", ""),
-        "image_url": case.image_url,
-    }
+    text, _ = case_text(case.content, recipient.language, case.slug)
+    return {**text.as_json(), "person": case.person, "image_url": case.image_url}
 
 
 def _page(template: str, language: str, status: int = 200, **values: Any) -> tuple[str, int]:
