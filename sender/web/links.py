@@ -33,6 +33,7 @@ from sender.core.tokens import MessageRef, TokenSigner
 from sender.core.vocabulary import ActionKind
 from sender.ops import metrics
 from sender.render.case_text import case_text
+from sender.render.identity import sender_identity
 from sender.track.unsubscribe import unsubscribe
 from sender.web import context
 from sender.web.page_text import LANGUAGES, direction, language_of, page_text
@@ -162,15 +163,15 @@ def _case_text(case: Case, recipient: Recipient) -> dict[str, Any]:
 
 
 def _page(template: str, language: str, status: int = 200, **values: Any) -> tuple[str, int]:
-    settings = context.settings()
+    brand = sender_identity(context.settings()).brand
     html = render_template(
         template,
         lang=language,
         dir=direction(language),
         t=page_text(language),
-        org_name=settings.org_name,
-        org_address=settings.org_address,
-        brand={"primary": settings.brand_primary, "ink": settings.brand_ink},
+        org_name=brand["org_name"],
+        org_address=brand["org_address"],
+        brand=brand,
         token_path=request.path.removesuffix("/sent"),
         **values,
     )
