@@ -161,15 +161,9 @@ def naive(renderer: Renderer, case: CaseContent, sample: int) -> tuple[float, fl
         "lang": "en",
         "dir": "ltr",
         "align": "left",
-        "brand": renderer.brand,
+        "brand": renderer.identity.brand,
         "kind": "case_email",
-        "case": {
-            **case.texts("en")[0],
-            "slug": case.slug,
-            "person": case.person,
-            "country": case.country,
-            "image_url": case.image_url,
-        },
+        "case": render_module.case_values(case, "en")[0],
     }
     templates = renderer.templates
     rows = people(0, sample, case_id=case.id)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from sender.core.config import Settings
 from sender.core.models import Campaign
+from sender.render.identity import sender_identity
 
 DEFAULT_SLUG = "w4r-2020"
 DEFAULT_WINDOW = (datetime(2020, 10, 1, tzinfo=UTC), datetime(2021, 2, 1, tzinfo=UTC))
@@ -22,22 +23,16 @@ def ensure_campaign(session: Session, settings: Settings, slug: str = DEFAULT_SL
     """The campaign named `slug`, created with the defaults on first use."""
     campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
     if campaign is None:
+        defaults = sender_identity(settings)
         campaign = Campaign(
             slug=slug,
             name="Write for Rights 2020",
             window_start=DEFAULT_WINDOW[0],
             window_end=DEFAULT_WINDOW[1],
             timezone="UTC",
-            from_email=settings.from_email,
-            from_name=settings.from_name,
-            brand={
-                "primary": settings.brand_primary,
-                "ink": settings.brand_ink,
-                "accent": settings.brand_accent,
-                "logo_url": settings.logo_url,
-                "org_name": settings.org_name,
-                "org_address": settings.org_address,
-            },
+            from_email=defaults.sender.email,
+            from_name=defaults.sender.name or "",
+            brand=dict(defaults.brand),
         )
         session.add(campaign)
         session.flush()

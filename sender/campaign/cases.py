@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 from babel import Locale
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from sender.campaign.campaigns import DEFAULT_SLUG, ensure_campaign
 from sender.core.config import Settings, get_settings
@@ -25,10 +26,10 @@ from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
 from sender.core.models import Campaign, Case
 from sender.core.vocabulary import CaseStatus, Language
+from sender.render.case_text import CASE_FIELDS, CaseText
 
 REQUIRED_FIELDS = ("slug", "person", "country", "status", "content")
 OPTIONAL_FIELDS = ("action_url", "image_url", "excluded_countries")
-CONTENT_FIELDS = ("title", "summary", "ask", "authority", "authority_address", "letter")
 # CLDR lists a few codes that are not countries a supporter can live in.
 _NOT_COUNTRIES = frozenset({"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB"})
 COUNTRIES = frozenset(
@@ -36,28 +37,6 @@ COUNTRIES = frozenset(
     for code in map(str, Locale("en").territories)
     if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES
 )
-
-
-@dataclass(frozen=True)
-class CaseContent:
-    """What one language says about a case."""
-
-    title: str
-    summary: str
-    ask: str
-    authority: str
-    authority_address: tuple[str, ...]
-    letter: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "summary": self.summary,
-            "ask": self.ask,
-            "authority": self.authority,
-            "authority_address": list(self.authority_address),
-            "letter": self.letter,
-        }
 
 
 @dataclass(frozen=True)
@@ -69,7 +48,7 @@ class CaseDefinition:
     action_url: str | None
     image_url: str | None
     excluded_countries: tuple[str, ...]
-    content: Mapping[str, CaseContent] = field(hash=False)
+    content: Mapping[str, CaseText] = field(hash=False)
 
     def row_values(self) -> dict[str, Any]:
         """The `cases` columns this definition sets, in their stored form."""
@@ -146,15 +125,15 @@ def _country(value: Any, where: str, name: str, problems: _Problems) -> str:
     return value
 
 
-def _content(value: Any, where: str, lang: str, problems: _Problems) -> CaseContent | None:
+def _content(value: Any, where: str, lang: str, problems: _Problems) -> CaseText | None:
     where = f"{where}, language {lang}"
     if not isinstance(value, dict):
-        problems.error(where, "content must be a mapping of " + ", ".join(CONTENT_FIELDS))
+        problems.error(where, "content must be a mapping of " + ", ".join(CASE_FIELDS))
         return None
-    for name in CONTENT_FIELDS:
+    for name in CASE_FIELDS:
         if name not in value:
             problems.error(where, f"missing field `{name}`")
-    for name in sorted(set(value) - set(CONTENT_FIELDS)):
+    for name in sorted(set(value) - set(CASE_FIELDS)):
         problems.error(where, f"unknown field `{name}`")
     address = value.get("authority_address")
     if "authority_address" in value and (
@@ -166,20 +145,20 @@ def _content(value: Any, where: str, lang: str, problems: _Problems) -> CaseCont
         address = []
     texts = {
         name: _text(value.get(name), where, name, problems)
-        for name in CONTENT_FIELDS
+        for name in CASE_FIELDS
         if name != "authority_address" and name in value
     }
-    if len(texts) < len(CONTENT_FIELDS) - 1:
+    if len(texts) < len(CASE_FIELDS) - 1:
         return None
-    return CaseContent(authority_address=tuple(address or ()), **texts)
+    return CaseText(authority_address=tuple(address or ()), **texts)
 
 
-def _contents(value: Any, where: str, problems: _Problems) -> dict[str, CaseContent]:
+def _contents(value: Any, where: str, problems: _Problems) -> dict[str, CaseText]:
     if not isinstance(value, dict):
         problems.error(where, "`content` must map languages (en, es, fr, ar) to texts")
         return {}
     known = {str(lang) for lang in Language}
-    contents: dict[str, CaseContent] = {}
+    contents: dict[str, CaseText] = {}
     for lang, text in value.items():
         if lang not in known:
             problems.error(where, f"unknown language {lang!r} (known: {', '.join(sorted(known))})")
@@ -335,20 +314,31 @@ def list_cases(engine: Engine, campaign_slug: str = DEFAULT_SLUG) -> tuple[CaseS
         return tuple(_summary(case) for case in cases)
 
 
+def case_by_slug(session: Session, slug: str, campaign_slug: str = DEFAULT_SLUG) -> Case:
+    """The one lookup of a case by slug: slugs are unique within a campaign only."""
+    case = session.scalar(
+        select(Case)
+        .join(Campaign, Campaign.id == Case.campaign_id)
+        .where(Campaign.slug == campaign_slug, Case.slug == slug)
+    )
+    if case is None:
+        raise NotFound(f"no case with slug {slug!r} in campaign {campaign_slug!r}")
+    return case
+
+
 def set_case_status(
     engine: Engine, slug: str, status: CaseStatus | str, campaign_slug: str = DEFAULT_SLUG
 ) -> CaseSummary:
-    """Pause, resume or resolve a case; waves skip cases that are not active."""
+    """Pause, resume or resolve a case: the kill switch, and the only way a status changes.
+
+    Waves skip cases that are not active; a paused case's queued batches are
+    held at once, since the pipeline re-checks the case right before sending.
+    """
     if status not in {str(s) for s in CaseStatus}:
         raise InvalidInput(
             f"bad status {status!r} (one of: {', '.join(s.value for s in CaseStatus)})"
         )
-    campaign_id = _campaign_id(engine, campaign_slug)
     with session_scope(engine) as session:
-        case = session.scalar(
-            select(Case).where(Case.campaign_id == campaign_id, Case.slug == slug)
-        )
-        if case is None:
-            raise NotFound(f"no case {slug!r} in campaign {campaign_slug!r}")
+        case = case_by_slug(session, slug, campaign_slug)
         case.status = str(CaseStatus(status))
         return _summary(case)

@@ -19,8 +19,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sender.core.errors import InvalidInput
 from sender.core.vocabulary import AudienceRule, WaveKind
 
-WHOLE_DAY = (time(0, 0), time(0, 0))  # start == end: the local window is the whole day
-
 
 @dataclass(frozen=True)
 class WaveSpec:

@@ -21,7 +21,7 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, InvalidInput
 from sender.core.models import Campaign, Wave
-from sender.core.vocabulary import CaseStatus, WaveStatus
+from sender.core.vocabulary import WaveStatus
 from sender.send import store as repo
 
 UNFINISHED = (WaveStatus.DRAFT, WaveStatus.SCHEDULED, WaveStatus.SENDING, WaveStatus.PAUSED)
@@ -198,15 +198,6 @@ def retry_failed(engine: Engine, settings: Settings, name: str) -> int:
                 session, wave.id, [WaveStatus.DONE], WaveStatus.SENDING, finished_at=None
             )
     return count
-
-
-def set_case(engine: Engine, settings: Settings, slug: str, status: CaseStatus) -> str:
-    """The kill switch: a paused case's batches stop at once (re-checked before sending)."""
-    with session_scope(engine) as session:
-        campaign = ensure_campaign(session, settings)
-        found = repo.case_by_slug(session, campaign.id, slug)
-        repo.set_case_status(session, found.id, status)
-    return f"case {slug} {status}"
 
 
 def _wave(session: Session, settings: Settings, name: str) -> Wave:

@@ -1,25 +1,37 @@
-"""`campaign case pause|resume SLUG`: the per-case kill switch."""
+"""`campaign case pause|resume|resolve SLUG`: one case's status, and the per-case kill switch.
+
+The case file and the list of cases are `campaign cases load|list` (sender.cli.cases).
+"""
 
 from __future__ import annotations
 
 import typer
 
-from sender.campaign import waves
+from sender.campaign.cases import set_case_status
 from sender.cli.common import console, open_database
-from sender.core.config import get_settings
 from sender.core.vocabulary import CaseStatus
 
-app = typer.Typer(help="Stop or restart every email about one case.", no_args_is_help=True)
+app = typer.Typer(help="Stop, restart or close every email about one case.", no_args_is_help=True)
+
+
+def _set(slug: str, status: CaseStatus) -> None:
+    case = set_case_status(open_database(), slug, status)
+    console.print(f"case {case.slug} {case.status}")
 
 
 @app.command()
 def pause(slug: str) -> None:
     """Stop at once: unsent batches of this case wait, re-checked right before sending."""
-    settings = get_settings()
-    console.print(waves.set_case(open_database(settings), settings, slug, CaseStatus.PAUSED))
+    _set(slug, CaseStatus.PAUSED)
 
 
 @app.command()
 def resume(slug: str) -> None:
-    settings = get_settings()
-    console.print(waves.set_case(open_database(settings), settings, slug, CaseStatus.ACTIVE))
+    """Send this case's emails again."""
+    _set(slug, CaseStatus.ACTIVE)
+
+
+@app.command()
+def resolve(slug: str) -> None:
+    """The case is over (e.g. the person was freed): no further wave writes about it."""
+    _set(slug, CaseStatus.RESOLVED)

@@ -1,4 +1,7 @@
-"""`campaign cases`: load the cases file, list cases, pause or resolve one."""
+"""`campaign cases load|list`: the cases file and the cases it loaded.
+
+One case's status (pause, resume, resolve) is `campaign case` (sender.cli.case_control).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Column, Table
 
-from sender.campaign.cases import list_cases, load_cases, set_case_status
+from sender.campaign.cases import list_cases, load_cases
 from sender.cli.common import console, open_database
-from sender.core.vocabulary import CaseStatus
 
 app = typer.Typer(help="Cases supporters write for.", no_args_is_help=True)
 
@@ -52,10 +54,3 @@ def list_() -> None:
             case.action_url or "built-in",
         )
     console.print(table)
-
-
-@app.command()
-def status(slug: str, new_status: Annotated[CaseStatus, typer.Argument(metavar="STATUS")]) -> None:
-    """Set a case active, paused or resolved (waves skip cases that are not active)."""
-    case = set_case_status(open_database(), slug, new_status)
-    console.print(f"case {case.slug} is now {case.status}")

@@ -8,12 +8,15 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from sender.campaign.cases import case_by_slug
 from sender.cli.common import console, open_database
 from sender.core import db
+from sender.core.addresses import normalise_email
 from sender.core.config import Settings, get_settings
 from sender.core.errors import CampaignError, InvalidInput, NotFound
-from sender.core.models import Case, Supporter
+from sender.core.models import Campaign, Supporter
 from sender.core.vocabulary import WaveKind
+from sender.render.identity import sender_identity
 from sender.render.preview import Preview, check_all, preview, screenshot
 from sender.render.renderer import CaseContent, RecipientData, Renderer
 
@@ -67,19 +70,19 @@ def _preview_one(
 ) -> Preview:
     engine = open_database(settings)
     with db.session_scope(engine) as session:
-        row = session.scalar(select(Case).where(Case.slug == slug).order_by(Case.id).limit(1))
-        if row is None:
-            raise NotFound(f"no case with slug {slug!r}")
+        row = case_by_slug(session, slug)
         content = CaseContent.from_row(row)
+        identity = sender_identity(settings, session.get(Campaign, row.campaign_id))
         who = None
         if email is not None:
-            person = session.scalar(select(Supporter).where(Supporter.email == email.lower()))
+            address = normalise_email(email)
+            person = session.scalar(select(Supporter).where(Supporter.email == address))
             if person is None or person.email is None:
                 raise NotFound(f"no supporter with email {email!r}")
             who = RecipientData(
                 person.id, person.email, person.first_name, person.last_name, None, row.id, None
             )
-    return preview(Renderer(settings), kind, content, language, who)
+    return preview(Renderer(settings, identity), kind, content, language, who)
 
 
 def _write(result: Preview, stem: Path, png: bool) -> None:

@@ -32,12 +32,13 @@ from sender.core import db
 from sender.core.clock import SteppedClock
 from sender.core.config import Settings, get_settings, reset_settings
 from sender.core.errors import CampaignError
-from sender.core.models import Case, Event, Wave
+from sender.core.models import Campaign, Case, Event, Wave
 from sender.core.vocabulary import EventType, Language, WaveKind
 from sender.devtools.crm_export import write_crm_export
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.services import free_port
 from sender.devtools.webapp import serving
+from sender.render.identity import sender_identity
 from sender.render.preview import check_all, preview
 from sender.render.renderer import CaseContent, Renderer
 from sender.report.charts import write_chart
@@ -316,12 +317,14 @@ def write_previews(paths: DemoPaths, engine: Engine, settings: Settings) -> tupl
     problems = check_all(engine, settings)
     if problems:
         raise CampaignError("templates refuse to render: " + "; ".join(map(str, problems)))
-    renderer = Renderer(settings)
     with db.session_scope(engine) as session:
         case = session.scalars(select(Case).order_by(Case.id)).first()
         if case is None:
             raise CampaignError("no cases loaded")
         content = CaseContent.from_row(case)
+        renderer = Renderer(
+            settings, sender_identity(settings, session.get(Campaign, case.campaign_id))
+        )
     paths.previews.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for language in Language:

@@ -113,9 +113,6 @@ def tag_values(
 _ESCAPED = frozenset("&<>\"'")  # exactly what html.escape changes
 
 
-_TAG_SHAPE = re.compile(r"-[a-z_]+-")
-
-
 def personalise(text: str, substitutions: Mapping[str, str]) -> str:
     """Fill substitution tags the way SendGrid does.
 
@@ -161,11 +158,6 @@ def _pattern_for(keys: tuple[str, ...]) -> re.Pattern[str]:
             _patterns.clear()
         _patterns[keys] = pattern
     return pattern
-
-
-def find_tags(text: str) -> set[str]:
-    """Every tag-shaped string in `text` (used by checks, not by sending)."""
-    return set(_TAG_SHAPE.findall(text))
 
 
 # Crockford's base32: no I, L, O or U, so a code read out on the phone survives.

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
-from email.headerregistry import Address as MimeAddress
-from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,9 +21,11 @@ from sqlalchemy import Engine, select
 from sender.core import db
 from sender.core.config import Settings
 from sender.core.errors import CampaignError, TemplateProblem
-from sender.core.mail import Address, OutgoingBatch, Recipient
-from sender.core.models import Case, Wave
+from sender.core.mail import OutgoingBatch, Recipient
+from sender.core.models import Campaign, Case, Wave
 from sender.core.vocabulary import WaveKind
+from sender.render.eml import build_eml
+from sender.render.identity import SenderIdentity, sender_identity
 from sender.render.merge import personalise
 from sender.render.renderer import (
     CaseContent,
@@ -91,30 +91,18 @@ def preview(
         preheader=personalise(variant.preheader, recipient.substitutions),
         html=html,
         text=personalise(variant.text, recipient.substitutions),
-        eml=build_eml(batch, recipient),
+        eml=preview_eml(batch, recipient),
         warnings=tuple(warnings),
     )
 
 
-def build_eml(batch: OutgoingBatch, recipient: Recipient) -> bytes:
+def preview_eml(batch: OutgoingBatch, recipient: Recipient) -> bytes:
     """The MIME message one recipient of `batch` would get, as the provider would build it."""
-    fill = recipient.substitutions
-    message = EmailMessage()
-    message["From"] = _address(batch.sender)
-    message["To"] = _address(recipient.to)
-    message["Reply-To"] = _address(batch.reply_to)
-    message["Subject"] = personalise(batch.subject, fill)
-    message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(domain=batch.sender.email.rpartition("@")[2] or None)
-    for name, value in batch.headers_for(recipient).items():
-        message[name] = value
-    message.set_content(personalise(batch.text, fill), subtype="plain", cte="quoted-printable")
-    message.add_alternative(personalise(batch.html, fill), subtype="html", cte="quoted-printable")
-    return message.as_bytes()
-
-
-def _address(address: Address) -> MimeAddress:
-    return MimeAddress(display_name=address.name or "", addr_spec=address.email)
+    ids = (
+        ("Date", formatdate(localtime=False)),
+        ("Message-ID", make_msgid(domain=batch.sender.email.rpartition("@")[2] or None)),
+    )
+    return build_eml(batch, recipient, ids, cte="quoted-printable").as_bytes()
 
 
 def html_warnings(html: str) -> list[str]:
@@ -153,7 +141,10 @@ class _HtmlScan(HTMLParser):
 
 
 def check_all(engine: Engine, settings: Settings) -> list[Problem]:
-    """Every template problem and every variant that fails to render; empty means go."""
+    """Every template problem and every variant that fails to render; empty means go.
+
+    Each case renders with its own campaign's identity, as it will be sent.
+    """
     try:
         renderer = Renderer(settings)
     except TemplateProblem as error:
@@ -161,10 +152,14 @@ def check_all(engine: Engine, settings: Settings) -> list[Problem]:
     problems = template_problems(renderer)
     if problems:
         return problems  # rendering broken templates would only repeat them
-    for kind, case, language, wave in _variants(engine, renderer):
+    identities, variants = _variants(engine, settings, renderer.templates.languages)
+    renderers = {
+        campaign_id: Renderer(settings, identity) for campaign_id, identity in identities.items()
+    }
+    for campaign_id, kind, case, language, wave in variants:
         try:
-            variant = renderer.variant(kind, case, language, wave)
-            renderer.recipient(variant, sample_recipient(case, wave))
+            variant = renderers[campaign_id].variant(kind, case, language, wave)
+            renderers[campaign_id].recipient(variant, sample_recipient(case, wave))
         except CampaignError as error:
             label = f"{kind.value} × {case.slug} × {language}" + (
                 f" × wave {wave.name}" if wave else ""
@@ -185,18 +180,26 @@ def template_problems(renderer: Renderer) -> list[Problem]:
     return problems
 
 
+_Variant = tuple[int, WaveKind, CaseContent, str, WaveContent | None]  # campaign id first
+
+
 def _variants(
-    engine: Engine, renderer: Renderer
-) -> Iterator[tuple[WaveKind, CaseContent, str, WaveContent | None]]:
+    engine: Engine, settings: Settings, languages: Sequence[str]
+) -> tuple[dict[int, SenderIdentity], list[_Variant]]:
+    """Each campaign's identity, and every variant its cases can produce."""
     with db.session_scope(engine) as session:
-        cases = [CaseContent.from_row(c) for c in session.scalars(select(Case).order_by(Case.id))]
+        identities = {c.id: sender_identity(settings, c) for c in session.scalars(select(Campaign))}
+        cases = [
+            (c.campaign_id, CaseContent.from_row(c))
+            for c in session.scalars(select(Case).order_by(Case.id))
+        ]
         waves = [WaveContent.from_row(w) for w in session.scalars(select(Wave).order_by(Wave.id))]
-    for case in cases:
-        for language in renderer.templates.languages:
-            for kind in WaveKind:
-                yield kind, case, language, None
-            for wave in waves:
-                yield wave.kind, case, language, wave
+    variants: list[_Variant] = []
+    for campaign_id, case in cases:
+        for language in languages:
+            variants += [(campaign_id, kind, case, language, None) for kind in WaveKind]
+            variants += [(campaign_id, wave.kind, case, language, wave) for wave in waves]
+    return identities, variants
 
 
 def screenshot(html_file: Path, png_file: Path, width: int = 640, height: int = 1800) -> Path:

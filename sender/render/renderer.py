@@ -28,6 +28,8 @@ from sender.core.models import Case, Wave
 from sender.core.tokens import ReplyRef, TokenSigner
 from sender.core.vocabulary import WaveKind
 from sender.ops.collector import collector_paused, freeze_long_lived
+from sender.render.case_text import case_text
+from sender.render.identity import SenderIdentity, sender_identity
 from sender.render.merge import (
     HTML_RECIPIENT,
     HTML_TAGS,
@@ -39,7 +41,7 @@ from sender.render.merge import (
     tag_values,
 )
 from sender.render.merge import personalise as personalise
-from sender.render.templating import RIGHT_TO_LEFT, SOURCE_LANGUAGE, Templates
+from sender.render.templating import RIGHT_TO_LEFT, Templates
 
 
 def _N(message: str) -> str:
@@ -47,7 +49,6 @@ def _N(message: str) -> str:
     return message
 
 
-CASE_FIELDS = ("title", "summary", "ask", "authority", "authority_address", "letter")
 FRIEND = _N("friend")  # the first name used when a supporter gave none
 
 
@@ -60,6 +61,8 @@ def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class CaseContent:
+    """A case as variants are rendered from it; its texts are read with `case_text`."""
+
     id: int
     slug: str
     person: str
@@ -85,33 +88,6 @@ class CaseContent:
             image_url=case.image_url,
             content=_frozen(content),
         )
-
-    def texts(self, language: str) -> tuple[dict[str, str], tuple[str, ...]]:
-        """The case's texts in `language` (or English, noted as a fallback)."""
-        fallbacks: tuple[str, ...] = ()
-        chosen = language
-        if language not in self.content:
-            chosen = SOURCE_LANGUAGE
-            fallbacks = (f"case {self.slug} has no '{language}' content; English used",)
-        texts = self.content.get(chosen)
-        if texts is None:
-            raise TemplateProblem(f"case {self.slug}: no content in '{language}' nor in English")
-        found: dict[str, str] = {}
-        for name in CASE_FIELDS:
-            value = _as_text(texts.get(name))
-            if value is None:
-                raise TemplateProblem(f"case {self.slug}: content.{chosen} lacks field '{name}'")
-            found[name] = value
-        return found, fallbacks
-
-
-def _as_text(value: object) -> str | None:
-    """A case field as text; lists (the cases file's address lines) become lines."""
-    if isinstance(value, list | tuple) and all(isinstance(line, str) for line in value):
-        value = "\n".join(line.strip() for line in value if line.strip())
-    if not isinstance(value, str) or not value.strip():
-        return None
-    return value.strip()
 
 
 @dataclass(frozen=True)
@@ -192,11 +168,11 @@ class Renderer:
     def __init__(
         self,
         settings: Settings,
-        brand: Mapping[str, str] | None = None,
+        identity: SenderIdentity | None = None,
         templates_dir: Path | None = None,
     ) -> None:
         self.settings = settings
-        self.brand: dict[str, str] = {**_settings_brand(settings), **(brand or {})}
+        self.identity = identity or sender_identity(settings)
         self.templates = Templates(templates_dir or settings.templates_dir)
         self.signer = TokenSigner(settings.secret_key)
         base = settings.public_base_url.rstrip("/")
@@ -299,13 +275,9 @@ class Renderer:
     ) -> OutgoingBatch:
         """The request for `recipients`; `custom_args` are those shared by all of them
         (`batch_args`), sent once and carried by every recipient's events."""
-        sender = Address(
-            self.brand.get("from_email", self.settings.from_email),
-            self.brand.get("from_name", self.settings.from_name),
-        )
         return OutgoingBatch(
             send_key=send_key,
-            sender=sender,
+            sender=self.identity.sender,
             reply_to=variant.reply_to,
             subject=variant.subject,
             html=variant.html,
@@ -324,20 +296,14 @@ class Renderer:
 
     def _render(self, key: VariantKey, case: CaseContent, wave: WaveContent | None) -> Variant:
         language = key.language
-        texts, fallbacks = case.texts(language)
+        values, fallbacks = case_values(case, language)
         base: dict[str, Any] = {
             "lang": language,
             "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
             "align": "right" if language in RIGHT_TO_LEFT else "left",
-            "brand": self.brand,
+            "brand": self.identity.brand,
             "kind": key.kind.value,
-            "case": {
-                **texts,
-                "slug": case.slug,
-                "person": case.person,
-                "country": case.country,
-                "image_url": case.image_url,
-            },
+            "case": values,
         }
         missing: list[str] = []
         text_name, html_name = f"{key.kind.value}.txt", f"{key.kind.value}.html"
@@ -378,10 +344,24 @@ class Renderer:
             preheader=heads["preheader"]["text"],
             html=inline_css(html.text),
             text=_tidy_text(text.text),
-            reply_to=Address(f"reply+{reply}@{self.settings.inbound_domain}"),
+            reply_to=Address(f"reply+{reply}@{self.identity.reply_domain}"),
             fallbacks=fallbacks,
             greeting=self.friend(language),
         )
+
+
+def case_values(case: CaseContent, language: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """What templates read as `case.*` in `language`, and what fell back to English."""
+    says, fallbacks = case_text(case.content, language, case.slug)
+    values = {
+        **says.as_json(),
+        "authority_address": "\n".join(says.authority_address),
+        "slug": case.slug,
+        "person": case.person,
+        "country": case.country,
+        "image_url": case.image_url,
+    }
+    return values, fallbacks
 
 
 _MERGE_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]+)\s*\}\}")
@@ -441,17 +421,6 @@ def _escaped_or_none(text: str) -> str | None:
     """The HTML form of `text`, or None when it is the same (most base URLs)."""
     escaped = html.escape(text)
     return None if escaped == text else escaped
-
-
-def _settings_brand(settings: Settings) -> dict[str, str]:
-    return {
-        "primary": settings.brand_primary,
-        "ink": settings.brand_ink,
-        "accent": settings.brand_accent,
-        "logo_url": settings.logo_url,
-        "org_name": settings.org_name,
-        "org_address": settings.org_address,
-    }
 
 
 __all__ = [

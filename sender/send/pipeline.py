@@ -32,6 +32,7 @@ from sender.core.models import Batch, Campaign, Case, Wave
 from sender.core.vocabulary import BatchStatus, CaseStatus, WaveKind, WaveStatus
 from sender.ops import metrics
 from sender.ops.logs import ContextScope, log_context
+from sender.render.identity import sender_identity
 from sender.render.renderer import CaseContent, Renderer, WaveContent, batch_args
 from sender.send import store as repo
 from sender.send.eligibility import SkipReason
@@ -107,10 +108,8 @@ class Sender:
     def renderer(self, campaign: Campaign) -> Renderer:
         found = self._renderers.get(campaign.id)
         if found is None:
-            brand = {str(k): str(v) for k, v in (campaign.brand or {}).items()}
-            brand.setdefault("from_email", campaign.from_email)
-            brand.setdefault("from_name", campaign.from_name)
-            found = self._renderers[campaign.id] = Renderer(self.settings, brand=brand)
+            identity = sender_identity(self.settings, campaign)
+            found = self._renderers[campaign.id] = Renderer(self.settings, identity)
         return found
 
 

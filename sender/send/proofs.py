@@ -19,6 +19,7 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
 from sender.core.vocabulary import WaveKind
+from sender.render.identity import sender_identity
 from sender.render.renderer import CaseContent, RecipientData, Renderer, WaveContent, batch_args
 from sender.send import store as repo
 from sender.send.transport.base import Transport
@@ -47,10 +48,10 @@ def send_proofs(
         wave = repo.wave_by_name(session, campaign.id, name)
         cases = [CaseContent.from_row(c) for c in repo.active_cases(session, campaign.id)]
         wave_content = WaveContent.from_row(wave)
-        brand = {str(k): str(v) for k, v in (campaign.brand or {}).items()}
+        identity = sender_identity(settings, campaign)
         kind = WaveKind(wave.kind)
         languages = sorted(wave.subjects or {"en": ""})
-    renderer = Renderer(settings, brand=brand)
+    renderer = Renderer(settings, identity)
     sent: list[ProofSent] = []
     for case in cases:
         for language in languages:

@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from sender.core.errors import InvalidInput, NotFound
-from sender.core.models import Case, Reply, Supporter
+from sender.campaign.cases import case_by_slug
+from sender.core.models import Reply, Supporter
 from sender.core.vocabulary import ReplyStatus
 
 NEEDS_A_PERSON = (ReplyStatus.REVIEW, ReplyStatus.MATCHED)
@@ -50,21 +50,12 @@ class ReviewItem:
     wave_id: int | None = None
 
 
-def find_case(session: Session, slug: str) -> Case:
-    cases = session.scalars(select(Case).where(Case.slug == slug)).all()
-    if not cases:
-        raise NotFound(f"no case with slug {slug!r}")
-    if len(cases) > 1:
-        raise InvalidInput(f"case slug {slug!r} exists in several campaigns")
-    return cases[0]
-
-
 def solidarity_messages(session: Session, case_slug: str) -> list[SolidarityMessage]:
     """Matched replies for a case, oldest first: no auto-replies, STOPs or unverified mail.
 
     Only first names: the people the messages go to never see supporters' addresses.
     """
-    case = find_case(session, case_slug)
+    case = case_by_slug(session, case_slug)
     rows = session.execute(
         select(Reply, Supporter.first_name, Supporter.country)
         .outerjoin(Supporter, Supporter.id == Reply.supporter_id)

@@ -32,6 +32,8 @@ from sender.core.models import Action, Case, Message, Supporter
 from sender.core.tokens import MessageRef, TokenSigner
 from sender.core.vocabulary import ActionKind
 from sender.ops import metrics
+from sender.render.case_text import case_text
+from sender.render.identity import sender_identity
 from sender.track.unsubscribe import unsubscribe
 from sender.web import context
 from sender.web.page_text import LANGUAGES, direction, language_of, page_text
@@ -156,31 +158,20 @@ def _record(session: Session, recipient: Recipient, kind: ActionKind, url: str |
 
 
 def _case_text(case: Case, recipient: Recipient) -> dict[str, Any]:
-    content: dict[str, Any] = case.content or {}
-    text = content.get(recipient.language) or content.get("en") or {}
-    address = text.get("authority_address") or []
-    return {
-        "person": case.person,
-        "title": text.get("title", case.person),
-        "summary": text.get("summary", ""),
-        "ask": text.get("ask", ""),
-        "authority": text.get("authority", ""),
-        "authority_address": [address] if isinstance(address, str) else list(address),
-        "letter": text.get("letter", ""),
-        "image_url": case.image_url,
-    }
+    text, _ = case_text(case.content, recipient.language, case.slug)
+    return {**text.as_json(), "person": case.person, "image_url": case.image_url}
 
 
 def _page(template: str, language: str, status: int = 200, **values: Any) -> tuple[str, int]:
-    settings = context.settings()
+    brand = sender_identity(context.settings()).brand
     html = render_template(
         template,
         lang=language,
         dir=direction(language),
         t=page_text(language),
-        org_name=settings.org_name,
-        org_address=settings.org_address,
-        brand={"primary": settings.brand_primary, "ink": settings.brand_ink},
+        org_name=brand["org_name"],
+        org_address=brand["org_address"],
+        brand=brand,
         token_path=request.path.removesuffix("/sent"),
         **values,
     )

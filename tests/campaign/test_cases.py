@@ -192,7 +192,7 @@ def test_set_status_and_list(any_engine: Engine, env: pytest.MonkeyPatch, tmp_pa
     assert summary.status == "resolved"
     listed = {case.slug: case.status for case in list_cases(any_engine)}
     assert listed == {"one": "active", "two": "resolved"}
-    with pytest.raises(NotFound, match="no case 'three'"):
+    with pytest.raises(NotFound, match="no case with slug 'three' in campaign 'w4r-2020'"):
         set_case_status(any_engine, "three", "paused")
     with pytest.raises(InvalidInput, match="bad status"):
         set_case_status(any_engine, "one", "closed")

@@ -9,7 +9,7 @@ from sender.campaign.cases import list_cases
 from sender.cli import app
 from sender.core.config import get_settings, reset_settings
 from sender.core.db import get_engine
-from sender.core.errors import InvalidInput
+from sender.core.errors import InvalidInput, NotFound
 
 CASES_FILE = Path(__file__).parent.parent.parent / "audiences" / "cases-2020.yaml"
 
@@ -32,10 +32,10 @@ def test_load_prints_created_then_unchanged(runner: CliRunner, env: pytest.Monke
     assert len(list_cases(get_engine(get_settings().database_url))) == 7
 
 
-def test_list_and_status(runner: CliRunner, env: pytest.MonkeyPatch) -> None:
+def test_list_and_pause(runner: CliRunner, env: pytest.MonkeyPatch) -> None:
     runner.invoke(app, ["cases", "load", str(CASES_FILE)])
-    paused = runner.invoke(app, ["cases", "status", "jani-silva", "paused"])
-    assert paused.exit_code == 0 and "jani-silva is now paused" in paused.output
+    paused = runner.invoke(app, ["case", "pause", "jani-silva"])
+    assert paused.exit_code == 0 and "case jani-silva paused" in paused.output
     listed = runner.invoke(app, ["cases", "list"])
     assert listed.exit_code == 0
     # The terminal may be narrow: the slug column is never cut, the rest may be.
@@ -58,3 +58,19 @@ def test_bad_file_is_a_campaign_error_and_loads_nothing(
     assert isinstance(result.exception, InvalidInput)
     assert "case 'idris-khattak': bad status 'stopped'" in str(result.exception)
     assert list_cases(get_engine(get_settings().database_url)) == ()
+
+
+def test_one_case_is_paused_resumed_and_resolved_under_case(
+    runner: CliRunner, env: pytest.MonkeyPatch
+) -> None:
+    runner.invoke(app, ["cases", "load", str(CASES_FILE)])
+    for command, status in (("pause", "paused"), ("resume", "active"), ("resolve", "resolved")):
+        result = runner.invoke(app, ["case", command, "jani-silva"])
+        assert result.exit_code == 0 and f"case jani-silva {status}" in result.output
+    statuses = {c.slug: c.status for c in list_cases(get_engine(get_settings().database_url))}
+    assert statuses["jani-silva"] == "resolved" and statuses["nassima-al-sada"] == "active"
+    # One path per job: the old `cases status` is gone, and unknown slugs are one line.
+    assert runner.invoke(app, ["cases", "status", "jani-silva", "paused"]).exit_code != 0
+    unknown = runner.invoke(app, ["case", "pause", "nobody"])
+    assert isinstance(unknown.exception, NotFound)
+    assert "no case with slug 'nobody' in campaign 'w4r-2020'" in str(unknown.exception)

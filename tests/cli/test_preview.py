@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 import render_fixtures as fx
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from sender.campaign.campaigns import ensure_campaign
+from sender.campaign.campaigns import DEFAULT_WINDOW, ensure_campaign
 from sender.cli import app
 from sender.core import db
 from sender.core.config import get_settings, reset_settings
-from sender.core.models import Case, Supporter
+from sender.core.models import Campaign, Case, Supporter
 
 
 @pytest.fixture
@@ -76,6 +77,48 @@ def test_preview_writes_html_text_and_eml(
         (out / "ana-rios-fr-case_email.eml").read_bytes(), policy=default
     )
     assert message["To"] == '"Zoé <b> Martin & fils" <zoe@example.org>'
+
+
+def _engine() -> Engine:
+    return db.get_engine(get_settings().database_url)
+
+
+def test_preview_renders_with_the_campaign_s_brand_and_sender(
+    runner: CliRunner, database: None, tmp_path: Path
+) -> None:
+    with db.session_scope(_engine()) as session:
+        campaign = session.scalars(select(Campaign)).one()
+        campaign.brand = {**campaign.brand, "primary": "#123456", "org_name": "Section X"}
+        campaign.from_email, campaign.from_name = "w4r@section.example", "Section X"
+    out = tmp_path / "out"
+    args = ["preview", "--case", "ana-rios", "--supporter", " ZOE@Example.org ", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    html = (out / "ana-rios-en-case_email.html").read_text()
+    assert "#123456" in html and "Section X" in html and "#ffff00" not in html
+    message = email.message_from_bytes(
+        (out / "ana-rios-en-case_email.eml").read_bytes(), policy=default
+    )
+    assert message["From"] == "Section X <w4r@section.example>"
+    assert message["To"] == '"Zoé <b> Martin & fils" <zoe@example.org>'  # the address normalised
+
+
+def test_preview_finds_cases_of_the_campaign_only(runner: CliRunner, database: None) -> None:
+    with db.session_scope(_engine()) as session:
+        other = Campaign(
+            slug="other",
+            name="Other",
+            window_start=DEFAULT_WINDOW[0],
+            window_end=DEFAULT_WINDOW[1],
+            from_email="o@example.org",
+            from_name="O",
+        )
+        session.add(other)
+        session.flush()
+        session.add(Case(campaign_id=other.id, slug="elsewhere", person="E", country="FR"))
+    result = runner.invoke(app, ["preview", "--case", "elsewhere"])
+    assert result.exit_code == 2
+    assert "no case with slug 'elsewhere' in campaign 'w4r-2020'" in result.output
 
 
 def test_preview_of_another_kind_with_the_sample_supporter(

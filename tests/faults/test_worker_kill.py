@@ -31,7 +31,7 @@ from faults.fault_fixtures import (
     open_campaign,
     wait_until,
 )
-from sender.campaign.waves import set_case
+from sender.campaign.cases import set_case_status
 from sender.core.db import session_scope
 from sender.core.models import Assignment, Batch, Case
 from sender.core.vocabulary import BatchStatus, CaseStatus, MessageStatus
@@ -84,7 +84,7 @@ def _kill_when_idle(world: World, wave_id: int) -> None:
     # and then waits, the wave half done, until the case is resumed.
     plan_wave(world.engine, world.settings, wave_id, datetime.now(UTC))
     held = _second_case(world)
-    set_case(world.engine, world.settings, held, CaseStatus.PAUSED)
+    set_case_status(world.engine, held, CaseStatus.PAUSED)
     victim = world.start_worker()
     world.tick()
 
@@ -97,7 +97,7 @@ def _kill_when_idle(world: World, wave_id: int) -> None:
 
     wait_until(idle, 40, "the first case's batches to be sent")
     victim.kill()
-    set_case(world.engine, world.settings, held, CaseStatus.ACTIVE)
+    set_case_status(world.engine, held, CaseStatus.ACTIVE)
 
 
 def _second_case(world: World) -> str:

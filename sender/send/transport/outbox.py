@@ -1,8 +1,8 @@
 """The outbox: every personalised message written as an RFC 5322 .eml file.
 
 The default transport when no SendGrid key is configured. Tags are filled the
-way SendGrid fills them (sender.render.merge.personalise), so what lands here is what
-a supporter would read.
+way SendGrid fills them (sender.render.eml, as previews are), so what lands here
+is what a supporter would read.
 One file per (send_key, recipient) under a deterministic name, written to a
 temporary file and renamed: a retried batch overwrites, never duplicates, and
 a reader never sees half a message.
@@ -14,14 +14,13 @@ import hashlib
 import os
 import re
 import tempfile
-from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
 from sender.core.clock import Clock, SystemClock
-from sender.core.mail import Address, OutgoingBatch, Recipient
-from sender.render.merge import personalise
+from sender.core.mail import OutgoingBatch, Recipient
+from sender.render.eml import build_eml
 from sender.send.transport.base import Accepted, RetryLater
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -37,10 +36,6 @@ def message_id(send_key: str, email: str) -> str:
     return f"<{digest}@outbox.invalid>"
 
 
-def _header_address(address: Address) -> HeaderAddress:
-    return HeaderAddress(display_name=address.name or "", addr_spec=address.email)
-
-
 def custom_arg_header(key: str) -> str:
     """`case_id` -> `X-Campaign-Case-Id`: custom args stay visible in the file."""
     return "X-Campaign-" + "-".join(p.capitalize() for p in re.split(r"[_\-\s]+", key) if p)
@@ -49,23 +44,14 @@ def custom_arg_header(key: str) -> str:
 def build_message(
     batch: OutgoingBatch, recipient: Recipient, clock: Clock | None = None
 ) -> EmailMessage:
-    subs = recipient.substitutions
-    msg = EmailMessage()
-    msg["From"] = _header_address(batch.sender)
-    msg["To"] = _header_address(recipient.to)
-    msg["Reply-To"] = _header_address(batch.reply_to)
-    msg["Subject"] = personalise(batch.subject, subs)
-    msg["Message-ID"] = message_id(batch.send_key, recipient.to.email)
-    msg["Date"] = format_datetime((clock or SystemClock()).now())
-    for name, value in batch.headers_for(recipient).items():
-        msg[name] = value
-    for key, value in batch.custom_args_for(recipient).items():
-        msg[custom_arg_header(key)] = value
+    ids = (
+        ("Message-ID", message_id(batch.send_key, recipient.to.email)),
+        ("Date", format_datetime((clock or SystemClock()).now())),
+    )
+    extra = [(custom_arg_header(k), v) for k, v in batch.custom_args_for(recipient).items()]
     if batch.categories:
-        msg["X-Campaign-Categories"] = ", ".join(batch.categories)
-    msg.set_content(personalise(batch.text, subs))
-    msg.add_alternative(personalise(batch.html, subs), subtype="html")
-    return msg
+        extra.append(("X-Campaign-Categories", ", ".join(batch.categories)))
+    return build_eml(batch, recipient, ids, extra)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
