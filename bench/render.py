@@ -6,7 +6,7 @@ Variants (7 cases x 4 languages) are rendered and inlined once each; then every
 recipient's Recipient (substitutions with two signed tokens, custom args,
 unsubscribe headers) is built in batches of 1,000 by the very calls the send
 pipeline makes (sender.send.pipeline._deliver: `Renderer.recipients` on the
-repository's rows, then `Renderer.batch`). The start-up heap is frozen as a
+store's recipients, then `Renderer.batch`). The start-up heap is frozen as a
 worker does at start-up (sender.ops.collector); the collector stays on otherwise.
 Database time is excluded: recipient rows are made in memory outside the timer.
 The naive path (Jinja2 + premailer per recipient) runs on a sample in the same
@@ -35,7 +35,6 @@ from sender.render.renderer import (
     batch_args,
     inline_css,
 )
-from sender.send.store import RecipientRow
 
 LANGUAGES = ("en", "es", "fr", "ar")
 BATCH = 1000
@@ -69,6 +68,7 @@ def cases() -> list[CaseContent]:
 
 
 def people(start: int, count: int, case_id: int) -> list[RecipientData]:
+    """Recipients as the send store hands a batch's to the pipeline."""
     return [
         RecipientData(
             supporter_id=n,
@@ -77,22 +77,7 @@ def people(start: int, count: int, case_id: int) -> list[RecipientData]:
             last_name="O'Hara & Co" if n % 3 else None,
             message_id=10_000_000 + n,
             case_id=case_id,
-            wave_id=5,
-        )
-        for n in range(start, start + count)
-    ]
-
-
-def rows(start: int, count: int) -> list[RecipientRow]:
-    """A batch's rows as the repository hands them to the send pipeline."""
-    return [
-        RecipientRow(
-            message_id=10_000_000 + n,
-            supporter_id=n,
-            email=f"s{n}@example.org",
-            first_name="Zoë" if n % 7 else None,
-            last_name="O'Hara & Co" if n % 3 else None,
-            skip_reason=None,
+            wave_id=WAVE_ID,
         )
         for n in range(start, start + count)
     ]
@@ -112,7 +97,7 @@ def personalise_all(renderer: Renderer, variants: list[Variant], total: int) -> 
     while done < total:
         variant = variants[(done // BATCH) % len(variants)]
         size = min(BATCH, total - done)
-        going = rows(done, size)  # outside the timer: this is "the database"
+        going = people(done, size, CASE_ID)  # outside the timer: this is "the database"
         key = f"b{done}"
         started, cpu = time.perf_counter(), time.process_time()
         # What sender.send.pipeline._deliver does with a batch, call for call.

@@ -53,9 +53,9 @@ from sender.core.vocabulary import BatchStatus, WaveKind
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.services import postgres_server, redis_server
 from sender.render.renderer import CaseContent, RecipientData, Renderer, batch_args
-from sender.send.pipeline import default_sender
 from sender.send.scheduler import InlineDispatcher, tick
 from sender.send.transport.sendgrid import SendGridTransport
+from sender.send.wiring import default_sender
 from sender.tasks import SEND_BATCH_TASK
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,8 +16,9 @@ from sender.core.clock import SystemClock
 from sender.core.config import get_settings
 from sender.core.db import get_engine
 from sender.ops.logs import log_context
-from sender.send.pipeline import Sender, default_sender, result_dict, send_batch
+from sender.send.pipeline import Sender, result_dict, send_batch
 from sender.send.scheduler import tick
+from sender.send.wiring import default_sender
 from sender.track.actions import process_pending_events
 from sender.track.inbound import parse_stored_reply
 

@@ -19,6 +19,7 @@ from sender.core.errors import TransportError
 from sender.core.mail import OutgoingBatch
 from sender.core.models import Assignment, Batch, Case, Message, Supporter, Wave
 from sender.core.vocabulary import AudienceRule, WaveKind, WaveStatus
+from sender.send.batch_store import SqlSendStore
 from sender.send.pipeline import Sender, SendPolicy
 from sender.send.ratelimit import LocalTokenBucket
 from sender.send.transport.base import Accepted
@@ -83,7 +84,7 @@ def make_sender(
 ) -> Sender:
     record: Callable[[float], None] = sleeps.append if sleeps is not None else (lambda s: None)
     return Sender(
-        engine=engine,
+        store=SqlSendStore.from_settings(engine, settings),
         settings=settings,
         transport=transport,
         bucket=LocalTokenBucket(),

@@ -19,9 +19,10 @@ from sender.core.clock import FixedClock
 from sender.core.config import get_settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
-from sender.send.pipeline import Sender, default_sender
+from sender.send.pipeline import Sender
 from sender.send.scheduler import InlineDispatcher, SimulatedClock, TickReport, tick
 from sender.send.transport.select import transport_for
+from sender.send.wiring import default_sender
 from sender.tasks import TICK_TASK
 
 app = typer.Typer(

@@ -43,8 +43,9 @@ from sender.render.preview import check_all, preview
 from sender.render.renderer import CaseContent, Renderer
 from sender.report.charts import write_chart
 from sender.report.totals import Dimension, build_report
-from sender.send.pipeline import BatchResult, default_sender
+from sender.send.pipeline import BatchResult
 from sender.send.scheduler import InlineDispatcher, TickReport, tick
+from sender.send.wiring import default_sender
 from sender.web import create_app
 
 PROJECT = Path(__file__).resolve().parents[2]

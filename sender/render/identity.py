@@ -11,10 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, Protocol
 
 from sender.core.config import Settings
 from sender.core.mail import Address
-from sender.core.models import Campaign
+
+
+class CampaignRow(Protocol):
+    """What identity reads of a campaign: the ORM row, or the send store's plain copy."""
+
+    @property
+    def brand(self) -> Mapping[str, Any] | None: ...
+    @property
+    def from_email(self) -> str: ...
+    @property
+    def from_name(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -24,7 +35,7 @@ class SenderIdentity:
     reply_domain: str  # replies go to reply+TOKEN@ this domain
 
 
-def sender_identity(settings: Settings, campaign: Campaign | None = None) -> SenderIdentity:
+def sender_identity(settings: Settings, campaign: CampaignRow | None = None) -> SenderIdentity:
     """The campaign's identity; without a campaign, the settings' (the defaults)."""
     brand = {
         "primary": settings.brand_primary,

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any
 
 from premailer import Premailer
 
@@ -138,8 +138,11 @@ class Variant:
     greeting: str  # the first name used when a supporter gave none, in this language
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RecipientData:
+    """One person to personalise for: a batch's recipient as the send store reads it, or a
+    preview's or proof's sample (no message)."""
+
     supporter_id: int
     email: str
     first_name: str | None
@@ -147,21 +150,6 @@ class RecipientData:
     message_id: int | None
     case_id: int
     wave_id: int | None
-
-
-class RecipientSource(Protocol):
-    """What one recipient row must offer: a RecipientData, or the repository's row."""
-
-    @property
-    def supporter_id(self) -> int: ...
-    @property
-    def email(self) -> str | None: ...
-    @property
-    def first_name(self) -> str | None: ...
-    @property
-    def last_name(self) -> str | None: ...
-    @property
-    def message_id(self) -> int | None: ...
 
 
 class Renderer:
@@ -209,7 +197,7 @@ class Renderer:
     def recipients(
         self,
         variant: Variant,
-        rows: Iterable[RecipientSource],
+        rows: Iterable[RecipientData],
         case_id: int,
         wave_id: int | None,
     ) -> list[Recipient]:

@@ -3,8 +3,11 @@
 The batch is committed as SENDING with a fresh send key before the request
 leaves; the provider's acceptance moves the batch and its messages to SENT
 in one transaction. A batch left SENDING (the worker died, or the answer was
-lost) is settled by `repository.reconcile` from provider events before
-anything is resent. See docs/SENDING.md.
+lost) is settled by `store.reconcile` from provider events before anything
+is resent. See docs/SENDING.md.
+
+The pipeline sees a `SendStore` (sender.send.batch) and a `Transport`, nothing
+else of the outside: the store owns every transaction and hands over plain values.
 """
 
 from __future__ import annotations
@@ -17,25 +20,25 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from enum import StrEnum
 from typing import Any
-
-from sqlalchemy import Engine
 
 from sender.core.addresses import domain_of
 from sender.core.clock import Clock, SystemClock
 from sender.core.config import Settings
-from sender.core.db import session_scope
 from sender.core.errors import CampaignError, TransportError
 from sender.core.mail import OutgoingBatch
-from sender.core.models import Batch, Campaign, Case, Wave
-from sender.core.vocabulary import BatchStatus, CaseStatus, WaveKind, WaveStatus
 from sender.ops import metrics
 from sender.ops.logs import ContextScope, log_context
 from sender.render.identity import sender_identity
-from sender.render.renderer import CaseContent, Renderer, WaveContent, batch_args
-from sender.send import store as repo
-from sender.send.eligibility import SkipReason
+from sender.render.renderer import Renderer, batch_args
+from sender.send.batch import (
+    BatchOutcome,
+    CampaignIdentity,
+    Ending,
+    PreparedBatch,
+    SendStore,
+    Settled,
+)
 from sender.send.ratelimit import TokenBucket, demands_for
 from sender.send.transport.base import (
     Accepted,
@@ -47,17 +50,6 @@ from sender.send.transport.base import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class Outcome(StrEnum):
-    SENT = "sent"
-    NOT_MINE = "not_mine"  # another worker has it, or it is no longer queued
-    HELD = "held"  # wave paused/cancelled or case paused: back to pending, nothing sent
-    EXPIRED = "expired"  # its send window closed: cancelled, never sent late
-    RETRY = "retry"  # not accepted yet; back to pending with a retry time
-    FAILED = "failed"  # the provider refused this batch (400/413)
-    UNAUTHORISED = "unauthorised"  # wave paused (401/403)
-    UNKNOWN = "unknown"  # left SENDING for reconciliation
 
 
 @dataclass(frozen=True)
@@ -86,7 +78,7 @@ class SendPolicy:
 @dataclass(frozen=True)
 class BatchResult:
     batch_id: int
-    outcome: Outcome
+    outcome: BatchOutcome
     sent: int = 0
     skipped: int = 0
     detail: str = ""
@@ -96,7 +88,7 @@ class BatchResult:
 class Sender:
     """What sending needs; one per worker process, reused across batches."""
 
-    engine: Engine
+    store: SendStore
     settings: Settings
     transport: Transport
     bucket: TokenBucket
@@ -105,24 +97,12 @@ class Sender:
     sleep: Callable[[float], None] = time.sleep
     _renderers: dict[int, Renderer] = field(default_factory=dict)
 
-    def renderer(self, campaign: Campaign) -> Renderer:
+    def renderer(self, campaign: CampaignIdentity) -> Renderer:
         found = self._renderers.get(campaign.id)
         if found is None:
             identity = sender_identity(self.settings, campaign)
             found = self._renderers[campaign.id] = Renderer(self.settings, identity)
         return found
-
-
-@dataclass(frozen=True)
-class _Job:
-    """What was read in the claim transaction, detached from the session."""
-
-    batch: Batch
-    wave: Wave
-    case: Case
-    campaign: Campaign
-    going: tuple[repo.RecipientRow, ...]
-    skipped: int
 
 
 def new_send_key() -> str:
@@ -133,7 +113,7 @@ def send_batch(batch_id: int, sender: Sender) -> BatchResult:
     started = time.perf_counter()
     with log_context(batch_id=batch_id) as scope:
         result = _send_batch(batch_id, sender, scope)
-        if result.outcome is not Outcome.NOT_MINE:
+        if result.outcome is not BatchOutcome.NOT_MINE:
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
             log.info(
                 "batch %s %s: %s sent, %s skipped %s",
@@ -148,85 +128,54 @@ def send_batch(batch_id: int, sender: Sender) -> BatchResult:
 
 def _send_batch(batch_id: int, sender: Sender, scope: ContextScope) -> BatchResult:
     key = new_send_key()
-    job_or_result = _prepare(batch_id, key, sender, scope)
-    if isinstance(job_or_result, BatchResult):
-        return job_or_result
-    return _deliver(job_or_result, key, sender)
+    claimed = sender.store.claim(batch_id, key, sender.clock.now())
+    if isinstance(claimed, Settled):
+        if claimed.wave_id is not None:
+            scope.add(wave_id=claimed.wave_id, case_id=claimed.case_id)
+        return BatchResult(batch_id, claimed.outcome, 0, claimed.skipped, claimed.detail)
+    scope.add(wave_id=claimed.wave.id, case_id=claimed.case.id)
+    return _deliver(claimed, key, sender)
 
 
-def _prepare(batch_id: int, key: str, sender: Sender, scope: ContextScope) -> _Job | BatchResult:
-    """Claim the batch and re-check wave, case, window and each recipient, in one commit."""
-    now = sender.clock.now()
-    with session_scope(sender.engine) as session:
-        if not repo.claim_batch(session, batch_id, key, now):
-            return BatchResult(batch_id, Outcome.NOT_MINE)
-        batch, wave, case, campaign = repo.batch_with_context(session, batch_id)
-        scope.add(wave_id=wave.id, case_id=case.id)
-        if wave.status != WaveStatus.SENDING or case.status != CaseStatus.ACTIVE:
-            repo.finish_batch(session, batch_id, key, BatchStatus.PENDING)
-            if wave.status == WaveStatus.CANCELLED:
-                repo.cancel_wave_batches(session, wave.id)
-            return BatchResult(
-                batch_id, Outcome.HELD, detail=f"wave {wave.status}, case {case.status}"
-            )
-        if now >= batch.send_before or now >= campaign.window_end:
-            repo.finish_batch(session, batch_id, key, BatchStatus.QUEUED)
-            repo.cancel_batches(session, [batch_id], SkipReason.MISSED, "send window closed")
-            return BatchResult(batch_id, Outcome.EXPIRED)
-        cap = timedelta(hours=sender.settings.frequency_cap_hours)
-        rows = repo.recipients(session, batch_id, wave, now, cap)
-        skipped = {r.message_id: r.skip_reason for r in rows if r.skip_reason}
-        repo.skip_messages(session, skipped)
-        going = tuple(r for r in rows if not r.skip_reason)
-        if not going:
-            repo.record_accepted(session, batch_id, key, now, None)
-            return BatchResult(batch_id, Outcome.SENT, 0, len(skipped), "nobody left to send to")
-        session.expunge_all()
-    return _Job(batch, wave, case, campaign, going, len(skipped))
-
-
-def _deliver(job: _Job, key: str, sender: Sender) -> BatchResult:
-    held = _take_tokens(job, key, sender)
+def _deliver(batch: PreparedBatch, key: str, sender: Sender) -> BatchResult:
+    held = _take_tokens(batch, key, sender)
     if held is not None:
         return held
     try:
-        renderer = sender.renderer(job.campaign)
-        variant = renderer.variant(
-            WaveKind(job.wave.kind),
-            CaseContent.from_row(job.case),
-            job.batch.language,
-            WaveContent.from_row(job.wave),
-        )
+        renderer = sender.renderer(batch.campaign)
+        variant = renderer.variant(batch.wave.kind, batch.case, batch.language, batch.wave)
     except CampaignError as error:
-        return _finish(job, key, sender, BatchStatus.FAILED, Outcome.FAILED, f"render: {error}")
-    categories = (job.campaign.slug, job.wave.kind, job.case.slug)
+        return _failed(batch, key, sender, f"render: {error}")
+    categories = (batch.campaign.slug, batch.wave.kind.value, batch.case.slug)
     # Built once: only the shared args change between attempts (a new send key).
-    recipients = renderer.recipients(variant, job.going, job.case.id, job.wave.id)
+    recipients = renderer.recipients(variant, batch.going, batch.case.id, batch.wave.id)
     for attempt in range(1, sender.policy.attempts + 1):
-        shared = batch_args(job.case.id, job.wave.id, send_key=key)
+        shared = batch_args(batch.case.id, batch.wave.id, send_key=key)
         outgoing = renderer.batch(variant, recipients, key, categories, shared)
         try:
             accepted = _send_counted(sender.transport, outgoing)
         except RetryLater as error:
             wait = _retry_wait(error, attempt, sender.policy)
             if wait is None:
-                return _back_later(job, key, sender, error, attempt)
+                return _back_later(batch, key, sender, error, attempt)
             sender.sleep(wait)
-            if not _still_sendable(job, sender):
-                return _finish(job, key, sender, BatchStatus.PENDING, Outcome.HELD, "paused")
+            if not sender.store.still_sendable(batch.wave.id, batch.case.id):
+                sender.store.finish(batch, key, Ending.LATER, "paused")
+                return BatchResult(batch.id, BatchOutcome.HELD, detail="paused")
             fresh = new_send_key()
-            with session_scope(sender.engine) as session:
-                if not repo.rekey(session, job.batch.id, key, fresh, sender.clock.now()):
-                    return BatchResult(job.batch.id, Outcome.NOT_MINE, detail="taken over")
+            if not sender.store.rekey(batch.id, key, fresh, sender.clock.now()):
+                return BatchResult(batch.id, BatchOutcome.NOT_MINE, detail="taken over")
             key = fresh
         except Rejected as error:
-            return _failed(job, key, sender, error)
+            detail = f"provider refused the batch ({error.status_code}): {error}"
+            return _failed(batch, key, sender, detail)
         except NotAuthorised as error:
-            return _unauthorised(job, key, sender, error)
+            return _unauthorised(batch, key, sender, error)
         except OutcomeUnknown as error:
-            return _unknown(job, key, sender, error)
+            sender.store.finish(batch, key, Ending.UNKNOWN, f"outcome unknown: {error}")
+            return BatchResult(batch.id, BatchOutcome.UNKNOWN, detail=str(error))
         else:
-            return _accepted(job, key, sender, outgoing, accepted)
+            return _accepted(batch, key, sender, accepted)
     raise AssertionError("unreachable: the last attempt returns")
 
 
@@ -242,26 +191,21 @@ def _send_counted(transport: Transport, outgoing: OutgoingBatch) -> Accepted:
     return accepted
 
 
-def _take_tokens(job: _Job, key: str, sender: Sender) -> BatchResult | None:
-    per_hour = job.wave.rate_per_hour or sender.settings.rate_per_hour
-    rates = job.wave.domain_rates or {}
+def _take_tokens(batch: PreparedBatch, key: str, sender: Sender) -> BatchResult | None:
+    per_hour = batch.rate_per_hour or sender.settings.rate_per_hour
+    rates = batch.domain_rates
     # Only warmed-up domains have buckets of their own; most waves have none,
     # and splitting 1,000 addresses for nothing cost about a millisecond.
-    domains = (
-        Counter(d for r in job.going if (d := domain_of(r.email or "")) in rates) if rates else {}
-    )
-    demands = demands_for(job.campaign.id, per_hour, len(job.going), domains, rates)
+    domains = Counter(d for r in batch.going if (d := domain_of(r.email)) in rates) if rates else {}
+    demands = demands_for(batch.campaign.id, per_hour, len(batch.going), domains, rates)
     while True:
         wait = sender.bucket.take(demands, sender.clock.now().timestamp())
         if wait <= 0:
             return None
         if wait > sender.policy.longest_inline_wait_seconds:
             retry_at = sender.clock.now() + timedelta(seconds=wait)
-            with session_scope(sender.engine) as session:
-                repo.finish_batch(
-                    session, job.batch.id, key, BatchStatus.PENDING, retry_at=retry_at
-                )
-            return BatchResult(job.batch.id, Outcome.RETRY, detail=f"rate limit: {wait:.0f}s")
+            sender.store.finish(batch, key, Ending.LATER, None, retry_at=retry_at)
+            return BatchResult(batch.id, BatchOutcome.RETRY, detail=f"rate limit: {wait:.0f}s")
         sender.sleep(wait)
 
 
@@ -273,80 +217,37 @@ def _retry_wait(error: RetryLater, attempt: int, policy: SendPolicy) -> float | 
     return wait if wait <= policy.longest_inline_wait_seconds else None
 
 
-def _still_sendable(job: _Job, sender: Sender) -> bool:
-    with session_scope(sender.engine) as session:
-        wave = session.get(Wave, job.wave.id)
-        case = session.get(Case, job.case.id)
-        return bool(
-            wave and case and wave.status == WaveStatus.SENDING and case.status == CaseStatus.ACTIVE
-        )
-
-
-def _accepted(
-    job: _Job, key: str, sender: Sender, outgoing: OutgoingBatch, accepted: Accepted
-) -> BatchResult:
-    with session_scope(sender.engine) as session:
-        sent = repo.record_accepted(
-            session, job.batch.id, key, sender.clock.now(), accepted.provider_message_id
-        )
-    metrics.count_messages(str(job.wave.id), job.case.slug, sent=sent)
-    return BatchResult(job.batch.id, Outcome.SENT, sent, job.skipped)
+def _accepted(batch: PreparedBatch, key: str, sender: Sender, accepted: Accepted) -> BatchResult:
+    sent = sender.store.accept(batch.id, key, sender.clock.now(), accepted.provider_message_id)
+    metrics.count_messages(str(batch.wave.id), batch.case.slug, sent=sent)
+    return BatchResult(batch.id, BatchOutcome.SENT, sent, batch.skipped)
 
 
 def _back_later(
-    job: _Job, key: str, sender: Sender, error: RetryLater, attempt: int
+    batch: PreparedBatch, key: str, sender: Sender, error: RetryLater, attempt: int
 ) -> BatchResult:
     wait = error.wait_seconds or sender.policy.backoff(attempt + 1)
     retry_at = sender.clock.now() + timedelta(seconds=max(wait, 30.0))
-    with session_scope(sender.engine) as session:
-        repo.finish_batch(
-            session, job.batch.id, key, BatchStatus.PENDING, error=str(error), retry_at=retry_at
-        )
-    return BatchResult(job.batch.id, Outcome.RETRY, detail=str(error))
+    sender.store.finish(batch, key, Ending.LATER, str(error), retry_at=retry_at)
+    return BatchResult(batch.id, BatchOutcome.RETRY, detail=str(error))
 
 
-def _failed(job: _Job, key: str, sender: Sender, error: Rejected) -> BatchResult:
-    detail = f"provider refused the batch ({error.status_code}): {error}"
-    return _finish(job, key, sender, BatchStatus.FAILED, Outcome.FAILED, detail)
+def _failed(batch: PreparedBatch, key: str, sender: Sender, detail: str) -> BatchResult:
+    sender.store.finish(batch, key, Ending.FAILED, detail)
+    metrics.count_messages(str(batch.wave.id), batch.case.slug, failed=len(batch.going))
+    return BatchResult(batch.id, BatchOutcome.FAILED, detail=detail)
 
 
-def _finish(
-    job: _Job, key: str, sender: Sender, status: BatchStatus, outcome: Outcome, detail: str
+def _unauthorised(
+    batch: PreparedBatch, key: str, sender: Sender, error: NotAuthorised
 ) -> BatchResult:
-    with session_scope(sender.engine) as session:
-        repo.finish_batch(session, job.batch.id, key, status, error=detail)
-        if status is BatchStatus.FAILED:
-            repo.fail_messages(session, job.batch.id)
-    if status is BatchStatus.FAILED:
-        metrics.count_messages(str(job.wave.id), job.case.slug, failed=len(job.going))
-    return BatchResult(job.batch.id, outcome, detail=detail)
-
-
-def _unauthorised(job: _Job, key: str, sender: Sender, error: NotAuthorised) -> BatchResult:
     reason = (
         f"paused: the provider refused our credentials ({error.status_code}: {error}); "
         "fix the API key or sender verification, then `campaign wave resume "
-        f"{job.wave.name}`"
+        f"{batch.wave.name}`"
     )
-    with session_scope(sender.engine) as session:
-        repo.finish_batch(session, job.batch.id, key, BatchStatus.PENDING, error=reason)
-        repo.move_wave(
-            session,
-            job.wave.id,
-            [WaveStatus.SENDING, WaveStatus.SCHEDULED],
-            WaveStatus.PAUSED,
-            reason,
-        )
-    return BatchResult(job.batch.id, Outcome.UNAUTHORISED, detail=reason)
-
-
-def _unknown(job: _Job, key: str, sender: Sender, error: OutcomeUnknown) -> BatchResult:
-    """Stay SENDING: only events can tell whether the provider took it."""
-    with session_scope(sender.engine) as session:
-        repo.finish_batch(
-            session, job.batch.id, key, BatchStatus.SENDING, error=f"outcome unknown: {error}"
-        )
-    return BatchResult(job.batch.id, Outcome.UNKNOWN, detail=str(error))
+    sender.store.finish(batch, key, Ending.PAUSED, reason)
+    return BatchResult(batch.id, BatchOutcome.UNAUTHORISED, detail=reason)
 
 
 def result_dict(result: BatchResult) -> dict[str, Any]:
@@ -358,18 +259,3 @@ def result_dict(result: BatchResult) -> dict[str, Any]:
         "skipped": result.skipped,
         "detail": result.detail,
     }
-
-
-def default_sender(settings: Settings, clock: Clock | None = None) -> Sender:
-    from sender.core.db import get_engine
-    from sender.send.ratelimit import bucket_for
-    from sender.send.transport.select import transport_for
-
-    return Sender(
-        engine=get_engine(settings.database_url),
-        settings=settings,
-        transport=transport_for(settings),
-        bucket=bucket_for(settings.redis_url),
-        clock=clock or SystemClock(),
-        policy=SendPolicy.from_settings(settings),
-    )

@@ -109,6 +109,16 @@ def save_slots(session: Session, wave_id: int, slots: Sequence[SlotRow]) -> None
         )
 
 
+@dataclass(frozen=True)
+class BulkLoad:
+    """When a plan (on PostgreSQL) inserts its messages with their foreign keys checked once."""
+
+    # Rows from which one set-based check of the foreign keys beats one per row.
+    from_rows: int = 100_000
+    # How long such a plan waits for its exclusive table locks before it gives up.
+    lock_timeout_ms: int = 5_000
+
+
 def plan_messages(
     session: Session,
     wave: Wave,
@@ -117,6 +127,7 @@ def plan_messages(
     cap: timedelta,
     batch_size: int,
     default_language: str,
+    bulk: BulkLoad = BulkLoad(),
 ) -> tuple[int, int]:
     """Messages and their batches for every eligible supporter; returns (messages, batches).
 
@@ -159,8 +170,8 @@ def plan_messages(
     # key still refuses it (the plan rolls back whole). ON CONFLICT's
     # speculative insertion cost 30 % of this insert.
     linking = insert(Message).from_select(_MESSAGE_COLUMNS, _linked(wave.id, now))
-    if postgres and planned >= _RECHECK_FOREIGN_KEYS_FROM:
-        messages = _insert_then_check_keys(session, linking)
+    if postgres and planned >= bulk.from_rows:
+        messages = _insert_then_check_keys(session, linking, bulk.lock_timeout_ms)
         # Statistics from before the load say a supporter has hundreds of
         # messages; the send pipeline's frequency-cap probe then became a
         # scan of the whole table per batch (60 ms instead of 5 at a million)
@@ -172,16 +183,13 @@ def plan_messages(
     return messages, batches
 
 
-# Rows from which one set-based check of the foreign keys beats one per row.
-_RECHECK_FOREIGN_KEYS_FROM = 100_000
 # Batches first: every send-pipeline transaction starts with its batch, so
 # workers queue behind a big plan instead of deadlocking with it (any other
 # deadlock is broken by PostgreSQL and the plan is retried on the next tick).
 _LOCK_ORDER = ("batches", "waves", "cases", "supporters", "messages")
-_PLAN_LOCK_TIMEOUT = "5s"
 
 
-def _insert_then_check_keys(session: Session, linking: Any) -> int:
+def _insert_then_check_keys(session: Session, linking: Any, lock_timeout_ms: int) -> int:
     """Insert the messages with their foreign keys checked once, afterwards.
 
     PostgreSQL checks each of the four foreign keys of `messages` row by row
@@ -195,7 +203,7 @@ def _insert_then_check_keys(session: Session, linking: Any) -> int:
     # A waiting ACCESS EXCLUSIVE request queues every later reader behind it:
     # behind a long report query the whole web app would stall. Give up after
     # a few seconds instead; the plan rolls back whole and the next tick retries.
-    session.execute(text(f"SET LOCAL lock_timeout = '{_PLAN_LOCK_TIMEOUT}'"))
+    session.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
     session.execute(text(f"LOCK TABLE {', '.join(_LOCK_ORDER)} IN ACCESS EXCLUSIVE MODE"))
     session.execute(text("SET LOCAL lock_timeout = 0"))  # the locks are held now
     constraints = sorted(
@@ -371,7 +379,13 @@ class PlanResult:
     zones: int
 
 
-def plan_wave(engine: Engine, settings: Settings, wave_id: int, now: datetime) -> PlanResult | None:
+def plan_wave(
+    engine: Engine,
+    settings: Settings,
+    wave_id: int,
+    now: datetime,
+    bulk: BulkLoad = BulkLoad(),
+) -> PlanResult | None:
     """Insert the wave's messages and batches in one transaction; None if another planner won."""
     with session_scope(engine) as session:
         if not claim_for_planning(session, wave_id, now):
@@ -395,6 +409,7 @@ def plan_wave(engine: Engine, settings: Settings, wave_id: int, now: datetime) -
             cap=timedelta(hours=settings.frequency_cap_hours),
             batch_size=settings.batch_size,
             default_language=_default_language(wave),
+            bulk=bulk,
         )
         return PlanResult(wave.name, messages, batches, len(slots))
 

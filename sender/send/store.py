@@ -1,4 +1,6 @@
-"""Every database access of the send pipeline after planning (sender.send.planner).
+"""Sending's database access after planning (sender.send.planner): the campaign's waves
+and cases, staff controls, the scheduler's sweeps and reconciliation. One batch's own
+statements, behind the pipeline's store, are in sender.send.batch_store.
 
 State changes are conditional UPDATEs: a batch moves only from the state the
 caller saw, so any number of workers can share the work.
@@ -6,20 +8,14 @@ caller saw, so any number of workers can share the work.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Select,
-    bindparam,
-    case,
     exists,
     func,
-    literal,
     or_,
     select,
     update,
@@ -41,34 +37,12 @@ from sender.core.vocabulary import (
     BatchStatus,
     CaseStatus,
     MessageStatus,
-    SupporterStatus,
     WaveStatus,
 )
 from sender.report.totals import count_sends
-from sender.send.eligibility import SkipReason, acted, excludes_actors, recently_mailed, suppressed
+from sender.send.eligibility import SkipReason
 
 OPEN_BATCH = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.SENDING)
-
-
-@dataclass(frozen=True)
-class RecipientRow:
-    message_id: int
-    supporter_id: int
-    email: str | None
-    first_name: str | None
-    last_name: str | None
-    skip_reason: str | None
-
-
-@dataclass(frozen=True)
-class WaveSummary:
-    name: str
-    kind: str
-    status: str
-    starts_at: datetime
-    ends_at: datetime
-    reason: str | None
-    counts: Mapping[str, int]  # message status -> count
 
 
 # --- campaign, waves, cases -------------------------------------------------
@@ -96,13 +70,6 @@ def waves_of(session: Session, campaign_id: int) -> list[Wave]:
     )
 
 
-def case_by_slug(session: Session, campaign_id: int, slug: str) -> Case:
-    found = session.scalar(select(Case).where(Case.campaign_id == campaign_id, Case.slug == slug))
-    if found is None:
-        raise NotFound(f"no case {slug!r}")
-    return found
-
-
 def active_cases(session: Session, campaign_id: int) -> list[Case]:
     return list(
         session.scalars(
@@ -116,10 +83,6 @@ def active_cases(session: Session, campaign_id: int) -> list[Case]:
 def supporter_addresses(session: Session, emails: Sequence[str]) -> list[str]:
     """Which of these addresses belong to supporters."""
     return list(session.scalars(select(Supporter.email).where(Supporter.email.in_(list(emails)))))
-
-
-def set_case_status(session: Session, case_id: int, status: CaseStatus) -> None:
-    session.execute(update(Case).where(Case.id == case_id).values(status=status))
 
 
 def move_wave(
@@ -137,35 +100,6 @@ def move_wave(
         .values(status=to_status, status_reason=reason, **values)
     )
     return _moved(result)
-
-
-def wave_summaries(session: Session, campaign_id: int) -> list[WaveSummary]:
-    counts: dict[int, dict[str, int]] = {}
-    rows = session.execute(
-        select(Message.wave_id, Message.status, func.count())
-        .join(Wave, Wave.id == Message.wave_id)
-        .where(Wave.campaign_id == campaign_id)
-        .group_by(Message.wave_id, Message.status)
-    )
-    for wave_id, status, count in rows:
-        counts.setdefault(wave_id, {})[status] = count
-    return [
-        WaveSummary(
-            w.name, w.kind, w.status, w.starts_at, w.ends_at, w.status_reason, counts.get(w.id, {})
-        )
-        for w in waves_of(session, campaign_id)
-    ]
-
-
-def batch_errors(session: Session, wave_id: int) -> list[tuple[int, str | None]]:
-    return [
-        (row.id, row.error)
-        for row in session.execute(
-            select(Batch.id, Batch.error).where(
-                Batch.wave_id == wave_id, Batch.status == BatchStatus.FAILED
-            )
-        )
-    ]
 
 
 def _moved(result: object) -> bool:
@@ -322,7 +256,7 @@ def reconcile(session: Session, batch_id: int, now: datetime) -> tuple[int, int]
     if batch is None or batch.status != BatchStatus.SENDING:
         return (0, 0)
     seen = exists().where(Event.message_id == Message.id)
-    sent = _mark_sent(
+    sent = mark_sent(
         session,
         update(Message)
         .where(Message.batch_id == batch_id, Message.status == MessageStatus.PLANNED, seen)
@@ -347,135 +281,7 @@ def reconcile(session: Session, batch_id: int, now: datetime) -> tuple[int, int]
     return (int(sent), int(left or 0))
 
 
-# --- one batch ----------------------------------------------------------------
-
-
-def claim_batch(session: Session, batch_id: int, send_key: str, now: datetime) -> bool:
-    """QUEUED → SENDING with a fresh send key; False if another worker has it."""
-    result = session.execute(
-        update(Batch)
-        .where(Batch.id == batch_id, Batch.status == BatchStatus.QUEUED)
-        .values(
-            status=BatchStatus.SENDING,
-            send_key=send_key,
-            claimed_at=now,
-            attempts=Batch.attempts + 1,
-        )
-    )
-    return _moved(result)
-
-
-def rekey(session: Session, batch_id: int, old_key: str, new_key: str, now: datetime) -> bool:
-    """A new attempt of a SENDING batch gets a new key, committed before it leaves."""
-    result = session.execute(
-        update(Batch)
-        .where(Batch.id == batch_id, Batch.send_key == old_key, Batch.status == BatchStatus.SENDING)
-        .values(send_key=new_key, claimed_at=now, attempts=Batch.attempts + 1)
-    )
-    return _moved(result)
-
-
-def batch_with_context(session: Session, batch_id: int) -> tuple[Batch, Wave, Case, Campaign]:
-    """The batch, its wave, case and campaign in one query (four lookups were four round trips)."""
-    found = session.execute(
-        select(Batch, Wave, Case, Campaign)
-        .join(Wave, Wave.id == Batch.wave_id)
-        .join(Case, Case.id == Batch.case_id)
-        .join(Campaign, Campaign.id == Wave.campaign_id)
-        .where(Batch.id == batch_id)
-    ).one_or_none()
-    if found is None:
-        raise NotFound(f"no batch {batch_id}")
-    batch, wave, case, campaign = found
-    return batch, wave, case, campaign
-
-
-def recipients(
-    session: Session, batch_id: int, wave: Wave, now: datetime, cap: timedelta
-) -> list[RecipientRow]:
-    """The batch's unsent messages with, per row, why it may no longer go (one query)."""
-    rows = session.execute(
-        _recipients_query(excludes_actors(wave.kind, wave.audience)),
-        {"batch_id": batch_id, "wave_id": wave.id, "since": now - cap},
-    )
-    return [RecipientRow(*row) for row in rows]
-
-
-@lru_cache(maxsize=2)
-def _recipients_query(skip_actors: bool) -> Select[Any]:
-    """Built once per shape, values bound at each call: building it cost a worker
-    about a millisecond per batch."""
-    rules: list[tuple[ColumnElement[bool], SkipReason]] = [
-        (
-            or_(Supporter.status != SupporterStatus.SUBSCRIBED, Supporter.email.is_(None)),
-            SkipReason.UNSUBSCRIBED,
-        ),
-        (Supporter.consent.is_not(True), SkipReason.NO_CONSENT),
-        (suppressed(Supporter.email_hash), SkipReason.SUPPRESSED),
-        (
-            recently_mailed(Supporter.id, bindparam("wave_id"), bindparam("since")),
-            SkipReason.FREQUENCY_CAP,
-        ),
-    ]
-    if skip_actors:
-        rules.append((acted(Supporter.id, Message.case_id), SkipReason.ACTED))
-    reason = case(*[(cond, literal(value.value)) for cond, value in rules], else_=None)
-    return (
-        select(
-            Message.id,
-            Supporter.id,
-            Supporter.email,
-            Supporter.first_name,
-            Supporter.last_name,
-            reason,
-        )
-        .join(Supporter, Supporter.id == Message.supporter_id)
-        .where(Message.batch_id == bindparam("batch_id"), Message.status == MessageStatus.PLANNED)
-        .order_by(Message.id)
-    )
-
-
-def skip_messages(session: Session, skipped: Mapping[int, str]) -> None:
-    by_reason: dict[str, list[int]] = {}
-    for message_id, why in skipped.items():
-        by_reason.setdefault(why, []).append(message_id)
-    for why, ids in by_reason.items():
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(ids), Message.status == MessageStatus.PLANNED)
-            .values(status=MessageStatus.SKIPPED, skip_reason=why)
-        )
-
-
-def record_accepted(
-    session: Session, batch_id: int, send_key: str, now: datetime, provider_id: str | None
-) -> int:
-    """The provider took the batch: batch and its messages become SENT together."""
-    variant = session.execute(
-        update(Batch)
-        .where(
-            Batch.id == batch_id,
-            Batch.send_key == send_key,
-            Batch.status == BatchStatus.SENDING,
-        )
-        .values(status=BatchStatus.SENT, sent_at=now, provider_message_id=provider_id, error=None)
-        .returning(Batch.case_id, Batch.wave_id, Batch.language)
-    ).one_or_none()
-    if variant is None:
-        return 0
-    case_id, wave_id, language = variant
-    return _mark_sent(
-        session,
-        update(Message)
-        .where(Message.batch_id == batch_id, Message.status == MessageStatus.PLANNED)
-        .values(status=MessageStatus.SENT, sent_at=now)
-        .execution_options(synchronize_session=False),
-        (case_id, wave_id, language),
-        now,
-    )
-
-
-def _mark_sent(session: Session, marking: Any, variant: tuple[int, int, str], now: datetime) -> int:
+def mark_sent(session: Session, marking: Any, variant: tuple[int, int, str], now: datetime) -> int:
     """Run an UPDATE that marks one batch's messages SENT; add them to the report's totals.
 
     A batch is one case, wave and language, so the count needs no rows back
@@ -484,40 +290,6 @@ def _mark_sent(session: Session, marking: Any, variant: tuple[int, int, str], no
     marked = rowcount(session.execute(marking, execution_options={"preserve_rowcount": True}))
     count_sends(session, {variant: marked}, now)
     return marked
-
-
-def finish_batch(
-    session: Session,
-    batch_id: int,
-    send_key: str | None,
-    status: BatchStatus,
-    *,
-    error: str | None = None,
-    retry_at: datetime | None = None,
-) -> bool:
-    """Leave SENDING (or QUEUED) for `status`, guarded by the key of this attempt."""
-    guard = Batch.send_key == send_key if send_key else Batch.send_key.is_(None)
-    values: dict[str, Any] = {"status": status, "error": error, "retry_at": retry_at}
-    if status is not BatchStatus.SENDING:
-        values["send_key"] = None if status is not BatchStatus.FAILED else send_key
-    result = session.execute(
-        update(Batch)
-        .where(
-            Batch.id == batch_id,
-            guard,
-            Batch.status.in_([BatchStatus.SENDING, BatchStatus.QUEUED]),
-        )
-        .values(**values)
-    )
-    return _moved(result)
-
-
-def fail_messages(session: Session, batch_id: int) -> None:
-    session.execute(
-        update(Message)
-        .where(Message.batch_id == batch_id, Message.status == MessageStatus.PLANNED)
-        .values(status=MessageStatus.FAILED)
-    )
 
 
 def retry_failed(session: Session, wave_id: int) -> int:
@@ -538,17 +310,3 @@ def retry_failed(session: Session, wave_id: int) -> int:
             .values(status=BatchStatus.PENDING, send_key=None, retry_at=None)
         )
     return len(ids)
-
-
-def batch_domains(session: Session, batch_id: int) -> dict[str, int]:
-    """Recipients per address domain, for the warm-up buckets."""
-    domain = func.lower(func.substr(Supporter.email, func.instr(Supporter.email, "@") + 1))
-    if session.get_bind().dialect.name == "postgresql":
-        domain = func.lower(func.split_part(Supporter.email, "@", 2))
-    rows = session.execute(
-        select(domain, func.count())
-        .join(Message, Message.supporter_id == Supporter.id)
-        .where(Message.batch_id == batch_id, Message.status == MessageStatus.PLANNED)
-        .group_by(domain)
-    )
-    return {str(d): int(n) for d, n in rows}

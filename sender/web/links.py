@@ -43,8 +43,8 @@ bp = Blueprint("links", __name__, template_folder=str(TEMPLATES))
 
 
 @dataclass(frozen=True)
-class Recipient:
-    """What a verified token names, checked against the database."""
+class VerifiedLink:
+    """A link's token, verified and checked against the database: whom and what it names."""
 
     supporter: Supporter
     case: Case
@@ -114,7 +114,9 @@ def unsubscribe_now(token: str) -> Response | tuple[str, int]:
     return _page("web/unsubscribed.html", recipient.language)
 
 
-def _recipient(session: Session, token: str, read: Callable[[str], MessageRef]) -> Recipient | None:
+def _recipient(
+    session: Session, token: str, read: Callable[[str], MessageRef]
+) -> VerifiedLink | None:
     """The supporter, case and message a token names, or None when anything disagrees."""
     try:
         ref = read(token)
@@ -133,10 +135,10 @@ def _recipient(session: Session, token: str, read: Callable[[str], MessageRef]) 
         link_key = str(message.id)
     else:
         link_key = "t" + hashlib.sha256(token.encode()).hexdigest()[:32]
-    return Recipient(supporter, case, ref, language_of(language), link_key)
+    return VerifiedLink(supporter, case, ref, language_of(language), link_key)
 
 
-def _record(session: Session, recipient: Recipient, kind: ActionKind, url: str | None) -> None:
+def _record(session: Session, recipient: VerifiedLink, kind: ActionKind, url: str | None) -> None:
     """One action per message and kind, however often the link is followed."""
     metrics.LINK_ACTIONS.labels(kind=str(kind)).inc()
     insert_once(
@@ -157,7 +159,7 @@ def _record(session: Session, recipient: Recipient, kind: ActionKind, url: str |
     )
 
 
-def _case_text(case: Case, recipient: Recipient) -> dict[str, Any]:
+def _case_text(case: Case, recipient: VerifiedLink) -> dict[str, Any]:
     text, _ = case_text(case.content, recipient.language, case.slug)
     return {**text.as_json(), "person": case.person, "image_url": case.image_url}
 

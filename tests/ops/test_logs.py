@@ -25,7 +25,8 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.ops import logs
 from sender.send import store as repo
-from sender.send.pipeline import Outcome, send_batch
+from sender.send.batch import BatchOutcome
+from sender.send.pipeline import send_batch
 from sender.send.planner import plan_wave
 from sender.send.transport.base import Rejected
 
@@ -169,7 +170,7 @@ def test_send_batch_lines_carry_their_ids_and_no_address(
     sender = make_sender(any_engine, settings, transport, MovableClock(nine))
     stream = io.StringIO()
     logs.configure_logging(Settings(log_json=True), stream)
-    assert send_batch(batch, sender).outcome is Outcome.FAILED
+    assert send_batch(batch, sender).outcome is BatchOutcome.FAILED
     (line,) = [x for x in _json_lines(stream) if x["logger"] == "sender.send.pipeline"]
     assert (line["wave_id"], line["batch_id"], line["case_id"]) == (wave, batch, case)
     assert "j***@example.org" in str(line["message"])

@@ -39,7 +39,9 @@ from sender.core.models import Reply
 from sender.devtools.local_sendgrid.process import LocalSendGrid
 from sender.ops import metrics
 from sender.send import store as repo
-from sender.send.pipeline import Outcome, Sender, send_batch
+from sender.send.batch import BatchOutcome
+from sender.send.batch_store import SqlSendStore
+from sender.send.pipeline import Sender, send_batch
 from sender.send.planner import plan_wave
 from sender.send.ratelimit import LocalTokenBucket
 from sender.send.transport.sendgrid import SendGridTransport
@@ -214,7 +216,7 @@ def _planned_wave(engine: Engine, server: LocalSendGrid) -> tuple[str, list[int]
     with session_scope(engine) as session:
         batches = repo.release_due(session, NINE, 100)
     sender = Sender(
-        engine=engine,
+        store=SqlSendStore.from_settings(engine, SEND_SETTINGS),
         settings=SEND_SETTINGS,
         transport=SendGridTransport(API_KEY, host=server.base_url, timeout_seconds=5),
         bucket=LocalTokenBucket(),
@@ -231,8 +233,11 @@ def test_sent_batches_show_on_metrics_by_wave_case_and_202(
     wave, batches, sender = _planned_wave(pg_engine, sg)
     client = make_app(pg_engine).test_client()
     before = _scrape(client)
-    assert [send_batch(b, sender).outcome for b in batches] == [Outcome.SENT, Outcome.SENT]
-    assert [send_batch(b, sender).outcome for b in batches] == [Outcome.NOT_MINE] * 2
+    assert [send_batch(b, sender).outcome for b in batches] == [
+        BatchOutcome.SENT,
+        BatchOutcome.SENT,
+    ]
+    assert [send_batch(b, sender).outcome for b in batches] == [BatchOutcome.NOT_MINE] * 2
     after = _scrape(client)
 
     def grew(name: str, *labels: tuple[str, str]) -> float:
@@ -268,7 +273,7 @@ def test_refusals_retries_and_failures_are_counted_by_reason(
         "failed": _value("messages_failed_total", **labels),
     }
     outcomes = [send_batch(b, sender).outcome for b in batches]
-    assert outcomes == [Outcome.SENT, Outcome.FAILED]
+    assert outcomes == [BatchOutcome.SENT, BatchOutcome.FAILED]
     assert _value("send_retries_total", reason="429") == before["retry429"] + 1
     assert _value("send_retries_total", reason="5xx") == before["retry5xx"] + 1
     assert _value("sendgrid_responses_total", status="503") == before["503"] + 1

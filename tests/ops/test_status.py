@@ -26,6 +26,7 @@ from sender.core.models import Wave
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
 from sender.send import store as repo
+from sender.send.batch_store import claim_batch
 from sender.send.planner import plan_wave
 from sender.send.ratelimit import Demand, RedisTokenBucket, campaign_limit
 
@@ -172,7 +173,7 @@ def test_a_batch_sent_without_answer_is_reported_unsettled(any_engine: Engine) -
     nine = DEC1 + timedelta(hours=9)
     with session_scope(any_engine) as session:
         first, _ = repo.release_due(session, nine, 10)
-        assert repo.claim_batch(session, first, "key-1", nine)
+        assert claim_batch(session, first, "key-1", nine)
     (wave,) = status.wave_progress(any_engine, nine)
     assert wave.unsettled == 1
     text = _text(cli_status.render(status.snapshot(any_engine, nine)))

@@ -13,7 +13,6 @@ from sender.core.mail import Address
 from sender.core.tokens import MessageRef
 from sender.core.vocabulary import WaveKind
 from sender.render.renderer import RecipientData, Renderer, Variant, batch_args
-from sender.send.store import RecipientRow
 
 
 @pytest.fixture(scope="module")
@@ -26,15 +25,8 @@ def variant(renderer: Renderer) -> Variant:
     return renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "es")
 
 
-def _row(n: int, first: str | None = "Ana", last: str | None = None) -> RecipientRow:
-    return RecipientRow(
-        message_id=500 + n,
-        supporter_id=n,
-        email=f"s{n}@example.org",
-        first_name=first,
-        last_name=last,
-        skip_reason=None,
-    )
+def _row(n: int, first: str | None = "Ana", last: str | None = None) -> RecipientData:
+    return RecipientData(n, f"s{n}@example.org", first, last, 500 + n, 7, 3)
 
 
 def test_each_row_gets_its_own_values(renderer: Renderer, variant: Variant) -> None:
@@ -56,20 +48,12 @@ def test_each_row_gets_its_own_values(renderer: Renderer, variant: Variant) -> N
 
 def test_a_batch_is_what_one_by_one_would_make(renderer: Renderer, variant: Variant) -> None:
     rows = [_row(n, "Maya" if n % 2 else None, "Okafor" if n % 3 else None) for n in range(9)]
-    one_by_one = [
-        renderer.recipient(
-            variant,
-            RecipientData(
-                r.supporter_id, r.email or "", r.first_name, r.last_name, r.message_id, 7, 3
-            ),
-        )
-        for r in rows
-    ]
+    one_by_one = [renderer.recipient(variant, r) for r in rows]
     assert renderer.recipients(variant, rows, 7, 3) == one_by_one
 
 
 def test_a_row_without_an_address_gets_an_empty_one(renderer: Renderer, variant: Variant) -> None:
-    row = RecipientRow(1, 2, None, "Ana", None, None)
+    row = RecipientData(2, None, "Ana", None, 1, 7, 3)  # type: ignore[arg-type]
     assert renderer.recipients(variant, [row], 7, 3)[0].to.email == ""
 
 
@@ -126,7 +110,7 @@ def test_the_collector_is_paused_while_a_batch_is_built_and_back_after(
 @pytest.mark.usefixtures("collector_on")
 def test_the_collector_comes_back_when_a_row_fails(renderer: Renderer, variant: Variant) -> None:
     with pytest.raises(TypeError):
-        renderer.recipients(variant, [_row(1), RecipientRow(1, "2", None, None, None, None)], 7, 3)  # type: ignore[arg-type]
+        renderer.recipients(variant, [_row(1), RecipientData("2", None, None, None, 1, 7, 3)], 7, 3)  # type: ignore[arg-type]
     assert gc.isenabled()
 
 

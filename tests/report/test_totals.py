@@ -15,7 +15,7 @@ from sender.core.db import session_scope
 from sender.core.models import Action, Batch, Message
 from sender.core.vocabulary import BatchStatus
 from sender.report.totals import Dimension, build_report
-from sender.send.store import record_accepted
+from sender.send.batch_store import record_accepted
 from sender.track.actions import process_pending_events
 
 

@@ -15,7 +15,7 @@ from sending_fixtures import (
     statuses,
     wave_status,
 )
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, select, update
 
 from sender.campaign.waves import retry_failed
 from sender.core.config import Settings
@@ -29,7 +29,8 @@ from sender.core.vocabulary import (
     WaveStatus,
 )
 from sender.send import store as repo
-from sender.send.pipeline import Outcome, SendPolicy, send_batch
+from sender.send.batch import BatchOutcome
+from sender.send.pipeline import SendPolicy, send_batch
 from sender.send.planner import plan_wave
 from sender.send.transport.base import NotAuthorised, OutcomeUnknown, Rejected, RetryLater
 
@@ -66,7 +67,7 @@ def test_an_accepted_batch_marks_batch_and_messages_sent_with_custom_args(
     transport = RecordingTransport()
     sender = make_sender(pg_engine, SETTINGS, transport, MovableClock(NINE))
     result = send_batch(batch_id, sender)
-    assert (result.outcome, result.sent) == (Outcome.SENT, 3)
+    assert (result.outcome, result.sent) == (BatchOutcome.SENT, 3)
     assert set(_messages(pg_engine).values()) == {MessageStatus.SENT}
     batch = _batch(pg_engine, batch_id)
     assert (batch.status, batch.sent_at) == (BatchStatus.SENT, NINE)
@@ -82,7 +83,7 @@ def test_a_batch_is_sent_once_however_often_it_is_dispatched(pg_engine: Engine) 
     _, (batch_id,) = _queued(pg_engine)
     transport = RecordingTransport()
     sender = make_sender(pg_engine, SETTINGS, transport, MovableClock(NINE))
-    outcomes: list[Outcome] = []
+    outcomes: list[BatchOutcome] = []
     threads = [
         threading.Thread(target=lambda: outcomes.append(send_batch(batch_id, sender).outcome))
         for _ in range(6)
@@ -91,7 +92,7 @@ def test_a_batch_is_sent_once_however_often_it_is_dispatched(pg_engine: Engine) 
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(outcomes).count(Outcome.SENT) == 1
+    assert sorted(outcomes).count(BatchOutcome.SENT) == 1
     assert len(transport.sent) == 1 and len(transport.emails()) == 3
 
 
@@ -115,7 +116,7 @@ def test_a_refused_batch_fails_with_the_reason_while_the_others_go_on(pg_engine:
     transport = RecordingTransport(script=[Rejected("personalizations too many", status_code=400)])
     sender = make_sender(pg_engine, SETTINGS, transport, MovableClock(NINE))
     results = [send_batch(b, sender) for b in batches]
-    assert [r.outcome for r in results] == [Outcome.FAILED, Outcome.SENT]
+    assert [r.outcome for r in results] == [BatchOutcome.FAILED, BatchOutcome.SENT]
     failed = _batch(pg_engine, batches[0])
     assert failed.status == BatchStatus.FAILED
     assert "400" in (failed.error or "") and "too many" in (failed.error or "")
@@ -123,7 +124,7 @@ def test_a_refused_batch_fails_with_the_reason_while_the_others_go_on(pg_engine:
     assert retry_failed(pg_engine, SETTINGS, "case-email") == 1
     with session_scope(pg_engine) as session:
         assert repo.release_due(session, NINE, 100) == [batches[0]]
-    assert send_batch(batches[0], sender).outcome == Outcome.SENT
+    assert send_batch(batches[0], sender).outcome == BatchOutcome.SENT
     assert statuses(pg_engine, Message) == {MessageStatus.SENT: 6}
     assert wave_status(pg_engine, wave)[0] == WaveStatus.SENDING
 
@@ -132,8 +133,8 @@ def test_unauthorised_pauses_the_wave_and_marks_nothing_sent(pg_engine: Engine) 
     wave, batches = _queued(pg_engine, count=6)
     transport = RecordingTransport(script=[NotAuthorised("bad API key", status_code=401)])
     sender = make_sender(pg_engine, SETTINGS, transport, MovableClock(NINE))
-    assert send_batch(batches[0], sender).outcome == Outcome.UNAUTHORISED
-    assert send_batch(batches[1], sender).outcome == Outcome.HELD  # the wave is paused now
+    assert send_batch(batches[0], sender).outcome == BatchOutcome.UNAUTHORISED
+    assert send_batch(batches[1], sender).outcome == BatchOutcome.HELD  # the wave is paused now
     status, reason = wave_status(pg_engine, wave)
     assert status == WaveStatus.PAUSED
     assert reason is not None and "401" in reason and "resume" in reason
@@ -155,7 +156,7 @@ def test_rate_limited_and_server_errors_are_retried_after_the_right_wait(
     sleeps: list[float] = []
     sender = make_sender(pg_engine, SETTINGS, transport, MovableClock(NINE), sleeps=sleeps)
     result = send_batch(batch_id, sender)
-    assert result.outcome == Outcome.SENT and transport.attempts == 3
+    assert result.outcome == BatchOutcome.SENT and transport.attempts == 3
     assert sleeps[0] == 7.0  # the provider's reset time
     assert 2.0 <= sleeps[1] <= 4.0  # second attempt: back-off of up to 4 s, with jitter
     keys = {b.send_key for b in transport.sent}
@@ -172,7 +173,7 @@ def test_persistent_server_errors_give_the_batch_back_for_a_later_tick(pg_engine
     transport = RecordingTransport(script=[RetryLater("502", status_code=502)] * 4)
     clock = MovableClock(NINE)
     sender = make_sender(pg_engine, SETTINGS, transport, clock)
-    assert send_batch(batch_id, sender).outcome == Outcome.RETRY
+    assert send_batch(batch_id, sender).outcome == BatchOutcome.RETRY
     batch = _batch(pg_engine, batch_id)
     assert batch.status == BatchStatus.PENDING and batch.retry_at is not None
     assert statuses(pg_engine, Message) == {MessageStatus.PLANNED: 3}
@@ -180,7 +181,7 @@ def test_persistent_server_errors_give_the_batch_back_for_a_later_tick(pg_engine
         assert repo.release_due(session, NINE + timedelta(seconds=5), 100) == []
         assert repo.release_due(session, batch.retry_at, 100) == [batch_id]
     clock.at = batch.retry_at
-    assert send_batch(batch_id, sender).outcome == Outcome.SENT
+    assert send_batch(batch_id, sender).outcome == BatchOutcome.SENT
 
 
 def test_a_paused_case_stops_its_queued_batches_before_they_send(pg_engine: Engine) -> None:
@@ -189,13 +190,13 @@ def test_a_paused_case_stops_its_queued_batches_before_they_send(pg_engine: Engi
         session.execute(update(Case).values(status=CaseStatus.PAUSED))
     transport = RecordingTransport()
     sender = make_sender(pg_engine, SETTINGS, transport, MovableClock(NINE))
-    assert send_batch(batch_id, sender).outcome == Outcome.HELD
+    assert send_batch(batch_id, sender).outcome == BatchOutcome.HELD
     assert transport.sent == [] and _batch(pg_engine, batch_id).status == BatchStatus.PENDING
     with session_scope(pg_engine) as session:
         assert repo.release_due(session, NINE, 100) == []  # held while paused
         session.execute(update(Case).values(status=CaseStatus.ACTIVE))
         assert repo.release_due(session, NINE, 100) == [batch_id]
-    assert send_batch(batch_id, sender).outcome == Outcome.SENT
+    assert send_batch(batch_id, sender).outcome == BatchOutcome.SENT
 
 
 def test_a_batch_whose_window_closed_is_not_sent_late(pg_engine: Engine) -> None:
@@ -203,7 +204,7 @@ def test_a_batch_whose_window_closed_is_not_sent_late(pg_engine: Engine) -> None
     transport = RecordingTransport()
     late = MovableClock(NINE + timedelta(hours=3))
     assert send_batch(batch_id, make_sender(pg_engine, SETTINGS, transport, late)).outcome == (
-        Outcome.EXPIRED
+        BatchOutcome.EXPIRED
     )
     assert transport.sent == []
     assert statuses(pg_engine, Message) == {MessageStatus.CANCELLED: 3}
@@ -216,7 +217,7 @@ def test_an_unknown_outcome_is_reconciled_from_events_before_any_resend(
     transport = RecordingTransport(script=[OutcomeUnknown("read timed out")])
     clock = MovableClock(NINE)
     sender = make_sender(pg_engine, SETTINGS, transport, clock, policy=FAST)
-    assert send_batch(batch_id, sender).outcome == Outcome.UNKNOWN
+    assert send_batch(batch_id, sender).outcome == BatchOutcome.UNKNOWN
     batch = _batch(pg_engine, batch_id)
     assert batch.status == BatchStatus.SENDING and batch.send_key
     with session_scope(pg_engine) as session:
@@ -251,25 +252,11 @@ def test_sending_runs_on_sqlite_too(sqlite_engine: Engine) -> None:
     _, (batch_id,) = _queued(sqlite_engine)
     transport = RecordingTransport()
     sender = make_sender(sqlite_engine, SETTINGS, transport, MovableClock(NINE))
-    assert send_batch(batch_id, sender).outcome == Outcome.SENT
-    assert send_batch(batch_id, sender).outcome == Outcome.NOT_MINE
+    assert send_batch(batch_id, sender).outcome == BatchOutcome.SENT
+    assert send_batch(batch_id, sender).outcome == BatchOutcome.NOT_MINE
     with session_scope(sqlite_engine) as session:
         wave = session.scalars(select(Wave)).one()
     assert wave.status == WaveStatus.SENDING and len(transport.emails()) == 3
-
-
-def test_accepting_a_batch_rewrites_no_index_entry_on_postgresql(pg_engine: Engine) -> None:
-    """Heap-only (see Message): no indexed column changes and the page has room."""
-    _, (batch_id, *_) = _queued(pg_engine)
-    counts = text(
-        "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'messages'"
-    )
-    with session_scope(pg_engine) as session:
-        assert repo.claim_batch(session, batch_id, "key-1", NINE)
-        before = session.execute(counts).one()
-        assert repo.record_accepted(session, batch_id, "key-1", NINE, "sg-1") == 3
-        after = session.execute(counts).one()
-    assert (after[0] - before[0], after[1] - before[1]) == (3, 3)
 
 
 def test_a_warmed_up_domain_holds_back_only_its_own_addresses(pg_engine: Engine) -> None:
@@ -286,8 +273,8 @@ def test_a_warmed_up_domain_holds_back_only_its_own_addresses(pg_engine: Engine)
     assert sorted(released) == sorted(by_case.values())
     transport = RecordingTransport()
     sender = make_sender(pg_engine, SETTINGS, transport, MovableClock(NINE))
-    assert send_batch(by_case[slow_case], sender).outcome == Outcome.SENT  # the one token
-    assert send_batch(by_case[fast_case], sender).outcome == Outcome.SENT  # not held back
+    assert send_batch(by_case[slow_case], sender).outcome == BatchOutcome.SENT  # the one token
+    assert send_batch(by_case[fast_case], sender).outcome == BatchOutcome.SENT  # not held back
     with session_scope(pg_engine) as session:  # the slow domain's next batch must wait
         session.execute(update(Batch).where(Batch.id == by_case[slow_case]).values(status="queued"))
         session.execute(
@@ -295,7 +282,7 @@ def test_a_warmed_up_domain_holds_back_only_its_own_addresses(pg_engine: Engine)
         )
     result = send_batch(by_case[slow_case], sender)
     # The first batch took 3 tokens from a bucket of 1: 3 in debt at 30 an hour.
-    assert (result.outcome, result.detail) == (Outcome.RETRY, "rate limit: 360s")
+    assert (result.outcome, result.detail) == (BatchOutcome.RETRY, "rate limit: 360s")
     assert len(transport.emails()) == 6
 
 
@@ -314,7 +301,7 @@ def test_the_frequency_cap_is_checked_again_right_before_sending(any_engine: Eng
     assert send_batch(batches[first], sender).sent == 2
     later = make_sender(any_engine, SETTINGS, transport, MovableClock(NINE + timedelta(hours=1)))
     result = send_batch(batches[second], later)
-    assert (result.outcome, result.sent, result.skipped) == (Outcome.SENT, 0, 2)
+    assert (result.outcome, result.sent, result.skipped) == (BatchOutcome.SENT, 0, 2)
     with session_scope(any_engine) as session:
         reasons = session.scalars(select(Message.skip_reason).where(Message.wave_id == second))
         assert set(reasons) == {"frequency_cap"}

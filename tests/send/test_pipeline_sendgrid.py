@@ -15,7 +15,9 @@ from sender.core.models import Batch, Message
 from sender.core.vocabulary import BatchStatus, MessageStatus, WaveStatus
 from sender.devtools.local_sendgrid.process import LocalSendGrid
 from sender.send import store as repo
-from sender.send.pipeline import Outcome, Sender, send_batch
+from sender.send.batch import BatchOutcome
+from sender.send.batch_store import SqlSendStore
+from sender.send.pipeline import Sender, send_batch
 from sender.send.planner import plan_wave
 from sender.send.ratelimit import LocalTokenBucket
 from sender.send.transport.sendgrid import SendGridTransport
@@ -32,7 +34,7 @@ def _setup(engine: Engine, server: LocalSendGrid, count: int = 6) -> tuple[int, 
     with session_scope(engine) as session:
         batches = repo.release_due(session, NINE, 100)
     sender = Sender(
-        engine=engine,
+        store=SqlSendStore.from_settings(engine, SETTINGS),
         settings=SETTINGS,
         transport=SendGridTransport(API_KEY, host=server.base_url, timeout_seconds=5),
         bucket=LocalTokenBucket(),
@@ -47,8 +49,11 @@ def test_batches_reach_the_provider_once_with_custom_args(
     sg: LocalSendGrid,  # noqa: F811
 ) -> None:
     _, batches, sender = _setup(pg_engine, sg)
-    assert [send_batch(b, sender).outcome for b in batches] == [Outcome.SENT, Outcome.SENT]
-    assert [send_batch(b, sender).outcome for b in batches] == [Outcome.NOT_MINE] * 2
+    assert [send_batch(b, sender).outcome for b in batches] == [
+        BatchOutcome.SENT,
+        BatchOutcome.SENT,
+    ]
+    assert [send_batch(b, sender).outcome for b in batches] == [BatchOutcome.NOT_MINE] * 2
     assert sg.admin.count() == 6
     received = sg.admin.recipients()
     assert {"message_id", "wave_id", "case_id", "supporter_id", "send_key"} <= set(
@@ -65,7 +70,7 @@ def test_a_400_fails_one_batch_and_a_429_is_waited_out(
         forced=[{"status": 429, "remaining": 1}, {"status": 400, "email": "p4@example.net"}]
     )
     results = [send_batch(b, sender) for b in batches]
-    assert [r.outcome for r in results] == [Outcome.SENT, Outcome.FAILED]
+    assert [r.outcome for r in results] == [BatchOutcome.SENT, BatchOutcome.FAILED]
     with session_scope(pg_engine) as session:
         failed = session.get(Batch, batches[1])
         assert failed is not None and failed.status == BatchStatus.FAILED
@@ -80,7 +85,7 @@ def test_a_401_pauses_the_wave_and_nothing_is_marked_sent(
 ) -> None:
     wave, batches, sender = _setup(pg_engine, sg)
     sg.admin.set_faults(forced=[{"status": 401}])
-    assert send_batch(batches[0], sender).outcome == Outcome.UNAUTHORISED
+    assert send_batch(batches[0], sender).outcome == BatchOutcome.UNAUTHORISED
     assert status_of(pg_engine, wave)[0] == WaveStatus.PAUSED
     assert statuses(pg_engine, Message) == {MessageStatus.PLANNED: 6}
     assert sg.admin.count() == 0

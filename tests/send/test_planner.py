@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 import pytest
 from sending_fixtures import DEC1, add_case, add_supporters, add_wave, by_email
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
+from sqlalchemy.exc import OperationalError
 
 from sender.core.addresses import email_hash
 from sender.core.config import Settings
@@ -20,7 +21,7 @@ from sender.core.vocabulary import (
     WaveKind,
     WaveStatus,
 )
-from sender.send.planner import plan_wave
+from sender.send.planner import BulkLoad, plan_wave
 
 SETTINGS = Settings(secret_key="test")
 
@@ -152,17 +153,11 @@ def test_batches_group_by_variant_and_slot_and_hold_at_most_the_batch_size(
     assert sizes == {("en", nine_utc): 7, ("es", nine_utc): 2, ("en", DEC1): 1}
 
 
-def test_a_big_plan_checks_the_message_keys_once_and_keeps_them(
-    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from sqlalchemy import text
-
-    from sender.send import planner as planning
-
-    monkeypatch.setattr(planning, "_RECHECK_FOREIGN_KEYS_FROM", 1)  # every plan is "big"
+def test_a_big_plan_checks_the_message_keys_once_and_keeps_them(pg_engine: Engine) -> None:
     case = add_case(pg_engine, SETTINGS)
     add_supporters(pg_engine, [case], [f"big{i}@example.org" for i in range(3)])
-    result = plan_wave(pg_engine, SETTINGS, add_wave(pg_engine, SETTINGS), DEC1)
+    every_plan_is_big = BulkLoad(from_rows=1)
+    result = plan_wave(pg_engine, SETTINGS, add_wave(pg_engine, SETTINGS), DEC1, every_plan_is_big)
     assert result is not None and result.messages == 3
     assert set(_planned(pg_engine)) == {f"big{i}@example.org" for i in range(3)}
     with pg_engine.connect() as connection:
@@ -186,23 +181,17 @@ def test_a_big_plan_checks_the_message_keys_once_and_keeps_them(
 
 
 def test_a_big_plan_gives_way_to_a_long_reader_and_plans_on_the_next_try(
-    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+    pg_engine: Engine,
 ) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.exc import OperationalError
-
-    from sender.send import planner as planning
-
-    monkeypatch.setattr(planning, "_RECHECK_FOREIGN_KEYS_FROM", 1)
-    monkeypatch.setattr(planning, "_PLAN_LOCK_TIMEOUT", "200ms")
+    big = BulkLoad(from_rows=1, lock_timeout_ms=200)
     case = add_case(pg_engine, SETTINGS)
     add_supporters(pg_engine, [case], ["reader@example.org", "other@example.org"])
     wave = add_wave(pg_engine, SETTINGS)
     with pg_engine.connect() as reader:  # a long report holding a read lock on supporters
         reader.execute(text("SELECT count(*) FROM supporters")).one()
         with pytest.raises(OperationalError, match="lock timeout"):
-            plan_wave(pg_engine, SETTINGS, wave, DEC1)
+            plan_wave(pg_engine, SETTINGS, wave, DEC1, big)
         assert _planned(pg_engine) == {}  # rolled back whole, nothing half-planned
         reader.rollback()
-    result = plan_wave(pg_engine, SETTINGS, wave, DEC1)  # the next tick
+    result = plan_wave(pg_engine, SETTINGS, wave, DEC1, big)  # the next tick
     assert result is not None and result.messages == 2

@@ -1,0 +1,112 @@
+"""The eligibility rules (sender.send.eligibility): which waves leave out whom, and the
+rules' SQL predicates, run against a real database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sending_fixtures import DEC1, add_case, add_supporters, add_wave
+from sqlalchemy import ColumnElement, Engine, literal, select
+
+from sender.core.addresses import email_hash
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.models import Action, Message, Supporter, Suppression
+from sender.core.vocabulary import AudienceRule, MessageStatus, WaveKind, WaveStatus
+from sender.send.eligibility import (
+    acted,
+    excludes_actors,
+    needs_open,
+    recently_mailed,
+    suppressed,
+)
+
+SETTINGS = Settings(secret_key="test")
+
+
+@pytest.mark.parametrize(
+    ("kind", "audience", "leaves_out_actors"),
+    [
+        (WaveKind.CASE_EMAIL, AudienceRule.ALL_ASSIGNED, False),
+        (WaveKind.CASE_EMAIL, AudienceRule.NOT_ACTED, True),
+        (WaveKind.ACTION_REMINDER, AudienceRule.ALL_ASSIGNED, True),
+        (WaveKind.ACTION_REMINDER, AudienceRule.NOT_ACTED, True),
+        (WaveKind.LAST_CHANCE, AudienceRule.OPENED_NOT_ACTED, True),
+    ],
+)
+def test_only_a_first_case_email_to_everyone_assigned_includes_those_who_acted(
+    kind: WaveKind, audience: AudienceRule, leaves_out_actors: bool
+) -> None:
+    assert excludes_actors(kind, audience) is leaves_out_actors
+
+
+def test_only_the_openers_audience_needs_an_open() -> None:
+    assert [rule for rule in AudienceRule if needs_open(rule)] == [AudienceRule.OPENED_NOT_ACTED]
+
+
+def _matching(engine: Engine, predicate: ColumnElement[bool]) -> set[str]:
+    """The emails of the supporters for whom `predicate` holds."""
+    with session_scope(engine) as session:
+        return {str(e) for e in session.scalars(select(Supporter.email).where(predicate))}
+
+
+def test_acting_means_clicking_writing_or_replying_about_that_case(any_engine: Engine) -> None:
+    case, other = add_case(any_engine, SETTINGS), add_case(any_engine, SETTINGS, "other")
+    kinds = ["clicked", "letter_sent", "replied", "opened", "opened_machine", "elsewhere"]
+    ids = add_supporters(any_engine, [case], [f"{kind}@example.org" for kind in kinds])
+    with session_scope(any_engine) as session:
+        for kind, supporter in zip(kinds, ids, strict=True):
+            session.add(
+                Action(
+                    supporter_id=supporter,
+                    case_id=other if kind == "elsewhere" else case,
+                    kind="clicked" if kind == "elsewhere" else kind,
+                    source="link",
+                )
+            )
+    assert _matching(any_engine, acted(Supporter.id, literal(case))) == {
+        "clicked@example.org",
+        "letter_sent@example.org",
+        "replied@example.org",
+    }
+
+
+def test_suppressed_goes_by_the_address_hash(any_engine: Engine) -> None:
+    case = add_case(any_engine, SETTINGS)
+    add_supporters(any_engine, [case], ["bounced@example.org", "fine@example.org"])
+    with session_scope(any_engine) as session:
+        session.add(Suppression(email_hash=email_hash("bounced@example.org"), reason="bounced"))
+    assert _matching(any_engine, suppressed(Supporter.email_hash)) == {"bounced@example.org"}
+
+
+def test_recently_mailed_counts_only_sent_mail_of_other_waves_since_then(
+    any_engine: Engine,
+) -> None:
+    case = add_case(any_engine, SETTINGS)
+    people = ["recent", "long_ago", "same_wave", "not_sent"]
+    ids = add_supporters(any_engine, [case], [f"{name}@example.org" for name in people])
+    earlier = add_wave(any_engine, SETTINGS, "earlier", status=WaveStatus.DONE)
+    this = add_wave(any_engine, SETTINGS, "this", status=WaveStatus.SENDING)
+    since = DEC1 - timedelta(hours=48)
+    mail = {
+        "recent": (earlier, MessageStatus.SENT, DEC1 - timedelta(hours=1)),
+        "long_ago": (earlier, MessageStatus.SENT, since - timedelta(minutes=1)),
+        "same_wave": (this, MessageStatus.SENT, DEC1 - timedelta(hours=1)),
+        "not_sent": (earlier, MessageStatus.FAILED, None),
+    }
+    with session_scope(any_engine) as session:
+        for name, supporter in zip(people, ids, strict=True):
+            wave, status, sent_at = mail[name]
+            session.add(
+                Message(
+                    wave_id=wave,
+                    supporter_id=supporter,
+                    case_id=case,
+                    language="en",
+                    status=status,
+                    sent_at=sent_at,
+                )
+            )
+    found = _matching(any_engine, recently_mailed(Supporter.id, literal(this), literal(since)))
+    assert found == {"recent@example.org"}
