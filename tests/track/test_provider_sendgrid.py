@@ -97,7 +97,7 @@ def test_fast_hash_agrees_with_full_normalisation(address: str) -> None:
 
 @pytest.mark.parametrize("number", [-9999999999999999999, 18446744073709551616, 10**30])
 def test_integers_past_64_bits_stay_exact_in_the_raw_event(number: int) -> None:
-    event = {"event": "open", "email": "a@example.org", "sg_event_id": "e1", "timestamp": 1}
-    body = json.dumps([{**event, "n": number}]).encode()
+    raw = {"event": "open", "email": "a@example.org", "sg_event_id": "e1", "timestamp": 1}
+    body = json.dumps([{**raw, "n": number}]).encode()
     (event,) = parse_batch(PROVIDER, body)
     assert json.loads(event.raw_json)["n"] == number
