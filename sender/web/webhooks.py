@@ -38,7 +38,7 @@ INLINE_LIMIT = 5000
 
 @bp.post("/webhooks/<provider_name>/events")
 def events(provider_name: str) -> ResponseReturnValue:
-    provider = provider_for(provider_name)
+    provider = _provider(provider_name)
     request.max_content_length = MAX_BODY_BYTES
     try:
         body = request.get_data(cache=False)
@@ -65,7 +65,7 @@ def events(provider_name: str) -> ResponseReturnValue:
     return jsonify(received=result.received, stored=result.stored), 200
 
 
-def provider_for(name: str) -> Provider:
+def _provider(name: str) -> Provider:
     """The registered provider a webhook URL names; 404 for any other name."""
     try:
         return providers.get(name)

@@ -25,7 +25,3 @@ def get(name: str) -> Provider:
         return _REGISTRY[name]
     except KeyError:
         raise NotFound(f"no mail provider is registered as {name!r}") from None
-
-
-def names() -> tuple[str, ...]:
-    return tuple(_REGISTRY)
