@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from flask import Flask, request
 
+from sender.track.providers import sendgrid
 from sender.web.inbound import read_form
 
 ATTACHMENT = 25 * 1024 * 1024
@@ -54,7 +55,7 @@ def naive() -> int:
 
 
 def streaming() -> int:
-    return len(read_form().raw_form["fields"])
+    return len(read_form(sendgrid.INBOUND).raw_form["fields"])
 
 
 def measure(

@@ -28,6 +28,7 @@ from sender.core.db import session_scope
 from sender.core.models import Campaign, Case, Wave
 from sender.devtools.services import postgres_server
 from sender.report.totals import ROLL_UP_CHUNK, Dimension, build_report, roll_up_actions
+from sender.track.providers.sendgrid import PROVIDER
 
 SETUP = [
     """INSERT INTO supporters (email, email_hash, language, timezone, consent, status,
@@ -42,7 +43,7 @@ SETUP = [
     """INSERT INTO events (provider, provider_event_id, event_type, raw_type, email_hash,
        message_id, supporter_id, case_id, wave_id, batch_key, occurred_at, received_at,
        processed_at, raw)
-       SELECT 'sendgrid', 'ev' || n,
+       SELECT CAST(:provider AS text), 'ev' || n,
        (ARRAY['queued','delivered','opened','opened','clicked'])[n % 5 + 1],
        (ARRAY['processed','delivered','open','open','click'])[n % 5 + 1], NULL, n / 5 + 1,
        n / 5 + 1, (n / 5 + 1) % 10 + 1, (n / 5 + 1) % 3 + 1, 'k' || n / 5000,
@@ -54,7 +55,8 @@ SETUP = [
        SELECT supporter_id, case_id, wave_id, message_id,
        CASE WHEN event_type = 'clicked' THEN 'clicked'
             WHEN (id % 3) = 0 THEN 'opened_machine' ELSE 'opened' END,
-       NULL, 'sendgrid', 'sg:' || provider_event_id, occurred_at,
+       NULL, CAST(:provider AS text), CAST(:key_prefix AS text) || ':' || provider_event_id,
+       occurred_at,
        event_type = 'clicked' AND supporter_id % 4 = 0
        FROM events WHERE event_type IN ('opened', 'clicked')""",
     # What reports.add_counts accumulates batch by batch for deliveries and bounces.
@@ -107,9 +109,16 @@ def fill(engine: Engine, events: int) -> float:
             )
             for n in range(1, 4)
         )
+    # Stored as SendGrid's events and actions are: under its name and action key prefix.
+    params = {
+        "events": events,
+        "people": events // 5 + 1,
+        "provider": PROVIDER.name,
+        "key_prefix": PROVIDER.action_key_prefix,
+    }
     with engine.begin() as connection:
         for statement in SETUP:
-            connection.execute(text(statement), {"events": events, "people": events // 5 + 1})
+            connection.execute(text(statement), params)
     return time.perf_counter() - began
 
 

@@ -14,6 +14,7 @@ from sender.core.db import session_scope
 from sender.core.models import Campaign, Case, Message, Supporter, Wave
 from sender.report.totals import count_sends
 from sender.track.event_store import parse_batch, store_events
+from sender.track.providers.sendgrid import PROVIDER
 
 T0 = datetime(2020, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -121,4 +122,6 @@ def sg_event(world: World, who: int, kind: str, n: int, **extra: Any) -> dict[st
 def ingest(engine: Engine, events: list[dict[str, Any]]) -> int:
     import json
 
-    return store_events(engine, parse_batch(json.dumps(events).encode()), T0).stored
+    return store_events(
+        engine, PROVIDER, parse_batch(PROVIDER, json.dumps(events).encode()), T0
+    ).stored

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -177,7 +178,7 @@ def parse_fields(
 
 
 def multipart(
-    fields: dict[str, bytes | str], files: dict[str, tuple[str, bytes]] | None = None
+    fields: Mapping[str, bytes | str], files: Mapping[str, tuple[str, bytes]] | None = None
 ) -> tuple[bytes, str]:
     """A multipart/form-data body built by hand, so field bytes keep any charset."""
     boundary = "xYzZY-test-boundary"

@@ -267,7 +267,7 @@ class Event(Base):
     __tablename__ = "events"
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    provider: Mapped[str] = mapped_column(String(16), default="sendgrid")
+    provider: Mapped[str] = mapped_column(String(16))  # a registered name: track.providers
     provider_event_id: Mapped[str] = mapped_column(String(128), unique=True)
     event_type: Mapped[str] = mapped_column(String(32), index=True)
     raw_type: Mapped[str | None] = mapped_column(String(64))

@@ -1,3 +1,3 @@
 """What comes back: provider events in one vocabulary (one translator per provider under
-`track/providers/`), the event store, actions (people apart from machines), suppressions,
-unsubscribes and replies."""
+`track/providers/`, found by name in its registry), the event store, actions (people apart
+from machines), suppressions, unsubscribes and replies."""

@@ -1,10 +1,16 @@
-"""Stored provider events turned into supporter actions, suppressions and report counts.
+"""Supporter actions: the one builder of Action rows, and stored provider events turned
+into actions, suppressions and report counts.
+
+Every action row, whatever made it (a provider event, a link, a reply), comes from
+`new_action` and is keyed by `dedupe_key`: "<namespace>:<part>[:<part>...]". The
+unique key makes a retried event, a second click or a re-parsed reply a no-op.
 
 `process_pending_events` claims unprocessed events and handles them in the
 same transaction as everything it derives, so a crash leaves them pending.
-It is idempotent (one action per event: dedupe_key "sg:<sg_event_id>") and
-safe to run concurrently: PostgreSQL workers claim with SKIP LOCKED; SQLite
-serialises writers, and the claiming UPDATE re-checks `processed_at`.
+It is idempotent (one action per event, keyed by the provider's prefix and
+event id, e.g. "sg:<sg_event_id>") and safe to run concurrently: PostgreSQL
+workers claim with SKIP LOCKED; SQLite serialises writers, and the claiming
+UPDATE re-checks `processed_at`.
 """
 
 from __future__ import annotations
@@ -21,12 +27,13 @@ from sqlalchemy.orm import Session, aliased
 from sender.core.clock import Clock, SystemClock
 from sender.core.config import Settings, get_settings
 from sender.core.db import session_scope
+from sender.core.dedupe import insert_once
 from sender.core.models import Action, Case, Event, Message, Supporter, Wave
 from sender.core.upsert import insert_for
 from sender.core.vocabulary import ActionKind, EventType
 from sender.report import totals as reports
-from sender.track import suppressions
-from sender.track.providers.sendgrid import NormalisedEvent, translate
+from sender.track import providers, suppressions
+from sender.track.providers.base import NormalisedEvent, Provider
 
 _COUNTED_EVENTS: Mapping[EventType, str] = {
     EventType.DELIVERED: reports.Metric.DELIVERIES,
@@ -36,6 +43,9 @@ _COUNTED_EVENTS: Mapping[EventType, str] = {
 
 # Event ids go into IN lists: stay well below PostgreSQL's 65,535 parameters.
 MAX_LIMIT = 20_000
+# The sources of the actions no provider makes (provider events carry the provider's name).
+LINK_SOURCE = "link"
+REPLY_SOURCE = "inbound"
 
 
 @dataclass(frozen=True)
@@ -97,13 +107,13 @@ def _claim(session: Session, limit: int, now: datetime) -> list[NormalisedEvent]
             update(Event)
             .where(Event.id == picked.c.id, Event.processed_at.is_(None))
             .values(processed_at=now)
-            .returning(Event.id, Event.occurred_at, Event.raw)
+            .returning(Event.id, Event.provider, Event.occurred_at, Event.raw)
             .execution_options(synchronize_session=False)
         )
     )
     # Time order matters for bounce streaks; ties keep arrival order.
     rows.sort(key=lambda row: (row.occurred_at, row.id))
-    return [translate(row.raw) for row in rows]
+    return [providers.get(row.provider).translate(row.raw) for row in rows]
 
 
 def _contexts(session: Session, events: Sequence[NormalisedEvent]) -> dict[int, Context]:
@@ -171,18 +181,76 @@ def action_for(
     acting = kind is ActionKind.CLICKED and is_action_link(
         event.url, context.action_url, public_base_url
     )
+    provider = providers.get(event.provider)
+    return new_action(
+        kind,
+        source=provider.name,
+        key=event_key(provider, event.provider_event_id),
+        occurred_at=event.occurred_at,
+        supporter_id=context.supporter_id,
+        case_id=context.case_id,
+        wave_id=context.wave_id,
+        message_id=event.message_id,
+        url=event.url if kind is ActionKind.CLICKED else None,
+        acting=acting,
+    )
+
+
+def dedupe_key(namespace: str, *parts: object) -> str:
+    """The one key format: "<namespace>:<part>[:<part>...]".
+
+    The unique column dedupes only if a key, once stored, is built the same way
+    again: the three callers below produce exactly the keys stored before.
+    """
+    return ":".join((namespace, *map(str, parts)))
+
+
+def event_key(provider: Provider, provider_event_id: str | None) -> str:
+    """One action per provider event: "sg:<sg_event_id>" for SendGrid."""
+    return dedupe_key(provider.action_key_prefix, provider_event_id)
+
+
+def link_key(link: str, kind: ActionKind) -> str:
+    """One action per message (or token) and kind: "link:<link key>:<kind>"."""
+    return dedupe_key(LINK_SOURCE, link, kind.value)
+
+
+def reply_key(reply_id: int) -> str:
+    """One action per stored reply: "reply:<reply id>"."""
+    return dedupe_key("reply", reply_id)
+
+
+def new_action(
+    kind: ActionKind,
+    *,
+    source: str,
+    key: str,
+    occurred_at: datetime | None,
+    supporter_id: int | None,
+    case_id: int | None,
+    wave_id: int | None,
+    message_id: int | None,
+    url: str | None = None,
+    acting: bool = False,
+) -> dict[str, Any]:
+    """The values of one Action row: the only place such a row is built."""
     return {
-        "supporter_id": context.supporter_id,
-        "case_id": context.case_id,
-        "wave_id": context.wave_id,
-        "message_id": event.message_id,
+        "supporter_id": supporter_id,
+        "case_id": case_id,
+        "wave_id": wave_id,
+        "message_id": message_id,
         "kind": kind.value,
-        "url": event.url if kind is ActionKind.CLICKED else None,
-        "source": "sendgrid",
-        "dedupe_key": f"sg:{event.provider_event_id}",
-        "occurred_at": event.occurred_at,
+        "url": url,
+        "source": source,
+        "dedupe_key": key,
+        "occurred_at": occurred_at,
         "acting": acting,
     }
+
+
+def record_action(session: Session, action: Mapping[str, Any]) -> bool:
+    """Store one action from `new_action` unless its key is stored; True when new."""
+    return insert_once(session, Action, "dedupe_key", dict(action))
 
 
 def _insert_actions(session: Session, rows: Sequence[dict[str, Any]]) -> int:
@@ -222,10 +290,21 @@ def _apply_suppressions(
     contexts: Mapping[int, Context],
     now: datetime,
 ) -> int:
-    found = [
-        suppressions.Suppressed(event.email_hash, reason, contexts[id(event)].supporter_id)
-        for event in events
-        if event.email_hash and (reason := suppressions.reason_for(event))
-    ]
-    found += suppressions.track_soft_bounces(session, events, now)
-    return sum(suppressions.add(session, item, "sendgrid", now) for item in found)
+    added = 0
+    for provider, group in _by_provider(events).items():
+        found = [
+            suppressions.Suppressed(event.email_hash, reason, contexts[id(event)].supporter_id)
+            for event in group
+            if event.email_hash and (reason := suppressions.reason_for(event))
+        ]
+        found += suppressions.track_soft_bounces(session, group, now)
+        added += sum(suppressions.add(session, item, provider, now) for item in found)
+    return added
+
+
+def _by_provider(events: Sequence[NormalisedEvent]) -> dict[str, list[NormalisedEvent]]:
+    # Suppressions record the provider that reported them; time order is kept per provider.
+    groups: dict[str, list[NormalisedEvent]] = {}
+    for event in events:
+        groups.setdefault(event.provider, []).append(event)
+    return groups

@@ -1,25 +1,25 @@
 """Durable, deduplicated storage of raw provider events.
 
 A webhook batch is parsed once, checked whole, then stored in one statement:
-either every new event of the batch is stored or none is. SendGrid delivers
+either every new event of the batch is stored or none is. Providers deliver
 each event at least once (often several times), so storage is idempotent on
-`sg_event_id` (INSERT ... ON CONFLICT DO NOTHING). On PostgreSQL the batch
+the provider's event id (INSERT ... ON CONFLICT DO NOTHING). On PostgreSQL the batch
 goes as one array per column into `INSERT ... SELECT FROM unnest(...)`: one
 statement, a dozen parameters, no per-row binding and no staging table.
 
-Required per event (else the whole batch is refused): a JSON object with
-`event` (string, ≤ 64 chars), `sg_event_id` (string, ≤ 128 chars) and
-`timestamp` (Unix seconds, number). Everything else is optional and kept raw.
+The body is a JSON array of objects. Each must carry what its provider's
+`stored_event` requires (for SendGrid: `event`, `sg_event_id` and `timestamp`),
+else the whole batch is refused. Everything else is optional and kept raw.
 
 The request path does only this: one orjson parse, the stored columns per
-event (sender.track.providers.sendgrid.stored_fields) and one re-serialisation of each event
+event (the provider's `stored_event`) and one re-serialisation of each event
 for the raw column. Turning events into actions happens later, in a task.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sender.core.errors import InvalidInput
 from sender.core.models import Event
-from sender.track.providers.sendgrid import StoredFields, require_complete, stored_fields
+from sender.track.providers.base import Provider, StoredFields
 
 _COLUMNS = (
     "provider",
@@ -47,12 +47,14 @@ _COLUMNS = (
     "received_at",
     "raw",
 )
-# Fixed column names and types only, never input: one array parameter per varying column.
+# Fixed column names and types only, never input: one array parameter per varying column
+# and one scalar (the provider's name) for the whole batch.
 _UNNEST = (
     "INSERT INTO events (provider, provider_event_id, event_type, raw_type, email_hash, "
     "message_id, supporter_id, case_id, wave_id, batch_key, occurred_at, received_at, raw) "
-    "SELECT 'sendgrid', u.id, u.type, u.raw_type, u.hash, u.message, u.supporter, u.case_id, "
-    "u.wave, u.batch_key, u.occurred, CAST(%(received)b AS timestamptz), CAST(u.raw AS jsonb) "
+    "SELECT CAST(%(provider)s AS text), u.id, u.type, u.raw_type, u.hash, u.message, "
+    "u.supporter, u.case_id, u.wave, u.batch_key, u.occurred, "
+    "CAST(%(received)b AS timestamptz), CAST(u.raw AS jsonb) "
     "FROM unnest(CAST(%(ids)b AS text[]), CAST(%(types)b AS text[]), "
     "CAST(%(raw_types)b AS text[]), CAST(%(hashes)b AS text[]), CAST(%(messages)b AS int[]), "
     "CAST(%(supporters)b AS int[]), "
@@ -100,12 +102,13 @@ class StoreResult:
         return self.received - self.stored
 
 
-def parse_batch(body: bytes) -> list[IncomingEvent]:
+def parse_batch(provider: Provider, body: bytes) -> list[IncomingEvent]:
     """Every event of a webhook body, or InvalidInput naming the first problem."""
     data = _loads(body)
     if not isinstance(data, list):
         raise InvalidInput(f"body must be a JSON array of events, not {type(data).__name__}")
-    return [_incoming(item, position) for position, item in enumerate(data)]
+    stored_event = provider.stored_event
+    return [_incoming(stored_event, item, position) for position, item in enumerate(data)]
 
 
 def _loads(body: bytes) -> Any:
@@ -123,11 +126,12 @@ def _loads(body: bytes) -> Any:
         raise InvalidInput(f"body is not valid JSON: {error}") from error
 
 
-def _incoming(item: object, position: int) -> IncomingEvent:
+def _incoming(
+    stored_event: Callable[[Mapping[str, Any], int], StoredFields], item: object, position: int
+) -> IncomingEvent:
     if not isinstance(item, dict):
         raise InvalidInput(f"event {position}: must be a JSON object")
-    fields = require_complete(stored_fields(item), position)
-    return IncomingEvent(fields, _raw_json(item, position))
+    return IncomingEvent(stored_event(item, position), _raw_json(item, position))
 
 
 def _raw_json(item: dict[str, Any], position: int) -> str:
@@ -151,24 +155,27 @@ def _refuse_constant(name: str) -> Any:
 
 
 def store_events(
-    engine: Engine, batch: Sequence[IncomingEvent], received_at: datetime
+    engine: Engine, provider: Provider, batch: Sequence[IncomingEvent], received_at: datetime
 ) -> StoreResult:
     """Store the events not seen before, all in one transaction; returns how many were new."""
     if not batch:
         return StoreResult(0, 0)
     if engine.dialect.name == "postgresql":
-        stored = _insert_unnest(engine, batch, received_at)
+        stored = _insert_unnest(engine, provider.name, batch, received_at)
     else:
-        stored = _insert_ignoring_duplicates(engine, batch, received_at)
+        stored = _insert_ignoring_duplicates(engine, provider.name, batch, received_at)
     return StoreResult(received=len(batch), stored=stored)
 
 
-def _insert_unnest(engine: Engine, batch: Sequence[IncomingEvent], received_at: datetime) -> int:
+def _insert_unnest(
+    engine: Engine, provider: str, batch: Sequence[IncomingEvent], received_at: datetime
+) -> int:
     # One list per column: zip(*rows) transposes in C.
     columns = list(zip(*(item.fields for item in batch), strict=True))
     params: dict[str, Any] = dict(zip(_ARRAY_NAMES, map(list, columns), strict=True))
     params["raws"] = [item.raw_json for item in batch]
     params["received"] = received_at
+    params["provider"] = provider
     with engine.begin() as connection:
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
@@ -180,16 +187,16 @@ def _insert_unnest(engine: Engine, batch: Sequence[IncomingEvent], received_at: 
     return stored
 
 
-def _row(item: IncomingEvent, received_at: datetime) -> dict[str, Any]:
+def _row(provider: str, item: IncomingEvent, received_at: datetime) -> dict[str, Any]:
     f = item.fields
-    values = ("sendgrid", *f[:-1], f.occurred_at, received_at, item.raw)
+    values = (provider, *f[:-1], f.occurred_at, received_at, item.raw)
     return dict(zip(_COLUMNS, values, strict=True))
 
 
 def _insert_ignoring_duplicates(
-    engine: Engine, batch: Sequence[IncomingEvent], received_at: datetime
+    engine: Engine, provider: str, batch: Sequence[IncomingEvent], received_at: datetime
 ) -> int:
-    rows = [_row(item, received_at) for item in batch]
+    rows = [_row(provider, item, received_at) for item in batch]
     statement = sqlite_insert(Event).on_conflict_do_nothing(index_elements=["provider_event_id"])
     with engine.begin() as connection:
         before = connection.execute(text("SELECT total_changes()")).scalar_one()

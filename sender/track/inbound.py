@@ -32,12 +32,12 @@ from sqlalchemy.orm import Session
 from sender.core.addresses import normalise_email
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.core.dedupe import insert_once
 from sender.core.errors import InvalidInput, NotFound
-from sender.core.models import Action, Message, Reply, Supporter
+from sender.core.models import Message, Reply, Supporter
 from sender.core.tokens import ReplyRef, TokenSigner
 from sender.core.vocabulary import ActionKind, ReplyStatus
 from sender.ops import metrics
+from sender.track.actions import REPLY_SOURCE, new_action, record_action, reply_key
 from sender.track.unsubscribe import unsubscribe
 
 _AUTO_SUBJECTS = re.compile(
@@ -127,14 +127,14 @@ class Mail:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ReplyOutcome:
     status: ReplyStatus
     problem: str | None = None
 
 
 def parse_reply(
     session: Session, reply: Reply, signer: TokenSigner, inbound_domain: str, now: datetime
-) -> Outcome:
+) -> ReplyOutcome:
     """Classify `reply` and fill its row; records actions and unsubscribes as it goes."""
     mail = read_mail(reply)
     reply.subject = _clip(mail.subject, 2000)
@@ -150,21 +150,21 @@ def parse_reply(
     reply.wave_id = ref.wave_id if ref else None
 
     if mail.problems:
-        return _mark(reply, Outcome(ReplyStatus.REVIEW, "; ".join(mail.problems)))
+        return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, "; ".join(mail.problems)))
     if is_auto_reply(mail):
-        return _mark(reply, Outcome(ReplyStatus.AUTO_REPLY))
+        return _mark(reply, ReplyOutcome(ReplyStatus.AUTO_REPLY))
     if supporter is not None and asks_to_stop(reply.body, mail.subject):
         # Honoured even without a valid token: being generous with "stop" is safe.
         unsubscribe(session, supporter, source="reply", now=now)
-        return _mark(reply, Outcome(ReplyStatus.UNSUBSCRIBE))
+        return _mark(reply, ReplyOutcome(ReplyStatus.UNSUBSCRIBE))
     problem = who_problem or token_problem
     if problem is None and not reply.body:
         problem = "the reply has no text"
     if problem is not None or supporter is None or ref is None:
-        return _mark(reply, Outcome(ReplyStatus.REVIEW, problem))
+        return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, problem))
     _record_reply_action(session, reply, supporter, ref, now)
     # Counted, but staff should know a photo or document did not come through.
-    return _mark(reply, Outcome(ReplyStatus.MATCHED, _attachment_note(reply.raw_form)))
+    return _mark(reply, ReplyOutcome(ReplyStatus.MATCHED, _attachment_note(reply.raw_form)))
 
 
 def read_mail(reply: Reply) -> Mail:
@@ -390,21 +390,17 @@ def _record_reply_action(
             Message.wave_id == ref.wave_id, Message.supporter_id == supporter.id
         )
     )
-    insert_once(
-        session,
-        Action,
-        "dedupe_key",
-        {
-            "supporter_id": supporter.id,
-            "case_id": ref.case_id,
-            "wave_id": ref.wave_id,
-            "message_id": message_id,
-            "kind": ActionKind.REPLIED,
-            "source": "inbound",
-            "dedupe_key": f"reply:{reply.id}",
-            "occurred_at": reply.received_at or now,
-        },
+    action = new_action(
+        ActionKind.REPLIED,
+        source=REPLY_SOURCE,
+        key=reply_key(reply.id),
+        occurred_at=reply.received_at or now,
+        supporter_id=supporter.id,
+        case_id=ref.case_id,
+        wave_id=ref.wave_id,
+        message_id=message_id,
     )
+    record_action(session, action)
 
 
 def _attachment_note(raw_form: dict[str, Any] | None) -> str | None:
@@ -418,7 +414,7 @@ def _attachment_note(raw_form: dict[str, Any] | None) -> str | None:
     return f"attachment{'s' if len(files) > 1 else ''} not kept: {listed}"
 
 
-def _mark(reply: Reply, outcome: Outcome) -> Outcome:
+def _mark(reply: Reply, outcome: ReplyOutcome) -> ReplyOutcome:
     reply.status = outcome.status
     reply.problem = outcome.problem
     return outcome

@@ -7,7 +7,7 @@ suppressions by hash right before each send).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,9 +23,9 @@ from sender.core.vocabulary import (
     SupporterStatus,
     SuppressionReason,
 )
-from sender.track.providers.sendgrid import NormalisedEvent
+from sender.track.providers.base import NormalisedEvent
 
-# Blocked bounces (policy refusals) are soft: only this many in a row suppress.
+# Soft bounces (policy refusals) suppress only when this many come in a row.
 SOFT_BOUNCE_LIMIT = 3
 
 _EVENT_REASON: Mapping[EventType, SuppressionReason] = {
@@ -64,21 +64,6 @@ def reason_for(event: NormalisedEvent) -> SuppressionReason | None:
     if event.hard_bounce:
         return SuppressionReason.BOUNCED
     return _EVENT_REASON.get(event.event_type)
-
-
-def is_suppressed(session: Session, email_hash: str) -> bool:
-    return (
-        session.scalar(select(Suppression.id).where(Suppression.email_hash == email_hash))
-        is not None
-    )
-
-
-def suppressed_among(session: Session, hashes: Iterable[str]) -> set[str]:
-    wanted = list(set(hashes))
-    found = session.scalars(
-        select(Suppression.email_hash).where(Suppression.email_hash.in_(wanted))
-    )
-    return set(found)
 
 
 def add(session: Session, item: Suppressed, source: str, now: datetime) -> bool:

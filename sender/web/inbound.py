@@ -1,4 +1,8 @@
-"""POST /webhooks/sendgrid/inbound: store the email first, parse it after.
+"""POST /webhooks/<provider>/inbound: store the email first, parse it after.
+
+The provider is resolved through the registry (sender.track.providers); a
+name it does not know, or a provider that posts no inbound email, is 404.
+SendGrid's Inbound Parse posts to /webhooks/sendgrid/inbound.
 
 SendGrid drops an email for good when it gets a 4xx, and retries for three
 days on a 5xx. So with valid credentials the only non-2xx answer is a 5xx
@@ -6,8 +10,9 @@ when the email could not be stored; anything odd about its content is for
 the review list, not for an error status.
 
 The form is decoded here, streaming: text fields are decoded with the
-charsets sendgrid names (raw bytes kept when that fails), attachments are
-counted but not kept, and raw mode's `email` field goes to `raw_email`.
+charsets the provider names (raw bytes kept when that fails), attachments are
+counted but not kept, and a raw-mode email field goes to `raw_email`; the
+provider's `InboundForm` names those two fields.
 """
 
 from __future__ import annotations
@@ -22,23 +27,25 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from sender.celery_app import create_celery
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
+from sender.core.errors import NotFound
 from sender.core.models import Reply
 from sender.ops import metrics
+from sender.track import providers
 from sender.track.inbound import parse_stored_reply
+from sender.track.providers.base import InboundForm
 from sender.web import context
 
 bp = Blueprint("inbound", __name__)
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
-_RAW_EMAIL_FIELD = "email"
 PARSE_TASK = "sender.tasks.parse_reply"  # by name: the web app never imports the worker side
 
 
@@ -57,8 +64,9 @@ class StoredForm:
     raw_email: bytes | None
 
 
-@bp.post("/webhooks/sendgrid/inbound")
-def receive() -> Response:
+@bp.post("/webhooks/<provider_name>/inbound")
+def receive(provider_name: str) -> Response:
+    inbound = _inbound_form(provider_name)
     if not _authorised():
         metrics.count_refusal("inbound", "bad_auth")
         return Response(
@@ -67,15 +75,25 @@ def receive() -> Response:
             {"WWW-Authenticate": 'Basic realm="inbound"'},
             mimetype="text/plain",
         )
-    form = read_form()
+    form = read_form(inbound)
     try:
         reply_id = _store(form)
     except SQLAlchemyError:
         log.exception("inbound email could not be stored")
-        # 5xx: sendgrid keeps the email and retries later.
+        # 5xx: the provider keeps the email and retries later.
         return Response("could not store the email\n", 503, mimetype="text/plain")
     _parse(reply_id)
     return Response("stored\n", 200, mimetype="text/plain")
+
+
+def _inbound_form(provider_name: str) -> InboundForm:
+    try:
+        inbound = providers.get(provider_name).inbound
+    except NotFound:
+        abort(404)
+    if inbound is None:
+        abort(404)
+    return inbound
 
 
 def _authorised() -> bool:
@@ -87,19 +105,19 @@ def _authorised() -> bool:
     return hmac.compare_digest(auth.password.encode(), secret.encode())
 
 
-def read_form() -> StoredForm:
+def read_form(inbound: InboundForm) -> StoredForm:
     """The request's fields as JSON-ready text, its attachments as metadata only."""
     if request.mimetype == "application/x-www-form-urlencoded":
         fields = {name: request.form.get(name, "") for name in request.form}
         return StoredForm({"fields": fields, "files": [], "undecoded": {}}, None)
     if request.mimetype != "multipart/form-data":
-        # Not what sendgrid sends: keep the body as it came and let a person look.
+        # Not what a provider sends: keep the body as it came and let a person look.
         problem = f"unexpected content type {request.mimetype or 'none'!r}; raw body kept"
         raw_form = {"fields": {}, "files": [], "undecoded": {"form": problem}}
         return StoredForm(raw_form, request.get_data())
     boundary = request.mimetype_params.get("boundary", "")
     parts, form_error = _read_parts(boundary.encode(), _chunks())
-    return _stored(parts, form_error)
+    return _stored(inbound, parts, form_error)
 
 
 def _chunks() -> Iterator[bytes]:
@@ -141,10 +159,10 @@ def _add_data(part: _Part, data: bytes) -> None:
         part.chunks.append(data)
 
 
-def _stored(parts: list[_Part], form_error: str | None) -> StoredForm:
+def _stored(inbound: InboundForm, parts: list[_Part], form_error: str | None) -> StoredForm:
     raw = {p.name: b"".join(p.chunks) for p in parts if p.filename is None}
-    raw_email = raw.pop(_RAW_EMAIL_FIELD, None)
-    charsets = _charsets(raw.get("charsets", b""))
+    raw_email = raw.pop(inbound.raw_email_field, None)
+    charsets = _charsets(raw.get(inbound.charsets_field, b""))
     fields: dict[str, str] = {}
     undecoded: dict[str, str] = {}
     raw_fields: dict[str, str] = {}

@@ -26,14 +26,14 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
-from sender.core.dedupe import insert_once
 from sender.core.errors import InvalidInput
-from sender.core.models import Action, Case, Message, Supporter
+from sender.core.models import Case, Message, Supporter
 from sender.core.tokens import MessageRef, TokenSigner
 from sender.core.vocabulary import ActionKind
 from sender.ops import metrics
 from sender.render.case_text import case_text
 from sender.render.identity import sender_identity
+from sender.track.actions import LINK_SOURCE, link_key, new_action, record_action
 from sender.track.unsubscribe import unsubscribe
 from sender.web import context
 from sender.web.page_text import LANGUAGES, direction, language_of, page_text
@@ -141,22 +141,18 @@ def _recipient(
 def _record(session: Session, recipient: VerifiedLink, kind: ActionKind, url: str | None) -> None:
     """One action per message and kind, however often the link is followed."""
     metrics.LINK_ACTIONS.labels(kind=str(kind)).inc()
-    insert_once(
-        session,
-        Action,
-        "dedupe_key",
-        {
-            "supporter_id": recipient.supporter.id,
-            "case_id": recipient.case.id,
-            "wave_id": recipient.ref.wave_id,
-            "message_id": recipient.ref.message_id,
-            "kind": kind,
-            "url": url,
-            "source": "link",
-            "dedupe_key": f"link:{recipient.link_key}:{kind}",
-            "occurred_at": _now(),
-        },
+    action = new_action(
+        kind,
+        source=LINK_SOURCE,
+        key=link_key(recipient.link_key, kind),
+        occurred_at=_now(),
+        supporter_id=recipient.supporter.id,
+        case_id=recipient.case.id,
+        wave_id=recipient.ref.wave_id,
+        message_id=recipient.ref.message_id,
+        url=url,
     )
+    record_action(session, action)
 
 
 def _case_text(case: Case, recipient: VerifiedLink) -> dict[str, Any]:

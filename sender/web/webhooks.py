@@ -1,10 +1,13 @@
-"""POST /webhooks/sendgrid/events: SendGrid's signed Event Webhook.
+"""POST /webhooks/<provider>/events: a provider's signed event webhook.
+
+The provider is resolved through the registry (sender.track.providers); any
+other name is 404. SendGrid's Event Webhook posts to /webhooks/sendgrid/events.
 
 Order of checks, cheapest refusal first, nothing stored unless all pass:
 size (413) → signature and timestamp age (403) → JSON shape and required
-fields (400). Then the batch is stored in one statement, deduplicated on
-sg_event_id, and a task turns it into actions; the answer does not wait for
-that task when a broker is configured.
+fields (400). Then the batch is stored in one statement, deduplicated on the
+provider's event id, and a task turns it into actions; the answer does not
+wait for that task when a broker is configured.
 """
 
 from __future__ import annotations
@@ -12,34 +15,30 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from sender.celery_app import create_celery
-from sender.core.errors import ConfigError, InvalidInput
+from sender.core.errors import ConfigError, InvalidInput, NotFound
 from sender.ops import metrics
+from sender.track import providers
 from sender.track.actions import process_pending_events
 from sender.track.event_store import parse_batch, store_events
-from sender.track.providers.sendgrid_signature import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    SignatureRefused,
-    WebhookVerifier,
-    verifier_from,
-)
+from sender.track.providers.base import Provider, RequestVerifier, SignatureRefused
 from sender.web import context
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger(__name__)
 
-# SendGrid posts batches of about 768 KB; anything far larger is not SendGrid.
+# SendGrid posts batches of about 768 KB; anything far larger is no provider's.
 MAX_BODY_BYTES = 4 * 1024 * 1024
 INLINE_LIMIT = 5000
 
 
-@bp.post("/webhooks/sendgrid/events")
-def sendgrid_events() -> ResponseReturnValue:
+@bp.post("/webhooks/<provider_name>/events")
+def events(provider_name: str) -> ResponseReturnValue:
+    provider = _provider(provider_name)
     request.max_content_length = MAX_BODY_BYTES
     try:
         body = request.get_data(cache=False)
@@ -48,35 +47,39 @@ def sendgrid_events() -> ResponseReturnValue:
         raise
     now = datetime.now(UTC)
     try:
-        _verifier().verify(
-            body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER), now
-        )
+        _verifier(provider).verify_request(request.headers, body, now)
     except (SignatureRefused, ConfigError) as error:
         log.warning("event webhook refused: %s", error)
         reason = "not_configured" if isinstance(error, ConfigError) else None
         metrics.count_refusal("events", reason or metrics.signature_refusal_reason(str(error)))
         return jsonify(error="signature refused"), 403
     try:
-        batch = parse_batch(body)
+        batch = parse_batch(provider, body)
     except InvalidInput as error:
         metrics.count_refusal("events", "malformed")
         return jsonify(error=str(error)), 400
-    result = store_events(context.engine(), batch, now)
+    result = store_events(context.engine(), provider, batch, now)
     metrics.count_events(e.fields.event_type for e in batch)
     if result.stored:
         _enqueue_processing()
     return jsonify(received=result.received, stored=result.stored), 200
 
 
-def _verifier() -> WebhookVerifier:
-    cached = current_app.extensions.get("campaign.webhook_verifier")
+def _provider(name: str) -> Provider:
+    """The registered provider a webhook URL names; 404 for any other name."""
+    try:
+        return providers.get(name)
+    except NotFound:
+        abort(404)
+
+
+def _verifier(provider: Provider) -> RequestVerifier:
+    # Built once per app and provider: loading the public key is not free.
+    key = f"campaign.webhook_verifier.{provider.name}"
+    cached = current_app.extensions.get(key)
     if cached is None:
-        settings = context.settings()
-        cached = verifier_from(
-            settings.sendgrid_webhook_public_key, settings.webhook_tolerance_seconds
-        )
-        current_app.extensions["campaign.webhook_verifier"] = cached
-    verifier: WebhookVerifier = cached
+        cached = current_app.extensions[key] = provider.verifier(context.settings())
+    verifier: RequestVerifier = cached
     return verifier
 
 

@@ -225,6 +225,7 @@ def test_an_unknown_outcome_is_reconciled_from_events_before_any_resend(
         assert first is not None
         session.add(
             Event(
+                provider="sendgrid",
                 provider_event_id="ev-1",
                 event_type="queued",
                 raw_type="processed",

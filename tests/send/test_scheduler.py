@@ -139,6 +139,7 @@ def test_a_batch_left_sending_is_reconciled_by_the_tick_and_the_rest_resent(
         )
         session.add(
             Event(
+                provider="sendgrid",
                 provider_event_id="e1",
                 event_type="delivered",
                 message_id=first,

@@ -5,17 +5,17 @@ from __future__ import annotations
 import threading
 
 from events_fixtures import T0, World, ingest, seed, sg_event
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from sender.core.clock import FixedClock
 from sender.core.config import Settings
 from sender.core.models import Action, Event
-from sender.track.actions import is_action_link, process_pending_events
+from sender.track.actions import ProcessReport, is_action_link, process_pending_events
 
 SETTINGS = Settings(public_base_url="https://act.example.org", secret_key="t")
 
 
-def _run(engine: Engine, limit: int = 5000) -> object:
+def _run(engine: Engine, limit: int = 5000) -> ProcessReport:
     return process_pending_events(engine, limit, SETTINGS, FixedClock(T0))
 
 
@@ -42,7 +42,7 @@ def test_opens_clicks_and_acting(any_engine: Engine) -> None:
         ],
     )
     report = _run(any_engine)
-    assert (report.events, report.actions, report.suppressed) == (7, 5, 0)  # type: ignore[attr-defined]
+    assert (report.events, report.actions, report.suppressed) == (7, 5, 0)
     s = w.supporters
     assert _actions(any_engine) == [
         ("opened", False, s[0], None),
@@ -62,9 +62,9 @@ def test_reprocessing_and_redelivery_make_no_second_action(any_engine: Engine) -
     _run(any_engine)
     assert ingest(any_engine, events) == 0
     with any_engine.begin() as c:  # as if a crash lost the processed mark
-        c.execute(Event.__table__.update().values(processed_at=None))
+        c.execute(update(Event).values(processed_at=None))
     again = _run(any_engine)
-    assert (again.events, again.actions) == (1, 0)  # type: ignore[attr-defined]
+    assert (again.events, again.actions) == (1, 0)
     assert len(_actions(any_engine)) == 1
 
 
@@ -85,14 +85,14 @@ def test_unknown_ids_in_custom_args_are_not_trusted(any_engine: Engine) -> None:
 def test_limit_and_concurrent_processors_handle_each_event_once(pg_engine: Engine) -> None:
     w: World = seed(pg_engine, people=4)
     ingest(pg_engine, [sg_event(w, n % 4, "open", n) for n in range(400)])
-    assert _run(pg_engine, limit=50).events == 50  # type: ignore[attr-defined]
+    assert _run(pg_engine, limit=50).events == 50
     totals: list[int] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        while (r := _run(pg_engine, limit=25)).events:  # type: ignore[attr-defined]
+        while (r := _run(pg_engine, limit=25)).events:
             with lock:
-                totals.append(r.events)  # type: ignore[attr-defined]
+                totals.append(r.events)
 
     threads = [threading.Thread(target=worker) for _ in range(4)]
     for t in threads:

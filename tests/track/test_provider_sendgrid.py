@@ -13,15 +13,22 @@ from sender.core.addresses import email_hash, normalise_email
 from sender.core.errors import InvalidInput
 from sender.core.vocabulary import EventType
 from sender.track.event_store import parse_batch
-from sender.track.providers.sendgrid import SENDGRID_TYPES, translate
+from sender.track.providers.sendgrid import (
+    PROVIDER,
+    SENDGRID_TYPES,
+    missing_fields,
+    stored_fields,
+    translate,
+)
 
 
 @pytest.mark.parametrize(("raw", "normal"), list(SENDGRID_TYPES.items()))
 def test_every_known_type_translates(raw: str, normal: EventType) -> None:
-    event = translate({"event": raw, "sg_event_id": "e1", "timestamp": 1_606_000_000})
+    raw_event = {"event": raw, "sg_event_id": "e1", "timestamp": 1_606_000_000}
+    event = translate(raw_event)
     assert event.event_type is normal
     assert event.occurred_at == datetime(2020, 11, 21, 23, 6, 40, tzinfo=UTC)
-    assert event.missing_fields() == []
+    assert missing_fields(stored_fields(raw_event)) == []
 
 
 def test_unknown_type_is_kept_not_raised() -> None:
@@ -33,18 +40,17 @@ def test_unknown_type_is_kept_not_raised() -> None:
 
 
 def test_custom_args_and_email_are_parsed() -> None:
-    event = translate(
-        {
-            "event": "click",
-            "email": " Ana@Example.ORG ",
-            "url": "https://act.example.org/a/tok",
-            "message_id": "42",
-            "wave_id": 7,
-            "case_id": "x9",
-            "supporter_id": "99999999999",
-            "send_key": "k" * 65,
-        }
-    )
+    raw_event = {
+        "event": "click",
+        "email": " Ana@Example.ORG ",
+        "url": "https://act.example.org/a/tok",
+        "message_id": "42",
+        "wave_id": 7,
+        "case_id": "x9",
+        "supporter_id": "99999999999",
+        "send_key": "k" * 65,
+    }
+    event = translate(raw_event)
     assert event.email_hash == email_hash("ana@example.org")
     assert (event.message_id, event.wave_id, event.case_id, event.supporter_id) == (
         42,
@@ -54,7 +60,9 @@ def test_custom_args_and_email_are_parsed() -> None:
     )
     assert event.batch_key is None  # too long to be ours
     assert event.url == "https://act.example.org/a/tok"
-    assert event.missing_fields() == ["sg_event_id", "timestamp"]
+    assert missing_fields(stored_fields(raw_event)) == ["sg_event_id", "timestamp"]
+    with pytest.raises(InvalidInput, match="event 4: missing or invalid sg_event_id, timestamp"):
+        PROVIDER.stored_event(raw_event, 4)
 
 
 def test_opens_and_bounces_keep_their_detail() -> None:
@@ -89,7 +97,7 @@ def test_fast_hash_agrees_with_full_normalisation(address: str) -> None:
 
 @pytest.mark.parametrize("number", [-9999999999999999999, 18446744073709551616, 10**30])
 def test_integers_past_64_bits_stay_exact_in_the_raw_event(number: int) -> None:
-    event = {"event": "open", "email": "a@example.org", "sg_event_id": "e1", "timestamp": 1}
-    body = json.dumps([{**event, "n": number}]).encode()
-    (event,) = parse_batch(body)
+    raw = {"event": "open", "email": "a@example.org", "sg_event_id": "e1", "timestamp": 1}
+    body = json.dumps([{**raw, "n": number}]).encode()
+    (event,) = parse_batch(PROVIDER, body)
     assert json.loads(event.raw_json)["n"] == number

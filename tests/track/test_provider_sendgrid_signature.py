@@ -9,8 +9,8 @@ import pytest
 from webhook_fixtures import Signer
 
 from sender.core.errors import ConfigError
+from sender.track.providers.base import SignatureRefused
 from sender.track.providers.sendgrid_signature import (
-    SignatureRefused,
     WebhookVerifier,
     load_public_key,
     verifier_from,

@@ -1,4 +1,5 @@
-"""POST /webhooks/sendgrid/inbound: stored first, 2xx for odd content, 401 for bad auth."""
+"""POST /webhooks/<provider>/inbound, as SendGrid posts it to /webhooks/sendgrid/inbound:
+stored first, 2xx for odd content, 401 for bad auth, 404 for a provider not registered."""
 
 from __future__ import annotations
 
@@ -96,6 +97,19 @@ def test_wrong_credentials_are_refused_and_nothing_stored(
     assert response.status_code == 401
     assert replies(engine) == []
     assert actions(engine) == 0
+
+
+def test_a_provider_the_registry_does_not_know_is_404_and_stores_nothing(
+    world: tuple[Engine, Seeded, FlaskClient],
+) -> None:
+    engine, seeded, client = world
+    fields = parse_fields(sender="bob@example.org", to=reply_address(seeded, "en"), text="Hi")
+    body, content_type = multipart(fields)
+    response = client.post(
+        "/webhooks/mailgun/inbound", data=body, content_type=content_type, headers=auth()
+    )
+    assert response.status_code == 404
+    assert replies(engine) == []
 
 
 def test_missing_fields_are_stored_and_answered_2xx(

@@ -1,4 +1,5 @@
-"""POST /webhooks/sendgrid/events: refusals store nothing, good batches are stored once."""
+"""POST /webhooks/<provider>/events, as SendGrid posts it to /webhooks/sendgrid/events:
+refusals store nothing, good batches are stored once."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from webhook_fixtures import (
 )
 
 from sender.core.models import Action, Event
+from sender.track.providers import sendgrid
 from sender.track.providers.sendgrid_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 __all__ = ["client", "signer"]
@@ -65,6 +67,24 @@ def test_duplicates_inside_one_batch_are_stored_once(
     response = post(client, signer, body_of([event(1), event(1), event(2)]))
     assert response.get_json() == {"received": 3, "stored": 2}
     assert stored_count(any_engine) == 2
+
+
+def test_a_provider_the_registry_does_not_know_is_404_and_stores_nothing(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    body = body_of(GOOD)
+    response = client.post("/webhooks/mailgun/events", data=body, headers=signer.headers(body))
+    assert response.status_code == 404
+    assert stored_count(any_engine) == 0
+
+
+def test_events_are_stored_under_the_provider_of_the_url(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    assert post(client, signer, body_of(GOOD)).status_code == 200
+    with any_engine.connect() as connection:
+        assert set(connection.scalars(select(Event.provider))) == {sendgrid.NAME}
+        assert set(connection.scalars(select(Action.source))) == {sendgrid.NAME}
 
 
 def test_unknown_event_type_is_kept(

@@ -1,4 +1,4 @@
-"""Provider events in one vocabulary: SendGrid's names translated to EventType.
+"""SendGrid as a provider: its event names translated to EventType, and its registry entry.
 
 SendGrid posts a JSON array of loosely typed objects. `translate` never raises:
 an event it does not know is kept as UNKNOWN with its raw form, so a new
@@ -11,14 +11,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 from sender.core.addresses import email_hash, normalise_email
 from sender.core.errors import InvalidInput
 from sender.core.vocabulary import EventType
+from sender.track.providers.base import InboundForm, NormalisedEvent, Provider, StoredFields
+from sender.track.providers.sendgrid_signature import verifier_for
+
+# The name events, actions and suppressions are stored under: it never changes.
+NAME = "sendgrid"
 
 SENDGRID_TYPES: Mapping[str, EventType] = {
     "processed": EventType.QUEUED,
@@ -48,58 +52,14 @@ _NORMAL_ADDRESS = re.compile(
 _MAX_TIMESTAMP = 253_402_300_799
 
 
-@dataclass(frozen=True)
-class NormalisedEvent:
-    provider_event_id: str | None
-    event_type: EventType
-    raw_type: str | None
-    occurred_at: datetime | None
-    email_hash: str | None = None
-    message_id: int | None = None
-    wave_id: int | None = None
-    case_id: int | None = None
-    supporter_id: int | None = None
-    batch_key: str | None = None
-    url: str | None = None
-    machine_open: bool = False
-    # SendGrid puts "blocked" in `type` for a bounce refused by policy: a soft bounce.
-    bounce_type: str | None = None
-    raw: Mapping[str, Any] = field(default_factory=dict)
-
-    @property
-    def hard_bounce(self) -> bool:
-        return self.event_type is EventType.BOUNCED and self.bounce_type != "blocked"
-
-    def missing_fields(self) -> list[str]:
-        """The fields without which the event cannot be stored (see docs in webhooks)."""
-        return _missing_fields(self.provider_event_id, self.raw_type, self.occurred_at)
-
-
-def _missing_fields(
-    provider_event_id: str | None, raw_type: str | None, occurred_at: datetime | None
-) -> list[str]:
-    """The names SendGrid gives the fields an event cannot be stored without."""
-    required = {"sg_event_id": provider_event_id, "event": raw_type, "timestamp": occurred_at}
+def missing_fields(fields: StoredFields) -> list[str]:
+    """SendGrid's names for the fields an event cannot be stored without."""
+    required = {
+        "sg_event_id": fields.provider_event_id,
+        "event": fields.raw_type,
+        "timestamp": fields.occurred_at,
+    }
     return [name for name, value in required.items() if value is None]
-
-
-class StoredFields(NamedTuple):
-    """The columns stored beside the raw event: what ingest computes per event."""
-
-    provider_event_id: str | None
-    event_type: str
-    raw_type: str | None
-    email_hash: str | None
-    message_id: int | None
-    supporter_id: int | None
-    case_id: int | None
-    wave_id: int | None
-    batch_key: str | None
-    occurred_at: datetime | None
-
-    def missing_fields(self) -> list[str]:
-        """The fields without which the event cannot be stored (see docs in webhooks)."""
-        return _missing_fields(self.provider_event_id, self.raw_type, self.occurred_at)
 
 
 def stored_fields(raw: Mapping[str, Any]) -> StoredFields:
@@ -127,6 +87,7 @@ def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
     """One SendGrid event in the project's vocabulary; unknown or odd values become None."""
     f = stored_fields(raw)
     return NormalisedEvent(
+        provider=NAME,
         provider_event_id=f.provider_event_id,
         event_type=EventType(f.event_type),
         raw_type=f.raw_type,
@@ -139,15 +100,18 @@ def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
         batch_key=f.batch_key,
         url=raw["url"] if isinstance(raw.get("url"), str) else None,
         machine_open=raw.get("sg_machine_open") is True,
-        bounce_type=raw["type"] if isinstance(raw.get("type"), str) else None,
+        # SendGrid puts "blocked" in `type` for a bounce refused by policy: a soft bounce.
+        soft_bounce=raw.get("type") == "blocked",
         raw=raw,
     )
 
 
-def require_complete(fields: StoredFields, position: int) -> StoredFields:
-    missing = fields.missing_fields()
-    if missing:
-        raise InvalidInput(f"event {position}: missing or invalid {', '.join(missing)}")
+def stored_event(raw: Mapping[str, Any], position: int) -> StoredFields:
+    """The stored columns of event number `position`, or InvalidInput naming what is missing."""
+    fields = stored_fields(raw)
+    if fields.provider_event_id is None or fields.raw_type is None or fields.occurred_at is None:
+        missing = ", ".join(missing_fields(fields))
+        raise InvalidInput(f"event {position}: missing or invalid {missing}")
     return fields
 
 
@@ -192,3 +156,14 @@ def _cached_hash(address: str) -> str | None:
         return email_hash(normalise_email(address))
     except InvalidInput:
         return None
+
+
+INBOUND = InboundForm(raw_email_field="email", charsets_field="charsets")
+PROVIDER = Provider(
+    name=NAME,
+    action_key_prefix="sg",  # in every stored action key: "sg:<sg_event_id>"
+    stored_event=stored_event,
+    translate=translate,
+    verifier=verifier_for,
+    inbound=INBOUND,
+)

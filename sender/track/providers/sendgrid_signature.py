@@ -17,14 +17,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from sender.core.errors import CampaignError, ConfigError
+from sender.core.config import Settings
+from sender.core.errors import ConfigError
+from sender.track.providers.base import RequestHeaders, SignatureRefused
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-
-
-class SignatureRefused(CampaignError):
-    """The request is not provably from SendGrid, or is a replay."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +30,10 @@ class WebhookVerifier:
     public_key: ec.EllipticCurvePublicKey
     # None disables the age check: only for replaying SendGrid's published test vector.
     tolerance_seconds: int | None = 600
+
+    def verify_request(self, headers: RequestHeaders, body: bytes, now: datetime) -> None:
+        """The registry's hook: the signature and timestamp come in SendGrid's headers."""
+        self.verify(body, headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER), now)
 
     def verify(
         self, body: bytes, signature: str | None, timestamp: str | None, now: datetime
@@ -78,3 +80,7 @@ def verifier_from(encoded_key: str | None, tolerance_seconds: int) -> WebhookVer
     if not encoded_key:
         raise ConfigError("SENDGRID_WEBHOOK_PUBLIC_KEY is not set: event webhooks are refused")
     return WebhookVerifier(load_public_key(encoded_key), tolerance_seconds)
+
+
+def verifier_for(settings: Settings) -> WebhookVerifier:
+    return verifier_from(settings.sendgrid_webhook_public_key, settings.webhook_tolerance_seconds)
