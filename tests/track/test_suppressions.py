@@ -6,7 +6,7 @@ from events_fixtures import T0, ingest, seed, sg_event
 from sqlalchemy import Engine, select
 
 from sender.core.addresses import email_hash
-from sender.core.clock import FixedClock
+from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Message, Supporter, Suppression
@@ -15,7 +15,7 @@ from sender.track.suppressions import is_suppressed, suppressed_among
 
 
 def _run(engine: Engine) -> int:
-    report = process_pending_events(engine, 5000, Settings(secret_key="t"), FixedClock(T0))
+    report = process_pending_events(engine, 5000, Settings(secret_key="t"), MovableClock(T0))
     return report.suppressed
 
 
