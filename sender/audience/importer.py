@@ -343,8 +343,12 @@ def import_supporters(
     errors_path: Path | None = None,
     progress: Progress | None = None,
     clock: Clock | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ImportReport:
-    """Import a CRM export; raise InvalidInput, with the database untouched, if unreadable."""
+    """Import a CRM export; raise InvalidInput, with the database untouched, if unreadable.
+
+    Rows go to the database `chunk_rows` at a time (tests make chunks small).
+    """
     path = Path(path)
     if source is not None and len(source) > MAX_SOURCE:
         raise InvalidInput(f"--source is {len(source)} characters long (at most {MAX_SOURCE})")
@@ -368,7 +372,7 @@ def import_supporters(
                     importer = _Importer(stage, layout, rejects, pool)
                     for row in read_rows(path, layout, stats):
                         importer.add(row)
-                        if len(importer.chunk) >= CHUNK_ROWS:
+                        if len(importer.chunk) >= chunk_rows:
                             importer.flush(source, clock)
                             if progress is not None:
                                 progress(stats.bytes_read, size)

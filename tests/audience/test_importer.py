@@ -95,12 +95,10 @@ def test_mixed_case_duplicates_keep_the_first(any_engine: Engine, tmp_path: Path
     assert supporters(any_engine)["ana@example.org"].last_name == "First"
 
 
-def test_duplicates_across_chunks_are_found(
-    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 3)
+def test_duplicates_across_chunks_are_found(any_engine: Engine, tmp_path: Path) -> None:
     rows = [f"p{i}@example.org,P,{i},,,," for i in range(7)] + ["P3@EXAMPLE.org,P,again,,,,"]
-    report = import_supporters(any_engine, write(tmp_path, HEADER + "\n" + "\n".join(rows)))
+    path = write(tmp_path, HEADER + "\n" + "\n".join(rows))
+    report = import_supporters(any_engine, path, chunk_rows=3)
     assert report.imported == 7
     assert [(r.line, r.detail) for r in report.examples] == [(9, "same address as line 5")]
     assert supporters(any_engine)["p3@example.org"].last_name == "3"
@@ -238,10 +236,7 @@ def test_not_a_csv_file_is_refused_and_touches_nothing(
     assert set(supporters(any_engine)) == {"keep@example.org"}
 
 
-def test_failure_halfway_leaves_the_database_as_it_was(
-    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 5)
+def test_failure_halfway_leaves_the_database_as_it_was(any_engine: Engine, tmp_path: Path) -> None:
     rows = "\n".join(f"p{i}@example.org,P,{i},,,," for i in range(30))
     calls: list[int] = []
 
@@ -255,6 +250,7 @@ def test_failure_halfway_leaves_the_database_as_it_was(
             write(tmp_path, f"{HEADER}\n{rows}\n"),
             errors_path=tmp_path / "errors.csv",
             progress=fail_after_first_chunk,
+            chunk_rows=5,
         )
     assert calls and count(any_engine) == 0
     assert not list(tmp_path.glob("errors.csv*"))
@@ -294,11 +290,10 @@ def test_changed_rows_are_updated_and_empty_cells_keep_values(
 
 
 def test_new_changed_and_unchanged_rows_counted_across_chunks(
-    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    any_engine: Engine, tmp_path: Path
 ) -> None:
     # Every chunk mixes kinds: the counts come from what the INSERT and UPDATE
     # actually did, while the next chunk is being read.
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 2)
     first = "\n".join(f"p{i}@example.org,P,{i},,,," for i in range(4))
     import_supporters(any_engine, write(tmp_path, f"{HEADER}\n{first}\n"))
     rows = [
@@ -310,7 +305,8 @@ def test_new_changed_and_unchanged_rows_counted_across_chunks(
         "P1@example.org,P,again,,,,",  # duplicate of line 4, an earlier chunk
         "p3@example.org,,,FR,,,",  # changes the country only
     ]
-    report = import_supporters(any_engine, write(tmp_path, HEADER + "\n" + "\n".join(rows)))
+    path = write(tmp_path, HEADER + "\n" + "\n".join(rows))
+    report = import_supporters(any_engine, path, chunk_rows=2)
     assert (report.imported, report.updated, report.unchanged) == (2, 2, 2)
     assert [(r.line, r.detail) for r in report.examples] == [(7, "same address as line 4")]
     stored = supporters(any_engine)
@@ -326,7 +322,6 @@ def test_database_error_in_a_later_chunk_leaves_the_database_as_it_was(
 ) -> None:
     # The error happens on the database thread while this thread reads on; it
     # must still reach the caller and roll the whole import back.
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 5)
     merge_chunk = ImportStage.merge_chunk
     calls: list[int] = []
 
@@ -343,6 +338,7 @@ def test_database_error_in_a_later_chunk_leaves_the_database_as_it_was(
             any_engine,
             write(tmp_path, f"{HEADER}\n{rows}\nbad,,,,,,\n"),
             errors_path=tmp_path / "e.csv",
+            chunk_rows=5,
         )
     assert len(calls) == 3 and count(any_engine) == 0
     assert not list(tmp_path.glob("e.csv*"))
@@ -351,14 +347,15 @@ def test_database_error_in_a_later_chunk_leaves_the_database_as_it_was(
 
 
 def test_switch_interval_is_short_during_an_import_and_restored_after(
-    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    any_engine: Engine, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 2)
     before = sys.getswitchinterval()
     seen: list[float] = []
     rows = "\n".join(f"p{i}@example.org,P,{i},,,," for i in range(5))
     path = write(tmp_path, f"{HEADER}\n{rows}\n")
-    import_supporters(any_engine, path, progress=lambda *_: seen.append(sys.getswitchinterval()))
+    import_supporters(
+        any_engine, path, progress=lambda *_: seen.append(sys.getswitchinterval()), chunk_rows=2
+    )
     assert seen[0] == audiences.SWITCH_INTERVAL != before
     assert sys.getswitchinterval() == before
 
@@ -366,7 +363,7 @@ def test_switch_interval_is_short_during_an_import_and_restored_after(
         raise OSError("disk went away")
 
     with pytest.raises(InvalidInput):
-        import_supporters(any_engine, path, progress=fail)
+        import_supporters(any_engine, path, progress=fail, chunk_rows=2)
     assert sys.getswitchinterval() == before
 
 
