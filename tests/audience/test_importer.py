@@ -1,4 +1,4 @@
-"""The supporter importer and erasure, on PostgreSQL and SQLite, fed real files."""
+"""The supporter importer, on PostgreSQL and SQLite, fed real files."""
 
 from __future__ import annotations
 
@@ -7,42 +7,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
+from audience.audience_fixtures import HEADER, count, supporters, write
 from sender.audience import importer as audiences
 from sender.audience.importer import (
     ImportReport,
     RejectReason,
-    forget_supporter,
     import_supporters,
     normalise_address,
 )
 from sender.audience.staging import ImportStage
 from sender.core.addresses import email_hash, normalise_email
 from sender.core.db import session_scope
-from sender.core.errors import InvalidInput, NotFound
-from sender.core.models import Action, Supporter, Suppression
+from sender.core.errors import InvalidInput
+from sender.core.models import Supporter, Suppression
 from sender.core.vocabulary import SupporterStatus, SuppressionReason
 from sender.devtools.crm_export import write_crm_export
-
-HEADER = "email,first_name,last_name,country,language,timezone,consent"
-
-
-def write(tmp_path: Path, text: str, name: str = "list.csv", encoding: str = "utf-8") -> Path:
-    path = tmp_path / name
-    path.write_bytes(text.encode(encoding))
-    return path
-
-
-def supporters(engine: Engine) -> dict[str, Supporter]:
-    with session_scope(engine) as session:
-        rows = session.scalars(select(Supporter)).all()
-    return {row.email or f"#{row.id}": row for row in rows}
-
-
-def count(engine: Engine) -> int:
-    with session_scope(engine) as session:
-        return int(session.scalar(select(func.count()).select_from(Supporter)) or 0)
 
 
 def reasons(report: ImportReport) -> dict[int, RejectReason]:
@@ -485,51 +466,6 @@ def test_fast_address_path_agrees_with_email_validator(address: str) -> None:
     except InvalidInput:
         got = None
     assert got == expected
-
-
-def test_forget_erases_and_blocks_reimport(any_engine: Engine, tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        f"{HEADER}\nzara@example.org,Zara,Haddad,JO,ar,,yes\nkeep@example.org,K,K,,,,yes\n",
-    )
-    import_supporters(any_engine, path)
-    zara = supporters(any_engine)["zara@example.org"]
-    with session_scope(any_engine) as session:
-        session.add(Action(supporter_id=zara.id, kind="clicked", source="link"))
-    result = forget_supporter(any_engine, "  ZARA@example.org")
-    assert result.supporter_id == zara.id and not result.already_forgotten
-    with session_scope(any_engine) as session:
-        erased = session.get(Supporter, zara.id)
-        assert erased is not None
-        assert (erased.email, erased.first_name, erased.last_name, erased.country) == (
-            None,
-            None,
-            None,
-            None,
-        )
-        assert erased.status == SupporterStatus.FORGOTTEN and erased.forgotten_at is not None
-        assert erased.language == "ar"
-        suppression = session.scalar(
-            select(Suppression).where(Suppression.email_hash == email_hash("zara@example.org"))
-        )
-        assert suppression is not None and suppression.reason == SuppressionReason.FORGOTTEN
-        assert (
-            session.scalar(
-                select(func.count()).select_from(Action).where(Action.supporter_id == zara.id)
-            )
-            == 1
-        )
-    again = import_supporters(any_engine, path)
-    assert again.rejected == {"suppressed": 1} and again.unchanged == 1
-    assert "zara@example.org" not in supporters(any_engine)
-    assert forget_supporter(any_engine, "zara@example.org").already_forgotten
-
-
-def test_forget_unknown_address(any_engine: Engine) -> None:
-    with pytest.raises(NotFound, match=r"no supporter with the address nobody@example\.org"):
-        forget_supporter(any_engine, "Nobody@example.org")
-    with pytest.raises(InvalidInput):
-        forget_supporter(any_engine, "not an address")
 
 
 def test_header_decides_when_the_sniffer_is_fooled(any_engine: Engine, tmp_path: Path) -> None:
