@@ -203,8 +203,9 @@ def test_latin1_file(any_engine: Engine, tmp_path: Path) -> None:
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(200),
         bytes((i * 7919) % 256 for i in range(4096)),
         b"",
+        f"{HEADER}\nzed@example.org,Z,Z,,,,\n".encode("utf-16"),
     ],
-    ids=["png", "random-bytes", "empty"],
+    ids=["png", "random-bytes", "empty", "utf-16"],
 )
 def test_not_a_csv_file_is_refused_and_touches_nothing(
     any_engine: Engine, tmp_path: Path, content: bytes
@@ -213,8 +214,9 @@ def test_not_a_csv_file_is_refused_and_touches_nothing(
     path = tmp_path / "image.csv"
     path.write_bytes(content)
     with pytest.raises(InvalidInput, match=r"PNG image|binary data|empty"):
-        import_supporters(any_engine, path)
+        import_supporters(any_engine, path, errors_path=tmp_path / "errors.csv")
     assert set(supporters(any_engine)) == {"keep@example.org"}
+    assert not list(tmp_path.glob("errors.csv*"))
 
 
 def test_failure_halfway_leaves_the_database_as_it_was(any_engine: Engine, tmp_path: Path) -> None:
