@@ -86,9 +86,9 @@ def sqlite_engine(tmp_path: Path) -> Engine:
 @pytest.fixture(params=["postgresql", "sqlite"])
 def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     """Runs a test on both databases the product supports."""
-    if request.param == "postgresql":
-        return request.getfixturevalue("pg_engine")  # type: ignore[no-any-return]
-    return request.getfixturevalue("sqlite_engine")  # type: ignore[no-any-return]
+    name = "pg_engine" if request.param == "postgresql" else "sqlite_engine"
+    engine: Engine = request.getfixturevalue(name)
+    return engine
 
 
 def _worker_redis(base_url: str) -> str:

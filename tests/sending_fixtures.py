@@ -63,17 +63,6 @@ class RecordingTransport:
         return [r.to.email for b in self.sent for r in b.recipients]
 
 
-@dataclass
-class MovableClock:
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, **delta: float) -> None:
-        self.at += timedelta(**delta)
-
-
 def make_sender(
     engine: Engine,
     settings: Settings,

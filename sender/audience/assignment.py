@@ -56,9 +56,17 @@ SupporterRow = tuple[int, str | None, str | None]  # id, country, case_preferenc
 _STREAM_CHUNK = 50_000
 _INSERT_CHUNK = 50_000
 _COLUMNS = "supporter_id, case_id, strategy, created_at"
-_RECHECK_FOREIGN_KEYS_FROM = 100_000  # rows; below this the per-row checks are cheaper
-# Rows; below this a DELETE is cheap and takes no lock on the whole table.
-_TRUNCATE_FROM = 100_000
+
+
+@dataclass(frozen=True)
+class BulkThresholds:
+    """Row counts from which PostgreSQL takes the bulk paths; tests lower them."""
+
+    recheck_foreign_keys_from: int = 100_000  # below this the per-row checks are cheaper
+    truncate_from: int = 100_000  # below this a DELETE is cheap and locks no whole table
+
+
+BULK = BulkThresholds()
 
 
 class Strategy(StrEnum):
@@ -338,7 +346,9 @@ def _counts(connection: Connection, case_ids: Sequence[int]) -> dict[int, int]:
     return {int(case_id): int(count) for case_id, count in connection.execute(query)}
 
 
-def _copy_assignments(connection: Connection, rows: Sequence[tuple[int, int]], suffix: str) -> None:
+def _copy_assignments(
+    connection: Connection, rows: Sequence[tuple[int, int]], suffix: str, recheck_from: int
+) -> None:
     """COPY the rows; for a big batch, check the foreign keys once afterwards.
 
     PostgreSQL checks each foreign key row by row on insert, which costs more
@@ -350,7 +360,7 @@ def _copy_assignments(connection: Connection, rows: Sequence[tuple[int, int]], s
     """
     table = Base.metadata.tables[Assignment.__tablename__]
     constraints = sorted(table.foreign_key_constraints, key=lambda constraint: str(constraint.name))
-    recheck = len(rows) >= _RECHECK_FOREIGN_KEYS_FROM
+    recheck = len(rows) >= recheck_from
     if recheck:
         for constraint in constraints:
             connection.execute(DropConstraint(constraint))
@@ -364,7 +374,7 @@ def _copy_assignments(connection: Connection, rows: Sequence[tuple[int, int]], s
             connection.execute(AddConstraint(constraint))
 
 
-def _remove_assignments(connection: Connection, case_ids: Sequence[int]) -> int:
+def _remove_assignments(connection: Connection, case_ids: Sequence[int], truncate_from: int) -> int:
     """Delete the campaign's assignments; how many there were.
 
     When the table holds nothing else, PostgreSQL empties it with TRUNCATE:
@@ -384,7 +394,7 @@ def _remove_assignments(connection: Connection, case_ids: Sequence[int]) -> int:
         others = bool(other_cases) and connection.scalar(
             select(exists().where(Assignment.case_id.in_(other_cases)))
         )
-        if existing >= _TRUNCATE_FROM and not others:
+        if existing >= truncate_from and not others:
             connection.exec_driver_sql("TRUNCATE assignments")
             return existing
     removed = connection.execute(delete(Assignment).where(Assignment.case_id.in_(case_ids)))
@@ -392,7 +402,10 @@ def _remove_assignments(connection: Connection, case_ids: Sequence[int]) -> int:
 
 
 def write_assignments(
-    connection: Connection, rows: Sequence[tuple[int, int]], strategy: Strategy
+    connection: Connection,
+    rows: Sequence[tuple[int, int]],
+    strategy: Strategy,
+    bulk: BulkThresholds = BULK,
 ) -> None:
     """Insert (supporter_id, case_id) rows in bulk, inside the caller's transaction.
 
@@ -404,7 +417,8 @@ def write_assignments(
     to_db = Assignment.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
     stamp = to_db(utcnow()) if to_db else utcnow()
     if dialect.name == "postgresql":
-        _copy_assignments(connection, rows, f"\t{strategy}\t{utcnow().isoformat()}\n")
+        suffix = f"\t{strategy}\t{utcnow().isoformat()}\n"
+        _copy_assignments(connection, rows, suffix, bulk.recheck_foreign_keys_from)
         return
     statement = "INSERT INTO assignments (" + _COLUMNS + ") VALUES (?, ?, ?, ?)"  # noqa: S608
     for start in range(0, len(rows), _INSERT_CHUNK):
@@ -419,6 +433,7 @@ def assign(
     seed: int = 0,
     reassign: bool = False,
     campaign_slug: str = DEFAULT_SLUG,
+    bulk: BulkThresholds = BULK,
 ) -> AssignReport:
     """Assign cases to supporters who have none yet (all of them with `reassign`)."""
     try:
@@ -432,7 +447,7 @@ def assign(
         active = [case for case in cases if case.status == CaseStatus.ACTIVE]
         if not active:
             raise InvalidInput(f"campaign {campaign_slug!r} has no active case to assign")
-        replaced = _remove_assignments(connection, all_ids) if reassign else 0
+        replaced = _remove_assignments(connection, all_ids, bulk.truncate_from) if reassign else 0
         # The campaign row is locked (FOR UPDATE), so nobody else changes its
         # assignments meanwhile: the counts after writing are known without a query.
         initial = {} if reassign else _counts(connection, all_ids)
@@ -445,7 +460,7 @@ def assign(
             seed,
             initial_load=initial,
         )
-        write_assignments(connection, plan.rows, strategy)
+        write_assignments(connection, plan.rows, strategy, bulk)
         counts = Counter(initial)
         counts.update(case_id for _, case_id in plan.rows)
     return AssignReport(

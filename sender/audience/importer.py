@@ -1,4 +1,4 @@
-"""Supporters in and out: the streaming CSV importer and erasure ("forget").
+"""Supporters in: the streaming CSV importer (erasure is sender.audience.erasure).
 
 The importer reads a CRM export one row at a time, checks each row in Python
 and merges valid rows a chunk at a time (sender.audience.staging), all inside
@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine
 
 from sender.audience.countries import country_code, defaults_for, supported_language, valid_timezone
 from sender.audience.csv_reader import (
@@ -41,10 +41,7 @@ from sender.audience.csv_reader import (
 from sender.audience.staging import ChunkResult, ImportStage, StagedRow
 from sender.core.addresses import email_hash, normalise_email
 from sender.core.clock import Clock, SystemClock
-from sender.core.db import session_scope
-from sender.core.errors import InvalidInput, NotFound
-from sender.core.models import Event, Reply, Supporter, Suppression
-from sender.core.vocabulary import SupporterStatus, SuppressionReason
+from sender.core.errors import InvalidInput
 
 CHUNK_ROWS = 25_000
 SWITCH_INTERVAL = 0.0005  # seconds; see _prompt_switches
@@ -343,8 +340,12 @@ def import_supporters(
     errors_path: Path | None = None,
     progress: Progress | None = None,
     clock: Clock | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> ImportReport:
-    """Import a CRM export; raise InvalidInput, with the database untouched, if unreadable."""
+    """Import a CRM export; raise InvalidInput, with the database untouched, if unreadable.
+
+    Rows go to the database `chunk_rows` at a time (tests make chunks small).
+    """
     path = Path(path)
     if source is not None and len(source) > MAX_SOURCE:
         raise InvalidInput(f"--source is {len(source)} characters long (at most {MAX_SOURCE})")
@@ -368,7 +369,7 @@ def import_supporters(
                     importer = _Importer(stage, layout, rejects, pool)
                     for row in read_rows(path, layout, stats):
                         importer.add(row)
-                        if len(importer.chunk) >= CHUNK_ROWS:
+                        if len(importer.chunk) >= chunk_rows:
                             importer.flush(source, clock)
                             if progress is not None:
                                 progress(stats.bytes_read, size)
@@ -389,48 +390,3 @@ def import_supporters(
     if progress is not None:
         progress(size, size)
     return _report(path, layout, importer.tally, stats, rejects.path if rejects else None)
-
-
-@dataclass(frozen=True)
-class ForgetResult:
-    supporter_id: int
-    already_forgotten: bool
-
-
-def forget_supporter(engine: Engine, email: str, clock: Clock | None = None) -> ForgetResult:
-    """Erase a supporter's personal data; keep the id, counts and a suppression by hash."""
-    address = normalise_email(email)
-    digest = email_hash(address)
-    now = (clock or SystemClock()).now()
-    with session_scope(engine) as session:
-        supporter = session.scalar(select(Supporter).where(Supporter.email_hash == digest))
-        if supporter is None:
-            raise NotFound(f"no supporter with the address {address}")
-        already = supporter.status == SupporterStatus.FORGOTTEN
-        supporter.email = None
-        supporter.first_name = None
-        supporter.last_name = None
-        supporter.country = None
-        supporter.case_preference = None
-        supporter.consent = False
-        supporter.status = SupporterStatus.FORGOTTEN
-        supporter.forgotten_at = supporter.forgotten_at or now
-        suppression = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
-        if suppression is None:
-            session.add(
-                Suppression(email_hash=digest, reason=SuppressionReason.FORGOTTEN, source="forget")
-            )
-        else:
-            suppression.reason = SuppressionReason.FORGOTTEN
-        # Replies and raw provider events may quote the address or the person's words.
-        session.execute(
-            update(Reply)
-            .where(Reply.supporter_id == supporter.id)
-            .values(from_email=None, subject=None, body=None, raw_form={}, raw_email=None)
-        )
-        session.execute(
-            update(Event)
-            .where(or_(Event.supporter_id == supporter.id, Event.email_hash == digest))
-            .values(raw={})
-        )
-        return ForgetResult(supporter.id, already)

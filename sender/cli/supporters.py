@@ -10,7 +10,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 from sqlalchemy import func, select
 
-from sender.audience.importer import ImportReport, forget_supporter, import_supporters
+from sender.audience.erasure import forget_supporter
+from sender.audience.importer import ImportReport, import_supporters
 from sender.cli.common import console, open_database
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError

@@ -15,12 +15,12 @@ import typer
 from sender.campaign import waves
 from sender.campaign.plan_file import wave_spec
 from sender.cli.common import console, open_database
-from sender.core.clock import FixedClock
+from sender.core.clock import MovableClock
 from sender.core.config import get_settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
 from sender.send.pipeline import Sender
-from sender.send.scheduler import InlineDispatcher, SimulatedClock, TickReport, tick
+from sender.send.scheduler import InlineDispatcher, TickReport, tick
 from sender.send.transport.select import transport_for
 from sender.send.wiring import default_sender
 from sender.tasks import TICK_TASK
@@ -183,7 +183,7 @@ def _tick_here(now: datetime, sender: Sender | None = None) -> TickReport:
     """One tick in this process; `sender` carries the clock and the renderer's cache."""
     settings = get_settings()
     engine = open_database(settings)
-    sender = sender or default_sender(settings, FixedClock(now))
+    sender = sender or default_sender(settings, MovableClock(now))
     return tick(engine, settings, now, InlineDispatcher(sender))
 
 
@@ -214,13 +214,13 @@ def run_command(
     if speed <= 0 or step <= 0:
         raise InvalidInput("--speed and --step must be positive")
     end = parse_instant(until)
-    clock = SimulatedClock(parse_instant(start))
+    clock = MovableClock(parse_instant(start))
     sender = default_sender(get_settings(), clock)
     while clock.now() < end:
         began = time.monotonic()
         _print(_tick_here(clock.now(), sender))
         time.sleep(max(0.0, step / speed - (time.monotonic() - began)))
-        clock.advance(step)
+        clock.advance(seconds=step)
     clock.at = end
     _print(_tick_here(end, sender))
     console.print(f"run finished at {end:%Y-%m-%d %H:%M} UTC")

@@ -1,9 +1,9 @@
-"""Time, injectable: the demo and tests run waves on a compressed clock."""
+"""Time, injectable: the demo, `campaign run` and tests run waves on a clock they move."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -16,22 +16,14 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
-class FixedClock:
+@dataclass
+class MovableClock:
+    """Time that moves only when told: set `at`, or `advance(minutes=30)`."""
+
     at: datetime
 
     def now(self) -> datetime:
         return self.at
 
-
-class SteppedClock:
-    """Simulated time that moves only when told: the demo's compressed campaign."""
-
-    def __init__(self, at: datetime) -> None:
-        self._at = at
-
-    def now(self) -> datetime:
-        return self._at
-
-    def set(self, at: datetime) -> None:
-        self._at = at
+    def advance(self, **delta: float) -> None:
+        self.at += timedelta(**delta)

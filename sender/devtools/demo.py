@@ -29,7 +29,7 @@ from sender.campaign.cases import LoadReport, load_cases
 from sender.campaign.plan_file import load_plan
 from sender.campaign.waves import apply_plan, launch
 from sender.core import db
-from sender.core.clock import SteppedClock
+from sender.core.clock import MovableClock
 from sender.core.config import Settings, get_settings, reset_settings
 from sender.core.errors import CampaignError
 from sender.core.models import Campaign, Case, Event, Wave
@@ -212,11 +212,11 @@ def run_wave(
     """Tick hour by simulated hour from the wave's start until it is done."""
     before = server.admin.stats()
     now = wave.starts_at - TICK
-    clock = SteppedClock(now)
+    clock = MovableClock(now)
     sender = default_sender(settings, clock)  # one sender: its renderer caches the variants
     planned = 0
     while now <= wave.ends_at + TICK:
-        clock.set(now)
+        clock.at = now
         dispatcher = InlineDispatcher(sender)
         report = tick(engine, settings, now, dispatcher)
         planned += sum(p.messages for p in report.planned)

@@ -12,13 +12,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
+from sender.devtools.waiting import wait_until
 
 INSTALL_HINT = {
     "initdb": "PostgreSQL server binaries (Debian: `apt install postgresql`)",
@@ -62,14 +61,9 @@ def _as_postgres_user(args: list[str]) -> list[str]:
     return args
 
 
-def _wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"server on port {port} did not start within {timeout}s")
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @contextmanager
@@ -125,7 +119,7 @@ def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _wait_for_port(port)
+    wait_until(lambda: _port_open(port), 20.0, f"a server on port {port}", step=0.05)
     return process
 
 
@@ -140,10 +134,3 @@ def redis_server() -> Iterator[Service]:
         process.kill()
         process.wait()
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def redis_alive(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
-    except redis.RedisError:
-        return False

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import Engine
@@ -139,16 +139,3 @@ def _reconcile(
                 sent, left = repo.reconcile(session, batch_id, now)
             done.append((batch_id, sent, left))
     return tuple(done)
-
-
-@dataclass
-class SimulatedClock:
-    """Time for `campaign run`: moved forward a step per tick, so no tick is skipped."""
-
-    at: datetime
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)

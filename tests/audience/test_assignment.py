@@ -12,8 +12,13 @@ from alembic import command
 from sqlalchemy import Engine, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
-from sender.audience import assignment as assign_module
-from sender.audience.assignment import Strategy, Target, assign, plan_assignments
+from sender.audience.assignment import (
+    BulkThresholds,
+    Strategy,
+    Target,
+    assign,
+    plan_assignments,
+)
 from sender.campaign.cases import load_cases, set_case_status
 from sender.core.db import alembic_config, session_scope
 from sender.core.errors import InvalidInput
@@ -163,20 +168,17 @@ def test_same_seed_same_assignment_other_seed_differs(cases: Engine) -> None:
 
 
 @pytest.mark.parametrize("other_campaign", [False, True])
-def test_large_reassign_empties_only_its_own_campaign(
-    cases: Engine, monkeypatch: pytest.MonkeyPatch, other_campaign: bool
-) -> None:
+def test_large_reassign_empties_only_its_own_campaign(cases: Engine, other_campaign: bool) -> None:
     # Thresholds lowered: the TRUNCATE and foreign-key recheck paths at test size.
-    monkeypatch.setattr(assign_module, "_TRUNCATE_FROM", 10)
-    monkeypatch.setattr(assign_module, "_RECHECK_FOREIGN_KEYS_FROM", 10)
+    small = BulkThresholds(recheck_foreign_keys_from=10, truncate_from=10)
     add_supporters(cases, 1_000, preferences=("jani-silva", None))
     if other_campaign:
         load_cases(cases, CASES_FILE, campaign_slug="other")
-        assign(cases, Strategy.BALANCED, campaign_slug="other")
-    first = assign(cases, Strategy.BALANCED, seed=5)
+        assign(cases, Strategy.BALANCED, campaign_slug="other", bulk=small)
+    first = assign(cases, Strategy.BALANCED, seed=5, bulk=small)
     fresh = sorted(assignments(cases))
-    assign(cases, Strategy.PREFERENCE, seed=6, reassign=True)
-    again = assign(cases, Strategy.BALANCED, seed=5, reassign=True)
+    assign(cases, Strategy.PREFERENCE, seed=6, reassign=True, bulk=small)
+    again = assign(cases, Strategy.BALANCED, seed=5, reassign=True, bulk=small)
     assert again.assignments_replaced == 1_000
     assert sorted(assignments(cases)) == fresh  # the other campaign's rows included
     assert again.cases == first.cases
@@ -263,10 +265,10 @@ def test_big_postgresql_batch_keeps_its_foreign_keys(
     pg_engine: Engine, env: pytest.MonkeyPatch
 ) -> None:
     # Force the drop-and-recheck path that batches of 100,000+ rows take.
-    env.setattr("sender.audience.assignment._RECHECK_FOREIGN_KEYS_FROM", 1)
     load_cases(pg_engine, CASES_FILE)
     add_supporters(pg_engine, 500)
-    assert assign(pg_engine, Strategy.BALANCED).assignments_created == 500
+    report = assign(pg_engine, Strategy.BALANCED, bulk=BulkThresholds(recheck_foreign_keys_from=1))
+    assert report.assignments_created == 500
     keys = {key["referred_table"] for key in inspect(pg_engine).get_foreign_keys("assignments")}
     assert keys == {"supporters", "cases"}
     command.check(alembic_config(pg_engine))  # schema still matches the models

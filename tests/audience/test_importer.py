@@ -1,4 +1,4 @@
-"""The supporter importer and erasure, on PostgreSQL and SQLite, fed real files."""
+"""The supporter importer, on PostgreSQL and SQLite, fed real files."""
 
 from __future__ import annotations
 
@@ -7,42 +7,23 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
+from audience.audience_fixtures import HEADER, count, supporters, write
 from sender.audience import importer as audiences
 from sender.audience.importer import (
     ImportReport,
     RejectReason,
-    forget_supporter,
     import_supporters,
     normalise_address,
 )
 from sender.audience.staging import ImportStage
 from sender.core.addresses import email_hash, normalise_email
 from sender.core.db import session_scope
-from sender.core.errors import InvalidInput, NotFound
-from sender.core.models import Action, Supporter, Suppression
+from sender.core.errors import InvalidInput
+from sender.core.models import Supporter, Suppression
 from sender.core.vocabulary import SupporterStatus, SuppressionReason
 from sender.devtools.crm_export import write_crm_export
-
-HEADER = "email,first_name,last_name,country,language,timezone,consent"
-
-
-def write(tmp_path: Path, text: str, name: str = "list.csv", encoding: str = "utf-8") -> Path:
-    path = tmp_path / name
-    path.write_bytes(text.encode(encoding))
-    return path
-
-
-def supporters(engine: Engine) -> dict[str, Supporter]:
-    with session_scope(engine) as session:
-        rows = session.scalars(select(Supporter)).all()
-    return {row.email or f"#{row.id}": row for row in rows}
-
-
-def count(engine: Engine) -> int:
-    with session_scope(engine) as session:
-        return int(session.scalar(select(func.count()).select_from(Supporter)) or 0)
 
 
 def reasons(report: ImportReport) -> dict[int, RejectReason]:
@@ -95,12 +76,10 @@ def test_mixed_case_duplicates_keep_the_first(any_engine: Engine, tmp_path: Path
     assert supporters(any_engine)["ana@example.org"].last_name == "First"
 
 
-def test_duplicates_across_chunks_are_found(
-    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 3)
+def test_duplicates_across_chunks_are_found(any_engine: Engine, tmp_path: Path) -> None:
     rows = [f"p{i}@example.org,P,{i},,,," for i in range(7)] + ["P3@EXAMPLE.org,P,again,,,,"]
-    report = import_supporters(any_engine, write(tmp_path, HEADER + "\n" + "\n".join(rows)))
+    path = write(tmp_path, HEADER + "\n" + "\n".join(rows))
+    report = import_supporters(any_engine, path, chunk_rows=3)
     assert report.imported == 7
     assert [(r.line, r.detail) for r in report.examples] == [(9, "same address as line 5")]
     assert supporters(any_engine)["p3@example.org"].last_name == "3"
@@ -224,8 +203,9 @@ def test_latin1_file(any_engine: Engine, tmp_path: Path) -> None:
         b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10" + bytes(200),
         bytes((i * 7919) % 256 for i in range(4096)),
         b"",
+        f"{HEADER}\nzed@example.org,Z,Z,,,,\n".encode("utf-16"),
     ],
-    ids=["png", "random-bytes", "empty"],
+    ids=["png", "random-bytes", "empty", "utf-16"],
 )
 def test_not_a_csv_file_is_refused_and_touches_nothing(
     any_engine: Engine, tmp_path: Path, content: bytes
@@ -234,14 +214,12 @@ def test_not_a_csv_file_is_refused_and_touches_nothing(
     path = tmp_path / "image.csv"
     path.write_bytes(content)
     with pytest.raises(InvalidInput, match=r"PNG image|binary data|empty"):
-        import_supporters(any_engine, path)
+        import_supporters(any_engine, path, errors_path=tmp_path / "errors.csv")
     assert set(supporters(any_engine)) == {"keep@example.org"}
+    assert not list(tmp_path.glob("errors.csv*"))
 
 
-def test_failure_halfway_leaves_the_database_as_it_was(
-    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 5)
+def test_failure_halfway_leaves_the_database_as_it_was(any_engine: Engine, tmp_path: Path) -> None:
     rows = "\n".join(f"p{i}@example.org,P,{i},,,," for i in range(30))
     calls: list[int] = []
 
@@ -255,6 +233,7 @@ def test_failure_halfway_leaves_the_database_as_it_was(
             write(tmp_path, f"{HEADER}\n{rows}\n"),
             errors_path=tmp_path / "errors.csv",
             progress=fail_after_first_chunk,
+            chunk_rows=5,
         )
     assert calls and count(any_engine) == 0
     assert not list(tmp_path.glob("errors.csv*"))
@@ -294,11 +273,10 @@ def test_changed_rows_are_updated_and_empty_cells_keep_values(
 
 
 def test_new_changed_and_unchanged_rows_counted_across_chunks(
-    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    any_engine: Engine, tmp_path: Path
 ) -> None:
     # Every chunk mixes kinds: the counts come from what the INSERT and UPDATE
     # actually did, while the next chunk is being read.
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 2)
     first = "\n".join(f"p{i}@example.org,P,{i},,,," for i in range(4))
     import_supporters(any_engine, write(tmp_path, f"{HEADER}\n{first}\n"))
     rows = [
@@ -310,7 +288,8 @@ def test_new_changed_and_unchanged_rows_counted_across_chunks(
         "P1@example.org,P,again,,,,",  # duplicate of line 4, an earlier chunk
         "p3@example.org,,,FR,,,",  # changes the country only
     ]
-    report = import_supporters(any_engine, write(tmp_path, HEADER + "\n" + "\n".join(rows)))
+    path = write(tmp_path, HEADER + "\n" + "\n".join(rows))
+    report = import_supporters(any_engine, path, chunk_rows=2)
     assert (report.imported, report.updated, report.unchanged) == (2, 2, 2)
     assert [(r.line, r.detail) for r in report.examples] == [(7, "same address as line 4")]
     stored = supporters(any_engine)
@@ -326,7 +305,6 @@ def test_database_error_in_a_later_chunk_leaves_the_database_as_it_was(
 ) -> None:
     # The error happens on the database thread while this thread reads on; it
     # must still reach the caller and roll the whole import back.
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 5)
     merge_chunk = ImportStage.merge_chunk
     calls: list[int] = []
 
@@ -343,6 +321,7 @@ def test_database_error_in_a_later_chunk_leaves_the_database_as_it_was(
             any_engine,
             write(tmp_path, f"{HEADER}\n{rows}\nbad,,,,,,\n"),
             errors_path=tmp_path / "e.csv",
+            chunk_rows=5,
         )
     assert len(calls) == 3 and count(any_engine) == 0
     assert not list(tmp_path.glob("e.csv*"))
@@ -351,14 +330,15 @@ def test_database_error_in_a_later_chunk_leaves_the_database_as_it_was(
 
 
 def test_switch_interval_is_short_during_an_import_and_restored_after(
-    any_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    any_engine: Engine, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(audiences, "CHUNK_ROWS", 2)
     before = sys.getswitchinterval()
     seen: list[float] = []
     rows = "\n".join(f"p{i}@example.org,P,{i},,,," for i in range(5))
     path = write(tmp_path, f"{HEADER}\n{rows}\n")
-    import_supporters(any_engine, path, progress=lambda *_: seen.append(sys.getswitchinterval()))
+    import_supporters(
+        any_engine, path, progress=lambda *_: seen.append(sys.getswitchinterval()), chunk_rows=2
+    )
     assert seen[0] == audiences.SWITCH_INTERVAL != before
     assert sys.getswitchinterval() == before
 
@@ -366,7 +346,7 @@ def test_switch_interval_is_short_during_an_import_and_restored_after(
         raise OSError("disk went away")
 
     with pytest.raises(InvalidInput):
-        import_supporters(any_engine, path, progress=fail)
+        import_supporters(any_engine, path, progress=fail, chunk_rows=2)
     assert sys.getswitchinterval() == before
 
 
@@ -488,51 +468,6 @@ def test_fast_address_path_agrees_with_email_validator(address: str) -> None:
     except InvalidInput:
         got = None
     assert got == expected
-
-
-def test_forget_erases_and_blocks_reimport(any_engine: Engine, tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        f"{HEADER}\nzara@example.org,Zara,Haddad,JO,ar,,yes\nkeep@example.org,K,K,,,,yes\n",
-    )
-    import_supporters(any_engine, path)
-    zara = supporters(any_engine)["zara@example.org"]
-    with session_scope(any_engine) as session:
-        session.add(Action(supporter_id=zara.id, kind="clicked", source="link"))
-    result = forget_supporter(any_engine, "  ZARA@example.org")
-    assert result.supporter_id == zara.id and not result.already_forgotten
-    with session_scope(any_engine) as session:
-        erased = session.get(Supporter, zara.id)
-        assert erased is not None
-        assert (erased.email, erased.first_name, erased.last_name, erased.country) == (
-            None,
-            None,
-            None,
-            None,
-        )
-        assert erased.status == SupporterStatus.FORGOTTEN and erased.forgotten_at is not None
-        assert erased.language == "ar"
-        suppression = session.scalar(
-            select(Suppression).where(Suppression.email_hash == email_hash("zara@example.org"))
-        )
-        assert suppression is not None and suppression.reason == SuppressionReason.FORGOTTEN
-        assert (
-            session.scalar(
-                select(func.count()).select_from(Action).where(Action.supporter_id == zara.id)
-            )
-            == 1
-        )
-    again = import_supporters(any_engine, path)
-    assert again.rejected == {"suppressed": 1} and again.unchanged == 1
-    assert "zara@example.org" not in supporters(any_engine)
-    assert forget_supporter(any_engine, "zara@example.org").already_forgotten
-
-
-def test_forget_unknown_address(any_engine: Engine) -> None:
-    with pytest.raises(NotFound, match=r"no supporter with the address nobody@example\.org"):
-        forget_supporter(any_engine, "Nobody@example.org")
-    with pytest.raises(InvalidInput):
-        forget_supporter(any_engine, "not an address")
 
 
 def test_header_decides_when_the_sniffer_is_fooled(any_engine: Engine, tmp_path: Path) -> None:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from sender.devtools.services import free_port
+from sender.devtools.waiting import wait_until
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+
+def _refusal(server: subprocess.Popen[bytes], port: int) -> urllib.error.HTTPError:
+    """The HTTP error the link answers with; OSError while the server is not up yet."""
+    assert server.poll() is None, "campaign serve exited early"
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/a/not-a-token", timeout=2)
+    except urllib.error.HTTPError as error:
+        return error
+    raise AssertionError("a link that does not work answered 200")
 
 
 def test_serve_runs_the_web_app(tmp_path: Path) -> None:
@@ -28,18 +33,15 @@ def test_serve_runs_the_web_app(tmp_path: Path) -> None:
     command = [str(Path(sys.executable).parent / "campaign"), "serve", "--port", str(port)]
     server = subprocess.Popen(command, env=environment, cwd=tmp_path, stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/a/not-a-token", timeout=2)
-            except urllib.error.HTTPError as error:
-                assert error.code == 400
-                assert "This link does not work" in error.read().decode()
-                break
-            except OSError:
-                assert server.poll() is None, "campaign serve exited early"
-                assert time.monotonic() < deadline, "campaign serve did not start"
-                time.sleep(0.2)
+        error = wait_until(
+            lambda: _refusal(server, port),
+            30,
+            "campaign serve to answer",
+            step=0.2,
+            ignoring=(OSError,),
+        )
+        assert error.code == 400
+        assert "This link does not work" in error.read().decode()
     finally:
         server.terminate()
         server.wait(timeout=10)

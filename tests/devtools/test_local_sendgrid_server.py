@@ -18,6 +18,7 @@ from sendgrid_fixtures import API_KEY, Receiver, mail_json, receiver, sendgrid_p
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.local_sendgrid.rules import check_body
 from sender.devtools.local_sendgrid.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from sender.devtools.waiting import wait_until
 
 __all__ = ["receiver", "sendgrid_process", "sg"]  # fixtures used by name
 
@@ -181,7 +182,7 @@ def test_hanging_faults_time_out_with_or_without_recording(
     sg.admin.set_faults(rates={fault: 1.0}, hang_seconds=1.5)
     with pytest.raises(requests.ReadTimeout):
         post(sg, mail_json(2), timeout=0.5)
-    time.sleep(1.2)  # the handler ends its hang
+    wait_until(lambda: sg.admin.stats()["counters"].get("dropped"), 10, "the hang to end")
     assert sg.admin.count() == recorded
 
 

@@ -16,9 +16,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ from sender.core.models import Batch, Campaign, Case, Message, Wave
 from sender.core.vocabulary import BatchStatus, WaveStatus
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.services import free_port, start_redis
+from sender.devtools.waiting import wait_until
 from sender.devtools.webapp import serving
 from sender.send.pipeline import SendPolicy
 from sender.send.scheduler import TickReport, tick
@@ -59,15 +59,6 @@ SUBJECTS = {
 # Long enough that a request a live worker has in flight (retry back-off
 # included) is never reconciled under it; short enough for a test.
 LIVE_GRACE = timedelta(seconds=15)
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, step: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 # --- workers ------------------------------------------------------------------

@@ -30,12 +30,12 @@ from faults.fault_fixtures import (
     launch_wave,
     message_counts,
     open_campaign,
-    wait_until,
     wave_of,
 )
 from sender.cli import app
 from sender.core.config import reset_settings
 from sender.core.vocabulary import BatchStatus, MessageStatus, WaveStatus
+from sender.devtools.waiting import wait_until
 
 pytest_plugins = ("faults.fault_fixtures",)
 

@@ -20,9 +20,9 @@ from faults.fault_fixtures import (
     launch_wave,
     message_counts,
     open_campaign,
-    wait_until,
 )
 from sender.core.vocabulary import BatchStatus, MessageStatus
+from sender.devtools.waiting import wait_until
 
 pytest_plugins = ("faults.fault_fixtures",)
 SUPPORTERS = 2000

@@ -29,12 +29,12 @@ from faults.fault_fixtures import (
     launch_wave,
     message_counts,
     open_campaign,
-    wait_until,
 )
 from sender.campaign.cases import set_case_status
 from sender.core.db import session_scope
 from sender.core.models import Assignment, Batch, Case
 from sender.core.vocabulary import BatchStatus, CaseStatus, MessageStatus
+from sender.devtools.waiting import wait_until
 from sender.send.planner import plan_wave
 
 pytest_plugins = ("faults.fault_fixtures",)

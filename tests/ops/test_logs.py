@@ -12,7 +12,6 @@ import pytest
 from rich.logging import RichHandler
 from sending_fixtures import (
     DEC1,
-    MovableClock,
     RecordingTransport,
     add_case,
     add_supporters,
@@ -21,6 +20,7 @@ from sending_fixtures import (
 )
 from sqlalchemy import Engine
 
+from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.ops import logs

@@ -28,11 +28,12 @@ from replies_fixtures import (
 from replies_fixtures import seed as seed_replies
 from replies_fixtures import settings_for as reply_settings
 from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixtures
-from sending_fixtures import DEC1, MovableClock, add_case, add_supporters, add_wave
+from sending_fixtures import DEC1, add_case, add_supporters, add_wave
 from sqlalchemy import Engine, func, select
 from web_fixtures import make_app
 from webhook_fixtures import URL, Signer, app_for, body_of, event, stored_count
 
+from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Reply

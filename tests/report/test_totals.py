@@ -8,7 +8,7 @@ import pytest
 from events_fixtures import T0, World, ingest, seed, sg_event
 from sqlalchemy import Engine, update
 
-from sender.core.clock import FixedClock
+from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.csvsafe import safe_cell, to_csv
 from sender.core.db import session_scope
@@ -20,7 +20,7 @@ from sender.track.actions import process_pending_events
 
 
 def _process(engine: Engine) -> None:
-    process_pending_events(engine, 5000, Settings(secret_key="t"), FixedClock(T0))
+    process_pending_events(engine, 5000, Settings(secret_key="t"), MovableClock(T0))
 
 
 def _campaign(engine: Engine) -> World:

@@ -5,7 +5,6 @@ from datetime import timedelta
 
 from sending_fixtures import (
     DEC1,
-    MovableClock,
     RecordingTransport,
     add_case,
     add_supporters,
@@ -18,6 +17,7 @@ from sending_fixtures import (
 from sqlalchemy import Engine, select, update
 
 from sender.campaign.waves import retry_failed
+from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Batch, Case, Event, Message, Supporter, Wave

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixtures
-from sending_fixtures import DEC1, MovableClock, add_case, add_supporters, add_wave, statuses
+from sending_fixtures import DEC1, add_case, add_supporters, add_wave, statuses
 from sending_fixtures import wave_status as status_of
 from sqlalchemy import Engine
 
+from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Batch, Message

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
-from sending_fixtures import CASE_TEXT, DEC1, MovableClock, RecordingTransport
+from sending_fixtures import CASE_TEXT, DEC1, RecordingTransport
 
+from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.vocabulary import WaveKind
 from sender.render.renderer import CaseContent, RecipientData, WaveContent

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sendgrid_fixtures import batch, recipient
 
-from sender.core.clock import FixedClock
+from sender.core.clock import MovableClock
 from sender.send.transport.base import Accepted, RetryLater
 from sender.send.transport.outbox import OutboxTransport
 
@@ -31,7 +31,7 @@ def test_a_value_that_looks_like_a_tag_is_not_filled_again(tmp_path: Path) -> No
 
 
 def test_each_recipient_gets_a_parseable_eml_with_tags_filled(tmp_path: Path) -> None:
-    clock = FixedClock(datetime(2020, 12, 10, 9, 0, tzinfo=UTC))
+    clock = MovableClock(datetime(2020, 12, 10, 9, 0, tzinfo=UTC))
     outbox = OutboxTransport(tmp_path / "outbox", clock=clock)
     result = outbox.send(batch(2))
     assert isinstance(result, Accepted)

@@ -7,7 +7,7 @@ import threading
 from events_fixtures import T0, World, ingest, seed, sg_event
 from sqlalchemy import Engine, func, select, update
 
-from sender.core.clock import FixedClock
+from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.models import Action, Event
 from sender.track.actions import ProcessReport, is_action_link, process_pending_events
@@ -16,7 +16,7 @@ SETTINGS = Settings(public_base_url="https://act.example.org", secret_key="t")
 
 
 def _run(engine: Engine, limit: int = 5000) -> ProcessReport:
-    return process_pending_events(engine, limit, SETTINGS, FixedClock(T0))
+    return process_pending_events(engine, limit, SETTINGS, MovableClock(T0))
 
 
 def _actions(engine: Engine) -> list[tuple[str, bool, int | None, str | None]]:

@@ -6,14 +6,14 @@ from events_fixtures import T0, ingest, seed, sg_event
 from sqlalchemy import Engine, select
 
 from sender.core.addresses import email_hash
-from sender.core.clock import FixedClock
+from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.models import Message, Supporter, Suppression
 from sender.track.actions import process_pending_events
 
 
 def _run(engine: Engine) -> int:
-    report = process_pending_events(engine, 5000, Settings(secret_key="t"), FixedClock(T0))
+    report = process_pending_events(engine, 5000, Settings(secret_key="t"), MovableClock(T0))
     return report.suppressed
 
 

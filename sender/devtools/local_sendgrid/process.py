@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import requests
 
 from sender.devtools.services import free_port
+from sender.devtools.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -76,17 +76,11 @@ class LocalSendGrid:
     process: subprocess.Popen[bytes]
 
 
-def _wait_ready(process: subprocess.Popen[bytes], base_url: str, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"local SendGrid exited with {process.returncode} while starting")
-        try:
-            answer = requests.get(f"{base_url}/_admin/public-key", timeout=1)
-            return str(answer.json()["public_key"])
-        except requests.ConnectionError:
-            time.sleep(0.05)
-    raise RuntimeError(f"local SendGrid at {base_url} did not answer within {timeout}s")
+def _public_key(process: subprocess.Popen[bytes], base_url: str) -> str:
+    if process.poll() is not None:
+        raise RuntimeError(f"local SendGrid exited with {process.returncode} while starting")
+    answer = requests.get(f"{base_url}/_admin/public-key", timeout=1)
+    return str(answer.json()["public_key"])
 
 
 @contextmanager
@@ -115,7 +109,13 @@ def local_sendgrid(
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        public_key = _wait_ready(process, base_url, startup_timeout)
+        public_key = wait_until(
+            lambda: _public_key(process, base_url),
+            startup_timeout,
+            f"local SendGrid at {base_url} to answer",
+            step=0.05,
+            ignoring=(requests.ConnectionError,),
+        )
         yield LocalSendGrid(base_url, api_key, public_key, Admin(base_url), process)
     finally:
         process.terminate()
