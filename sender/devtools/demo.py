@@ -352,7 +352,7 @@ def run_demo(
         state=paths.sendgrid_state,
         events_url=f"{web_url}/webhooks/sendgrid/events",
         inbound_url=f"{web_url}/webhooks/sendgrid/inbound",
-        inbound_auth=("sendgrid", DEMO_INBOUND_SECRET),
+        inbound_auth=("inbound", DEMO_INBOUND_SECRET),
     ) as server:
         settings = configure(paths, server, web_port)
         engine = db.get_engine(settings.database_url)

@@ -23,9 +23,6 @@ OWN_MODULES = (
     "sender/send/transport/sendgrid.py",
     "sender/devtools/local_sendgrid/",
 )
-# Hits known and owned elsewhere, to go: a test below fails once a file is clean,
-# so this list cannot outlive them. demo.py: the inbound basic-auth user name.
-PENDING = ("sender/devtools/demo.py",)
 LITERAL = re.compile(r"[\"']sendgrid[\"']")
 
 
@@ -46,13 +43,7 @@ def _hits() -> dict[str, list[int]]:
 
 
 def test_no_sendgrid_literal_outside_its_own_modules() -> None:
-    hits = {path: lines for path, lines in _hits().items() if path not in PENDING}
-    assert hits == {}, "use the registry (sender.track.providers) instead of the name"
-
-
-@pytest.mark.parametrize("path", PENDING)
-def test_pending_exemptions_are_still_needed(path: str) -> None:
-    assert path in _hits(), f"{path} is clean now: remove it from PENDING"
+    assert _hits() == {}, "use the registry (sender.track.providers) instead of the name"
 
 
 def test_a_registered_name_resolves_to_its_provider() -> None:
