@@ -14,13 +14,15 @@ CHOSEN = {
 
 def test_every_published_default_is_named() -> None:
     assert published_defaults(Settings()) == ["SECRET_KEY", "STAFF_PASSWORD", "INBOUND_SECRET"]
-    assert published_defaults(Settings(**CHOSEN)) == []
-    assert published_defaults(Settings(**{**CHOSEN, "staff_password": ""})) == ["STAFF_PASSWORD"]
+    assert published_defaults(Settings.model_validate(CHOSEN)) == []
+    assert published_defaults(Settings.model_validate({**CHOSEN, "staff_password": ""})) == [
+        "STAFF_PASSWORD"
+    ]
 
 
 @pytest.mark.parametrize("left", ["secret_key", "staff_password", "inbound_secret"])
 def test_real_sendgrid_refuses_each_default_by_name(left: str) -> None:
-    settings = Settings(**{**CHOSEN, left: Settings.model_fields[left].default})
+    settings = Settings.model_validate({**CHOSEN, left: Settings.model_fields[left].default})
     real = settings.model_copy(update={"sendgrid_api_key": "SG.real"})
     with pytest.raises(ConfigError, match=left.upper()):
         refuse_published_defaults(real)
@@ -31,4 +33,4 @@ def test_defaults_are_fine_where_no_real_mail_goes_out() -> None:
     local = Settings(sendgrid_api_key="SG.test", sendgrid_api_host="http://127.0.0.1:8025")
     assert not local.sends_real_mail
     refuse_published_defaults(local)  # tests: the local SendGrid-compatible server
-    refuse_published_defaults(Settings(sendgrid_api_key="SG.real", **CHOSEN))
+    refuse_published_defaults(Settings.model_validate({"sendgrid_api_key": "SG.real", **CHOSEN}))

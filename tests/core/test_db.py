@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from alembic import command
 from sqlalchemy import Engine, create_engine, inspect
 
@@ -15,7 +17,7 @@ def test_migrations_match_models_on_sqlite(sqlite_engine: Engine) -> None:
     assert db.current_revision(sqlite_engine) == db.head_revision()
 
 
-def test_sqlite_is_migrated_on_first_use(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sqlite_is_migrated_on_first_use(tmp_path: Path) -> None:
     engine = db.get_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
     db.ensure_schema(engine)
     assert "supporters" in inspect(engine).get_table_names()

@@ -210,8 +210,14 @@ def test_real_sendgrid_refused_with_the_development_secret() -> None:
 
     chosen_secrets = {"staff_password": "long-random-1", "inbound_secret": "long-random-2"}
     with pytest.raises(ConfigError, match="SECRET_KEY"):
-        transport_for(Settings(sendgrid_api_key="SG.real", secret_key=DEV_SECRET, **chosen_secrets))
+        transport_for(
+            Settings.model_validate(
+                {"sendgrid_api_key": "SG.real", "secret_key": DEV_SECRET, **chosen_secrets}
+            )
+        )
     chosen = transport_for(
-        Settings(sendgrid_api_key="SG.real", secret_key="long-random-value", **chosen_secrets)
+        Settings.model_validate(
+            {"sendgrid_api_key": "SG.real", "secret_key": "long-random-value", **chosen_secrets}
+        )
     )
     assert chosen.name == "sendgrid"

@@ -140,7 +140,8 @@ def test_failure_count_is_shared_through_redis(sqlite_engine: Engine, ops_redis_
         assert log_in(second, password=f"again-{i}") == 401
     assert log_in(second, password="one-more") == 429
     assert log_in(first) == 429
-    keys = [k.decode() for k in redis.Redis.from_url(ops_redis_url).keys("*")]
+    client = redis.Redis.from_url(ops_redis_url, decode_responses=True)
+    keys = [str(k) for k in client.keys("*")]
     assert keys and all(k.startswith("LIMITS:LIMITER/campaign:login/") for k in keys), keys
 
 
