@@ -38,6 +38,7 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Reply
 from sender.devtools.local_sendgrid.process import LocalSendGrid
+from sender.devtools.waiting import wait_until
 from sender.ops import metrics
 from sender.send import store as repo
 from sender.send.batch import BatchOutcome
@@ -131,7 +132,6 @@ def test_celery_worker_serves_summed_metrics_and_logs_json(
 ) -> None:
     """The real `celery -A worker worker`: /metrics on WORKER_METRICS_PORT, JSON logs."""
     import socket
-    import time
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -171,19 +171,15 @@ def test_celery_worker_serves_summed_metrics_and_logs_json(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+    def scrape() -> bytes:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+            return bytes(r.read())
+
     try:
-        body = b""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not body:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-                    body = r.read()
-            except OSError:
-                time.sleep(0.3)
-        assert body, log_path.read_text()[-2000:]
+        body = wait_until(scrape, 60, "the worker's /metrics", step=0.3, ignoring=(OSError,))
         assert _samples(body)[("messages_sent_total", (("case", "c"), ("wave", "1")))] == 3
-        while time.monotonic() < deadline and " ready." not in log_path.read_text():
-            time.sleep(0.3)
+        wait_until(lambda: " ready." in log_path.read_text(), 60, "the worker to be ready")
     finally:
         worker.terminate()
         worker.wait(timeout=30)

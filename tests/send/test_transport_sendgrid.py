@@ -11,6 +11,7 @@ from sendgrid_fixtures import API_KEY, batch, recipient, sendgrid_process, sg
 from sender.core.config import get_settings
 from sender.devtools.local_sendgrid.process import LocalSendGrid
 from sender.devtools.services import free_port
+from sender.devtools.waiting import wait_until
 from sender.send.transport.base import Accepted, NotAuthorised, OutcomeUnknown, Rejected, RetryLater
 from sender.send.transport.outbox import OutboxTransport
 from sender.send.transport.select import transport_for
@@ -114,12 +115,17 @@ def test_connection_refused_is_retry_later() -> None:
 @pytest.mark.parametrize(("fault", "recorded"), [("hang", 0), ("accept_then_hang", 2)])
 def test_read_timeout_is_outcome_unknown(sg: LocalSendGrid, fault: str, recorded: int) -> None:
     sg.admin.set_faults(rates={fault: 1.0}, hang_seconds=1.5)
+    dropped = _dropped(sg)
     started = time.monotonic()
     with pytest.raises(OutcomeUnknown, match="may have been accepted"):
         transport(sg, timeout=0.5).send(batch(2))
     assert time.monotonic() - started < 1.4  # the transport gave up; it did not wait it out
-    time.sleep(1.2)
+    wait_until(lambda: _dropped(sg) > dropped, 10, "the server to finish hanging")
     assert sg.admin.count() == recorded  # why a timeout cannot be retried blindly
+
+
+def _dropped(sg: LocalSendGrid) -> int:
+    return int(sg.admin.stats()["counters"].get("dropped", 0))
 
 
 @pytest.mark.parametrize(("fault", "recorded"), [("drop_before", 0), ("drop_after", 2)])
