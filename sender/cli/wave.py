@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from sender.campaign import waves
+from sender.campaign.campaigns import DEFAULT_SLUG
 from sender.campaign.plan_file import wave_spec
 from sender.cli.common import console, open_database
 from sender.core.clock import MovableClock
@@ -158,7 +159,8 @@ def proof(
     from sender.send.proofs import send_proofs
 
     settings = get_settings()
-    sent = send_proofs(open_database(settings), settings, name, to, transport_for(settings))
+    engine = open_database(settings)
+    sent = send_proofs(engine, settings, DEFAULT_SLUG, name, to, transport_for(settings))
     for item in sent:
         console.print(f"proof {item.case}/{item.language} → {', '.join(item.to)}")
     console.print(f"{len(sent)} variants sent to staff")

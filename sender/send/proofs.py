@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from sender.campaign.campaigns import ensure_campaign
 from sender.core.addresses import normalise_email
 from sender.core.config import Settings
 from sender.core.db import session_scope
@@ -33,7 +32,12 @@ class ProofSent:
 
 
 def send_proofs(
-    engine: Engine, settings: Settings, name: str, to: Sequence[str], transport: Transport
+    engine: Engine,
+    settings: Settings,
+    campaign_slug: str,
+    name: str,
+    to: Sequence[str],
+    transport: Transport,
 ) -> list[ProofSent]:
     addresses = tuple(normalise_email(a) for a in to)
     if not addresses:
@@ -44,7 +48,7 @@ def send_proofs(
             raise InvalidInput(
                 f"{', '.join(supporters)}: a supporter's address; proofs go to staff only"
             )
-        campaign = ensure_campaign(session, settings)
+        campaign = repo.campaign_by_slug(session, campaign_slug)
         wave = repo.wave_by_name(session, campaign.id, name)
         cases = [CaseContent.from_row(c) for c in repo.active_cases(session, campaign.id)]
         wave_content = WaveContent.from_row(wave)
