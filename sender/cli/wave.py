@@ -14,6 +14,7 @@ import typer
 
 from sender.campaign import waves
 from sender.campaign.plan_file import wave_spec
+from sender.celery_app import TICK_TASK
 from sender.cli.common import console, open_database
 from sender.core.clock import FixedClock
 from sender.core.config import get_settings
@@ -22,7 +23,6 @@ from sender.core.errors import InvalidInput
 from sender.send.pipeline import Sender, default_sender
 from sender.send.scheduler import InlineDispatcher, SimulatedClock, TickReport, tick
 from sender.send.transport.select import transport_for
-from sender.tasks import TICK_TASK
 
 app = typer.Typer(
     help="Timed waves: declare, launch, pause, resume, cancel, proof.", no_args_is_help=True

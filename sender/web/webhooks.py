@@ -16,7 +16,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from sender.celery_app import create_celery
+from sender.celery_app import PROCESS_EVENTS_TASK, create_celery
 from sender.core.errors import ConfigError, InvalidInput
 from sender.ops import metrics
 from sender.track.actions import process_pending_events
@@ -89,4 +89,4 @@ def _enqueue_processing() -> None:
     celery = current_app.extensions.get("campaign.celery")
     if celery is None:
         celery = current_app.extensions["campaign.celery"] = create_celery(settings)
-    celery.send_task("sender.tasks.process_events", kwargs={"limit": INLINE_LIMIT})
+    celery.send_task(PROCESS_EVENTS_TASK, kwargs={"limit": INLINE_LIMIT})
