@@ -21,6 +21,7 @@ from sender.celery_app import (
 from sender.core.clock import SystemClock
 from sender.core.config import get_settings
 from sender.core.db import get_engine
+from sender.core.speedups import collector_paused
 from sender.ops.logs import log_context
 from sender.send.pipeline import Sender, default_sender, result_dict, send_batch
 from sender.send.scheduler import tick
@@ -58,7 +59,8 @@ def tick_task() -> list[str]:
 )
 def send_batch_task(batch_id: int) -> dict[str, Any]:
     # Also covers what runs before send_batch (building the sender on first use).
-    with log_context(batch_id=batch_id):
+    # Nothing a batch allocates forms a cycle: no collections while it is sent.
+    with log_context(batch_id=batch_id), collector_paused():
         return result_dict(send_batch(batch_id, _sender()))
 
 

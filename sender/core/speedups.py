@@ -4,17 +4,22 @@ A trick lives here only while it pays: `python -m bench.speedups` times each
 one alone against its twin, tests/core/test_speedups.py checks with
 Hypothesis that the two give the same result, and a trick that saves less
 than ~0.4 µs per email (1 % of a million-email wave) is deleted for the plain
-code (docs/PERFORMANCE.md has the figures; reference codes and the recipient
-values lost theirs that way). Kept:
+code (docs/PERFORMANCE.md has the figures). Kept:
 
 - Token signing. Every email carries an action and an unsubscribe token, so a
   million-email wave signs two million. `FastTokenPair` writes the very bytes
   itsdangerous signs (its plain twin, `plain_token_pair`) from pre-keyed
   HMAC-SHA1 states; reading tokens always goes through itsdangerous
   (sender.core.tokens).
-- The collector at worker start-up. `freeze_start_up_heap` exempts the heap a
-  worker holds from start-up from every later collection; the plain twin is
-  not to call it. Only processes call it (sender.celery_app), never library code.
+- Reference codes. `reference_code` turns ids into Crockford base32 with
+  table look-ups instead of `plain_reference_code`'s digit loop.
+- Recipient values. `fast_recipient` builds the frozen Recipient and its
+  Address through the slots' descriptors, `plain_recipient` by calling them.
+- The collector in workers. `freeze_start_up_heap` exempts the heap a worker
+  holds from start-up from every later collection, and `collector_paused`
+  holds collections off while one batch is sent; the plain twin of each is
+  not to call it. Only processes call them (sender.celery_app, sender.tasks),
+  never library code.
 - The switch interval during an import. `prompt_switches` shortens it while
   the import command runs; the plain twin is CPython's default. Only the import
   command uses it (sender.cli.supporters).
@@ -28,9 +33,12 @@ import hashlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from typing import Any
 
 from itsdangerous import URLSafeSerializer, base64_encode
+
+from sender.core.mail import Address, Recipient
 
 # Token signing ---------------------------------------------------------------
 
@@ -130,6 +138,110 @@ _b2a = binascii.b2a_base64
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
+# Reference codes -------------------------------------------------------------
+
+# Crockford's base32: no I, L, O or U, so a code read out on the phone survives.
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CHECK_SYMBOLS = CROCKFORD + "*~$=U"  # Crockford's mod-37 check symbols
+
+
+def plain_reference_code(message_id: int | None, supporter_id: int) -> str:
+    """ "M" + base32(message id) + check symbol, or "S" + the supporter's: the definition."""
+    prefix, number = ("S", supporter_id) if message_id is None else ("M", message_id)
+    if number < 0:
+        raise ValueError("ids are not negative")
+    digits = CROCKFORD[number % 32]
+    rest = number // 32
+    while rest:
+        rest, digit = divmod(rest, 32)
+        digits = CROCKFORD[digit] + digits
+    return prefix + digits + CHECK_SYMBOLS[number % 37]
+
+
+def reference_code(message_id: int | None, supporter_id: int) -> str:
+    """A short code naming the message (or, in previews, the supporter); not a secret.
+
+    `plain_reference_code` with table look-ups for the base32 digits; typos are
+    caught by the check symbol (sender.render.merge.read_reference).
+    """
+    if message_id is None:
+        return "S" + _base32(supporter_id) + CHECK_SYMBOLS[supporter_id % 37]
+    return "M" + _base32(message_id) + CHECK_SYMBOLS[message_id % 37]
+
+
+_PAIRS = tuple(a + b for a in CROCKFORD for b in CROCKFORD)  # 10 bits -> two symbols
+# The leading pair of a code, its zeros already dropped ("" for 0, "Z" for 31).
+_HEAD = tuple(pair.lstrip("0") for pair in _PAIRS)
+
+
+def _base32(number: int) -> str:
+    if number < 0:
+        raise ValueError("ids are not negative")
+    if number < 1 << 10:
+        return _HEAD[number] or "0"
+    if number < 1 << 20:
+        return _HEAD[number >> 10] + _PAIRS[number & 1023]
+    if number < 1 << 30:  # every id below a billion: three table look-ups, no loop
+        return _HEAD[number >> 20] + _PAIRS[(number >> 10) & 1023] + _PAIRS[number & 1023]
+    chunks = []
+    while number:
+        number, rest = divmod(number, 1024)
+        chunks.append(_PAIRS[rest])
+    return "".join(reversed(chunks)).lstrip("0")
+
+
+# Recipient values ------------------------------------------------------------
+
+
+def plain_recipient(
+    email: str,
+    name: str | None,
+    substitutions: dict[str, str],
+    custom_args: dict[str, str],
+    headers: dict[str, str],
+) -> Recipient:
+    """One recipient's value, built by the dataclasses' own __init__: the definition."""
+    return Recipient(Address(email, name), substitutions, custom_args, headers)
+
+
+def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
+    # Refuses to start if the value gained, lost or reordered a field, so the
+    # fast builder below can never leave one unset.
+    if tuple(f.name for f in fields(cls)) != names:
+        raise TypeError(f"{cls.__name__} fields changed: update its fast builder")
+    return tuple(vars(cls)[name].__set__ for name in names)
+
+
+_new = object.__new__
+_set_email, _set_name = _slot_setters(Address, ("email", "name"))
+_set_to, _set_substitutions, _set_custom_args, _set_headers = _slot_setters(
+    Recipient, ("to", "substitutions", "custom_args", "headers")
+)
+
+
+def fast_recipient(
+    email: str,
+    name: str | None,
+    substitutions: dict[str, str],
+    custom_args: dict[str, str],
+    headers: dict[str, str],
+) -> Recipient:
+    """`plain_recipient`, the same frozen values, through the slots' own descriptors.
+
+    A frozen dataclass's __init__ stores each field through
+    `object.__setattr__`; the descriptors store them in half the time.
+    """
+    to = _new(Address)
+    _set_email(to, email)
+    _set_name(to, name)
+    recipient = _new(Recipient)
+    _set_to(recipient, to)
+    _set_substitutions(recipient, substitutions)
+    _set_custom_args(recipient, custom_args)
+    _set_headers(recipient, headers)
+    return recipient
+
+
 # The collector ---------------------------------------------------------------
 
 
@@ -144,6 +256,23 @@ def freeze_start_up_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No collections inside the block; the collector's previous state after it.
+
+    Nothing a send batch allocates can form a cycle (strings, dicts of strings,
+    frozen values), so a worker holds the collector off while it sends one
+    (sender.tasks). The plain twin is to leave it on.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 # The switch interval ---------------------------------------------------------

@@ -45,7 +45,8 @@ class TokenSigner:
         self._action = URLSafeSerializer(secret, salt="action")
         self._unsubscribe = URLSafeSerializer(secret, salt="unsubscribe")
         self._reply = URLSafeSerializer(secret, salt="reply")
-        self._pair = FastTokenPair(self._action, self._unsubscribe)
+        # Public for the one loop that signs a million pairs (Renderer.recipients).
+        self.pair = FastTokenPair(self._action, self._unsubscribe)
 
     def action(self, ref: MessageRef) -> str:
         return self.message_tokens(ref)[0]
@@ -61,7 +62,7 @@ class TokenSigner:
         self, supporter_id: int, message_id: int | None, case_id: int, wave_id: int | None
     ) -> tuple[str, str]:
         """`message_tokens` without building a MessageRef: called once per email sent."""
-        return self._pair(supporter_id, message_id, case_id, wave_id)
+        return self.pair(supporter_id, message_id, case_id, wave_id)
 
     def reply(self, ref: ReplyRef) -> str:
         # Lower-case letters and digits only: some mail systems fold the case of

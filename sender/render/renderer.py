@@ -25,6 +25,7 @@ from sender.core.config import Settings
 from sender.core.errors import TemplateProblem
 from sender.core.mail import Address, OutgoingBatch, Recipient
 from sender.core.models import Case, Wave
+from sender.core.speedups import fast_recipient, reference_code
 from sender.core.tokens import ReplyRef, TokenSigner
 from sender.core.vocabulary import WaveKind
 from sender.render.merge import (
@@ -34,7 +35,6 @@ from sender.render.merge import (
     TEXT_TAGS,
     MergeField,
     RecipientTags,
-    reference_code,
     tag_values,
 )
 from sender.render.merge import personalise as personalise
@@ -238,7 +238,7 @@ class Renderer:
         settings is worked out before it (or goes in the batch, see `batch`),
         and values that cannot need HTML escaping skip it.
         """
-        tokens_for = self.signer.tokens_for
+        tokens_for = self.signer.pair
         unsubscribe_base, unsubscribe_base_html = (
             self._unsubscribe_base,
             self._unsubscribe_base_html,
@@ -278,7 +278,7 @@ class Renderer:
                 else {"supporter_id": str(supporter), "message_id": str(message)}
             )
             headers = {"List-Unsubscribe": f"<{unsubscribe_url}>, {mailto}{unsubscribe_token}>"}
-            append(Recipient(Address(who.email or "", full or None), substitutions, args, headers))
+            append(fast_recipient(who.email or "", full or None, substitutions, args, headers))
         return made
 
     def batch(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import re
@@ -16,12 +17,18 @@ from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer
 
 from sender.core import speedups
+from sender.core.mail import Address, Recipient
 from sender.core.speedups import (
     SWITCH_INTERVAL,
     FastTokenPair,
+    collector_paused,
+    fast_recipient,
     freeze_start_up_heap,
+    plain_recipient,
+    plain_reference_code,
     plain_token_pair,
     prompt_switches,
+    reference_code,
 )
 from sender.core.vocabulary import WaveKind
 from sender.render.renderer import Renderer
@@ -92,6 +99,45 @@ def test_text_cannot_reach_a_token_payload() -> None:
         PAIR("1,2", 10, 3, 2)  # type: ignore[arg-type]
 
 
+@given(message=st.none() | st.integers(min_value=0, max_value=2**80), supporter=ids)
+def test_reference_code_is_the_plain_base32_code(message: int | None, supporter: int) -> None:
+    assert reference_code(message, supporter) == plain_reference_code(message, supporter)
+
+
+@pytest.mark.parametrize("edge", [0, 1, 31, 32, 2**10 - 1, 2**10, 2**20 - 1, 2**20, 2**30 - 1])
+def test_reference_code_agrees_at_the_table_edges(edge: int) -> None:
+    for number in (edge, edge + 1):
+        assert reference_code(number, 1) == plain_reference_code(number, 1)
+        assert reference_code(None, number) == plain_reference_code(None, number)
+
+
+def test_negative_ids_have_no_reference_code() -> None:
+    for make in (reference_code, plain_reference_code):
+        with pytest.raises(ValueError, match="not negative"):
+            make(-1, 1)
+
+
+@given(
+    email=st.text(max_size=30),
+    name=st.none() | st.text(max_size=30),
+    values=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
+)
+def test_fast_recipient_is_the_plain_frozen_value(
+    email: str, name: str | None, values: dict[str, str]
+) -> None:
+    fast = fast_recipient(email, name, values, {"k": "v"}, {})
+    plain = plain_recipient(email, name, values, {"k": "v"}, {})
+    assert fast == plain and repr(fast) == repr(plain) and hash(fast.to) == hash(plain.to)
+    assert type(fast) is Recipient and type(fast.to) is Address
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.to = plain.to  # type: ignore[misc]
+
+
+def test_fast_recipient_refuses_a_value_whose_fields_changed() -> None:
+    with pytest.raises(TypeError, match="fields changed"):
+        speedups._slot_setters(Recipient, ("to", "substitutions", "custom_args"))
+
+
 @pytest.fixture
 def unfreeze() -> Iterator[None]:
     yield
@@ -132,7 +178,20 @@ def test_a_batch_is_the_same_with_the_heap_frozen_or_not(
     gc.unfreeze()
     plain = renderer.recipients(variant, [row], 7, 3)
     freeze_start_up_heap()
-    assert renderer.recipients(variant, [row], 7, 3) == plain
+    with collector_paused():
+        assert renderer.recipients(variant, [row], 7, 3) == plain
+
+
+def test_paused_collector_restores_its_state() -> None:
+    was = gc.isenabled()
+    try:
+        for state in (True, False):
+            (gc.enable if state else gc.disable)()
+            with collector_paused():
+                assert not gc.isenabled()
+            assert gc.isenabled() is state
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 @given(previous=st.integers(min_value=100, max_value=50_000))
@@ -152,7 +211,9 @@ def test_prompt_switches_sets_the_interval_and_restores_any_other(previous: int)
         sys.setswitchinterval(before)
 
 
-_PROCESS_WIDE = re.compile(r"\bgc\.|setswitchinterval|prompt_switches\(|freeze_start_up_heap\(")
+_PROCESS_WIDE = re.compile(
+    r"\bgc\.|setswitchinterval|prompt_switches\(|freeze_start_up_heap\(|collector_paused\("
+)
 
 
 def test_only_the_process_sets_the_collector_and_the_switch_interval() -> None:
@@ -167,5 +228,6 @@ def test_only_the_process_sets_the_collector_and_the_switch_interval() -> None:
     assert callers == {
         "sender/celery_app.py",
         "sender/cli/supporters.py",
+        "sender/tasks.py",
         "sender/devtools/local_sendgrid/server.py",
     }
