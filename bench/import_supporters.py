@@ -29,6 +29,7 @@ from sender.core import db
 from sender.core.addresses import email_hash, normalise_email
 from sender.core.errors import InvalidInput
 from sender.core.models import Supporter
+from sender.core.speedups import prompt_switches
 from sender.devtools.crm_export import write_crm_export
 from sender.devtools.services import postgres_server
 
@@ -81,7 +82,8 @@ def worker(mode: str, url: str, path: Path) -> None:
     if mode == "naive":
         imported = naive_import(url, path)
     else:
-        imported = import_supporters(engine, path).imported
+        with prompt_switches():  # as `campaign supporters import` runs it
+            imported = import_supporters(engine, path).imported
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_SELF)
     figures = {

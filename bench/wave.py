@@ -44,7 +44,7 @@ from bench.bulk import write_rows
 from sender.campaign.cases import load_cases
 from sender.campaign.plan_file import wave_spec
 from sender.campaign.waves import create_wave, launch
-from sender.celery_app import create_celery
+from sender.celery_app import SEND_BATCH_TASK, create_celery
 from sender.core import db
 from sender.core.config import Settings
 from sender.core.db import session_scope
@@ -56,7 +56,6 @@ from sender.render.renderer import CaseContent, RecipientData, Renderer, batch_a
 from sender.send.scheduler import InlineDispatcher, tick
 from sender.send.transport.sendgrid import SendGridTransport
 from sender.send.wiring import default_sender
-from sender.tasks import SEND_BATCH_TASK
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES_FILE = ROOT / "audiences" / "cases-2020.yaml"

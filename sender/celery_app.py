@@ -12,7 +12,16 @@ from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
 from sender.core.config import Settings, get_settings
-from sender.ops.collector import freeze_start_up_heap
+from sender.core.speedups import freeze_start_up_heap
+
+# Task names, by which queued messages find their task: they must survive a
+# deploy unchanged. Here, not in sender.tasks, so that what only sends tasks
+# (the web app, the CLI) need not import the worker side.
+TICK_TASK = "sender.tick"
+SEND_BATCH_TASK = "sender.send_batch"
+PROCESS_EVENTS_TASK = "sender.tasks.process_events"
+PARSE_REPLY_TASK = "sender.tasks.parse_reply"
+TASK_NAMES = (TICK_TASK, SEND_BATCH_TASK, PROCESS_EVENTS_TASK, PARSE_REPLY_TASK)
 
 TICK_SECONDS = 30.0
 # A message not acknowledged within this time is handed to another worker.
@@ -49,7 +58,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         beat_schedule={
             "tick": {
-                "task": "sender.tick",  # sender.tasks.TICK_TASK
+                "task": TICK_TASK,
                 "schedule": TICK_SECONDS,
                 "options": {"expires": 25},
             },
@@ -63,7 +72,7 @@ def _freeze_start_up_heap(**_signal: Any) -> None:
 
 
 # Full collections would otherwise walk the whole start-up heap again and again
-# while batches are built (sender.ops.collector). Both signals: the main process
+# while batches are built (sender.core.speedups). Both signals: the main process
 # freezes before it forks its pool, so children share the frozen pages, and
 # each pool process freezes what it has built since it started.
 worker_init.connect(_freeze_start_up_heap, weak=False, dispatch_uid="sender.freeze.worker")

@@ -12,18 +12,22 @@ from typing import Any
 
 from celery import shared_task
 
+from sender.celery_app import (
+    PARSE_REPLY_TASK,
+    PROCESS_EVENTS_TASK,
+    SEND_BATCH_TASK,
+    TICK_TASK,
+)
 from sender.core.clock import SystemClock
 from sender.core.config import get_settings
 from sender.core.db import get_engine
+from sender.core.speedups import collector_paused
 from sender.ops.logs import log_context
 from sender.send.pipeline import Sender, result_dict, send_batch
 from sender.send.scheduler import tick
 from sender.send.wiring import default_sender
 from sender.track.actions import process_pending_events
 from sender.track.inbound import parse_stored_reply
-
-TICK_TASK = "sender.tick"
-SEND_BATCH_TASK = "sender.send_batch"
 
 
 @lru_cache(maxsize=1)
@@ -56,11 +60,12 @@ def tick_task() -> list[str]:
 )
 def send_batch_task(batch_id: int) -> dict[str, Any]:
     # Also covers what runs before send_batch (building the sender on first use).
-    with log_context(batch_id=batch_id):
+    # Nothing a batch allocates forms a cycle: no collections while it is sent.
+    with log_context(batch_id=batch_id), collector_paused():
         return result_dict(send_batch(batch_id, _sender()))
 
 
-@shared_task(name="sender.tasks.process_events", acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+@shared_task(name=PROCESS_EVENTS_TASK, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
 def process_events(limit: int = 5000) -> dict[str, int]:
     """Turn stored webhook events into actions, suppressions and report counts."""
     settings = get_settings()
@@ -68,7 +73,7 @@ def process_events(limit: int = 5000) -> dict[str, int]:
     return {"events": report.events, "actions": report.actions, "suppressed": report.suppressed}
 
 
-@shared_task(name="sender.tasks.parse_reply", acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+@shared_task(name=PARSE_REPLY_TASK, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
 def parse_reply(reply_id: int) -> str:
     """Parse one inbound reply the webhook stored; a no-op once it is parsed."""
     settings = get_settings()

@@ -14,11 +14,9 @@ is refused.
 from __future__ import annotations
 
 import re
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import lru_cache
@@ -44,7 +42,6 @@ from sender.core.clock import Clock, SystemClock
 from sender.core.errors import InvalidInput
 
 CHUNK_ROWS = 25_000
-SWITCH_INTERVAL = 0.0005  # seconds; see _prompt_switches
 EXAMPLES_KEPT = 20
 MAX_LENGTH = {Column.FIRST_NAME: 200, Column.LAST_NAME: 200, Column.CASE_PREFERENCE: 64}
 MAX_SOURCE = 100
@@ -297,23 +294,6 @@ class _Importer:
         self.tally.unchanged += result.outcome.same
 
 
-@contextmanager
-def _prompt_switches() -> Iterator[None]:
-    """Let the database thread have the GIL back soon after each network wait.
-
-    COPY sends a chunk in ~100 small writes, and after each one the database
-    thread waits for the GIL, held by the reading thread, for up to CPython's
-    switch interval (5 ms): that alone tripled the time of staging a chunk
-    (200,000 rows: 5.4 s instead of 2.0 s at 0.5 ms). Process-wide, so restored.
-    """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
-
-
 def _report(
     path: Path, layout: Layout, tally: _Tally, stats: ReadStats, errors: Path | None
 ) -> ImportReport:
@@ -345,6 +325,9 @@ def import_supporters(
     """Import a CRM export; raise InvalidInput, with the database untouched, if unreadable.
 
     Rows go to the database `chunk_rows` at a time (tests make chunks small).
+    Rows are read here while a database thread merges the chunk before: the
+    import command runs this under `sender.core.speedups.prompt_switches`, so
+    that thread is not kept waiting for the GIL after each write.
     """
     path = Path(path)
     if source is not None and len(source) > MAX_SOURCE:
@@ -362,10 +345,7 @@ def import_supporters(
             try:
                 # Leaving the pool waits for the chunk in flight, so the
                 # transaction never ends (or rolls back) under a running statement.
-                with (
-                    _prompt_switches(),
-                    ThreadPoolExecutor(1, thread_name_prefix="import-db") as pool,
-                ):
+                with ThreadPoolExecutor(1, thread_name_prefix="import-db") as pool:
                     importer = _Importer(stage, layout, rejects, pool)
                     for row in read_rows(path, layout, stats):
                         importer.add(row)

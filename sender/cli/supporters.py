@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from sender.audience.erasure import forget_supporter
 from sender.audience.importer import ImportReport, import_supporters
@@ -16,6 +16,7 @@ from sender.cli.common import console, open_database
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError
 from sender.core.models import Supporter
+from sender.core.speedups import prompt_switches
 
 app = typer.Typer(help="Supporter lists: import, erase, count.", no_args_is_help=True)
 
@@ -47,6 +48,21 @@ def _summary(report: ImportReport) -> Table:
     return table
 
 
+def _import(
+    engine: Engine, file: Path, source: str | None, errors: Path | None, size: int
+) -> ImportReport:
+    if size < PROGRESS_FROM_BYTES:
+        return import_supporters(engine, file, source=source, errors_path=errors)
+    columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn())
+    with Progress(*columns, TimeRemainingColumn(), console=console) as bar:
+        task = bar.add_task("importing", total=size)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return import_supporters(engine, file, source=source, errors_path=errors, progress=advance)
+
+
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV export (UTF-8 or Latin-1; , ; or tab).")],
@@ -59,19 +75,10 @@ def import_(
     try:
         engine = open_database()
         size = file.stat().st_size if file.exists() else 0
-        if size < PROGRESS_FROM_BYTES:
-            report = import_supporters(engine, file, source=source, errors_path=errors)
-        else:
-            columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn())
-            with Progress(*columns, TimeRemainingColumn(), console=console) as bar:
-                task = bar.add_task("importing", total=size)
-
-                def advance(done: int, total: int) -> None:
-                    bar.update(task, completed=done, total=total)
-
-                report = import_supporters(
-                    engine, file, source=source, errors_path=errors, progress=advance
-                )
+        # The importer's database thread waits on the GIL after each write: this
+        # process wants it back promptly (sender.core.speedups).
+        with prompt_switches():
+            report = _import(engine, file, source, errors, size)
     except CampaignError as error:
         raise _fail(error) from error
     console.print(_summary(report))

@@ -15,6 +15,7 @@ import typer
 from sender.campaign import waves
 from sender.campaign.campaigns import DEFAULT_SLUG
 from sender.campaign.plan_file import wave_spec
+from sender.celery_app import TICK_TASK
 from sender.cli.common import console, open_database
 from sender.core.clock import MovableClock
 from sender.core.config import get_settings
@@ -24,7 +25,6 @@ from sender.send.pipeline import Sender
 from sender.send.scheduler import InlineDispatcher, TickReport, tick
 from sender.send.transport.select import transport_for
 from sender.send.wiring import default_sender
-from sender.tasks import TICK_TASK
 
 app = typer.Typer(
     help="Timed waves: declare, launch, pause, resume, cancel, proof.", no_args_is_help=True

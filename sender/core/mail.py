@@ -11,8 +11,7 @@ and merges the args the same way SendGrid does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,46 +26,6 @@ class Recipient:
     substitutions: dict[str, str]  # tag -> value, tags as they appear in the body
     custom_args: dict[str, str]  # message and supporter ids: come back on events
     headers: dict[str, str] = field(default_factory=dict)  # List-Unsubscribe
-
-
-def _slot_setters(cls: type, names: tuple[str, ...]) -> tuple[Any, ...]:
-    # Refuses to start if the value gained, lost or reordered a field, so the
-    # fast builder below can never leave one unset.
-    if tuple(f.name for f in fields(cls)) != names:
-        raise TypeError(f"{cls.__name__} fields changed: update its fast builder")
-    return tuple(vars(cls)[name].__set__ for name in names)
-
-
-_new = object.__new__
-_set_email, _set_name = _slot_setters(Address, ("email", "name"))
-_set_to, _set_substitutions, _set_custom_args, _set_headers = _slot_setters(
-    Recipient, ("to", "substitutions", "custom_args", "headers")
-)
-
-
-def recipient_value(
-    email: str,
-    name: str | None,
-    substitutions: dict[str, str],
-    custom_args: dict[str, str],
-    headers: dict[str, str],
-) -> Recipient:
-    """`Recipient(Address(email, name), substitutions, custom_args, headers)`, made faster.
-
-    The same frozen values (equal, hashable, immutable afterwards), built once
-    per email sent. A frozen dataclass's generated __init__ stores each field
-    through `object.__setattr__`, which costs ~2 µs for these two objects; the
-    slots' own descriptors store the same fields in half the time or less.
-    """
-    to = _new(Address)
-    _set_email(to, email)
-    _set_name(to, name)
-    recipient = _new(Recipient)
-    _set_to(recipient, to)
-    _set_substitutions(recipient, substitutions)
-    _set_custom_args(recipient, custom_args)
-    _set_headers(recipient, headers)
-    return recipient
 
 
 @dataclass(frozen=True, slots=True)

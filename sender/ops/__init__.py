@@ -1,2 +1,1 @@
-"""Watching the system run: structured logs, Prometheus metrics, live status, and the
-garbage-collector controls that worker processes opt into."""
+"""Watching the system run: structured logs, Prometheus metrics and live status."""

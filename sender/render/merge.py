@@ -16,6 +16,8 @@ from html import escape
 
 from markupsafe import Markup
 
+from sender.core.speedups import CHECK_SYMBOLS, CROCKFORD
+
 
 class MergeField(StrEnum):
     FIRST_NAME = "first_name"  # falls back to a per-language word such as "friend"
@@ -160,28 +162,6 @@ def _pattern_for(keys: tuple[str, ...]) -> re.Pattern[str]:
     return pattern
 
 
-# Crockford's base32: no I, L, O or U, so a code read out on the phone survives.
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-_CHECK = _CROCKFORD + "*~$=U"  # Crockford's mod-37 check symbols
-
-
-def reference_code(message_id: int | None, supporter_id: int) -> str:
-    """A short code naming the message (or, in previews, the supporter); not a secret.
-
-    "M" + base32(message id) + check symbol, e.g. "M3D-7" style typos are caught
-    by the check symbol before anyone looks the code up.
-    """
-    if message_id is None:
-        return "S" + _base32(supporter_id) + _CHECK[supporter_id % 37]
-    if 1 << 20 <= message_id < 1 << 30:  # ids past a million: `_base32`'s table path, inlined
-        pairs = _PAIRS
-        return (
-            f"M{_HEAD[message_id >> 20]}{pairs[(message_id >> 10) & 1023]}"
-            f"{pairs[message_id & 1023]}{_CHECK[message_id % 37]}"
-        )
-    return "M" + _base32(message_id) + _CHECK[message_id % 37]
-
-
 def read_reference(code: str) -> tuple[str, int]:
     """("M", message id) or ("S", supporter id); ValueError when the code is wrong."""
     code = code.strip().upper().replace("-", "")
@@ -189,31 +169,10 @@ def read_reference(code: str) -> tuple[str, int]:
         raise ValueError(f"not a reference code: {code!r}")
     number = 0
     for symbol in code[1:-1]:
-        digit = _CROCKFORD.find(symbol)
+        digit = CROCKFORD.find(symbol)
         if digit < 0:
             raise ValueError(f"not a reference code: {code!r}")
         number = number * 32 + digit
-    if _CHECK[number % 37] != code[-1]:
+    if CHECK_SYMBOLS[number % 37] != code[-1]:
         raise ValueError(f"reference code {code!r} fails its check symbol")
     return code[0], number
-
-
-_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)  # 10 bits -> two symbols
-# The leading pair of a code, its zeros already dropped ("" for 0, "Z" for 31).
-_HEAD = tuple(pair.lstrip("0") for pair in _PAIRS)
-
-
-def _base32(number: int) -> str:
-    if number < 0:
-        raise ValueError("ids are not negative")
-    if number < 1 << 10:
-        return _HEAD[number] or "0"
-    if number < 1 << 20:
-        return _HEAD[number >> 10] + _PAIRS[number & 1023]
-    if number < 1 << 30:  # every id below a billion: three table look-ups, no loop
-        return _HEAD[number >> 20] + _PAIRS[(number >> 10) & 1023] + _PAIRS[number & 1023]
-    chunks = []
-    while number:
-        number, rest = divmod(number, 1024)
-        chunks.append(_PAIRS[rest])
-    return "".join(reversed(chunks)).lstrip("0")

@@ -23,11 +23,11 @@ from premailer import Premailer
 
 from sender.core.config import Settings
 from sender.core.errors import TemplateProblem
-from sender.core.mail import Address, OutgoingBatch, Recipient, recipient_value
+from sender.core.mail import Address, OutgoingBatch, Recipient
 from sender.core.models import Case, Wave
+from sender.core.speedups import fast_recipient, reference_code
 from sender.core.tokens import ReplyRef, TokenSigner
 from sender.core.vocabulary import WaveKind
-from sender.ops.collector import collector_paused, freeze_long_lived
 from sender.render.case_text import case_text
 from sender.render.identity import SenderIdentity, sender_identity
 from sender.render.merge import (
@@ -37,7 +37,6 @@ from sender.render.merge import (
     TEXT_TAGS,
     MergeField,
     RecipientTags,
-    reference_code,
     tag_values,
 )
 from sender.render.merge import personalise as personalise
@@ -183,11 +182,6 @@ class Renderer:
         found = self._variants.get(key)
         if found is None:
             found = self._variants[key] = self._render(key, case, wave)
-            # The variant, and the template and CSS machinery that rendering it
-            # warmed, live as long as this renderer (a worker's life): exempt them
-            # from collections, as the start-up heap is, or every full collection
-            # during a wave walks them again.
-            freeze_long_lived()
         return found
 
     def recipient(self, variant: Variant, who: RecipientData) -> Recipient:
@@ -206,52 +200,50 @@ class Renderer:
         Runs once per email sent (a million times a wave), so it is one flat
         loop: everything that depends only on the batch, the variant or the
         settings is worked out before it (or goes in the batch, see `batch`),
-        and values that cannot need HTML escaping skip it. The collector is
-        held off meanwhile (sender.ops.collector).
+        and values that cannot need HTML escaping skip it.
         """
-        with collector_paused():
-            tokens_for = self.signer.tokens_for
-            unsubscribe_base, unsubscribe_base_html = (
-                self._unsubscribe_base,
-                self._unsubscribe_base_html,
+        tokens_for = self.signer.pair
+        unsubscribe_base, unsubscribe_base_html = (
+            self._unsubscribe_base,
+            self._unsubscribe_base_html,
+        )
+        action_base, action_base_html = self._action_base, self._action_base_html
+        mailto, greeting_word = self._mailto_prefix, variant.greeting
+        made: list[Recipient] = []
+        append = made.append
+        for who in rows:
+            supporter, message = who.supporter_id, who.message_id
+            action_token, unsubscribe_token = tokens_for(supporter, message, case_id, wave_id)
+            first, last = who.first_name, who.last_name
+            # Newlines or tabs in a name would break a subject line or a To header.
+            first = " ".join(first.split()) if first else ""
+            last = " ".join(last.split()) if last else ""
+            full = f"{first} {last}" if first and last else first or last
+            greeting = first or greeting_word
+            unsubscribe_url = unsubscribe_base + unsubscribe_token
+            action_url = action_base + action_token
+            # Tokens are URL-safe base64, so only the configured base can need
+            # escaping for the HTML part; it was escaped once in __init__, and when
+            # it held nothing to escape the plain URL serves both parts.
+            substitutions = tag_values(
+                greeting,
+                full or greeting,
+                unsubscribe_url,
+                unsubscribe_url
+                if unsubscribe_base_html is None
+                else unsubscribe_base_html + unsubscribe_token,
+                action_url,
+                action_url if action_base_html is None else action_base_html + action_token,
+                reference_code(message, supporter),
             )
-            action_base, action_base_html = self._action_base, self._action_base_html
-            mailto, greeting_word = self._mailto_prefix, variant.greeting
-            made: list[Recipient] = []
-            append = made.append
-            for who in rows:
-                supporter, message = who.supporter_id, who.message_id
-                action_token, unsubscribe_token = tokens_for(supporter, message, case_id, wave_id)
-                first, last = who.first_name, who.last_name
-                # Newlines or tabs in a name would break a subject line or a To header.
-                first = " ".join(first.split()) if first else ""
-                last = " ".join(last.split()) if last else ""
-                full = f"{first} {last}" if first and last else first or last
-                greeting = first or greeting_word
-                unsubscribe_url = unsubscribe_base + unsubscribe_token
-                action_url = action_base + action_token
-                # Tokens are URL-safe base64, so only the configured base can need
-                # escaping for the HTML part; it was escaped once in __init__, and when
-                # it held nothing to escape the plain URL serves both parts.
-                substitutions = tag_values(
-                    greeting,
-                    full or greeting,
-                    unsubscribe_url,
-                    unsubscribe_url
-                    if unsubscribe_base_html is None
-                    else unsubscribe_base_html + unsubscribe_token,
-                    action_url,
-                    action_url if action_base_html is None else action_base_html + action_token,
-                    reference_code(message, supporter),
-                )
-                args = (
-                    {"supporter_id": str(supporter)}
-                    if message is None  # previews and proofs
-                    else {"supporter_id": str(supporter), "message_id": str(message)}
-                )
-                headers = {"List-Unsubscribe": f"<{unsubscribe_url}>, {mailto}{unsubscribe_token}>"}
-                append(recipient_value(who.email or "", full or None, substitutions, args, headers))
-            return made
+            args = (
+                {"supporter_id": str(supporter)}
+                if message is None  # previews and proofs
+                else {"supporter_id": str(supporter), "message_id": str(message)}
+            )
+            headers = {"List-Unsubscribe": f"<{unsubscribe_url}>, {mailto}{unsubscribe_token}>"}
+            append(fast_recipient(who.email or "", full or None, substitutions, args, headers))
+        return made
 
     def batch(
         self,

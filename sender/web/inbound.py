@@ -31,7 +31,7 @@ from flask import Blueprint, Response, abort, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from sender.celery_app import create_celery
+from sender.celery_app import PARSE_REPLY_TASK, create_celery
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.errors import NotFound
@@ -46,7 +46,6 @@ bp = Blueprint("inbound", __name__)
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
-PARSE_TASK = "sender.tasks.parse_reply"  # by name: the web app never imports the worker side
 
 
 @dataclass
@@ -218,7 +217,7 @@ def _parse(reply_id: int) -> None:
             celery = current_app.extensions.get("campaign.celery")
             if celery is None:
                 celery = current_app.extensions["campaign.celery"] = create_celery(settings)
-            celery.send_task(PARSE_TASK, args=[reply_id])
+            celery.send_task(PARSE_REPLY_TASK, args=[reply_id])
         else:
             parse_stored_reply(context.engine(), settings, reply_id, SystemClock().now())
     except Exception:  # stored already; `campaign replies parse` retries

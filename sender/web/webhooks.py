@@ -19,7 +19,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from sender.celery_app import create_celery
+from sender.celery_app import PROCESS_EVENTS_TASK, create_celery
 from sender.core.errors import ConfigError, InvalidInput, NotFound
 from sender.ops import metrics
 from sender.track import providers
@@ -92,4 +92,4 @@ def _enqueue_processing() -> None:
     celery = current_app.extensions.get("campaign.celery")
     if celery is None:
         celery = current_app.extensions["campaign.celery"] = create_celery(settings)
-    celery.send_task("sender.tasks.process_events", kwargs={"limit": INLINE_LIMIT})
+    celery.send_task(PROCESS_EVENTS_TASK, kwargs={"limit": INLINE_LIMIT})

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
 
 from audience.audience_fixtures import HEADER, count, supporters, write
-from sender.audience import importer as audiences
 from sender.audience.importer import (
     ImportReport,
     RejectReason,
@@ -327,27 +325,6 @@ def test_database_error_in_a_later_chunk_leaves_the_database_as_it_was(
     assert not list(tmp_path.glob("e.csv*"))
     monkeypatch.setattr(ImportStage, "merge_chunk", merge_chunk)
     assert import_supporters(any_engine, write(tmp_path, f"{HEADER}\n{rows}\n")).imported == 30
-
-
-def test_switch_interval_is_short_during_an_import_and_restored_after(
-    any_engine: Engine, tmp_path: Path
-) -> None:
-    before = sys.getswitchinterval()
-    seen: list[float] = []
-    rows = "\n".join(f"p{i}@example.org,P,{i},,,," for i in range(5))
-    path = write(tmp_path, f"{HEADER}\n{rows}\n")
-    import_supporters(
-        any_engine, path, progress=lambda *_: seen.append(sys.getswitchinterval()), chunk_rows=2
-    )
-    assert seen[0] == audiences.SWITCH_INTERVAL != before
-    assert sys.getswitchinterval() == before
-
-    def fail(*_: int) -> None:
-        raise OSError("disk went away")
-
-    with pytest.raises(InvalidInput):
-        import_supporters(any_engine, path, progress=fail, chunk_rows=2)
-    assert sys.getswitchinterval() == before
 
 
 def test_import_never_resubscribes(any_engine: Engine, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -91,3 +92,27 @@ def test_forget_then_reimport_is_refused(
     unknown = runner.invoke(app, ["supporters", "forget", "nobody@example.org"])
     assert unknown.exit_code == 2
     assert "no supporter with the address nobody@example.org" in unknown.output
+
+
+def test_import_command_runs_with_prompt_thread_switches(
+    env: pytest.MonkeyPatch, runner: CliRunner, tmp_path: Path
+) -> None:
+    import sys
+
+    import sender.cli.supporters as command
+    from sender.core.speedups import SWITCH_INTERVAL
+
+    seen: list[float] = []
+    real = command.import_supporters
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(sys.getswitchinterval())
+        return real(*args, **kwargs)
+
+    env.setattr(command, "import_supporters", watched)
+    before = sys.getswitchinterval()
+    path = tmp_path / "list.csv"
+    path.write_text(f"{HEADER}\na@example.org,A,A,GB,yes\n", encoding="utf-8")
+    assert runner.invoke(app, ["supporters", "import", str(path)]).exit_code == 0
+    assert seen == [pytest.approx(SWITCH_INTERVAL)]
+    assert sys.getswitchinterval() == pytest.approx(before, abs=1e-6)

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, func, select, text, update
 from sender.campaign.cases import load_cases
 from sender.campaign.plan_file import wave_spec
 from sender.campaign.waves import create_wave, launch
-from sender.celery_app import create_celery
+from sender.celery_app import SEND_BATCH_TASK, create_celery
 from sender.core.config import Settings, reset_settings
 from sender.core.db import session_scope
 from sender.core.models import Batch, Campaign, Case, Message, Wave
@@ -42,7 +42,6 @@ from sender.devtools.waiting import wait_until
 from sender.devtools.webapp import serving
 from sender.send.pipeline import SendPolicy
 from sender.send.scheduler import TickReport, tick
-from sender.tasks import SEND_BATCH_TASK
 from sender.web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]

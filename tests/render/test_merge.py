@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from sender.render.merge import MergeValues, personalise, read_reference, reference_code
+from sender.core.speedups import reference_code
+from sender.render.merge import MergeValues, personalise, read_reference
 
 VALUES = MergeValues(
     first_name='<b>Zoë & "Jo"</b>',

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import render_fixtures as fx
@@ -72,50 +70,14 @@ def test_shared_args_go_once_in_the_batch_and_a_recipient_s_own_win(
     assert preview[0].custom_args == {"supporter_id": "1"}
 
 
-@dataclass
-class _Watching:
-    """A row that notes whether the collector was on while it was read."""
-
-    seen: list[bool]
-    email: str = "w@example.org"
-    first_name: str | None = "W"
-    last_name: str | None = None
-    message_id: int | None = 1
-
-    @property
-    def supporter_id(self) -> int:
-        self.seen.append(gc.isenabled())
-        return 1
-
-
-@pytest.fixture
-def collector_on() -> Iterator[None]:
-    was = gc.isenabled()
-    gc.enable()
-    yield
-    if not was:
-        gc.disable()
-
-
-@pytest.mark.usefixtures("collector_on")
-def test_the_collector_is_paused_while_a_batch_is_built_and_back_after(
-    renderer: Renderer, variant: Variant
-) -> None:
-    seen: list[bool] = []
-    renderer.recipients(variant, [_Watching(seen), _Watching(seen)], 7, 3)
-    assert seen == [False, False]
-    assert gc.isenabled()
-
-
-@pytest.mark.usefixtures("collector_on")
-def test_the_collector_comes_back_when_a_row_fails(renderer: Renderer, variant: Variant) -> None:
+def test_a_row_with_text_ids_fails_the_batch(renderer: Renderer, variant: Variant) -> None:
     with pytest.raises(TypeError):
         renderer.recipients(variant, [_row(1), RecipientData("2", None, None, None, 1, 7, 3)], 7, 3)  # type: ignore[arg-type]
-    assert gc.isenabled()
 
 
-@pytest.mark.usefixtures("collector_on")
-def test_a_collector_that_was_off_stays_off(renderer: Renderer, variant: Variant) -> None:
-    gc.disable()
-    renderer.recipients(variant, [_row(1)], 7, 3)
-    assert not gc.isenabled()
+def test_rendering_leaves_the_collector_to_the_process(renderer: Renderer) -> None:
+    # Collector control belongs to whoever runs the process (sender.celery_app).
+    enabled, frozen = gc.isenabled(), gc.get_freeze_count()
+    fresh = renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "fr")
+    renderer.recipients(fresh, [_row(1), _row(2)], 7, 3)
+    assert (gc.isenabled(), gc.get_freeze_count()) == (enabled, frozen)
