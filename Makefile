@@ -21,7 +21,7 @@ install: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/campaign demo
 
-## lint: ruff, ruff format --check, mypy (strict) and the import contracts
+## lint: ruff, ruff format --check, mypy (strict on sender/, not strict on tests/) and the import contracts
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
