@@ -49,6 +49,7 @@ from sender.core import db
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Batch, Campaign, Case
+from sender.core.speedups import collector_paused
 from sender.core.vocabulary import BatchStatus, WaveKind
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.services import postgres_server, redis_server
@@ -381,7 +382,7 @@ def run_embedded(supporters: int, server: LocalSendGrid, directory: Path) -> Wav
     )
     print(f"  filled SQLite in {fill(engine, supporters):.1f} s", flush=True)
     declare(engine, settings)
-    sender = default_sender(settings)
+    sender = default_sender(settings, batch_scope=collector_paused)  # as campaign run does
     meter = CpuMeter({"SendGrid server": [server.process.pid]})
     before = meter.read()
     started = time.perf_counter()

@@ -33,7 +33,7 @@ from sender.track.inbound import parse_stored_reply
 @lru_cache(maxsize=1)
 def _sender() -> Sender:
     # One per worker process: keeps the renderer's variant cache and the pools.
-    return default_sender(get_settings())
+    return default_sender(get_settings(), batch_scope=collector_paused)
 
 
 class CeleryDispatcher:
@@ -60,8 +60,7 @@ def tick_task() -> list[str]:
 )
 def send_batch_task(batch_id: int) -> dict[str, Any]:
     # Also covers what runs before send_batch (building the sender on first use).
-    # Nothing a batch allocates forms a cycle: no collections while it is sent.
-    with log_context(batch_id=batch_id), collector_paused():
+    with log_context(batch_id=batch_id):
         return result_dict(send_batch(batch_id, _sender()))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ from sender.core.db import session_scope
 from sender.core.models import Campaign, Message
 from sender.core.vocabulary import MessageStatus
 from sender.devtools.local_sendgrid.process import LocalSendGrid
+from sender.devtools.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,11 +95,8 @@ def test_a_tick_enqueued_to_two_workers_sends_everyone_once(
         check=True,
         timeout=60,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and sg.admin.count() < 7:
-        time.sleep(0.5)
-    while time.monotonic() < deadline and statuses(pg_engine, Message) != {MessageStatus.SENT: 7}:
-        time.sleep(0.5)
-    assert statuses(pg_engine, Message) == {MessageStatus.SENT: 7}
+    wait_until(lambda: sg.admin.count() >= 7, 60, "the workers' 7 emails", step=0.5)
+    all_sent = {MessageStatus.SENT: 7}
+    wait_until(lambda: statuses(pg_engine, Message) == all_sent, 60, "7 messages SENT", step=0.5)
     assert sg.admin.count() == 7
     assert all(p.poll() is None for p in workers)

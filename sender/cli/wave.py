@@ -21,6 +21,7 @@ from sender.core.clock import MovableClock
 from sender.core.config import get_settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
+from sender.core.speedups import collector_paused
 from sender.send.pipeline import Sender
 from sender.send.scheduler import InlineDispatcher, TickReport, tick
 from sender.send.transport.select import transport_for
@@ -185,7 +186,7 @@ def _tick_here(now: datetime, sender: Sender | None = None) -> TickReport:
     """One tick in this process; `sender` carries the clock and the renderer's cache."""
     settings = get_settings()
     engine = open_database(settings)
-    sender = sender or default_sender(settings, MovableClock(now))
+    sender = sender or default_sender(settings, MovableClock(now), collector_paused)
     return tick(engine, settings, now, InlineDispatcher(sender))
 
 
@@ -217,7 +218,7 @@ def run_command(
         raise InvalidInput("--speed and --step must be positive")
     end = parse_instant(until)
     clock = MovableClock(parse_instant(start))
-    sender = default_sender(get_settings(), clock)
+    sender = default_sender(get_settings(), clock, collector_paused)
     while clock.now() < end:
         began = time.monotonic()
         _print(_tick_here(clock.now(), sender))

@@ -33,6 +33,7 @@ from sender.core.clock import MovableClock
 from sender.core.config import Settings, get_settings, reset_settings
 from sender.core.errors import CampaignError
 from sender.core.models import Campaign, Case, Event, Wave
+from sender.core.speedups import collector_paused
 from sender.core.vocabulary import EventType, Language, WaveKind
 from sender.devtools.crm_export import write_crm_export
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
@@ -213,7 +214,8 @@ def run_wave(
     before = server.admin.stats()
     now = wave.starts_at - TICK
     clock = MovableClock(now)
-    sender = default_sender(settings, clock)  # one sender: its renderer caches the variants
+    # One sender: its renderer caches the variants.
+    sender = default_sender(settings, clock, collector_paused)
     planned = 0
     while now <= wave.ends_at + TICK:
         clock.at = now

@@ -18,6 +18,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -95,6 +96,9 @@ class Sender:
     clock: Clock = field(default_factory=SystemClock)
     policy: SendPolicy = field(default_factory=SendPolicy)
     sleep: Callable[[float], None] = time.sleep
+    # Held around each batch; the process that runs the pipeline chooses it
+    # (workers and the in-process commands pause the collector: sender.core.speedups).
+    batch_scope: Callable[[], AbstractContextManager[object]] = nullcontext
     _renderers: dict[int, Renderer] = field(default_factory=dict)
 
     def renderer(self, campaign: CampaignIdentity) -> Renderer:
@@ -111,7 +115,7 @@ def new_send_key() -> str:
 
 def send_batch(batch_id: int, sender: Sender) -> BatchResult:
     started = time.perf_counter()
-    with log_context(batch_id=batch_id) as scope:
+    with log_context(batch_id=batch_id) as scope, sender.batch_scope():
         result = _send_batch(batch_id, sender, scope)
         if result.outcome is not BatchOutcome.NOT_MINE:
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)

@@ -3,6 +3,9 @@ database, the configured transport and the shared rate limit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
 from sender.core.clock import Clock, SystemClock
 from sender.core.config import Settings
 from sender.core.db import get_engine
@@ -12,7 +15,13 @@ from sender.send.ratelimit import bucket_for
 from sender.send.transport.select import transport_for
 
 
-def default_sender(settings: Settings, clock: Clock | None = None) -> Sender:
+def default_sender(
+    settings: Settings,
+    clock: Clock | None = None,
+    batch_scope: Callable[[], AbstractContextManager[object]] = nullcontext,
+) -> Sender:
+    """`batch_scope` is the caller's to choose: workers and the in-process commands pass
+    the collector pause of `sender.core.speedups`."""
     return Sender(
         store=SqlSendStore.from_settings(get_engine(settings.database_url), settings),
         settings=settings,
@@ -20,4 +29,5 @@ def default_sender(settings: Settings, clock: Clock | None = None) -> Sender:
         bucket=bucket_for(settings.redis_url),
         clock=clock or SystemClock(),
         policy=SendPolicy.from_settings(settings),
+        batch_scope=batch_scope,
     )

@@ -212,7 +212,7 @@ def test_prompt_switches_sets_the_interval_and_restores_any_other(previous: int)
 
 
 _PROCESS_WIDE = re.compile(
-    r"\bgc\.|setswitchinterval|prompt_switches\(|freeze_start_up_heap\(|collector_paused\("
+    r"\bgc\.|setswitchinterval|prompt_switches\(|freeze_start_up_heap\(|\bcollector_paused\b"
 )
 
 
@@ -224,10 +224,13 @@ def test_only_the_process_sets_the_collector_and_the_switch_interval() -> None:
         for path in root.rglob("*.py")
         if path.name != "speedups.py" and _PROCESS_WIDE.search(path.read_text(encoding="utf-8"))
     }
-    # The local SendGrid server is a process of its own, started by the demo and benches.
+    # The worker (celery_app, tasks), the commands that send or import in-process, the
+    # demo, and the local SendGrid server, a process of its own.
     assert callers == {
         "sender/celery_app.py",
         "sender/cli/supporters.py",
+        "sender/cli/wave.py",
         "sender/tasks.py",
+        "sender/devtools/demo.py",
         "sender/devtools/local_sendgrid/server.py",
     }
