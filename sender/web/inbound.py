@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, request
+from flask import Blueprint, Response, abort, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from sender.celery_app import PARSE_REPLY_TASK, create_celery
+from sender.celery_app import PARSE_REPLY_TASK
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.errors import NotFound
@@ -214,10 +214,7 @@ def _parse(reply_id: int) -> None:
     settings = context.settings()
     try:
         if settings.uses_redis:
-            celery = current_app.extensions.get("campaign.celery")
-            if celery is None:
-                celery = current_app.extensions["campaign.celery"] = create_celery(settings)
-            celery.send_task(PARSE_REPLY_TASK, args=[reply_id])
+            context.celery().send_task(PARSE_REPLY_TASK, args=[reply_id])
         else:
             parse_stored_reply(context.engine(), settings, reply_id, SystemClock().now())
     except Exception:  # stored already; `campaign replies parse` retries

@@ -19,7 +19,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from sender.celery_app import PROCESS_EVENTS_TASK, create_celery
+from sender.celery_app import PROCESS_EVENTS_TASK
 from sender.core.errors import ConfigError, InvalidInput, NotFound
 from sender.ops import metrics
 from sender.track import providers
@@ -89,7 +89,4 @@ def _enqueue_processing() -> None:
         # Embedded default: no worker exists, so do the work now.
         process_pending_events(context.engine(), INLINE_LIMIT, settings)
         return
-    celery = current_app.extensions.get("campaign.celery")
-    if celery is None:
-        celery = current_app.extensions["campaign.celery"] = create_celery(settings)
-    celery.send_task(PROCESS_EVENTS_TASK, kwargs={"limit": INLINE_LIMIT})
+    context.celery().send_task(PROCESS_EVENTS_TASK, kwargs={"limit": INLINE_LIMIT})
