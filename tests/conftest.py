@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner
 
@@ -20,6 +21,11 @@ from sender.core import db
 from sender.core.config import reset_settings
 from sender.core.models import Base
 from sender.devtools.services import postgres_server, redis_server
+
+# The machine is shared and its speed swings 2-3x for minutes: Hypothesis's
+# per-example deadline (200 ms) would fail correct code on a slow minute.
+settings.register_profile("shared-host", deadline=None)
+settings.load_profile("shared-host")
 
 _services = ExitStack()
 
