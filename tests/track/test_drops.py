@@ -6,6 +6,8 @@ webhook tests carry "Bounced Address" and "Invalid"); the payloads are written h
 
 from __future__ import annotations
 
+import random
+
 import pytest
 from events_fixtures import T0, ingest, seed, sg_event
 from sqlalchemy import Engine, select
@@ -15,6 +17,7 @@ from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.models import Event, Message, Supporter, Suppression
 from sender.core.vocabulary import EventType, SuppressionReason
+from sender.devtools.local_sendgrid.webhooks import Scenario, events_for
 from sender.track.actions import process_pending_events
 from sender.track.providers.sendgrid import translate
 
@@ -177,3 +180,25 @@ def test_the_translator_keeps_reason_and_bounce_classification(any_engine: Engin
     # A reason only counts on a dropped event: a bounce saying "Unsubscribed Address" is a bounce.
     not_drop = translate(sg_event(w, 0, "bounce", 5, type="bounce", reason="Unsubscribed Address"))
     assert not_drop.drop_suppression is None
+
+
+def test_the_local_server_posts_a_given_drop_reason_and_nothing_else_for_it() -> None:
+    recipient = {
+        "email": "p0@example.org",
+        "sg_message_id": "m0.0",
+        "custom_args": {"message_id": "7"},
+        "categories": [],
+    }
+    reason = "Recipient List over Package Quota"
+    quota = Scenario.from_json({"drop_rate": 1.0, "drop_reason": reason})
+    (event,) = events_for(recipient, quota, random.Random(0))
+    assert (event["event"], event["reason"], event["message_id"]) == (
+        "dropped",
+        "Recipient List over Package Quota",
+        "7",
+    )
+    # Without drops the seeded sequence is what it was: processed, then delivered.
+    plain = events_for(recipient, Scenario.from_json({"seed": 1}), random.Random(1))
+    assert [e["event"] for e in plain] == ["processed", "delivered"]
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        Scenario.from_json({"drop_rate": 2})
