@@ -99,7 +99,8 @@ class SuppressionReason(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
-    DROPPED = "dropped"
+    DROPPED = "dropped"  # stored before drops were told apart by reason; no longer written
+    INVALID = "invalid"  # the provider refused the address itself as malformed
     FORGOTTEN = "forgotten"
     MANUAL = "manual"
 

@@ -89,6 +89,9 @@ def process_pending_events(
         created = _insert_actions(session, actions)
         reports.add_counts(session, _event_counts(events, contexts))
         suppressed = _apply_suppressions(session, events, contexts, now)
+        suppressions.fail_messages(
+            session, [f for event in events if (f := suppressions.failure_for(event))]
+        )
         reports.roll_up_actions(session, now, limit=max(limit, reports.ROLL_UP_CHUNK))
     return ProcessReport(events=len(events), actions=created, suppressed=suppressed)
 

@@ -28,8 +28,8 @@ from sender.track.providers.base import NormalisedEvent
 # Soft bounces (policy refusals) suppress only when this many come in a row.
 SOFT_BOUNCE_LIMIT = 3
 
+# A dropped event is not here: its provider's reason decides (`drop_suppression`).
 _EVENT_REASON: Mapping[EventType, SuppressionReason] = {
-    EventType.DROPPED: SuppressionReason.DROPPED,
     EventType.COMPLAINED: SuppressionReason.COMPLAINED,
     EventType.UNSUBSCRIBED: SuppressionReason.UNSUBSCRIBED,
     EventType.GROUP_UNSUBSCRIBED: SuppressionReason.UNSUBSCRIBED,
@@ -37,6 +37,7 @@ _EVENT_REASON: Mapping[EventType, SuppressionReason] = {
 _STATUS_FOR: Mapping[SuppressionReason, SupporterStatus] = {
     SuppressionReason.BOUNCED: SupporterStatus.BOUNCED,
     SuppressionReason.DROPPED: SupporterStatus.BOUNCED,
+    SuppressionReason.INVALID: SupporterStatus.BOUNCED,  # undeliverable, like a hard bounce
     SuppressionReason.COMPLAINED: SupporterStatus.COMPLAINED,
     SuppressionReason.UNSUBSCRIBED: SupporterStatus.UNSUBSCRIBED,
 }
@@ -51,6 +52,8 @@ _RANK = [
 # The supporter asked us to stop: their not-yet-sent messages go too.
 _CANCELS = {SuppressionReason.COMPLAINED, SuppressionReason.UNSUBSCRIBED}
 _IN_FLIGHT = (BatchStatus.SENDING, BatchStatus.SENT)
+# Message.skip_reason's width.
+_MAX_FAILURE = 64
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,43 @@ class Suppressed:
     supporter_id: int | None = None
 
 
+@dataclass(frozen=True)
+class Failed:
+    """A message the provider refused for a reason not about the address."""
+
+    message_id: int
+    reason: str
+
+
 def reason_for(event: NormalisedEvent) -> SuppressionReason | None:
     if event.hard_bounce:
         return SuppressionReason.BOUNCED
+    if event.event_type is EventType.DROPPED:
+        return event.drop_suppression
     return _EVENT_REASON.get(event.event_type)
+
+
+def failure_for(event: NormalisedEvent) -> Failed | None:
+    """A drop that suppresses nobody (quota, spam content, unknown) still fails its message."""
+    if event.event_type is not EventType.DROPPED or event.drop_suppression is not None:
+        return None
+    if event.message_id is None:
+        return None
+    why = f"dropped: {event.reason or 'no reason given'}"
+    return Failed(event.message_id, why[:_MAX_FAILURE])
+
+
+def fail_messages(session: Session, failures: Sequence[Failed]) -> int:
+    """Mark sent messages failed with the provider's reason; other states are left alone."""
+    failed = 0
+    for item in failures:
+        result = session.execute(
+            update(Message)
+            .where(Message.id == item.message_id, Message.status == MessageStatus.SENT.value)
+            .values(status=MessageStatus.FAILED.value, skip_reason=item.reason)
+        )
+        failed += int(result.rowcount)  # type: ignore[attr-defined]
+    return failed
 
 
 def add(session: Session, item: Suppressed, source: str, now: datetime) -> bool:

@@ -43,7 +43,7 @@ def test_each_kind_of_stop(any_engine: Engine) -> None:
     )
     assert _run(any_engine) == 5
     assert _state(any_engine, 0) == ("bounced", "bounced", ["sent", "planned"])
-    assert _state(any_engine, 1) == ("dropped", "bounced", ["sent", "planned"])
+    assert _state(any_engine, 1) == ("bounced", "bounced", ["sent", "planned"])
     assert _state(any_engine, 2) == ("complained", "complained", ["sent", "cancelled"])
     assert _state(any_engine, 3) == ("unsubscribed", "unsubscribed", ["sent", "cancelled"])
     assert _state(any_engine, 4) == ("unsubscribed", "unsubscribed", ["sent", "cancelled"])

@@ -82,6 +82,10 @@ class Scenario:
     bounce_rate: float = 0.0
     spam_rate: float = 0.0
     unsubscribe_rate: float = 0.0
+    # SendGrid drops a message before sending it, giving a reason: any text, e.g. one of
+    # sender.track.providers.sendgrid.SENDGRID_DROP_REASONS or one it does not know.
+    drop_rate: float = 0.0
+    drop_reason: str = "Bounced Address"
     seed: int = 0
 
     @classmethod
@@ -90,10 +94,12 @@ class Scenario:
         unknown = set(data) - set(fields) - {"message_id"}
         if unknown:
             raise ValueError(f"unknown scenario keys: {', '.join(sorted(unknown))}")
-        rates = {k: float(v) for k, v in data.items() if k in fields and k != "seed"}
+        rates = {k: float(v) for k, v in data.items() if k.endswith("_rate") and k in fields}
         if any(not 0.0 <= r <= 1.0 for r in rates.values()):
             raise ValueError("scenario rates must lie between 0 and 1")
-        return cls(seed=int(data.get("seed", 0)), **rates)
+        # Any text: an unknown reason is what SendGrid may send one day.
+        drop_reason = str(data.get("drop_reason", cls.drop_reason))
+        return cls(seed=int(data.get("seed", 0)), drop_reason=drop_reason, **rates)
 
 
 def _event(recipient: dict[str, Any], kind: str, at: int, **extra: Any) -> dict[str, Any]:
@@ -118,6 +124,11 @@ def events_for(
 ) -> list[dict[str, Any]]:
     """processed, then bounce or delivered, then the reader's reactions."""
     at = int(time.time())
+    # Drawn only when asked for, so that seeded scenarios without drops stay as they were.
+    if scenario.drop_rate and rng.random() < scenario.drop_rate:
+        # A dropped message is never delivered; modelled here with the drop as its only
+        # event (SendGrid's Event Webhook reference, "dropped": a `reason`, no `response`).
+        return [_event(recipient, "dropped", at, reason=scenario.drop_reason)]
     out = [_event(recipient, "processed", at)]
     if rng.random() < scenario.bounce_rate:
         kind = rng.choice(("bounce", "blocked"))

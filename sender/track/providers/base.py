@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 
 from sender.core.config import Settings
 from sender.core.errors import CampaignError
-from sender.core.vocabulary import EventType
+from sender.core.vocabulary import EventType, SuppressionReason
 
 
 class SignatureRefused(CampaignError):
@@ -41,6 +41,13 @@ class NormalisedEvent:
     machine_open: bool = False
     # A bounce the provider says may pass later (a policy refusal): only a streak suppresses.
     soft_bounce: bool = False
+    # A dropped event: the suppression the provider's reason calls for, or None when the
+    # reason is about our account or content (quota, spam content), not the address.
+    drop_suppression: SuppressionReason | None = None
+    # The provider's reason text (dropped, bounce, deferred), bounded; None when absent.
+    reason: str | None = None
+    # The provider's bounce class ("Invalid Address", "Reputation"...), kept for reports.
+    bounce_classification: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     @property

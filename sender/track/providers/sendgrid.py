@@ -17,7 +17,7 @@ from typing import Any
 
 from sender.core.addresses import email_hash, normalise_email
 from sender.core.errors import InvalidInput
-from sender.core.vocabulary import EventType
+from sender.core.vocabulary import EventType, SuppressionReason
 from sender.track.providers.base import InboundForm, NormalisedEvent, Provider, StoredFields
 from sender.track.providers.sendgrid_signature import verifier_for
 
@@ -38,10 +38,28 @@ SENDGRID_TYPES: Mapping[str, EventType] = {
     "group_resubscribe": EventType.GROUP_RESUBSCRIBED,
 }
 
+# Why SendGrid dropped a message, from the `reason` of a `dropped` event (SendGrid's Event
+# Webhook reference, "dropped"; django-anymail's SendGrid webhook tests), keyed in lower
+# case. Only the first four are about the address; the rest are about our account or
+# content, so they suppress nobody (a quota drop would otherwise suppress a whole wave).
+# A reason missing here (a new or unknown one) suppresses nobody either.
+SENDGRID_DROP_REASONS: Mapping[str, SuppressionReason | None] = {
+    "bounced address": SuppressionReason.BOUNCED,
+    "unsubscribed address": SuppressionReason.UNSUBSCRIBED,
+    "spam reporting address": SuppressionReason.COMPLAINED,
+    "invalid": SuppressionReason.INVALID,
+    "spam content": None,
+    "invalid smtpapi header": None,
+    "recipient list over package quota": None,
+}
+
 # Database column widths: a longer value is not a SendGrid value.
 MAX_EVENT_ID = 128
 MAX_RAW_TYPE = 64
 MAX_BATCH_KEY = 64
+# Not stored in a column (kept in the raw event); bounded so one odd event stays small.
+MAX_REASON = 1000
+MAX_CLASSIFICATION = 64
 _INT32_MAX = 2**31 - 1
 # An address already in our normal form (lower case ASCII, as we send to it): what
 # SendGrid echoes back. Hashed directly; full validation is the slow part of ingest.
@@ -102,8 +120,19 @@ def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
         machine_open=raw.get("sg_machine_open") is True,
         # SendGrid puts "blocked" in `type` for a bounce refused by policy: a soft bounce.
         soft_bounce=raw.get("type") == "blocked",
+        drop_suppression=drop_suppression(raw) if f.raw_type == "dropped" else None,
+        reason=_short_text(raw.get("reason"), MAX_REASON),
+        bounce_classification=_short_text(raw.get("bounce_classification"), MAX_CLASSIFICATION),
         raw=raw,
     )
+
+
+def drop_suppression(raw: Mapping[str, Any]) -> SuppressionReason | None:
+    """The suppression a dropped event's reason calls for; None for any other reason."""
+    reason = raw.get("reason")
+    if not isinstance(reason, str):
+        return None
+    return SENDGRID_DROP_REASONS.get(reason.strip().casefold())
 
 
 def stored_event(raw: Mapping[str, Any], position: int) -> StoredFields:
