@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     sendgrid_api_key: str | None = None
     sendgrid_api_host: str = "https://api.sendgrid.com"
     sendgrid_timeout_seconds: float = 30.0
+    # Open tracking stays on: opens are recorded and machine opens kept apart
+    # (docs/SENDGRID.md). Click and subscription tracking are always off.
+    sendgrid_open_tracking: bool = True
     sendgrid_webhook_public_key: str | None = None
     webhook_tolerance_seconds: int = 600
     inbound_secret: str = DEV_INBOUND_SECRET

@@ -150,7 +150,9 @@ def _deliver(batch: PreparedBatch, key: str, sender: Sender) -> BatchResult:
         variant = renderer.variant(batch.wave.kind, batch.case, batch.language, batch.wave)
     except CampaignError as error:
         return _failed(batch, key, sender, f"render: {error}")
-    categories = (batch.campaign.slug, batch.wave.kind.value, batch.case.slug)
+    # The case by id, not slug: a case slug is a person's name, and SendGrid
+    # treats categories as non-personal data. Reports go by custom args.
+    categories = (batch.campaign.slug, batch.wave.kind.value, f"case-{batch.case.id}")
     # Built once: only the shared args change between attempts (a new send key).
     recipients = renderer.recipients(variant, batch.going, batch.case.id, batch.wave.id)
     for attempt in range(1, sender.policy.attempts + 1):

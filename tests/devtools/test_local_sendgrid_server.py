@@ -430,3 +430,34 @@ def test_store_totals_follow_what_was_recorded_and_reset(tmp_path: Path) -> None
     assert Store(tmp_path / "state.sqlite").count() == 5  # read back from the file
     store.reset()
     assert (store.count(), store.request_count()) == (0, 0)
+
+
+def test_a_comma_or_semicolon_name_is_accepted_then_dropped_as_invalid(
+    sg: LocalSendGrid, receiver: Receiver
+) -> None:
+    # SendGrid takes the request (202) and drops the recipient afterwards.
+    body = mail_json(4)
+    body["personalizations"][0]["to"][0]["name"] = "Smith, Jr."
+    body["personalizations"][1]["to"][0]["name"] = "Smith; PhD"
+    body["personalizations"][2]["to"][0]["name"] = "Smith Jr. PhD"
+    answer = post(sg, body)
+    assert answer.status_code == 202
+    rows = {r["email"]: r for r in sg.admin.recipients()}
+    assert {e: r["dropped"] for e, r in rows.items()} == {
+        "p0@example.net": "Invalid",
+        "p1@example.net": "Invalid",
+        "p2@example.net": None,
+        "p3@example.net": None,
+    }
+    assert rows["p2@example.net"]["name"] == "Smith Jr. PhD"
+    sg.admin.simulate(events_url=receiver.url, seed=1)
+    events = [e for p in receiver.posts for e in json.loads(p.body)]
+    dropped = [e for e in events if e["event"] == "dropped"]
+    assert sorted(e["email"] for e in dropped) == ["p0@example.net", "p1@example.net"]
+    assert all(e["reason"] == "Invalid" and e["message_id"] for e in dropped)
+    assert all(e["sg_message_id"].startswith(answer.headers["X-Message-Id"]) for e in dropped)
+    # A dropped recipient gets nothing else; the others are delivered as before.
+    others = {e["email"] for e in events if e["event"] != "dropped"}
+    assert others == {"p2@example.net", "p3@example.net"}
+    delivered = {e["email"] for e in events if e["event"] == "delivered"}
+    assert delivered == {"p2@example.net", "p3@example.net"}

@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sendgrid_fixtures import API_KEY, batch, recipient, sendgrid_process, sg
+from sending_fixtures import DEC1, add_case, add_supporters, add_wave
+from sqlalchemy import Engine
 
-from sender.core.config import get_settings
+from sender.core.clock import MovableClock
+from sender.core.config import Settings, get_settings
+from sender.core.db import session_scope
+from sender.core.mail import Address, Recipient
 from sender.devtools.local_sendgrid.process import LocalSendGrid
 from sender.devtools.services import free_port
 from sender.devtools.waiting import wait_until
+from sender.send import store as repo
+from sender.send.batch import BatchOutcome
+from sender.send.batch_store import SqlSendStore
+from sender.send.pipeline import Sender, send_batch
+from sender.send.planner import plan_wave
+from sender.send.ratelimit import LocalTokenBucket
 from sender.send.transport.base import Accepted, NotAuthorised, OutcomeUnknown, Rejected, RetryLater
 from sender.send.transport.outbox import OutboxTransport
 from sender.send.transport.select import transport_for
-from sender.send.transport.sendgrid import SendGridTransport, error_for_status, mail_body
+from sender.send.transport.sendgrid import (
+    MAX_NAME_LENGTH,
+    SendGridTransport,
+    TrackingSettings,
+    ascii_categories,
+    error_for_status,
+    mail_body,
+    safe_name,
+)
 
 __all__ = ["sendgrid_process", "sg"]  # fixtures used by name
 
@@ -227,3 +247,116 @@ def test_real_sendgrid_refused_with_the_development_secret() -> None:
         )
     )
     assert chosen.name == "sendgrid"
+
+
+# -- what the request carries (issue 12) ------------------------------------
+
+
+def test_a_name_with_comma_and_semicolon_arrives_with_a_safe_to_name(sg: LocalSendGrid) -> None:
+    odd = Recipient(
+        to=Address("smith@example.net", "Smith, Jr.; PhD"),
+        substitutions={"-first_name-": "Smith, Jr.; PhD", "-action_url-": "https://a/1"},
+        custom_args={"message_id": "m-smith"},
+    )
+    result = transport(sg).send(batch(recipients=(recipient(0), odd, recipient(2))))
+    assert isinstance(result, Accepted)
+    rows = {r["email"]: r for r in sg.admin.recipients()}
+    smith = rows["smith@example.net"]
+    assert smith["name"] == "Smith Jr. PhD" and smith["dropped"] is None
+    # The body's name is the supporter's own, as given.
+    assert smith["substitutions"]["-first_name-"] == "Smith, Jr.; PhD"
+    assert smith["subject"] == "Smith, Jr.; PhD, a letter can free someone"
+    # The others are untouched.
+    assert rows["supporter0@example.net"]["name"] == "Supporter 0"
+    assert rows["supporter2@example.net"]["name"] == "Supporter 2"
+    assert not any(r["dropped"] for r in rows.values())
+
+
+@pytest.mark.parametrize(("given", "sent"), [
+    ("Smith, Jr.; PhD", "Smith Jr. PhD"),
+    ('Ana "Nita" <Rios>', "Ana Nita Rios"),
+    ("Ana\r\nBcc: evil@example.com", "Ana Bcc: evil@example.com"),
+    ("Ana\x00\x1b[31m\u2028Rios\u200b", "Ana [31m Rios"),
+    ("  Zoë   Ñúñez  ", "Zoë Ñúñez"),
+    ("Jean-Luc O'Brien", "Jean-Luc O'Brien"),
+])  # fmt: skip
+def test_safe_name_removes_what_sendgrid_or_the_header_cannot_take(given: str, sent: str) -> None:
+    assert safe_name(given) == sent
+
+
+def test_an_over_long_name_is_cut_and_an_empty_one_is_left_out() -> None:
+    long_name = "Ana " + "x" * 300
+    empty = Recipient(to=Address("e@example.net", ',;<>"\t'), substitutions={}, custom_args={})
+    long = Recipient(
+        to=Address("l@example.net", long_name), substitutions={"-n-": long_name}, custom_args={}
+    )
+    body = mail_body(batch(recipients=(long, empty, recipient(3))))
+    first, second, third = (p["to"][0] for p in body["personalizations"])
+    assert len(first["name"]) == MAX_NAME_LENGTH and first["name"].startswith("Ana xx")
+    assert body["personalizations"][0]["substitutions"]["-n-"] == long_name  # body keeps it
+    assert second == {"email": "e@example.net"}
+    assert third == {"email": "supporter3@example.net", "name": "Supporter 3"}
+
+
+def test_categories_are_ascii_unique_and_in_order() -> None:
+    given = ("w4r-ménage", "case_email", "w4r-ménage", "", "ünï", "case-7")
+    assert ascii_categories(given) == ("w4r-menage", "case_email", "uni", "case-7")
+    body = mail_body(batch(categories=given))
+    assert body["categories"] == ["w4r-menage", "case_email", "uni", "case-7"]
+    assert all(c.isascii() for c in body["categories"])
+
+
+def test_tracking_settings_are_explicit_on_every_request(sg: LocalSendGrid) -> None:
+    body = mail_body(batch(2))
+    assert body["tracking_settings"] == {
+        "click_tracking": {"enable": False, "enable_text": False},
+        "open_tracking": {"enable": True},
+        "subscription_tracking": {"enable": False},
+    }
+    quiet = mail_body(batch(2), tracking=TrackingSettings(open_tracking=False))
+    assert quiet["tracking_settings"]["open_tracking"] == {"enable": False}
+    # The local server checks bodies against SendGrid's schema: the shape is valid.
+    assert isinstance(transport(sg).send(batch(2)), Accepted)
+    assert sg.admin.count() == 2
+
+
+def test_open_tracking_follows_the_setting(env: pytest.MonkeyPatch) -> None:
+    env.setenv("SENDGRID_API_KEY", API_KEY)
+    env.setenv("SENDGRID_API_HOST", "http://127.0.0.1:9")
+    env.setenv("SENDGRID_OPEN_TRACKING", "false")
+    chosen = transport_for(get_settings())
+    assert isinstance(chosen, SendGridTransport)
+    assert chosen._tracking == TrackingSettings(open_tracking=False)
+
+
+def test_a_wave_reaches_smith_jr_phd_with_the_name_as_given_and_no_case_slug(
+    pg_engine: Engine, sg: LocalSendGrid
+) -> None:
+    settings = Settings(secret_key="test", batch_size=3)
+    case = add_case(pg_engine, settings, slug="nassima-tazi")
+    add_supporters(pg_engine, [case], ["p0@example.net", "p2@example.net"])
+    add_supporters(pg_engine, [case], ["smith@example.net"], first_name="Smith, Jr.; PhD")
+    wave = add_wave(pg_engine, settings)
+    plan_wave(pg_engine, settings, wave, DEC1)
+    nine = DEC1 + timedelta(hours=9)
+    with session_scope(pg_engine) as session:
+        (batch_id,) = repo.release_due(session, nine, 100)
+    sender = Sender(
+        store=SqlSendStore.from_settings(pg_engine, settings),
+        settings=settings,
+        transport=SendGridTransport(API_KEY, host=sg.base_url, timeout_seconds=5),
+        bucket=LocalTokenBucket(),
+        clock=MovableClock(nine),
+        sleep=lambda _: None,
+    )
+    assert send_batch(batch_id, sender).outcome is BatchOutcome.SENT
+    rows = {r["email"]: r for r in sg.admin.recipients()}
+    assert set(rows) == {"p0@example.net", "p2@example.net", "smith@example.net"}
+    smith = rows["smith@example.net"]
+    assert smith["name"] == "Smith Jr. PhD" and smith["dropped"] is None
+    assert smith["substitutions"]["-first_name-"] == "Smith, Jr.; PhD"
+    assert smith["substitutions"]["-full_name-"] == "Smith, Jr.; PhD"
+    assert rows["p0@example.net"]["substitutions"]["-first_name-"] == "P0"
+    categories = smith["categories"]
+    assert categories == [categories[0], categories[1], f"case-{case}"]
+    assert not any("nassima" in c for c in categories)

@@ -291,6 +291,21 @@ def _strings(values: Iterable[Any]) -> bool:
     return True
 
 
+# SendGrid's Mail Send limitations: `to.name` may not hold `,` or `;`. It does not
+# refuse the request; users report (sendgrid-python #291, sendgrid-ruby #77) that
+# such a recipient is parsed into a bogus address and dropped as "Invalid".
+_NAME_BREAKERS = frozenset(",;")
+INVALID = "Invalid"
+
+
+def drop_reason(address: Any) -> str | None:
+    """Why SendGrid would drop this recipient after a 202, or None."""
+    name = address.get("name") if isinstance(address, dict) else None
+    if isinstance(name, str) and not _NAME_BREAKERS.isdisjoint(name):
+        return INVALID
+    return None
+
+
 def _category_errors(categories: Any) -> list[FieldError]:
     if not isinstance(categories, list):
         return []

@@ -22,6 +22,7 @@ import secrets
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -313,6 +314,38 @@ class Handler(BaseHTTPRequestHandler):
         self._answer(200, {"status": status, "to": to})
 
 
+def dropped_event(recipient: dict[str, Any], reason: str) -> dict[str, Any]:
+    """A `dropped` event as SendGrid posts it, custom args at the top level."""
+    event: dict[str, Any] = dict(recipient["custom_args"])
+    event.update(
+        email=recipient["email"],
+        timestamp=int(time.time()),
+        event="dropped",
+        sg_event_id=uuid.uuid4().hex,
+        sg_message_id=recipient["sg_message_id"],
+        reason=reason,
+        status="5.0.0",
+    )
+    categories = list(recipient["categories"])
+    if categories:  # like SendGrid: a string for one category, a list for several
+        event["category"] = categories[0] if len(categories) == 1 else categories
+    return event
+
+
+def _recipient_events(
+    recipient: dict[str, Any], scenario: Scenario, rng: random.Random
+) -> list[dict[str, Any]]:
+    """A recipient SendGrid dropped gets one `dropped` event and nothing else.
+
+    Shape from SendGrid's Event Webhook reference (event "dropped", `reason`
+    and `status` "5.0.0"); django-anymail's sendgrid tracking tests show the same.
+    """
+    reason = recipient.get("dropped")
+    if reason:
+        return [dropped_event(recipient, reason)]
+    return events_for(recipient, scenario, rng)
+
+
 def simulate(
     app: App, url: str, scenario: Scenario, message_id: str | None = None, after_id: int = 0
 ) -> tuple[int, list[int]]:
@@ -330,7 +363,7 @@ def simulate(
                 return
             after = page[-1]["id"]
             for recipient in page:
-                for event in events_for(recipient, scenario, rng):
+                for event in _recipient_events(recipient, scenario, rng):
                     posted += 1
                     yield event
 

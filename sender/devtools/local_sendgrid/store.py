@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sender.devtools.local_sendgrid.rules import drop_reason
 from sender.render.merge import personalise
 
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
@@ -218,6 +219,7 @@ class Store:
     def _as_json(row: sqlite3.Row, body: dict[str, Any], links: list[str]) -> dict[str, Any]:
         item = body["personalizations"][row["position"]]
         subs = item.get("substitutions") or {}
+        address = _address_of(item, row["email"])
         return {
             "id": row["id"],
             "message_id": row["message_id"],
@@ -231,6 +233,8 @@ class Store:
             "reply_to": (body.get("reply_to") or {}).get("email"),
             "categories": body.get("categories") or [],
             "links": [personalise(link, subs) for link in links],
+            "name": address.get("name"),
+            "dropped": drop_reason(address),
         }
 
     def request_count(self) -> int:
@@ -257,6 +261,19 @@ def _merged(shared: Any, own: Any) -> dict[str, Any]:
     The spec also lets message-level custom_args be a string; that merges nothing.
     """
     return {**(shared if isinstance(shared, dict) else {}), **(own or {})}
+
+
+def _address_of(item: dict[str, Any], email: str) -> dict[str, Any]:
+    """This personalization's address for `email`, with its name.
+
+    Looked up when asked rather than stored: the body keeps the name, and the
+    drop reason follows from it (`rules.drop_reason`).
+    """
+    for kind in ("to", "cc", "bcc"):
+        for address in item.get(kind) or []:
+            if address.get("email") == email:
+                return dict(address)
+    return {}
 
 
 def _rows(body: dict[str, Any]) -> list[_Row]:

@@ -15,5 +15,6 @@ def transport_for(settings: Settings) -> Transport:
             settings.sendgrid_api_key,
             host=settings.sendgrid_api_host,
             timeout_seconds=settings.sendgrid_timeout_seconds,
+            open_tracking=settings.sendgrid_open_tracking,
         )
     return OutboxTransport(settings.outbox_dir)

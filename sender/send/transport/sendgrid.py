@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,15 @@ MAX_CATEGORY_LENGTH = 255
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 REJECTED_STATUS = frozenset({400, 413})
 UNAUTHORISED_STATUS = frozenset({401, 403})
+# SendGrid's Mail Send limitations forbid `,` and `;` in `to.name` (such a
+# recipient is parsed into a bogus address and dropped as "Invalid");
+# `"` `<` `>` would end the quoted display name or start an address in the To
+# header SendGrid builds from it.
+UNSAFE_NAME_CHARACTERS = frozenset(',;"<>')
+# SendGrid publishes no bound for `to.name`. 100 characters keeps the whole
+# `"name" <address>` (address up to 320) inside RFC 5322's 998-character line
+# and is longer than any name in the CRM export; the body keeps the full name.
+MAX_NAME_LENGTH = 100
 # Any Content-Type other than exactly "application/json" makes python-http-client
 # send our body as it is instead of running json.dumps over the dict: orjson
 # writes the 1,000-personalization body several times faster.
@@ -69,10 +79,46 @@ class _Serialised:
         return self.payload
 
 
+@dataclass(frozen=True)
+class TrackingSettings:
+    """What SendGrid may track and rewrite, sent on every request.
+
+    Explicit so that the account's dashboard settings cannot change what a
+    campaign does: our own /a/ link records clicks (SendGrid's rewrite would
+    count them twice), and we send RFC 8058 one-click unsubscribe ourselves
+    (SendGrid's would add a second footer and List-Unsubscribe).
+    """
+
+    open_tracking: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "click_tracking": {"enable": False, "enable_text": False},
+            "open_tracking": {"enable": self.open_tracking},
+            "subscription_tracking": {"enable": False},
+        }
+
+
+def _name_character(char: str) -> str:
+    if char in UNSAFE_NAME_CHARACTERS or unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+        return " "
+    return char
+
+
+def safe_name(name: str) -> str:
+    """`name` as SendGrid's `to.name` takes it: the forbidden characters and
+    control characters become spaces, runs of spaces one, at most
+    MAX_NAME_LENGTH characters. "Smith, Jr.; PhD" becomes "Smith Jr. PhD".
+    """
+    cleaned = " ".join("".join(_name_character(c) for c in name).split())
+    return cleaned[:MAX_NAME_LENGTH].rstrip()
+
+
 def _address(address: Address) -> dict[str, str]:
     out = {"email": address.email}
-    if address.name:
-        out["name"] = address.name
+    name = safe_name(address.name) if address.name else ""
+    if name:
+        out["name"] = name
     return out
 
 
@@ -87,7 +133,12 @@ def _personalization(recipient: Recipient, subject: str) -> dict[str, Any]:
     return item
 
 
-def mail_body(batch: OutgoingBatch, *, sandbox: bool = False) -> dict[str, Any]:
+def mail_body(
+    batch: OutgoingBatch,
+    *,
+    sandbox: bool = False,
+    tracking: TrackingSettings = TrackingSettings(),  # frozen: one shared default is safe
+) -> dict[str, Any]:
     """The v3 mail/send JSON body: one personalization per recipient, in order.
 
     The subject travels in every personalization because SendGrid applies
@@ -111,11 +162,26 @@ def mail_body(batch: OutgoingBatch, *, sandbox: bool = False) -> dict[str, Any]:
         body["custom_args"] = batch.custom_args
     if batch.headers:
         body["headers"] = batch.headers
-    if batch.categories:
-        body["categories"] = list(batch.categories)
+    categories = ascii_categories(batch.categories)
+    if categories:
+        body["categories"] = list(categories)
+    body["tracking_settings"] = tracking.as_json()
     if sandbox:  # SendGrid validates and answers 200 but delivers nothing
         body["mail_settings"] = {"sandbox_mode": {"enable": True}}
     return body
+
+
+def ascii_categories(categories: tuple[str, ...]) -> tuple[str, ...]:
+    """Categories as SendGrid takes them: US-ASCII, unique, none empty, in order.
+
+    Accents are folded ("déjà" becomes "deja") rather than refused: a category
+    groups statistics, and a campaign slug typed with an accent should still group.
+    """
+    folded = (
+        unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode().strip()
+        for c in categories
+    )
+    return tuple(dict.fromkeys(c for c in folded if c))
 
 
 def check_categories(categories: tuple[str, ...]) -> None:
@@ -197,16 +263,19 @@ class SendGridTransport:
         timeout_seconds: float = 30.0,
         now: Callable[[], float] = time.time,
         sandbox: bool = False,
+        open_tracking: bool = True,
     ) -> None:
         self._client = SendGridAPIClient(api_key, host=host.rstrip("/"))
         self._host = host
         self._timeout = timeout_seconds
         self._now = now
         self._sandbox = sandbox
+        self._tracking = TrackingSettings(open_tracking=open_tracking)
 
     def send(self, batch: OutgoingBatch) -> Accepted:
-        check_categories(batch.categories)
-        body = _Serialised(_Payload(orjson.dumps(mail_body(batch, sandbox=self._sandbox))))
+        check_categories(ascii_categories(batch.categories))
+        json_body = mail_body(batch, sandbox=self._sandbox, tracking=self._tracking)
+        body = _Serialised(_Payload(orjson.dumps(json_body)))
         where = f"{self._host} (batch {batch.send_key}, {len(batch.recipients)} recipients)"
         try:
             response = self._client.client.mail.send.post(
