@@ -22,6 +22,17 @@ DEV_INBOUND_SECRET = "dev-inbound-secret"  # noqa: S105 - refused outside the em
 DEV_STAFF_PASSWORD = "change-me"  # noqa: S105 - refused outside the embedded default
 REAL_SENDGRID = "https://api.sendgrid.com"
 
+# SendGrid retries an Event Webhook POST that got no 2xx for up to 24 hours,
+# then drops it (SendGrid's Event Webhook docs on retries, as noted in the
+# project's SendGrid facts). SendGrid does not document that a retry carries a
+# fresh signed timestamp, so a batch from the start of an outage may come back
+# signed up to 24 h ago; refusing it as stale would lose every event of the
+# outage. The hour of margin covers a last retry landing just past the 24 h mark
+# and a slow clock on either side. A replay inside this window is harmless:
+# events are deduplicated on sg_event_id (docs/SENDGRID.md, "Replays").
+SENDGRID_RETRY_HORIZON_SECONDS = 24 * 3600
+WEBHOOK_TOLERANCE_SECONDS = SENDGRID_RETRY_HORIZON_SECONDS + 3600
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
@@ -41,7 +52,7 @@ class Settings(BaseSettings):
     # (docs/SENDGRID.md). Click and subscription tracking are always off.
     sendgrid_open_tracking: bool = True
     sendgrid_webhook_public_key: str | None = None
-    webhook_tolerance_seconds: int = 600
+    webhook_tolerance_seconds: int = Field(default=WEBHOOK_TOLERANCE_SECONDS, ge=1)
     inbound_secret: str = DEV_INBOUND_SECRET
 
     outbox_dir: Path = Path("outbox")

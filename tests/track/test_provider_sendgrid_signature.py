@@ -8,13 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from webhook_fixtures import Signer
 
+from sender.core.config import Settings
 from sender.core.errors import ConfigError
 from sender.track.providers.base import SignatureRefused
 from sender.track.providers.sendgrid_signature import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
     WebhookVerifier,
     load_public_key,
+    verifier_for,
     verifier_from,
 )
+
+HOUR = 3600
 
 # Published in sendgrid/sendgrid-python, test/unit/test_eventwebhook.py.
 SG_PUBLIC_KEY = (
@@ -82,6 +88,58 @@ def test_future_timestamp_is_refused() -> None:
             headers["X-Twilio-Email-Event-Webhook-Timestamp"],
             now,
         )
+
+
+def _verify_at(verifier: WebhookVerifier, signer: Signer, body: bytes, age: int) -> None:
+    """Verify `body` signed `age` seconds before now (negative: in the future)."""
+    now = datetime.now(UTC)
+    headers = signer.headers(body, timestamp=int(now.timestamp()) - age)
+    verifier.verify(body, headers[SIGNATURE_HEADER], headers[TIMESTAMP_HEADER], now)
+
+
+def _default_verifier(signer: Signer) -> WebhookVerifier:
+    return verifier_for(Settings(sendgrid_webhook_public_key=signer.public_b64))
+
+
+def test_default_tolerance_reaches_past_sendgrids_24_hour_retry_horizon() -> None:
+    assert Settings().webhook_tolerance_seconds > 24 * HOUR
+    assert _default_verifier(Signer.generate()).tolerance_seconds == (
+        Settings().webhook_tolerance_seconds
+    )
+
+
+@pytest.mark.parametrize("age", [0, 11 * 60, HOUR, 23 * HOUR, 24 * HOUR + 30 * 60, -4 * 60])
+def test_signatures_inside_the_retry_horizon_are_accepted_by_default(age: int) -> None:
+    signer = Signer.generate()
+    _verify_at(_default_verifier(signer), signer, b"[]", age)
+
+
+@pytest.mark.parametrize("age", [25 * HOUR + 60, 30 * 24 * HOUR])
+def test_signatures_past_the_retry_horizon_are_refused_by_default(age: int) -> None:
+    signer = Signer.generate()
+    with pytest.raises(SignatureRefused, match="refused as a replay"):
+        _verify_at(_default_verifier(signer), signer, b"[]", age)
+
+
+@pytest.mark.parametrize("ahead", [6 * 60, HOUR, 23 * HOUR])
+def test_future_signatures_past_the_clock_skew_are_refused_by_default(ahead: int) -> None:
+    signer = Signer.generate()
+    with pytest.raises(SignatureRefused, match="future"):
+        _verify_at(_default_verifier(signer), signer, b"[]", -ahead)
+
+
+def test_tampered_body_with_an_old_timestamp_is_refused_and_its_twin_accepted() -> None:
+    signer = Signer.generate()
+    verifier = _default_verifier(signer)
+    body = b'[{"email":"a@example.org","event":"unsubscribe","sg_event_id":"e1"}]'
+    now = datetime.now(UTC)
+    headers = signer.headers(body, timestamp=int(now.timestamp()) - 23 * HOUR)
+    signature, stamp = headers[SIGNATURE_HEADER], headers[TIMESTAMP_HEADER]
+    with pytest.raises(SignatureRefused, match="does not match"):
+        verifier.verify(body.replace(b"a@", b"b@"), signature, stamp, now)
+    with pytest.raises(SignatureRefused, match="does not match"):
+        verifier.verify(body, signature, str(int(stamp) + 1), now)
+    verifier.verify(body, signature, stamp, now)  # the genuine request still passes
 
 
 @pytest.mark.parametrize("key", ["", "not-base64!", "aGVsbG8="])

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from events_fixtures import seed, sg_event
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,12 +24,14 @@ from webhook_fixtures import (
     stored_count,
 )
 
-from sender.core.models import Action, Event
+from sender.core.addresses import email_hash
+from sender.core.models import Action, Event, Message, Suppression
 from sender.track.providers import sendgrid
 from sender.track.providers.sendgrid_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 __all__ = ["client", "signer"]
 
+HOUR = 3600
 GOOD = [event(1), event(2, "open", sg_machine_open=False), event(3, "bounce", type="bounce")]
 
 
@@ -122,6 +125,7 @@ def _tampered(body: bytes) -> bytes:
     "case",
     [
         "altered_body",
+        "altered_old_body",
         "forged_signature",
         "wrong_key",
         "stale",
@@ -146,9 +150,12 @@ def test_refused_requests_store_nothing(
     elif case == "wrong_key":
         headers = Signer.generate().headers(body)
     elif case == "stale":
-        headers = signer.headers(body, timestamp=now - 601)
+        headers = signer.headers(body, timestamp=now - 25 * HOUR)
     elif case == "future":
-        headers = signer.headers(body, timestamp=now + 601)
+        headers = signer.headers(body, timestamp=now + HOUR)
+    elif case == "altered_old_body":
+        headers = signer.headers(body, timestamp=now - 23 * HOUR)
+        body = _tampered(body)
     elif case == "no_signature":
         del headers[SIGNATURE_HEADER]
     elif case == "no_timestamp":
@@ -171,6 +178,55 @@ def test_timestamp_inside_tolerance_is_accepted(
     response = post(client, signer, body_of(GOOD), timestamp=int(time.time()) - 590)
     assert response.status_code == 200
     assert stored_count(any_engine) == 3
+
+
+def test_batch_signed_23_hours_ago_is_accepted_and_stored(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    # SendGrid retries for 24 h: the last retries of an outage arrive this old.
+    response = post(client, signer, body_of(GOOD), timestamp=int(time.time()) - 23 * HOUR)
+    assert response.status_code == 200
+    assert response.get_json() == {"received": 3, "stored": 3}
+    assert stored_count(any_engine) == 3
+
+
+def test_25_hours_is_refused_and_a_fresh_copy_still_lands(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    body = body_of(GOOD)
+    old = post(client, signer, body, timestamp=int(time.time()) - 25 * HOUR)
+    assert old.status_code == 403
+    assert stored_count(any_engine) == 0
+    assert post(client, signer, body).get_json() == {"received": 3, "stored": 3}
+
+
+def test_replayed_old_signed_batch_changes_nothing(
+    client: FlaskClient, signer: Signer, any_engine: Engine
+) -> None:
+    # An outage's batch, signed 20 h ago, delivered twice (SendGrid's retry and a
+    # replay by anyone who kept the request): each event once, each action once.
+    w = seed(any_engine, people=2)
+    batch = [
+        sg_event(w, 0, "unsubscribe", 1),
+        sg_event(w, 1, "open", 2, sg_machine_open=False),
+        sg_event(w, 1, "delivered", 3),
+    ]
+    body = body_of(batch)
+    headers = signer.headers(body, timestamp=int(time.time()) - 20 * HOUR)
+    answers = [client.post(URL, data=body, headers=headers).get_json() for _ in range(2)]
+    assert answers == [{"received": 3, "stored": 3}, {"received": 3, "stored": 0}]
+    assert stored_count(any_engine) == 3
+    with any_engine.connect() as connection:
+        actions = connection.execute(select(Action.kind, Action.supporter_id)).all()
+        suppressed = connection.execute(select(Suppression.email_hash, Suppression.reason)).all()
+        planned = connection.scalars(
+            select(Message.status).where(Message.id.in_(w.planned)).order_by(Message.id)
+        ).all()
+    assert sorted(a.kind for a in actions) == ["opened"]
+    assert [(s.email_hash, s.reason) for s in suppressed] == [
+        (email_hash("p0@example.org"), "unsubscribed")
+    ]
+    assert list(planned) == ["cancelled", "planned"]  # p1's later mail is untouched
 
 
 def test_unconfigured_key_refuses_everything(sqlite_engine: Engine, signer: Signer) -> None:

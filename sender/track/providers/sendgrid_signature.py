@@ -1,8 +1,12 @@
 """Signed Event Webhook requests: ECDSA P-256 over `timestamp + raw body`.
 
 SendGrid's own helper checks the signature but not the timestamp's age, so
-replay protection lives here: a timestamp too old OR too far in the future is
-refused. Verification runs over the raw bytes, never over re-serialised JSON.
+the age check lives here. A timestamp older than the tolerance (by default
+SendGrid's 24 h retry horizon plus a margin, `core.config`) or more than a
+small clock skew in the future is refused. Inside the tolerance a replayed
+batch is accepted and changes nothing, because events are deduplicated on
+sg_event_id. Verification runs over the raw bytes, never over re-serialised
+JSON.
 """
 
 from __future__ import annotations
@@ -17,19 +21,25 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from sender.core.config import Settings
+from sender.core.config import WEBHOOK_TOLERANCE_SECONDS, Settings
 from sender.core.errors import ConfigError
 from sender.track.providers.base import RequestHeaders, SignatureRefused
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
+# A genuine timestamp is never in the future; this much covers SendGrid's clock
+# running ahead of ours. Far less than the age tolerance: a signature dated
+# ahead would otherwise stay replayable for longer than any retry needs.
+CLOCK_SKEW_SECONDS = 300
+
 
 @dataclass(frozen=True)
 class WebhookVerifier:
     public_key: ec.EllipticCurvePublicKey
     # None disables the age check: only for replaying SendGrid's published test vector.
-    tolerance_seconds: int | None = 600
+    tolerance_seconds: int | None = WEBHOOK_TOLERANCE_SECONDS
+    max_future_seconds: int = CLOCK_SKEW_SECONDS
 
     def verify_request(self, headers: RequestHeaders, body: bytes, now: datetime) -> None:
         """The registry's hook: the signature and timestamp come in SendGrid's headers."""
@@ -58,11 +68,11 @@ class WebhookVerifier:
             raise SignatureRefused("timestamp header is not a number of seconds")
         if self.tolerance_seconds is None:
             return
-        skew = now.timestamp() - int(timestamp)
-        if skew > self.tolerance_seconds:
-            raise SignatureRefused(f"timestamp is {int(skew)} s old: refused as a replay")
-        if -skew > self.tolerance_seconds:
-            raise SignatureRefused(f"timestamp is {int(-skew)} s in the future")
+        age = now.timestamp() - int(timestamp)
+        if age > self.tolerance_seconds:
+            raise SignatureRefused(f"timestamp is {int(age)} s old: refused as a replay")
+        if -age > self.max_future_seconds:
+            raise SignatureRefused(f"timestamp is {int(-age)} s in the future")
 
 
 def load_public_key(encoded: str) -> ec.EllipticCurvePublicKey:
