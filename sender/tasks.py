@@ -12,6 +12,7 @@ from typing import Any
 
 from celery import shared_task
 
+from sender.campaign.waves import apply_account_notices
 from sender.celery_app import (
     PARSE_REPLY_TASK,
     PROCESS_EVENTS_TASK,
@@ -68,7 +69,9 @@ def send_batch_task(batch_id: int) -> dict[str, Any]:
 def process_events(limit: int = 5000) -> dict[str, int]:
     """Turn stored webhook events into actions, suppressions and report counts."""
     settings = get_settings()
-    report = process_pending_events(get_engine(settings.database_url), limit, settings)
+    engine = get_engine(settings.database_url)
+    # An account stop (quota drop, suspension) pauses every wave in the same transaction.
+    report = process_pending_events(engine, limit, settings, on_account=apply_account_notices)
     return {"events": report.events, "actions": report.actions, "suppressed": report.suppressed}
 
 

@@ -2,13 +2,15 @@
 
 draft ─launch─▶ scheduled ─(start reached: planned)─▶ sending ─(nothing left)─▶ done
    scheduled/sending ─pause─▶ paused ─resume─▶ back where it was
+   an account stop (quota drop, suspension) pauses every scheduled or sending wave, and
+   done waves whose mail was dropped for it; resume then also resends that mail
    anything unfinished ─cancel─▶ cancelled
    scheduled whose end passed before it was planned ─▶ missed (never sent late)
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,10 +23,12 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, InvalidInput
 from sender.core.models import Campaign, Wave
-from sender.core.vocabulary import WaveStatus
+from sender.core.vocabulary import AccountChange, WaveStatus
 from sender.send import store as repo
+from sender.track.account import PAUSE_PREFIX, AccountNotice, resend_on_resume
 
 UNFINISHED = (WaveStatus.DRAFT, WaveStatus.SCHEDULED, WaveStatus.SENDING, WaveStatus.PAUSED)
+PAUSABLE = (WaveStatus.SCHEDULED, WaveStatus.SENDING)
 
 
 class LaunchRefused(CampaignError):
@@ -161,10 +165,58 @@ def _late(wave: Wave) -> str:
 def pause(engine: Engine, settings: Settings, name: str, reason: str = "paused by staff") -> str:
     with session_scope(engine) as session:
         wave = _wave(session, settings, name)
-        moved = repo.move_wave(
-            session, wave.id, [WaveStatus.SCHEDULED, WaveStatus.SENDING], WaveStatus.PAUSED, reason
-        )
+        moved = repo.move_wave(session, wave.id, PAUSABLE, WaveStatus.PAUSED, reason)
     return f"wave {name} paused" if moved else f"wave {name} is {wave.status}; nothing changed"
+
+
+def apply_account_notices(
+    session: Session, notices: Sequence[AccountNotice], now: datetime
+) -> list[str]:
+    """The provider stopped the account: pause every wave that would send, at once.
+
+    The account is shared, so every campaign's waves pause, and a done wave whose
+    mail was dropped for the stop too (resuming it resends that mail). A reactivation
+    resumes nothing, staff decide; it is added to the paused waves' reason. Runs in
+    the transaction that processes the events (sender.track.actions). Returns lines
+    for the log.
+    """
+    lines: list[str] = []
+    for notice in notices:
+        if notice.change is AccountChange.STOPPED:
+            lines += _pause_for(session, notice)
+        else:
+            lines += _note_reactivation(session, notice)
+    return lines
+
+
+def _pause_for(session: Session, notice: AccountNotice) -> Iterable[str]:
+    targets = repo.waves_in(session, PAUSABLE)
+    if notice.wave_ids:
+        targets += repo.waves_in(session, [WaveStatus.DONE], notice.wave_ids)
+    for wave in targets:
+        reason = account_pause_reason(notice, wave.name)
+        if repo.move_wave(session, wave.id, [wave.status], WaveStatus.PAUSED, reason):
+            yield f"wave {wave.name} paused: {reason}"
+
+
+def account_pause_reason(notice: AccountNotice, name: str) -> str:
+    """What staff read: what the provider did, when, what to do, and the command to go on."""
+    todo = f"{notice.todo}, then" if notice.todo else "then"
+    return f"{PAUSE_PREFIX}{notice.describe()}; {todo} `campaign wave resume {name}`"
+
+
+def _note_reactivation(session: Session, notice: AccountNotice) -> Iterable[str]:
+    for wave in repo.waves_in(session, [WaveStatus.PAUSED]):
+        reason = wave.status_reason or ""
+        if not reason.startswith(PAUSE_PREFIX):
+            continue  # paused by staff or for another cause: not the account's to lift
+        note = f"{notice.describe()}; nothing resumes by itself"
+        if note in reason:
+            continue
+        repo.move_wave(
+            session, wave.id, [WaveStatus.PAUSED], WaveStatus.PAUSED, f"{reason} | {note}"
+        )
+        yield f"wave {wave.name}: {note}"
 
 
 def resume(engine: Engine, settings: Settings, name: str, now: datetime) -> str:
@@ -176,8 +228,11 @@ def resume(engine: Engine, settings: Settings, name: str, now: datetime) -> str:
             repo.move_wave(session, wave.id, [WaveStatus.PAUSED], WaveStatus.MISSED, _late(wave))
             return f"wave {name} missed: {_late(wave)}"
         back = WaveStatus.SENDING if wave.planned_at else WaveStatus.SCHEDULED
-        repo.move_wave(session, wave.id, [WaveStatus.PAUSED], back)
-    return f"wave {name} resumed ({back})"
+        # Mail the provider dropped for the account reached nobody: it goes again, once.
+        again = repo.reopen_failed_messages(session, wave.id, resend_on_resume())
+        repo.move_wave(session, wave.id, [WaveStatus.PAUSED], back, finished_at=None)
+    resent = f", {again} dropped messages to send again" if again else ""
+    return f"wave {name} resumed ({back}{resent})"
 
 
 def cancel(engine: Engine, settings: Settings, name: str) -> str:

@@ -38,6 +38,8 @@ def report_command(
         typer.echo(_csv(report), nl=False)
     else:
         console.print(_table(report))
+        if any(report["bounce_totals"].values()):
+            console.print(_bounce_table(report))
     if chart is not None:
         write_chart(report, chart)
         # stderr: stdout may be CSV or JSON piped elsewhere
@@ -65,6 +67,19 @@ def _table(report: dict[str, Any]) -> Table:
         table.add_column(metric.replace("_", " "), justify="right")
     for row in [*report["rows"], {"label": "all", "counts": report["totals"]}]:
         table.add_row(row["label"], *(_cell(row["counts"][m]) for m in metrics))
+    return table
+
+
+def _bounce_table(report: dict[str, Any]) -> Table:
+    """Bounces per the provider's classification, for the rows that had any."""
+    classes = [str(c) for c in report["bounce_classes"]]
+    table = Table(title=f"Bounces by classification, by {report['by']}")
+    table.add_column(report["by"])
+    for name in classes:
+        table.add_column(name.replace("_", " "), justify="right")
+    rows = [row for row in report["rows"] if any(row["bounces"].values())]
+    for row in [*rows, {"label": "all", "bounces": report["bounce_totals"]}]:
+        table.add_row(row["label"], *(_cell(row["bounces"][c]) for c in classes))
     return table
 
 

@@ -72,12 +72,18 @@ def wave_block(wave: WaveProgress) -> RenderableType:
         (f"failed {wave.failed:,}", "red" if wave.failed else ""),
         f" + skipped {wave.skipped:,} + left {wave.remaining:,}",
     )
+    # A paused wave says why (a staff pause, a refused key, an account stop) and what to do.
+    why = (
+        [Text(f"  {wave.reason}", style="yellow")]
+        if wave.status == WaveStatus.PAUSED and wave.reason
+        else []
+    )
     if wave.remaining == 0 and wave.unsettled == 0:
-        return Group(header, counts)
+        return Group(header, counts, *why)
     pace = f"  {wave.per_minute:,}/min in the last minute, ETA {eta_text(wave)}"
     if wave.oldest_waiting_seconds is not None:
         pace += f", oldest due batch waiting {_duration(wave.oldest_waiting_seconds)}"
-    return Group(header, counts, Text(pace))
+    return Group(header, counts, Text(pace), *why)
 
 
 def waves_view(report: StatusReport) -> RenderableType:

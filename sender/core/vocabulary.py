@@ -84,7 +84,27 @@ class EventType(StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     GROUP_UNSUBSCRIBED = "group_unsubscribed"
     GROUP_RESUBSCRIBED = "group_resubscribed"
+    ACCOUNT_STATUS = "account_status"  # about our provider account, not a recipient
     UNKNOWN = "unknown"
+
+
+class AccountChange(StrEnum):
+    """What an account-level event means for sending: every wave stops, or may go again."""
+
+    STOPPED = "stopped"  # quota used up, or the provider suspended the account
+    REACTIVATED = "reactivated"  # staff still decide when to resume
+
+
+class BounceClass(StrEnum):
+    """The provider's class of a bounce, for reports; never a reason to act by itself."""
+
+    INVALID_ADDRESS = "invalid_address"
+    TECHNICAL = "technical"
+    CONTENT = "content"
+    REPUTATION = "reputation"
+    FREQUENCY_OR_VOLUME = "frequency_or_volume"
+    MAILBOX_UNAVAILABLE = "mailbox_unavailable"
+    UNCLASSIFIED = "unclassified"
 
 
 class ActionKind(StrEnum):

@@ -115,6 +115,7 @@ class WaveProgress:
     oldest_waiting_seconds: float | None  # a due batch nobody has sent yet
     next_batch_seconds: float | None = None  # until the next batch is due, when none is yet
     unsettled: int = 0  # batches left SENDING: their outcome awaits reconciliation
+    reason: str | None = None  # why it is paused, missed or cancelled (Wave.status_reason)
 
     @property
     def per_minute(self) -> int:
@@ -192,7 +193,7 @@ def wave_progress(
 ) -> tuple[WaveProgress, ...]:
     """Progress of the given waves, or of every wave in ``states`` (default: in flight)."""
     with session_scope(engine) as session:
-        query = select(Wave.id, Wave.name, Wave.status, Campaign.slug).join(
+        query = select(Wave.id, Wave.name, Wave.status, Campaign.slug, Wave.status_reason).join(
             Campaign, Campaign.id == Wave.campaign_id
         )
         if wave_ids is None:
@@ -243,7 +244,7 @@ def _seconds_until(moment: datetime | None, now: datetime) -> float | None:
 
 
 def _progress(
-    row: Row[int, str, str, str],
+    row: Row[int, str, str, str, str | None],
     counts: MessageCounts,
     until_oldest: float | None,
     until_next: float | None,
@@ -263,6 +264,7 @@ def _progress(
         oldest_waiting_seconds=None if until_oldest is None else -until_oldest,
         next_batch_seconds=until_next,
         unsettled=unsettled,
+        reason=row.status_reason,
     )
 
 

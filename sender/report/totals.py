@@ -26,13 +26,14 @@ from sqlalchemy.orm import Session, aliased
 from sender.core.db import session_scope
 from sender.core.models import Action, Case, CaseActor, Message, ReportCount, Wave
 from sender.core.upsert import insert_for
-from sender.core.vocabulary import ActionKind
+from sender.core.vocabulary import ActionKind, BounceClass
 
 
 class Metric(StrEnum):
     SENDS = "sends"
     DELIVERIES = "deliveries"
     BOUNCES = "bounces"
+    DEFERRALS = "deferrals"  # the provider retries these itself: counted, never acted on
     HUMAN_OPENS = "human_opens"
     MACHINE_OPENS = "machine_opens"
     CLICKS = "clicks"
@@ -55,6 +56,8 @@ _KIND_METRIC: Mapping[str, Metric] = {
     ActionKind.LETTER_SENT: Metric.LETTERS,
     ActionKind.REPLIED: Metric.REPLIES,
 }
+# Bounces per class are counted under "bounced:<class>" beside the plain bounce count.
+_BOUNCE_PREFIX = "bounced:"
 _ALWAYS_ACTING = {ActionKind.LETTER_SENT.value, ActionKind.REPLIED.value}
 UNKNOWN_LABEL = "(unknown)"
 
@@ -66,6 +69,11 @@ class CountKey:
     language: str
     day: date
     metric: str
+
+
+def bounce_metric(bounce_class: BounceClass) -> str:
+    """The running total a bounce of this class adds to (next to Metric.BOUNCES)."""
+    return f"{_BOUNCE_PREFIX}{bounce_class.value}"
 
 
 def add_counts(session: Session, counts: Counter[CountKey]) -> None:
@@ -204,14 +212,21 @@ def build_report(engine: Engine, by: Dimension = Dimension.CASE) -> dict[str, An
         "metrics": [m.value for m in Metric] + ["action_rate"],
         "rows": rows,
         "totals": _row("all", "all", totals)["counts"],
+        # Bounces per class (SendGrid's bounce_classification), per row and in all.
+        "bounce_classes": [c.value for c in BounceClass],
+        "bounce_totals": _bounce_counts(totals),
     }
+
+
+def _bounce_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    return {c.value: int(counts.get(bounce_metric(c), 0)) for c in BounceClass}
 
 
 def _row(key: str, label: str, counts: Mapping[str, int]) -> dict[str, Any]:
     values: dict[str, Any] = {m.value: int(counts.get(m, 0)) for m in Metric}
     sends = values[Metric.SENDS]
     values["action_rate"] = round(values[Metric.ACTED] / sends, 4) if sends else None
-    return {"key": key, "label": label, "counts": values}
+    return {"key": key, "label": label, "counts": values, "bounces": _bounce_counts(counts)}
 
 
 def _rolled_totals(session: Session, by: Dimension) -> list[Any]:

@@ -8,7 +8,7 @@ caller saw, so any number of workers can share the work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -83,6 +83,16 @@ def active_cases(session: Session, campaign_id: int) -> list[Case]:
 def supporter_addresses(session: Session, emails: Sequence[str]) -> list[str]:
     """Which of these addresses belong to supporters."""
     return list(session.scalars(select(Supporter.email).where(Supporter.email.in_(list(emails)))))
+
+
+def waves_in(
+    session: Session, statuses: Sequence[str], ids: Sequence[int] | None = None
+) -> list[Wave]:
+    """Every wave (of any campaign) in one of these states, or those of `ids` in them."""
+    query = select(Wave).where(Wave.status.in_(list(statuses)))
+    if ids is not None:
+        query = query.where(Wave.id.in_(list(ids)))
+    return list(session.scalars(query.order_by(Wave.id)))
 
 
 def move_wave(
@@ -290,6 +300,46 @@ def mark_sent(session: Session, marking: Any, variant: tuple[int, int, str], now
     marked = rowcount(session.execute(marking, execution_options={"preserve_rowcount": True}))
     count_sends(session, {variant: marked}, now)
     return marked
+
+
+def reopen_failed_messages(session: Session, wave_id: int, skip_reasons: Collection[str]) -> int:
+    """Failed messages with one of these skip reasons (lower case) are sent again.
+
+    For mail the provider accepted and then dropped for a reason about our account
+    (a used-up quota): nobody received it. Their batches go back to PENDING with no
+    send key, so the next tick releases them and only these messages go.
+    """
+    if not skip_reasons:
+        return 0
+    failed = (
+        select(Message.id, Message.batch_id)
+        .where(
+            Message.wave_id == wave_id,
+            Message.status == MessageStatus.FAILED,
+            func.lower(Message.skip_reason).in_(sorted(skip_reasons)),
+        )
+        .with_for_update()
+    )
+    rows = session.execute(failed).all()
+    if not rows:
+        return 0
+    session.execute(
+        update(Message)
+        .where(Message.id.in_([row.id for row in rows]), Message.status == MessageStatus.FAILED)
+        .values(status=MessageStatus.PLANNED, skip_reason=None, sent_at=None)
+    )
+    batch_ids = sorted({row.batch_id for row in rows if row.batch_id is not None})
+    session.execute(
+        update(Batch)
+        .where(Batch.id.in_(batch_ids), Batch.status.in_([BatchStatus.SENT, BatchStatus.FAILED]))
+        .values(
+            status=BatchStatus.PENDING,
+            send_key=None,
+            retry_at=None,
+            error=f"reopened: the provider dropped mail for the account ({len(rows)} messages)",
+        )
+    )
+    return len(rows)
 
 
 def retry_failed(session: Session, wave_id: int) -> int:

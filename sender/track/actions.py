@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,12 +32,14 @@ from sender.core.models import Action, Case, Event, Message, Supporter, Wave
 from sender.core.upsert import insert_for
 from sender.core.vocabulary import ActionKind, EventType
 from sender.report import totals as reports
-from sender.track import providers, suppressions
+from sender.track import account, providers, suppressions
 from sender.track.providers.base import NormalisedEvent, Provider
 
 _COUNTED_EVENTS: Mapping[EventType, str] = {
     EventType.DELIVERED: reports.Metric.DELIVERIES,
     EventType.BOUNCED: reports.Metric.BOUNCES,
+    # Recorded, never acted on: SendGrid retries a deferral itself for up to 72 hours.
+    EventType.DEFERRED: reports.Metric.DEFERRALS,
 }
 
 
@@ -53,6 +55,8 @@ class ProcessReport:
     events: int
     actions: int
     suppressed: int
+    # Account stops and reactivations seen, already handed to the `on_account` hook.
+    notices: tuple[account.AccountNotice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,13 @@ def process_pending_events(
     limit: int = 5000,
     settings: Settings | None = None,
     clock: Clock | None = None,
+    on_account: account.AccountHook | None = None,
 ) -> ProcessReport:
-    """Handle up to `limit` unprocessed events; run again until it reports 0 events."""
+    """Handle up to `limit` unprocessed events; run again until it reports 0 events.
+
+    `on_account` acts on account stops (the adapters pass the campaign's pause) in this
+    transaction; without it they are only reported.
+    """
     settings = settings or get_settings()
     limit = min(limit, MAX_LIMIT)
     now = (clock or SystemClock()).now()
@@ -93,7 +102,10 @@ def process_pending_events(
             session, [f for event in events if (f := suppressions.failure_for(event))]
         )
         reports.roll_up_actions(session, now, limit=max(limit, reports.ROLL_UP_CHUNK))
-    return ProcessReport(events=len(events), actions=created, suppressed=suppressed)
+        notices = account.notices_for((e, contexts[id(e)].wave_id) for e in events)
+        if notices and on_account is not None:
+            on_account(session, notices, now)
+    return ProcessReport(len(events), created, suppressed, tuple(notices))
 
 
 def _claim(session: Session, limit: int, now: datetime) -> list[NormalisedEvent]:
@@ -284,6 +296,8 @@ def _event_counts(
             metric,
         )
         counts[key] += 1
+        if event.bounce_class is not None:
+            counts[replace(key, metric=reports.bounce_metric(event.bounce_class))] += 1
     return counts
 
 

@@ -19,6 +19,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from sender.campaign.waves import apply_account_notices
 from sender.celery_app import PROCESS_EVENTS_TASK
 from sender.core.errors import ConfigError, InvalidInput, NotFound
 from sender.ops import metrics
@@ -87,6 +88,8 @@ def _enqueue_processing() -> None:
     settings = context.settings()
     if not settings.uses_redis:
         # Embedded default: no worker exists, so do the work now.
-        process_pending_events(context.engine(), INLINE_LIMIT, settings)
+        process_pending_events(
+            context.engine(), INLINE_LIMIT, settings, on_account=apply_account_notices
+        )
         return
     context.celery().send_task(PROCESS_EVENTS_TASK, kwargs={"limit": INLINE_LIMIT})

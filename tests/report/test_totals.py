@@ -65,6 +65,7 @@ def test_report_by_case(any_engine: Engine) -> None:
         "sends": 4,
         "deliveries": 3,
         "bounces": 1,
+        "deferrals": 0,
         "human_opens": 2,
         "machine_opens": 1,
         "clicks": 3,

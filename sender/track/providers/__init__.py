@@ -25,3 +25,8 @@ def get(name: str) -> Provider:
         return _REGISTRY[name]
     except KeyError:
         raise NotFound(f"no mail provider is registered as {name!r}") from None
+
+
+def registered() -> tuple[Provider, ...]:
+    """Every registered provider, in name order."""
+    return tuple(_REGISTRY[name] for name in sorted(_REGISTRY))

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 
 from sender.core.config import Settings
 from sender.core.errors import CampaignError
-from sender.core.vocabulary import EventType, SuppressionReason
+from sender.core.vocabulary import AccountChange, BounceClass, EventType, SuppressionReason
 
 
 class SignatureRefused(CampaignError):
@@ -48,6 +48,13 @@ class NormalisedEvent:
     reason: str | None = None
     # The provider's bounce class ("Invalid Address", "Reputation"...), kept for reports.
     bounce_classification: str | None = None
+    # The same, in the shared vocabulary; UNCLASSIFIED for a class the provider adds later.
+    bounce_class: BounceClass | None = None
+    # An event about the whole account (a quota drop, a suspension): every wave stops.
+    account_change: AccountChange | None = None
+    # For staff, in the provider's terms: what happened, and what to do about it.
+    account_note: str | None = None
+    account_todo: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -110,3 +117,6 @@ class Provider:
     verifier: Callable[[Settings], RequestVerifier]
     # None when the provider does not post inbound email to us.
     inbound: InboundForm | None = None
+    # Drop reasons (lower case) about the account, not the address: the message was never
+    # delivered, so resuming the paused wave sends it again.
+    account_drop_reasons: frozenset[str] = frozenset()

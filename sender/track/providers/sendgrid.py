@@ -17,7 +17,7 @@ from typing import Any
 
 from sender.core.addresses import email_hash, normalise_email
 from sender.core.errors import InvalidInput
-from sender.core.vocabulary import EventType, SuppressionReason
+from sender.core.vocabulary import AccountChange, BounceClass, EventType, SuppressionReason
 from sender.track.providers.base import InboundForm, NormalisedEvent, Provider, StoredFields
 from sender.track.providers.sendgrid_signature import verifier_for
 
@@ -36,6 +36,9 @@ SENDGRID_TYPES: Mapping[str, EventType] = {
     "unsubscribe": EventType.UNSUBSCRIBED,
     "group_unsubscribe": EventType.GROUP_UNSUBSCRIBED,
     "group_resubscribe": EventType.GROUP_RESUBSCRIBED,
+    # An account event (Event Webhook reference, "Account change events"): no recipient,
+    # only `type`, naming the compliance action SendGrid took on the account.
+    "account_status_change": EventType.ACCOUNT_STATUS,
 }
 
 # Why SendGrid dropped a message, from the `reason` of a `dropped` event (SendGrid's Event
@@ -51,6 +54,29 @@ SENDGRID_DROP_REASONS: Mapping[str, SuppressionReason | None] = {
     "spam content": None,
     "invalid smtpapi header": None,
     "recipient list over package quota": None,
+}
+# Drops about the account as a whole: the plan's quota is used up, so every later message
+# would be dropped too. They stop every wave at once (sender.campaign.waves).
+ACCOUNT_DROP_REASONS = frozenset({"recipient list over package quota"})
+_ACCOUNT_DROP_TODO = "raise the plan's quota (or wait for the next billing period)"
+# `type` of an account_status_change: compliance_suspend, compliance_deactivate and
+# compliance_ban stop sending (the Account Provisioning state table: a suspended,
+# deactivated or banned account cannot send); a reactivation lifts it. A type we do not
+# know is read as a stop: a needless pause costs a resume, a missed one a whole wave.
+_REACTIVATION = "reactivate"
+_ACCOUNT_STATUS_TODO = "settle the account with SendGrid support"
+# SendGrid's bounce classes (Event Webhook reference, bounce `bounce_classification`;
+# the Bounces API spells two of them longer), keyed in lower case.
+SENDGRID_BOUNCE_CLASSES: Mapping[str, BounceClass] = {
+    "invalid address": BounceClass.INVALID_ADDRESS,
+    "technical": BounceClass.TECHNICAL,
+    "technical failure": BounceClass.TECHNICAL,
+    "content": BounceClass.CONTENT,
+    "reputation": BounceClass.REPUTATION,
+    "frequency or volume": BounceClass.FREQUENCY_OR_VOLUME,
+    "frequency or volume too high": BounceClass.FREQUENCY_OR_VOLUME,
+    "mailbox unavailable": BounceClass.MAILBOX_UNAVAILABLE,
+    "unclassified": BounceClass.UNCLASSIFIED,
 }
 
 # Database column widths: a longer value is not a SendGrid value.
@@ -104,6 +130,8 @@ def stored_fields(raw: Mapping[str, Any]) -> StoredFields:
 def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
     """One SendGrid event in the project's vocabulary; unknown or odd values become None."""
     f = stored_fields(raw)
+    classification = _short_text(raw.get("bounce_classification"), MAX_CLASSIFICATION)
+    change, note, todo = _account_change(f.raw_type, raw)
     return NormalisedEvent(
         provider=NAME,
         provider_event_id=f.provider_event_id,
@@ -122,9 +150,39 @@ def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
         soft_bounce=raw.get("type") == "blocked",
         drop_suppression=drop_suppression(raw) if f.raw_type == "dropped" else None,
         reason=_short_text(raw.get("reason"), MAX_REASON),
-        bounce_classification=_short_text(raw.get("bounce_classification"), MAX_CLASSIFICATION),
+        bounce_classification=classification,
+        bounce_class=_bounce_class(classification) if f.raw_type == "bounce" else None,
+        account_change=change,
+        account_note=note,
+        account_todo=todo,
         raw=raw,
     )
+
+
+def _bounce_class(classification: str | None) -> BounceClass | None:
+    if classification is None:
+        return None
+    found = SENDGRID_BOUNCE_CLASSES.get(classification.strip().casefold())
+    return found or BounceClass.UNCLASSIFIED  # a class SendGrid adds later: counted, kept raw
+
+
+def _account_change(
+    raw_type: str | None, raw: Mapping[str, Any]
+) -> tuple[AccountChange | None, str | None, str | None]:
+    """(change, what happened, what to do) for an event about the account; Nones otherwise."""
+    if raw_type == "dropped":
+        reason = raw.get("reason")
+        if isinstance(reason, str) and reason.strip().casefold() in ACCOUNT_DROP_REASONS:
+            note = f"SendGrid dropped mail: {reason.strip()[:200]}"
+            return AccountChange.STOPPED, note, _ACCOUNT_DROP_TODO
+        return None, None, None
+    if raw_type != "account_status_change":
+        return None, None, None
+    kind = _short_text(raw.get("type"), MAX_RAW_TYPE) or "no type given"
+    note = f"SendGrid changed the account's status: {kind}"
+    if _REACTIVATION in kind.casefold():
+        return AccountChange.REACTIVATED, note, None
+    return AccountChange.STOPPED, note, _ACCOUNT_STATUS_TODO
 
 
 def drop_suppression(raw: Mapping[str, Any]) -> SuppressionReason | None:
@@ -195,4 +253,5 @@ PROVIDER = Provider(
     translate=translate,
     verifier=verifier_for,
     inbound=INBOUND,
+    account_drop_reasons=ACCOUNT_DROP_REASONS,
 )
