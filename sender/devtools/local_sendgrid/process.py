@@ -62,6 +62,16 @@ class Admin:
         result: dict[str, Any] = self._post("/_admin/simulate", scenario)
         return result
 
+    def set_quota(self, recipients: int | None) -> dict[str, Any]:
+        """Drop every recipient past `recipients` more for the quota; None lifts it."""
+        result: dict[str, Any] = self._post("/_admin/quota", {"recipients": recipients})
+        return result
+
+    def post_event(self, **fields: Any) -> dict[str, Any]:
+        """Post one event (account_events.build_event); its answer status and the event."""
+        result: dict[str, Any] = self._post("/_admin/event", fields)
+        return result
+
     def reply(self, **fields: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._post("/_admin/reply", fields)
         return result

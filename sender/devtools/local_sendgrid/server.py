@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sender.devtools.local_sendgrid.account_events import Quota, build_event
 from sender.devtools.local_sendgrid.faults import (
     RECORDS_MAIL,
     Decision,
@@ -72,6 +73,7 @@ class App:
     inbound_url: str | None = None
     inbound_auth: tuple[str, str] | None = None
     schema_sample: int = 0  # 0: the schema checks every personalization
+    quota: Quota = field(default_factory=Quota)  # the plan's quota (account_events)
     stats: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -163,6 +165,8 @@ class Handler(BaseHTTPRequestHandler):
             "/_admin/reset": self._reset,
             "/_admin/simulate": self._simulate,
             "/_admin/reply": self._reply,
+            "/_admin/quota": self._quota,
+            "/_admin/event": self._event,
         }
         route = routes.get(path)
         if route is None:
@@ -261,7 +265,7 @@ class Handler(BaseHTTPRequestHandler):
         rows = self.app.store.recipients(
             email, message_id, int(query.get("limit", 1000)), int(query.get("after_id", 0))
         )
-        self._answer(200, {"recipients": rows})
+        self._answer(200, {"recipients": self.app.quota.mark(rows)})
 
     def _set_faults(self, data: dict[str, Any]) -> None:
         self.app.faults.configure(FaultPlan.from_json(data))
@@ -269,6 +273,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _reset(self, data: dict[str, Any]) -> None:
         self.app.store.reset()
+        self.app.quota.reset()
         self.app.faults.configure(FaultPlan())
         with self.app.lock:
             self.app.stats.clear()
@@ -288,6 +293,22 @@ class Handler(BaseHTTPRequestHandler):
         scenario = Scenario.from_json(data)
         posted, statuses = simulate(self.app, url, scenario, message_id, after_id)
         self._answer(200, {"events": posted, "batches": len(statuses), "statuses": statuses})
+
+    def _quota(self, data: dict[str, Any]) -> None:
+        recipients = data.get("recipients")
+        allowed = None if recipients is None else int(recipients)
+        self._answer(200, self.app.quota.limit(allowed, self.app.store.count()))
+
+    def _event(self, data: dict[str, Any]) -> None:
+        url = data.pop("events_url", None) or self.app.events_url
+        if not url:
+            self._answer(409, {"error": "no events URL: start with --events-url or pass one"})
+            return
+        email = data.get("email")
+        found = self.app.store.recipients(email=str(email), limit=1_000_000) if email else []
+        event = build_event(data, found[-1] if found else None)
+        status = post_signed(url, next(batches([event])), self.app.signer)
+        self._answer(200, {"status": status, "event": event})
 
     def _reply(self, data: dict[str, Any]) -> None:
         url = data.get("inbound_url") or self.app.inbound_url
@@ -358,7 +379,9 @@ def simulate(
     def events() -> Iterator[dict[str, Any]]:
         nonlocal after, posted
         while True:
-            page = app.store.recipients(message_id=message_id, limit=1000, after_id=after)
+            page = app.quota.mark(
+                app.store.recipients(message_id=message_id, limit=1000, after_id=after)
+            )
             if not page:
                 return
             after = page[-1]["id"]

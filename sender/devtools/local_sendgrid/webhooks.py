@@ -134,7 +134,14 @@ def events_for(
         kind = rng.choice(("bounce", "blocked"))
         out.append(
             _event(
-                recipient, "bounce", at + 1, type=kind, status="5.1.1", reason="mailbox unavailable"
+                recipient,
+                "bounce",
+                at + 1,
+                type=kind,
+                status="5.1.1",
+                reason="mailbox unavailable",
+                # Event Webhook reference, bounce: SendGrid's class of the refusal.
+                bounce_classification="Invalid Address" if kind == "bounce" else "Reputation",
             )
         )
         return out
