@@ -67,10 +67,10 @@ def test_rows_carry_the_provider_they_came_through(any_engine: Engine) -> None:
 
 
 def test_an_unknown_event_is_stored_as_unknown_with_its_raw_form(any_engine: Engine) -> None:
-    odd = sg(1, "account_status_change", detail={"nested": [1, 2]})
+    odd = sg(1, "sub_account_created", detail={"nested": [1, 2]})
     store_events(any_engine, PROVIDER, parse_batch(PROVIDER, body(odd)), NOW)
     (row,) = stored(any_engine)
-    assert (row.event_type, row.raw_type, row.raw) == ("unknown", "account_status_change", odd)
+    assert (row.event_type, row.raw_type, row.raw) == ("unknown", "sub_account_created", odd)
 
 
 def test_an_empty_batch_touches_nothing(any_engine: Engine) -> None:

@@ -57,12 +57,12 @@ def test_an_unknown_provider_is_refused(name: str) -> None:
 
 
 def test_an_unknown_event_is_kept_as_unknown_with_its_raw_payload() -> None:
-    raw = {"event": "account_status_change", "sg_event_id": "e9", "timestamp": 1, "x": [1]}
+    raw = {"event": "sub_account_created", "sg_event_id": "e9", "timestamp": 1, "x": [1]}
     event = providers.get(sendgrid.NAME).translate(raw)
     assert (event.provider, event.event_type, event.raw_type) == (
         sendgrid.NAME,
         EventType.UNKNOWN,
-        "account_status_change",
+        "sub_account_created",
     )
     assert event.raw == raw
 

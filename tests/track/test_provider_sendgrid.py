@@ -32,10 +32,10 @@ def test_every_known_type_translates(raw: str, normal: EventType) -> None:
 
 
 def test_unknown_type_is_kept_not_raised() -> None:
-    raw = {"event": "account_status_change", "sg_event_id": "e2", "timestamp": 1, "x": [1]}
+    raw = {"event": "sub_account_created", "sg_event_id": "e2", "timestamp": 1, "x": [1]}
     event = translate(raw)
     assert event.event_type is EventType.UNKNOWN
-    assert event.raw_type == "account_status_change"
+    assert event.raw_type == "sub_account_created"
     assert event.raw == raw
 
 
