@@ -18,13 +18,15 @@ from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixt
 from sending_fixtures import add_wave, wave_status
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
+from web_fixtures import log_in, make_app
 
 from sender.cli import app
 from sender.core.config import reset_settings
 from sender.core.db import session_scope
 from sender.core.models import Event, Message, Supporter, Suppression
-from sender.core.vocabulary import MessageStatus, WaveStatus
+from sender.core.vocabulary import WaveStatus
 from sender.devtools.local_sendgrid.process import LocalSendGrid
+from sender.send import store as repo
 from sender.send.batch import BatchOutcome
 from sender.send.pipeline import send_batch
 
@@ -62,7 +64,7 @@ def test_a_quota_drop_mid_wave_pauses_it_and_resume_sends_the_rest_once(
         status, reason = wave_status(pg_engine, world.wave_id)
         assert status == WaveStatus.PAUSED
         assert reason is not None and f"SendGrid dropped mail: {QUOTA} (at " in reason
-        assert f"raise the plan's quota (or wait for the next billing period), then " in reason
+        assert "raise the plan's quota (or wait for the next billing period), then " in reason
         assert reason.endswith(f"`campaign wave resume {WAVE_NAME}`")
         # Paused at once: the batch still queued is held, SendGrid gets nothing more.
         assert send_batch(third, world.sender).outcome == BatchOutcome.HELD
@@ -74,6 +76,11 @@ def test_a_quota_drop_mid_wave_pauses_it_and_resume_sends_the_rest_once(
             ("failed", f"dropped: {QUOTA}"): 2,
             ("planned", None): 3,
         }
+
+        staff = make_app(pg_engine).test_client()
+        assert log_in(staff) == 302
+        page = staff.get("/dashboard/").get_data(as_text=True)
+        assert 'data-testid="wave-reason"' in page and QUOTA in page
 
         cli_env(monkeypatch, world, API_KEY)
         listing = runner.invoke(app, ["wave", "list"])
@@ -112,8 +119,6 @@ def _other_waves(world: Sent) -> dict[str, int]:
         "done": add_wave(world.engine, world.settings, name="over", status=WaveStatus.DONE),
     }
     with session_scope(world.engine) as session:
-        from sender.send import store as repo
-
         repo.move_wave(session, ids["staff"], [WaveStatus.PAUSED], WaveStatus.PAUSED, "by Ana")
     return ids
 

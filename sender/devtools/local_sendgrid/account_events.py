@@ -110,9 +110,7 @@ def build_event(data: Mapping[str, Any], recipient: Mapping[str, Any] | None) ->
     return event
 
 
-def _about(
-    email: str, at: int, kind: str, recipient: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def _about(email: str, at: int, kind: str, recipient: Mapping[str, Any] | None) -> dict[str, Any]:
     # Custom args come back at the top level, as on every message event.
     event: dict[str, Any] = dict((recipient or {}).get("custom_args") or {})
     event.update(email=email, timestamp=at, event=kind, sg_event_id=uuid.uuid4().hex)
