@@ -36,6 +36,7 @@ from sender.core.models import (
 from sender.core.vocabulary import (
     BatchStatus,
     CaseStatus,
+    EventType,
     MessageStatus,
     WaveStatus,
 )
@@ -265,7 +266,11 @@ def reconcile(session: Session, batch_id: int, now: datetime) -> tuple[int, int]
     batch = session.get(Batch, batch_id, with_for_update=True)
     if batch is None or batch.status != BatchStatus.SENDING:
         return (0, 0)
-    seen = exists().where(Event.message_id == Message.id)
+    # A drop is no delivery: the message goes again (a quota drop was never delivered;
+    # an address drop has suppressed the address, so the resend's re-check skips it).
+    seen = exists().where(
+        Event.message_id == Message.id, Event.event_type != EventType.DROPPED.value
+    )
     sent = mark_sent(
         session,
         update(Message)

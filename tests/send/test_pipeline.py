@@ -210,6 +210,39 @@ def test_a_batch_whose_window_closed_is_not_sent_late(pg_engine: Engine) -> None
     assert statuses(pg_engine, Message) == {MessageStatus.CANCELLED: 3}
 
 
+def test_a_drop_does_not_confirm_an_unknown_outcome(pg_engine: Engine) -> None:
+    # A message the provider dropped (here for the quota, issue 12) reached nobody: an
+    # unknown outcome is not settled by its drop, the message is sent again.
+    _, (batch_id,) = _queued(pg_engine)
+    transport = RecordingTransport(script=[OutcomeUnknown("read timed out")])
+    clock = MovableClock(NINE)
+    sender = make_sender(pg_engine, SETTINGS, transport, clock, policy=FAST)
+    assert send_batch(batch_id, sender).outcome == BatchOutcome.UNKNOWN
+    with session_scope(pg_engine) as session:
+        ids = list(session.scalars(select(Message.id).order_by(Message.id)))
+        for n, (message_id, kind) in enumerate(zip(ids, ["dropped", "queued"], strict=False)):
+            session.add(
+                Event(
+                    provider="sendgrid",
+                    provider_event_id=f"ev-{n}",
+                    event_type=kind,
+                    raw_type=kind,
+                    message_id=message_id,
+                    occurred_at=NINE,
+                )
+            )
+    later = NINE + timedelta(minutes=2)
+    with session_scope(pg_engine) as session:
+        assert repo.reconcile(session, batch_id, later) == (1, 2)  # the drop is resent
+    clock.at = later
+    with session_scope(pg_engine) as session:
+        assert repo.release_due(session, later, 100) == [batch_id]
+    assert send_batch(batch_id, sender).sent == 2
+    resent = {int(r.custom_args["message_id"]) for r in transport.sent[-1].recipients}
+    assert ids[0] in resent and ids[1] not in resent
+    assert statuses(pg_engine, Message) == {MessageStatus.SENT: 3}
+
+
 def test_an_unknown_outcome_is_reconciled_from_events_before_any_resend(
     pg_engine: Engine,
 ) -> None:
