@@ -10,6 +10,7 @@ draft ─launch─▶ scheduled ─(start reached: planned)─▶ sending ─(no
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,8 @@ from sender.track.account import PAUSE_PREFIX, AccountNotice, resend_on_resume
 
 UNFINISHED = (WaveStatus.DRAFT, WaveStatus.SCHEDULED, WaveStatus.SENDING, WaveStatus.PAUSED)
 PAUSABLE = (WaveStatus.SCHEDULED, WaveStatus.SENDING)
+
+log = logging.getLogger(__name__)
 
 
 class LaunchRefused(CampaignError):
@@ -186,6 +189,8 @@ def apply_account_notices(
             lines += _pause_for(session, notice)
         else:
             lines += _note_reactivation(session, notice)
+    for line in lines:
+        log.warning(line)
     return lines
 
 
