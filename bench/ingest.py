@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from sender.core import db
 from sender.core.models import Event
 from sender.devtools.services import free_port, postgres_server, redis_server
-from sender.track.event_store import IncomingEvent, parse_batch, store_events
+from sender.track.event_store import ParsedBatch, parse_batch, store_events
 from sender.track.providers.base import Provider
 from sender.track.providers.sendgrid import PROVIDER
 
@@ -184,12 +184,12 @@ def _machine_busy_seconds() -> float:
 
 
 def naive_store(
-    engine: Engine, provider: Provider, batch: list[IncomingEvent], received_at: datetime
+    engine: Engine, provider: Provider, batch: ParsedBatch, received_at: datetime
 ) -> int:
     """ORM object per event, SELECT before INSERT: the obvious way."""
     stored = 0
     with Session(engine) as session, session.begin():
-        for item in batch:
+        for item in batch.events:
             e = provider.translate(item.raw)
             if session.scalar(
                 select(Event.id).where(Event.provider_event_id == e.provider_event_id)
