@@ -125,3 +125,18 @@ def ingest(engine: Engine, events: list[dict[str, Any]]) -> int:
     return store_events(
         engine, PROVIDER, parse_batch(PROVIDER, json.dumps(events).encode()), T0
     ).stored
+
+
+def keep_odd_events(engine: Engine) -> list[str]:
+    """A batch with two events that cannot be stored (kept raw) and one that can;
+    returns the reasons the two are kept with, in batch order."""
+    import json
+
+    odd = [
+        {"sg_event_id": "no-type", "timestamp": int(T0.timestamp())},
+        {"event": "open", "sg_event_id": "no-time", "timestamp": "last tuesday"},
+    ]
+    good = {"event": "delivered", "sg_event_id": "fine", "timestamp": int(T0.timestamp())}
+    body = json.dumps([odd[0], good, odd[1]]).encode()
+    store_events(engine, PROVIDER, parse_batch(PROVIDER, body), T0)
+    return ["event 0: missing or invalid event", "event 2: missing or invalid timestamp"]

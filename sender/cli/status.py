@@ -124,6 +124,25 @@ def problem_lines(report: StatusReport) -> list[RenderableType]:
     return lines
 
 
+def rejected_lines(report: StatusReport) -> list[RenderableType]:
+    """Webhook events kept raw because they could not be stored, with the latest reasons."""
+    rejected = report.rejected_events
+    if not rejected.count:
+        return []
+    lines: list[RenderableType] = [
+        Text(
+            f"{_plural(rejected.count, 'webhook event')} could not be stored and "
+            "are kept raw (rejected_events); latest:",
+            style="yellow",
+        )
+    ]
+    lines += [
+        Text(f"  {r.received_at:%Y-%m-%d %H:%M:%S} {r.provider}: {r.reason}")
+        for r in rejected.latest
+    ]
+    return lines
+
+
 def render(report: StatusReport, finished: StatusReport | None = None) -> RenderableType:
     """The report; ``finished`` (every wave) is shown when nothing is in flight."""
     parts: list[RenderableType] = []
@@ -136,6 +155,7 @@ def render(report: StatusReport, finished: StatusReport | None = None) -> Render
         if finished is not None and finished.waves:
             parts += [Text("How the other waves ended:"), waves_view(finished)]
             parts += problem_lines(finished)
+    parts += rejected_lines(report)
     parts.append(live_lines(report))
     parts.append(Text(f"at {report.generated_at:%Y-%m-%d %H:%M:%S} UTC", style="dim"))
     return Group(*parts)

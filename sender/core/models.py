@@ -283,6 +283,27 @@ class Event(Base):
     raw: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class RejectedEvent(Base):
+    """A webhook event that could not be stored as an event, kept raw with the reason.
+
+    Its batch was answered 2xx, so the provider will not send it again: this row is
+    the only copy. `raw` is the event as JSON text with every non-ASCII character
+    escaped, so NUL characters and lone surrogates survive as escapes. `digest` (of
+    provider and raw) keeps a redelivered copy from being stored twice.
+    """
+
+    __tablename__ = "rejected_events"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(HashText, unique=True)
+    position: Mapped[int] = mapped_column(Integer)  # in the batch it came in
+    kind: Mapped[str] = mapped_column(String(32))  # vocabulary.RejectionKind
+    reason: Mapped[str] = mapped_column(String(200))
+    raw: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
 class Action(Base):
     __tablename__ = "actions"
     __table_args__ = (

@@ -107,6 +107,15 @@ class BounceClass(StrEnum):
     UNCLASSIFIED = "unclassified"
 
 
+class RejectionKind(StrEnum):
+    """Why a webhook event could not be stored as an event (it is kept raw instead)."""
+
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_TYPE = "missing_type"
+    MISSING_TIMESTAMP = "missing_timestamp"
+    INVALID_TEXT = "invalid_text"  # NUL characters or lone surrogates: jsonb holds neither
+
+
 class ActionKind(StrEnum):
     OPENED = "opened"
     OPENED_MACHINE = "opened_machine"

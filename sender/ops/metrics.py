@@ -69,6 +69,12 @@ EVENTS_INGESTED = Counter(
     "Provider events in accepted webhook batches, by normalised type (redeliveries included).",
     ["type"],
 )
+EVENTS_REJECTED = Counter(
+    "events_rejected",
+    "Webhook events kept raw because they could not be stored as events, by kind "
+    "(not_an_object, missing_type, missing_timestamp, invalid_text).",
+    ["kind"],
+)
 WEBHOOK_REFUSALS = Counter(
     "webhook_refusals",
     "Webhook requests refused (bad signature, too old, malformed...).",
@@ -116,6 +122,12 @@ def count_events(types: Iterable[str]) -> None:
     """One webhook batch: one increment per event type, by that type's count."""
     for kind, count in CollectionCounter(types).items():
         EVENTS_INGESTED.labels(type=kind).inc(count)
+
+
+def count_rejected(kinds: Iterable[str]) -> None:
+    """The events of one webhook batch kept raw instead of stored, by rejection kind."""
+    for kind, count in CollectionCounter(kinds).items():
+        EVENTS_REJECTED.labels(kind=kind).inc(count)
 
 
 def count_refusal(endpoint: str, reason: str) -> None:

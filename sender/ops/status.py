@@ -24,6 +24,7 @@ from sender.core.models import Batch, Campaign, Case, Message, Wave
 from sender.core.vocabulary import BatchStatus, MessageStatus, WaveStatus
 from sender.ops.metrics import WaveCount
 from sender.send.ratelimit import BucketLevel, RedisTokenBucket
+from sender.track.rejected_events import RejectedSummary, rejected_summary
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -183,6 +184,8 @@ class StatusReport:
     failed_batches: tuple[FailedBatch, ...]
     live: LiveView
     every_wave: bool = False  # finished waves were asked for too
+    # Webhook events kept raw because they could not be stored (issue 12).
+    rejected_events: RejectedSummary = field(default_factory=RejectedSummary)
 
 
 def wave_progress(
@@ -425,4 +428,5 @@ def snapshot(
         failed_batches=failed_batches(engine, [w.wave_id for w in waves]),
         live=live_view(live, ping_timeout),
         every_wave=every_wave,
+        rejected_events=rejected_summary(engine),
     )

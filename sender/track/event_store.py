@@ -1,15 +1,18 @@
 """Durable, deduplicated storage of raw provider events.
 
-A webhook batch is parsed once, checked whole, then stored in one statement:
-either every new event of the batch is stored or none is. Providers deliver
+A webhook batch is parsed once, then stored in one transaction. Providers deliver
 each event at least once (often several times), so storage is idempotent on
 the provider's event id (INSERT ... ON CONFLICT DO NOTHING). On PostgreSQL the batch
 goes as one array per column into `INSERT ... SELECT FROM unnest(...)`: one
 statement, a dozen parameters, no per-row binding and no staging table.
 
-The body is a JSON array of objects. Each must carry what its provider's
-`stored_event` requires (for SendGrid: `event`, `sg_event_id` and `timestamp`),
-else the whole batch is refused. Everything else is optional and kept raw.
+The body is a JSON array. Only a body that is not one is refused whole. Each
+item is judged alone (issue 12): an object that has what its provider's
+`stored_event` requires (for SendGrid: `event` and a usable `timestamp`; the id
+is made up when missing) is stored as an event; anything else (not an object,
+no type, no timestamp, text jsonb cannot hold) is kept raw with the reason in
+`rejected_events` (sender.track.rejected_events), in the same transaction.
+One odd event therefore never costs the unsubscribes that share its batch.
 
 The request path does only this: one orjson parse, the stored columns per
 event (the provider's `stored_event`) and one re-serialisation of each event
@@ -25,12 +28,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sender.core.errors import InvalidInput
 from sender.core.models import Event
-from sender.track.providers.base import Provider, StoredFields
+from sender.core.vocabulary import RejectionKind
+from sender.track.providers.base import Provider, Rejection, StoredFields
+from sender.track.rejected_events import RejectedItem, rejected_item, store_rejected
 
 _COLUMNS = (
     "provider",
@@ -93,22 +98,47 @@ class IncomingEvent:
 
 
 @dataclass(frozen=True)
+class ParsedBatch:
+    """A webhook body judged event by event: what is stored and what is kept raw."""
+
+    events: list[IncomingEvent]
+    rejected: list[RejectedItem]
+
+    @property
+    def received(self) -> int:
+        return len(self.events) + len(self.rejected)
+
+
+@dataclass(frozen=True)
 class StoreResult:
     received: int
     stored: int
+    rejected: int = 0  # items of the batch kept raw instead (redelivered copies included)
 
     @property
     def duplicates(self) -> int:
-        return self.received - self.stored
+        return self.received - self.stored - self.rejected
 
 
-def parse_batch(provider: Provider, body: bytes) -> list[IncomingEvent]:
-    """Every event of a webhook body, or InvalidInput naming the first problem."""
+_NOT_AN_OBJECT = Rejection(RejectionKind.NOT_AN_OBJECT, "must be a JSON object")
+
+
+def parse_batch(provider: Provider, body: bytes) -> ParsedBatch:
+    """Every item of a webhook body, as an event or as a rejection; InvalidInput only
+    when the body is not a JSON array."""
     data = _loads(body)
     if not isinstance(data, list):
         raise InvalidInput(f"body must be a JSON array of events, not {type(data).__name__}")
     stored_event = provider.stored_event
-    return [_incoming(stored_event, item, position) for position, item in enumerate(data)]
+    events: list[IncomingEvent] = []
+    rejected: list[RejectedItem] = []
+    for position, item in enumerate(data):
+        outcome = _incoming(stored_event, item, position)
+        if isinstance(outcome, IncomingEvent):
+            events.append(outcome)
+        else:
+            rejected.append(outcome)
+    return ParsedBatch(events, rejected)
 
 
 def _loads(body: bytes) -> Any:
@@ -127,14 +157,22 @@ def _loads(body: bytes) -> Any:
 
 
 def _incoming(
-    stored_event: Callable[[Mapping[str, Any], int], StoredFields], item: object, position: int
-) -> IncomingEvent:
+    stored_event: Callable[[Mapping[str, Any], int], StoredFields | Rejection],
+    item: object,
+    position: int,
+) -> IncomingEvent | RejectedItem:
     if not isinstance(item, dict):
-        raise InvalidInput(f"event {position}: must be a JSON object")
-    return IncomingEvent(stored_event(item, position), _raw_json(item, position))
+        return rejected_item(item, position, _NOT_AN_OBJECT.numbered(position))
+    fields = stored_event(item, position)
+    if isinstance(fields, Rejection):
+        return rejected_item(item, position, fields)
+    raw_json = _raw_json(item)
+    if isinstance(raw_json, Rejection):
+        return rejected_item(item, position, raw_json.numbered(position))
+    return IncomingEvent(fields, raw_json)
 
 
-def _raw_json(item: dict[str, Any], position: int) -> str:
+def _raw_json(item: dict[str, Any]) -> str | Rejection:
     try:
         raw_json = orjson.dumps(item).decode()
     except orjson.JSONEncodeError:
@@ -142,11 +180,11 @@ def _raw_json(item: dict[str, Any], position: int) -> str:
         raw_json = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
     # PostgreSQL's jsonb holds neither NUL characters nor unpaired surrogates.
     if "\\u0000" in raw_json:
-        raise InvalidInput(f"event {position}: contains a NUL character")
+        return Rejection(RejectionKind.INVALID_TEXT, "contains a NUL character")
     try:
         raw_json.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise InvalidInput(f"event {position}: contains invalid Unicode") from error
+    except UnicodeEncodeError:
+        return Rejection(RejectionKind.INVALID_TEXT, "contains invalid Unicode")
     return raw_json
 
 
@@ -155,20 +193,26 @@ def _refuse_constant(name: str) -> Any:
 
 
 def store_events(
-    engine: Engine, provider: Provider, batch: Sequence[IncomingEvent], received_at: datetime
+    engine: Engine, provider: Provider, batch: ParsedBatch, received_at: datetime
 ) -> StoreResult:
-    """Store the events not seen before, all in one transaction; returns how many were new."""
-    if not batch:
+    """Store the events not seen before and keep the rejected items, in one transaction;
+    returns how many events were new."""
+    events, rejected = batch.events, batch.rejected
+    if not events and not rejected:
         return StoreResult(0, 0)
-    if engine.dialect.name == "postgresql":
-        stored = _insert_unnest(engine, provider.name, batch, received_at)
-    else:
-        stored = _insert_ignoring_duplicates(engine, provider.name, batch, received_at)
-    return StoreResult(received=len(batch), stored=stored)
+    with engine.begin() as connection:
+        if not events:
+            stored = 0
+        elif engine.dialect.name == "postgresql":
+            stored = _insert_unnest(connection, provider.name, events, received_at)
+        else:
+            stored = _insert_ignoring_duplicates(connection, provider.name, events, received_at)
+        store_rejected(connection, provider.name, rejected, received_at)
+    return StoreResult(received=batch.received, stored=stored, rejected=len(rejected))
 
 
 def _insert_unnest(
-    engine: Engine, provider: str, batch: Sequence[IncomingEvent], received_at: datetime
+    connection: Connection, provider: str, batch: Sequence[IncomingEvent], received_at: datetime
 ) -> int:
     # One list per column: zip(*rows) transposes in C.
     columns = list(zip(*(item.fields for item in batch), strict=True))
@@ -176,14 +220,13 @@ def _insert_unnest(
     params["raws"] = [item.raw_json for item in batch]
     params["received"] = received_at
     params["provider"] = provider
-    with engine.begin() as connection:
-        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            # Binary arrays: text-format array dumping escapes every element in Python.
-            cursor.execute(_UNNEST, params)
-            stored = int(cursor.rowcount)
-        finally:
-            cursor.close()
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        # Binary arrays: text-format array dumping escapes every element in Python.
+        cursor.execute(_UNNEST, params)
+        stored = int(cursor.rowcount)
+    finally:
+        cursor.close()
     return stored
 
 
@@ -194,12 +237,11 @@ def _row(provider: str, item: IncomingEvent, received_at: datetime) -> dict[str,
 
 
 def _insert_ignoring_duplicates(
-    engine: Engine, provider: str, batch: Sequence[IncomingEvent], received_at: datetime
+    connection: Connection, provider: str, batch: Sequence[IncomingEvent], received_at: datetime
 ) -> int:
     rows = [_row(provider, item, received_at) for item in batch]
     statement = sqlite_insert(Event).on_conflict_do_nothing(index_elements=["provider_event_id"])
-    with engine.begin() as connection:
-        before = connection.execute(text("SELECT total_changes()")).scalar_one()
-        connection.execute(statement, rows)
-        after = connection.execute(text("SELECT total_changes()")).scalar_one()
+    before = connection.execute(text("SELECT total_changes()")).scalar_one()
+    connection.execute(statement, rows)
+    after = connection.execute(text("SELECT total_changes()")).scalar_one()
     return int(after) - int(before)

@@ -27,6 +27,7 @@ from sender.ops import status
 from sender.report.activity import actions_per_case_day
 from sender.report.lookup import look_up_suppression
 from sender.report.totals import Dimension, build_report
+from sender.track.rejected_events import rejected_summary
 from sender.track.replies import ReviewItem, review_list
 from sender.web import context
 from sender.web.auth import login_required, staff_page_context
@@ -115,6 +116,7 @@ def index() -> str:
         failed=status.failed_batches(context.engine(), wave_ids),
         live=status.live_view(context.live_source(), ping_timeout=0),
         controls=_CONTROLS,
+        rejected=rejected_summary(context.engine()),
     )
 
 

@@ -4,10 +4,14 @@ The provider is resolved through the registry (sender.track.providers); any
 other name is 404. SendGrid's Event Webhook posts to /webhooks/sendgrid/events.
 
 Order of checks, cheapest refusal first, nothing stored unless all pass:
-size (413) → signature and timestamp age (403) → JSON shape and required
-fields (400). Then the batch is stored in one statement, deduplicated on the
-provider's event id, and a task turns it into actions; the answer does not
-wait for that task when a broker is configured.
+size (413) → signature and timestamp age (403) → a JSON array (400). Then each
+event is judged alone: the storable ones are stored in one statement,
+deduplicated on the provider's event id, the others kept raw with the reason
+(sender.track.rejected_events), and the answer is 2xx, because SendGrid retries
+any other answer for 24 h and then drops the whole batch, unsubscribes and all.
+Only when the database cannot take the batch is the answer 503, so that SendGrid
+retries it. A task turns stored events into actions; the answer does not wait
+for that task when a broker is configured.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from sender.campaign.waves import apply_account_notices
@@ -59,11 +64,27 @@ def events(provider_name: str) -> ResponseReturnValue:
     except InvalidInput as error:
         metrics.count_refusal("events", "malformed")
         return jsonify(error=str(error)), 400
-    result = store_events(context.engine(), provider, batch, now)
-    metrics.count_events(e.fields.event_type for e in batch)
+    try:
+        result = store_events(context.engine(), provider, batch, now)
+    except SQLAlchemyError as error:
+        # Nothing was stored (one transaction): a 5xx makes the provider retry it.
+        log.error("event webhook could not store a batch: %s", error)
+        metrics.count_refusal("events", "unavailable")
+        return jsonify(error="events could not be stored; retry later"), 503
+    metrics.count_events(e.fields.event_type for e in batch.events)
+    if batch.rejected:
+        metrics.count_rejected(r.kind for r in batch.rejected)
+        log.warning(
+            "event webhook kept %d events it could not store: %s",
+            len(batch.rejected),
+            "; ".join(r.reason for r in batch.rejected[:3]),
+        )
     if result.stored:
         _enqueue_processing()
-    return jsonify(received=result.received, stored=result.stored), 200
+    answer: dict[str, int] = {"received": result.received, "stored": result.stored}
+    if result.rejected:  # only then: the common answer keeps its two keys
+        answer["rejected"] = result.rejected
+    return jsonify(answer), 200
 
 
 def _provider(name: str) -> Provider:

@@ -82,3 +82,13 @@ def test_empty_database_says_nothing_in_flight(runner: CliRunner, env: pytest.Mo
 def test_bad_interval_is_refused(runner: CliRunner, seeded_db: str) -> None:
     result = runner.invoke(app, ["status", "--watch", "--interval", "0"])
     assert result.exit_code == 2
+
+
+def test_status_shows_webhook_events_kept_raw(runner: CliRunner, seeded_db: str) -> None:
+    from events_fixtures import keep_odd_events
+
+    keep_odd_events(get_engine(seeded_db))
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "2 webhook events could not be stored" in result.output
+    assert "event 2: missing or invalid timestamp" in result.output

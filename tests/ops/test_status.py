@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import redis
+from events_fixtures import keep_odd_events
 from ops_fixtures import (
     NOW,
     ops_redis_fixture,  # noqa: F401 - provides ops_redis_url
@@ -210,3 +211,20 @@ def _text(renderable: object, width: int = 120) -> str:
     console = Console(width=width, record=True, file=io.StringIO())
     console.print(renderable)
     return console.export_text()
+
+
+def test_webhook_events_kept_raw_are_counted_with_their_latest_reasons(
+    any_engine: Engine,
+) -> None:
+    seed(any_engine)
+    assert status.snapshot(any_engine, NOW).rejected_events.count == 0
+    reasons = keep_odd_events(any_engine)
+    report = status.snapshot(any_engine, NOW)
+    assert report.rejected_events.count == 2
+    assert sorted(r.reason for r in report.rejected_events.latest) == reasons
+    text = _text(cli_status.render(report), width=120)
+    assert "2 webhook events could not be stored" in text
+    assert all(reason in text for reason in reasons)
+    # Nothing in flight: the finished view still shows them.
+    quiet = status.snapshot(any_engine, NOW, every_wave=True)
+    assert "2 webhook events" in _text(cli_status.render(quiet), width=120)

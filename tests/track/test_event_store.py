@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine, event, select, text
 
 from sender.core.errors import InvalidInput
-from sender.core.models import Event
+from sender.core.models import Event, RejectedEvent
 from sender.track.event_store import parse_batch, store_events
 from sender.track.providers.sendgrid import PROVIDER
 
@@ -80,17 +80,64 @@ def test_an_empty_batch_touches_nothing(any_engine: Engine) -> None:
 
 @pytest.mark.parametrize(
     ("payload", "problem"),
-    [
-        (b"{}", "JSON array"),
-        (b"[1]", "event 0: must be a JSON object"),
-        (body(sg(1), {"event": "open"}), "event 1: missing or invalid sg_event_id, timestamp"),
-        (b"[NaN]", "not valid JSON"),
-        (body(sg(1, note="a\u0000b")), "NUL character"),
-    ],
+    [(b"{}", "JSON array"), (b"[NaN]", "not valid JSON"), (b"[1,", "not valid JSON")],
 )
-def test_a_bad_batch_is_refused_whole(payload: bytes, problem: str) -> None:
+def test_a_body_that_is_not_a_json_array_is_refused_whole(payload: bytes, problem: str) -> None:
     with pytest.raises(InvalidInput, match=problem):
         parse_batch(PROVIDER, payload)
+
+
+def kept(engine: Engine) -> list[Any]:
+    with engine.connect() as connection:
+        query = select(
+            RejectedEvent.position, RejectedEvent.kind, RejectedEvent.reason, RejectedEvent.raw
+        ).order_by(RejectedEvent.position)
+        return list(connection.execute(query))
+
+
+def test_each_odd_event_is_kept_with_its_reason_and_the_rest_is_stored(
+    any_engine: Engine,
+) -> None:
+    batch = [
+        sg(1),
+        1,
+        {"sg_event_id": "no-type", "timestamp": 1_606_800_000},
+        sg(2, timestamp="yesterday"),
+        sg(3, note="a\u0000b"),
+        sg(4, note="\ud800"),
+        sg(5, "unsubscribe"),
+    ]
+    raw = json.dumps(batch).encode()
+    result = store_events(any_engine, PROVIDER, parse_batch(PROVIDER, raw), NOW)
+    assert (result.received, result.stored, result.rejected, result.duplicates) == (7, 2, 5, 0)
+    assert [r.provider_event_id for r in stored(any_engine)] == ["ev-1", "ev-5"]
+    rows = kept(any_engine)
+    assert [(r.position, r.kind) for r in rows] == [
+        (1, "not_an_object"),
+        (2, "missing_type"),
+        (3, "missing_timestamp"),
+        (4, "invalid_text"),
+        (5, "invalid_text"),
+    ]
+    assert rows[0].reason == "event 1: must be a JSON object"
+    assert rows[1].reason == "event 2: missing or invalid event"
+    assert rows[2].reason == "event 3: missing or invalid timestamp"
+    assert rows[3].reason == "event 4: contains a NUL character"
+    assert rows[4].reason == "event 5: contains invalid Unicode"
+    # Kept whole: the raw text reads back as the event that came in.
+    assert [json.loads(r.raw) for r in rows] == [batch[n] for n in (1, 2, 3, 4, 5)]
+    # A redelivered copy keeps nothing twice.
+    again = store_events(any_engine, PROVIDER, parse_batch(PROVIDER, raw), NOW)
+    assert (again.stored, again.rejected, again.duplicates) == (0, 5, 2)
+    assert len(kept(any_engine)) == 5
+    assert len(stored(any_engine)) == 2
+
+
+def test_a_batch_of_only_odd_events_keeps_them_all(any_engine: Engine) -> None:
+    result = store_events(any_engine, PROVIDER, parse_batch(PROVIDER, b'[1, "x", null]'), NOW)
+    assert (result.received, result.stored, result.rejected) == (3, 0, 3)
+    assert [r.raw for r in kept(any_engine)] == ["1", '"x"', "null"]
+    assert stored(any_engine) == []
 
 
 def test_sqlite_stores_a_batch_in_one_statement(sqlite_engine: Engine) -> None:

@@ -7,6 +7,7 @@ import io
 from datetime import UTC, datetime
 
 import pytest
+from events_fixtures import keep_odd_events
 from flask.testing import FlaskClient
 from ops_fixtures import EMAILS, seed
 from sqlalchemy import Engine, select
@@ -172,3 +173,15 @@ def test_report_page_by_case_and_bad_dimension(any_engine: Engine, staff: FlaskC
     html = staff.get("/dashboard/report").get_data(as_text=True)
     assert "Campaign report" in html and "bird" in html and "popi" in html
     assert staff.get("/dashboard/report?by=wave").status_code == 200
+
+
+def test_index_shows_webhook_events_kept_raw_with_reasons(
+    any_engine: Engine, staff: FlaskClient
+) -> None:
+    seed(any_engine)
+    assert "rejected-events" not in staff.get("/dashboard/").get_data(as_text=True)
+    reasons = keep_odd_events(any_engine)
+    html = staff.get("/dashboard/").get_data(as_text=True)
+    assert 'data-testid="rejected-events"' in html
+    assert "2 webhook events could not be stored" in html
+    assert all(reason in html for reason in reasons)

@@ -76,6 +76,21 @@ class Admin:
         result: dict[str, Any] = self._post("/_admin/reply", fields)
         return result
 
+    def post_events(self, events: list[Any], events_url: str | None = None) -> int:
+        """Post a given batch, signed, retried like any other; the first attempt's status."""
+        payload: dict[str, Any] = {"events": events}
+        if events_url:
+            payload["events_url"] = events_url
+        return int(self._post("/_admin/post-events", payload)["status"])
+
+    def retries(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._get("/_admin/retries")
+        return result
+
+    def set_retries(self, **policy: float) -> dict[str, Any]:
+        result: dict[str, Any] = self._post("/_admin/retries", policy)
+        return result
+
 
 @dataclass(frozen=True)
 class LocalSendGrid:

@@ -40,6 +40,13 @@ from sender.devtools.local_sendgrid.faults import (
     FaultPlan,
     parse_rate_flags,
 )
+from sender.devtools.local_sendgrid.legacy_events import LegacyMix
+from sender.devtools.local_sendgrid.retries import (
+    Retrier,
+    add_retry_arguments,
+    configure,
+    retrier_from_args,
+)
 from sender.devtools.local_sendgrid.rules import (
     MAX_BODY_BYTES,
     FieldError,
@@ -74,6 +81,7 @@ class App:
     inbound_auth: tuple[str, str] | None = None
     schema_sample: int = 0  # 0: the schema checks every personalization
     quota: Quota = field(default_factory=Quota)  # the plan's quota (account_events)
+    retrier: Retrier | None = None  # webhook retries (retries.py); None: post once
     stats: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -90,7 +98,14 @@ class App:
             "recipients": self.store.count(),
             "accepted_requests": self.store.request_count(),
             "check_ms_avg": round(stats.get("check_ms", 0) / checked, 3) if checked else None,
+            "webhook_retries": self.retrier.snapshot() if self.retrier else None,
         }
+
+    def post_events(self, url: str, body: bytes) -> int:
+        """One signed event batch; retried in the background when not answered 2xx."""
+        if self.retrier is None:
+            return post_signed(url, body, self.signer)
+        return self.retrier.deliver(url, body)
 
 
 def errors_json(errors: list[FieldError]) -> dict[str, Any]:
@@ -167,6 +182,8 @@ class Handler(BaseHTTPRequestHandler):
             "/_admin/reply": self._reply,
             "/_admin/quota": self._quota,
             "/_admin/event": self._event,
+            "/_admin/post-events": self._post_events,
+            "/_admin/retries": self._set_retries,
         }
         route = routes.get(path)
         if route is None:
@@ -184,6 +201,8 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(200, self.app.snapshot())
         elif parts.path == "/_admin/public-key":
             self._answer(200, {"public_key": self.app.signer.public_key})
+        elif parts.path == "/_admin/retries":
+            self._answer(200, self.app.snapshot()["webhook_retries"] or {})
         elif parts.path == "/_admin/faults":
             self._answer(200, self.app.faults.plan.as_json())
         elif parts.path == "/_admin/recipients":
@@ -275,6 +294,8 @@ class Handler(BaseHTTPRequestHandler):
         self.app.store.reset()
         self.app.quota.reset()
         self.app.faults.configure(FaultPlan())
+        if self.app.retrier is not None:
+            self.app.retrier.reset()
         with self.app.lock:
             self.app.stats.clear()
         self._answer(200, {"reset": True})
@@ -290,8 +311,9 @@ class Handler(BaseHTTPRequestHandler):
         # Recipients are numbered from 1 in acceptance order: `after_id` limits the
         # events to what was accepted since an earlier count (one wave's mail).
         after_id = int(data.pop("after_id", 0))
+        legacy = LegacyMix.pop_from(data)
         scenario = Scenario.from_json(data)
-        posted, statuses = simulate(self.app, url, scenario, message_id, after_id)
+        posted, statuses = simulate(self.app, url, scenario, message_id, after_id, legacy)
         self._answer(200, {"events": posted, "batches": len(statuses), "statuses": statuses})
 
     def _quota(self, data: dict[str, Any]) -> None:
@@ -309,6 +331,18 @@ class Handler(BaseHTTPRequestHandler):
         event = build_event(data, found[-1] if found else None)
         status = post_signed(url, next(batches([event])), self.app.signer)
         self._answer(200, {"status": status, "event": event})
+
+    def _post_events(self, data: dict[str, Any]) -> None:
+        """A given batch (any JSON items, odd ones too), signed and posted with retries."""
+        url = data.get("events_url") or self.app.events_url
+        if not url:
+            self._answer(409, {"error": "no events URL: start with --events-url or pass one"})
+            return
+        body = json.dumps(data["events"], separators=(",", ":")).encode()
+        self._answer(200, {"status": self.app.post_events(str(url), body)})
+
+    def _set_retries(self, data: dict[str, Any]) -> None:
+        self._answer(*configure(self.app.retrier, data))
 
     def _reply(self, data: dict[str, Any]) -> None:
         url = data.get("inbound_url") or self.app.inbound_url
@@ -368,7 +402,12 @@ def _recipient_events(
 
 
 def simulate(
-    app: App, url: str, scenario: Scenario, message_id: str | None = None, after_id: int = 0
+    app: App,
+    url: str,
+    scenario: Scenario,
+    message_id: str | None = None,
+    after_id: int = 0,
+    legacy: LegacyMix | None = None,
 ) -> tuple[int, list[int]]:
     """Post events for every recorded recipient, in ~768 KB signed batches."""
     rng = random.Random(scenario.seed)
@@ -390,8 +429,8 @@ def simulate(
                     posted += 1
                     yield event
 
-    for batch in batches(events()):
-        statuses.append(post_signed(url, batch, app.signer))
+    for batch in batches((legacy or LegacyMix()).apply(events(), app.count)):
+        statuses.append(app.post_events(url, batch))
     return posted, statuses
 
 
@@ -425,6 +464,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=0,
         help="check the schema on N personalizations per request (0: all); limits cover all",
     )
+    add_retry_arguments(parser)
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -441,11 +481,13 @@ def build_app(args: argparse.Namespace) -> App:
     if args.inbound_auth:
         user, _, password = args.inbound_auth.partition(":")
         auth = (user, password)
+    signer = Signer.load_or_create(args.key_file)
     return App(
         api_key=args.api_key,
         store=Store(args.state),
         faults=FaultInjector(plan),
-        signer=Signer.load_or_create(args.key_file),
+        signer=signer,
+        retrier=retrier_from_args(args, signer),
         events_url=args.events_url,
         inbound_url=args.inbound_url,
         inbound_auth=auth,

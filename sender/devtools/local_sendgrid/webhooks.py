@@ -168,7 +168,7 @@ def events_for(
     return out
 
 
-def batches(events: Iterable[dict[str, Any]], limit: int = BATCH_BYTES) -> Iterator[bytes]:
+def batches(events: Iterable[object], limit: int = BATCH_BYTES) -> Iterator[bytes]:
     """JSON arrays of at most `limit` bytes (one event bigger than that goes alone)."""
     pending: list[bytes] = []
     size = 2

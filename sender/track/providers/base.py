@@ -15,7 +15,13 @@ from typing import Any, NamedTuple, Protocol
 
 from sender.core.config import Settings
 from sender.core.errors import CampaignError
-from sender.core.vocabulary import AccountChange, BounceClass, EventType, SuppressionReason
+from sender.core.vocabulary import (
+    AccountChange,
+    BounceClass,
+    EventType,
+    RejectionKind,
+    SuppressionReason,
+)
 
 
 class SignatureRefused(CampaignError):
@@ -81,6 +87,21 @@ class StoredFields(NamedTuple):
     occurred_at: datetime | None
 
 
+class Rejection(NamedTuple):
+    """Why one event of a batch cannot be stored as an event; it is kept raw instead.
+
+    Returned, never raised: one odd event must not cost the batch it shares
+    (the provider would retry the whole batch, then drop it).
+    """
+
+    kind: RejectionKind
+    reason: str  # readable, in the provider's own field names; at most 200 characters
+
+    def numbered(self, position: int) -> Rejection:
+        """The same rejection, its reason prefixed with the event's place in the batch."""
+        return Rejection(self.kind, f"event {position}: {self.reason}")
+
+
 class RequestHeaders(Protocol):
     """A request's headers as the web adapter has them (a dict will do in tests)."""
 
@@ -109,8 +130,9 @@ class Provider:
     # The namespace of the dedupe keys of actions made from its events: stored keys
     # dedupe retried events, so it never changes once events are stored.
     action_key_prefix: str
-    # Request path: the stored columns of one event, or InvalidInput naming what is missing.
-    stored_event: Callable[[Mapping[str, Any], int], StoredFields]
+    # Request path: the stored columns of one event, or a Rejection naming what is
+    # missing (never an exception: the rest of the batch is stored).
+    stored_event: Callable[[Mapping[str, Any], int], StoredFields | Rejection]
     # Processing: a stored raw event in the vocabulary; never raises (unknown is UNKNOWN).
     translate: Callable[[Mapping[str, Any]], NormalisedEvent]
     # The event webhook's signature check, built once per app from settings.

@@ -8,6 +8,8 @@ Custom args come back as top-level string keys; they are parsed here.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -17,8 +19,20 @@ from typing import Any
 
 from sender.core.addresses import email_hash, normalise_email
 from sender.core.errors import InvalidInput
-from sender.core.vocabulary import AccountChange, BounceClass, EventType, SuppressionReason
-from sender.track.providers.base import InboundForm, NormalisedEvent, Provider, StoredFields
+from sender.core.vocabulary import (
+    AccountChange,
+    BounceClass,
+    EventType,
+    RejectionKind,
+    SuppressionReason,
+)
+from sender.track.providers.base import (
+    InboundForm,
+    NormalisedEvent,
+    Provider,
+    Rejection,
+    StoredFields,
+)
 from sender.track.providers.sendgrid_signature import verifier_for
 
 # The name events, actions and suppressions are stored under: it never changes.
@@ -79,8 +93,16 @@ SENDGRID_BOUNCE_CLASSES: Mapping[str, BounceClass] = {
     "unclassified": BounceClass.UNCLASSIFIED,
 }
 
-# Database column widths: a longer value is not a SendGrid value.
+# Database column widths: a longer value is not a SendGrid value. An `sg_event_id` is
+# the exception: SendGrid's docs say ids can exceed 100 characters, so a longer one is
+# stored in a hashed form (see `event_id`), never refused.
 MAX_EVENT_ID = 128
+# Ids the store makes up, with a ":" that base64url ids (SendGrid's) never hold, so
+# they cannot collide with a real id: a digest of an over-long id, and for an event
+# without one (older payloads) a digest of its canonical JSON. Both stay under
+# MAX_EVENT_ID, so the action key "sg:<id>" fits actions.dedupe_key (160).
+LONG_ID_PREFIX = "sg-sha256:"
+CONTENT_ID_PREFIX = "sg-content:"
 MAX_RAW_TYPE = 64
 MAX_BATCH_KEY = 64
 # Not stored in a column (kept in the raw event); bounded so one odd event stays small.
@@ -94,15 +116,17 @@ _NORMAL_ADDRESS = re.compile(
 )
 # datetime cannot represent years past 9999.
 _MAX_TIMESTAMP = 253_402_300_799
+# At or past this a number is milliseconds: as seconds it would be the year 5138, as
+# milliseconds it is March 1973, before any SendGrid event.
+_MILLISECONDS_FROM = 100_000_000_000
+# A timestamp sent as a string: unix seconds (or milliseconds), maybe with a fraction.
+_NUMERIC_TEXT = re.compile(r"\s*(\d{1,17}(?:\.\d{1,9})?)\s*")
+_MAX_DATE_TEXT = 40
 
 
 def missing_fields(fields: StoredFields) -> list[str]:
     """SendGrid's names for the fields an event cannot be stored without."""
-    required = {
-        "sg_event_id": fields.provider_event_id,
-        "event": fields.raw_type,
-        "timestamp": fields.occurred_at,
-    }
+    required = {"event": fields.raw_type, "timestamp": fields.occurred_at}
     return [name for name, value in required.items() if value is None]
 
 
@@ -114,7 +138,7 @@ def stored_fields(raw: Mapping[str, Any]) -> StoredFields:
     get = raw.get
     raw_type = _short_text(get("event"), MAX_RAW_TYPE)
     return StoredFields(
-        _short_text(get("sg_event_id"), MAX_EVENT_ID),
+        event_id(raw),
         SENDGRID_TYPES.get(raw_type or "", EventType.UNKNOWN).value,
         raw_type,
         _hash_of(get("email")),
@@ -125,6 +149,23 @@ def stored_fields(raw: Mapping[str, Any]) -> StoredFields:
         _short_text(get("send_key"), MAX_BATCH_KEY),
         _timestamp(get("timestamp")),
     )
+
+
+def event_id(raw: Mapping[str, Any]) -> str:
+    """The event's dedupe key: its `sg_event_id`, or one made from it or its content.
+
+    Stable across SendGrid's retries (the same id, or the same content, gives the
+    same key) and across storage: the processing run recomputes it from the stored
+    raw event, whose keys come back in another order, hence sorted keys.
+    """
+    given = raw.get("sg_event_id")
+    if isinstance(given, str) and given:
+        if len(given) <= MAX_EVENT_ID:
+            return given
+        return LONG_ID_PREFIX + hashlib.sha256(given.encode("utf-8", "surrogatepass")).hexdigest()
+    # ensure_ascii: lone surrogates become escapes, so every event has a digest.
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return CONTENT_ID_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
@@ -193,12 +234,18 @@ def drop_suppression(raw: Mapping[str, Any]) -> SuppressionReason | None:
     return SENDGRID_DROP_REASONS.get(reason.strip().casefold())
 
 
-def stored_event(raw: Mapping[str, Any], position: int) -> StoredFields:
-    """The stored columns of event number `position`, or InvalidInput naming what is missing."""
+def stored_event(raw: Mapping[str, Any], position: int) -> StoredFields | Rejection:
+    """The stored columns of event number `position`, or a Rejection naming what is missing."""
     fields = stored_fields(raw)
-    if fields.provider_event_id is None or fields.raw_type is None or fields.occurred_at is None:
+    if fields.raw_type is None:
         missing = ", ".join(missing_fields(fields))
-        raise InvalidInput(f"event {position}: missing or invalid {missing}")
+        return Rejection(
+            RejectionKind.MISSING_TYPE, f"event {position}: missing or invalid {missing}"
+        )
+    if fields.occurred_at is None:
+        return Rejection(
+            RejectionKind.MISSING_TIMESTAMP, f"event {position}: missing or invalid timestamp"
+        )
     return fields
 
 
@@ -209,11 +256,38 @@ def _short_text(value: object, limit: int) -> str | None:
 
 
 def _timestamp(value: object) -> datetime | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    """Unix seconds as SendGrid documents them; also what older or odd payloads send:
+    float seconds, milliseconds, and either as a string (ISO 8601 text too)."""
+    if type(value) is int:  # the common case first; bools are not timestamps
+        seconds: float = value
+    elif type(value) is float:
+        if not math.isfinite(value):
+            return None
+        seconds = value
+    elif isinstance(value, str):
+        return _timestamp_text(value)
+    else:
         return None
-    if not math.isfinite(value) or not 0 <= value <= _MAX_TIMESTAMP:
+    if seconds >= _MILLISECONDS_FROM:
+        seconds = seconds / 1000
+    if not 0 <= seconds <= _MAX_TIMESTAMP:
         return None
-    return datetime.fromtimestamp(value, UTC)
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _timestamp_text(value: str) -> datetime | None:
+    numeric = _NUMERIC_TEXT.fullmatch(value)
+    if numeric:
+        number = numeric.group(1)
+        return _timestamp(int(number) if number.isdigit() else float(number))
+    if len(value) > _MAX_DATE_TEXT:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    # A time without a zone is taken as UTC, SendGrid's own zone.
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _int_arg(value: object) -> int | None:

@@ -84,6 +84,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_events_processed_at"), ["processed_at"], unique=False)
 
     op.create_table(
+        "rejected_events",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("provider", sa.String(length=16), nullable=False),
+        sa.Column(
+            "digest",
+            sa.String(length=64).with_variant(sa.String(length=64, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.String(length=200), nullable=False),
+        sa.Column("raw", sa.Text(), nullable=False),
+        sa.Column("received_at", sender.core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_rejected_events")),
+        sa.UniqueConstraint("digest", name=op.f("uq_rejected_events_digest")),
+    )
+    with op.batch_alter_table("rejected_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_rejected_events_received_at"), ["received_at"], unique=False
+        )
+
+    op.create_table(
         "report_counts",
         sa.Column("case_id", sa.Integer(), nullable=False),
         sa.Column("wave_id", sa.Integer(), nullable=False),
@@ -446,6 +468,10 @@ def downgrade() -> None:
     op.drop_table("suppressions")
     op.drop_table("supporters")
     op.drop_table("report_counts")
+    with op.batch_alter_table("rejected_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_rejected_events_received_at"))
+
+    op.drop_table("rejected_events")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_processed_at"))
         batch_op.drop_index(batch_op.f("ix_events_message_id"))
