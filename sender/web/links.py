@@ -26,7 +26,6 @@ from flask import Blueprint, Response, redirect, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
 from sender.core.models import Case, Message, Supporter
@@ -222,4 +221,4 @@ def _signer() -> TokenSigner:
 
 
 def _now() -> datetime:
-    return SystemClock().now()
+    return context.clock().now()
