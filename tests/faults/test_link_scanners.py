@@ -123,7 +123,7 @@ def _recipients_of(w: Campaign2026, wave: int) -> set[str]:
             .join(Message, Message.supporter_id == Supporter.id)
             .where(Message.wave_id == wave, Message.status == MessageStatus.SENT)
         )
-        return set(rows)
+        return {str(email) for email in rows}
 
 
 def _deliver(w: Campaign2026, after_id: int) -> None:
@@ -145,7 +145,7 @@ def _clicks(w: Campaign2026) -> dict[str, list[str]]:
         )
         found: dict[str, list[str]] = {}
         for email, kind in rows:
-            found.setdefault(email, []).append(kind)
+            found.setdefault(str(email), []).append(kind)
         return found
 
 
