@@ -23,7 +23,8 @@ HELP = "Run a whole Write for Rights campaign locally: import, assign, preview, 
 # Report metrics as short column headers, so the table fits an 80-column terminal.
 SHORT_HEADERS = {
     "sends": "sent", "deliveries": "deliv", "bounces": "bounce", "human_opens": "opens",
-    "machine_opens": "m.opens", "clicks": "clicks", "letters": "letters",
+    "machine_opens": "m.opens", "clicks": "clicks", "machine_clicks": "m.click",
+    "letters": "letters",
     "replies": "replies", "acted": "acted", "action_rate": "rate",
 }  # fmt: skip
 

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     brand_ink: str = "#000000"
     brand_accent: str = "#1a1a1a"
 
+    # Machine clicks (docs/TRACKING.md): a fetch this soon after delivery, or
+    # this soon after another link of the same message, is a scanner's; a click
+    # taken for a person's is re-classified when machine evidence for its
+    # message follows within the burst window.
+    click_delivery_window_seconds: float = Field(default=30.0, ge=0)
+    click_burst_window_seconds: float = Field(default=5.0, ge=0)
+
     frequency_cap_hours: int = 48
     # How long a batch whose outcome is unknown waits for `processed` events
     # before the rest of it is resent, and how long a QUEUED batch may wait for

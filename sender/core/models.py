@@ -339,6 +339,26 @@ class Action(Base):
     rolled_up_at: Mapped[datetime | None] = mapped_column()
 
 
+class LinkHit(Base):
+    """One fetch of an email's action, unsubscribe-page or honeypot link, classified.
+
+    The machine-click rules (sender.track.clicks) read the fetches of the same
+    message seconds apart. Neither the IP address nor the user agent is kept:
+    the verdict and its reason are all a report or a re-classification needs.
+    """
+
+    __tablename__ = "link_hits"
+    __table_args__ = (Index("ix_link_hits_link_key_fetched_at", "link_key", "fetched_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    link_key: Mapped[str] = mapped_column(String(40))  # as in the action's dedupe_key
+    target: Mapped[str] = mapped_column(String(16))  # vocabulary.LinkTarget
+    method: Mapped[str] = mapped_column(String(8))
+    verdict: Mapped[str] = mapped_column(String(16))  # vocabulary.ClickClass
+    reason: Mapped[str | None] = mapped_column(String(32))  # vocabulary.MachineSign
+    fetched_at: Mapped[datetime]
+
+
 class Suppression(Base):
     """Addresses never to email again, by hash so that erasure keeps them."""
 

@@ -119,9 +119,34 @@ class RejectionKind(StrEnum):
 class ActionKind(StrEnum):
     OPENED = "opened"
     OPENED_MACHINE = "opened_machine"
-    CLICKED = "clicked"
+    CLICKED = "clicked"  # a person's click (sender.track.clicks): acting when on the action link
+    CLICKED_MACHINE = "clicked_machine"  # a gateway's or scanner's fetch: never acting
     LETTER_SENT = "letter_sent"
     REPLIED = "replied"
+
+
+class LinkTarget(StrEnum):
+    """The links of one email whose fetches are recorded (sender.track.clicks)."""
+
+    ACTION = "action"
+    UNSUBSCRIBE = "unsubscribe"  # the confirmation page, not the one-click POST
+    HONEYPOT = "honeypot"  # hidden from people: only machines follow it
+
+
+class ClickClass(StrEnum):
+    HUMAN = "human"
+    MACHINE = "machine"
+
+
+class MachineSign(StrEnum):
+    """Why a fetch was taken for a machine's: the first rule that matched."""
+
+    HONEYPOT = "honeypot"
+    HEAD_REQUEST = "head_request"
+    SCANNER_AGENT = "scanner_agent"  # a known scanner, a script library or no user agent
+    RIGHT_AFTER_DELIVERY = "right_after_delivery"
+    BURST = "burst"  # other links of the same message fetched seconds before
+    LATER_EVIDENCE = "later_evidence"  # taken for a person's, until machine evidence came
 
 
 class SuppressionReason(StrEnum):

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from sender.core.db import session_scope
@@ -37,6 +37,7 @@ class Metric(StrEnum):
     HUMAN_OPENS = "human_opens"
     MACHINE_OPENS = "machine_opens"
     CLICKS = "clicks"
+    MACHINE_CLICKS = "machine_clicks"  # scanners and gateways: never acting (docs/TRACKING.md)
     LETTERS = "letters"
     REPLIES = "replies"
     ACTED = "acted"
@@ -53,6 +54,7 @@ _KIND_METRIC: Mapping[str, Metric] = {
     ActionKind.OPENED: Metric.HUMAN_OPENS,
     ActionKind.OPENED_MACHINE: Metric.MACHINE_OPENS,
     ActionKind.CLICKED: Metric.CLICKS,
+    ActionKind.CLICKED_MACHINE: Metric.MACHINE_CLICKS,
     ActionKind.LETTER_SENT: Metric.LETTERS,
     ActionKind.REPLIED: Metric.REPLIES,
 }
@@ -163,6 +165,68 @@ def roll_up_actions(session: Session, now: datetime, limit: int = ROLL_UP_CHUNK)
 
 def _link_click(kind: str, source: str) -> bool:
     return kind == ActionKind.CLICKED.value and source == "link"
+
+
+def _counts_as_acting() -> ColumnElement[bool]:
+    """`roll_up_actions`' test of acting, in SQL."""
+    return or_(
+        Action.acting.is_(True),
+        Action.kind.in_(_ALWAYS_ACTING),
+        and_(Action.kind == ActionKind.CLICKED.value, Action.source == "link"),
+    )
+
+
+def unmask_click(session: Session, action: Action) -> None:
+    """Correct the totals for a counted click now known to be a machine's.
+
+    Called in the transaction that re-classifies it, after its row says
+    `clicked_machine`: the click moves from `clicks` to `machine_clicks`, and
+    when nothing else counted so far makes its supporter an actor on the case,
+    the actor row goes and `acted` drops by one (a later act counts afresh).
+    """
+    if action.rolled_up_at is None:
+        return  # not counted yet: the roll-up will count it as what it is now
+    languages = _languages(session, {action.message_id} if action.message_id else set())
+    key = CountKey(
+        action.case_id or 0,
+        action.wave_id or 0,
+        languages.get(action.message_id or 0, ""),
+        action.occurred_at.date(),
+        Metric.CLICKS,
+    )
+    counts: Counter[CountKey] = Counter({key: -1})
+    counts[CountKey(*_head(key), Metric.MACHINE_CLICKS)] += 1
+    if action.case_id and action.supporter_id and not _still_acted(session, action):
+        gone = session.execute(
+            delete(CaseActor)
+            .where(
+                CaseActor.case_id == action.case_id,
+                CaseActor.supporter_id == action.supporter_id,
+            )
+            .returning(CaseActor.case_id)
+        ).first()
+        if gone is not None:
+            counts[CountKey(*_head(key), Metric.ACTED)] -= 1
+    add_counts(session, counts)
+
+
+def _head(key: CountKey) -> tuple[int, int, str, date]:
+    return key.case_id, key.wave_id, key.language, key.day
+
+
+def _still_acted(session: Session, action: Action) -> bool:
+    other = session.scalar(
+        select(Action.id)
+        .where(
+            Action.case_id == action.case_id,
+            Action.supporter_id == action.supporter_id,
+            Action.id != action.id,
+            Action.rolled_up_at.is_not(None),
+            _counts_as_acting(),
+        )
+        .limit(1)
+    )
+    return other is not None
 
 
 def _languages(session: Session, message_ids: set[int]) -> dict[int, str]:

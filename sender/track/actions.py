@@ -33,6 +33,7 @@ from sender.core.upsert import insert_for
 from sender.core.vocabulary import ActionKind, EventType
 from sender.report import totals as reports
 from sender.track import account, providers, suppressions
+from sender.track.clicks import is_scanner_agent
 from sender.track.providers.base import NormalisedEvent, Provider
 
 _COUNTED_EVENTS: Mapping[EventType, str] = {
@@ -190,7 +191,10 @@ def action_for(
     if event.event_type is EventType.OPENED:
         kind = ActionKind.OPENED_MACHINE if event.machine_open else ActionKind.OPENED
     elif event.event_type is EventType.CLICKED:
-        kind = ActionKind.CLICKED
+        # Only the agent rule applies: a provider's click carries no honeypot or
+        # sibling fetches, and its delivery time may arrive in a later batch.
+        machine = event.user_agent is not None and is_scanner_agent(event.user_agent)
+        kind = ActionKind.CLICKED_MACHINE if machine else ActionKind.CLICKED
     else:
         return None
     acting = kind is ActionKind.CLICKED and is_action_link(
@@ -206,7 +210,7 @@ def action_for(
         case_id=context.case_id,
         wave_id=context.wave_id,
         message_id=event.message_id,
-        url=event.url if kind is ActionKind.CLICKED else None,
+        url=event.url if event.event_type is EventType.CLICKED else None,
         acting=acting,
     )
 

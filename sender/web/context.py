@@ -7,10 +7,12 @@ from flask import current_app
 from sqlalchemy import Engine
 
 from sender.celery_app import create_celery
+from sender.core.clock import Clock, SystemClock
 from sender.core.config import Settings
 from sender.ops.status import LiveSource
 
 _CELERY = "campaign.celery"
+CLOCK = "campaign.clock"  # a test or the demo may put a MovableClock here
 
 
 def settings() -> Settings:
@@ -20,6 +22,12 @@ def settings() -> Settings:
 
 def engine() -> Engine:
     value: Engine = current_app.extensions["campaign.engine"]
+    return value
+
+
+def clock() -> Clock:
+    """The app's clock: the system's unless one was installed under `CLOCK`."""
+    value: Clock = current_app.extensions.get(CLOCK) or SystemClock()
     return value
 
 

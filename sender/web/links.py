@@ -4,8 +4,10 @@ The signed token is the credential, so these pages need no login, no cookie
 and no CSRF token: a forged or edited token fails its signature and gets a
 neutral page that says nothing about who or what it named.
 
-- GET  /a/<token>              records a click, then redirects to the case's
+- GET  /a/<token>              records a click (a person's or a machine's,
+                               sender.track.clicks), then redirects to the case's
                                action page, or shows the built-in one
+- GET  /a/<token>/x            the hidden honeypot link: only machines fetch it
 - POST /a/<token>/sent         "I have sent my letter": the strongest action
 - GET  /unsubscribe/<token>    a confirmation page
 - POST /unsubscribe/<token>    RFC 8058 one-click (or the page's button)
@@ -24,16 +26,17 @@ from flask import Blueprint, Response, redirect, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
 from sender.core.models import Case, Message, Supporter
 from sender.core.tokens import MessageRef, TokenSigner
-from sender.core.vocabulary import ActionKind
+from sender.core.vocabulary import ActionKind, LinkTarget
 from sender.ops import metrics
 from sender.render.case_text import case_text
 from sender.render.identity import sender_identity
 from sender.track.actions import LINK_SOURCE, link_key, new_action, record_action
+from sender.track.clicks import Windows
+from sender.track.link_clicks import LinkVisit, record_visit
 from sender.track.unsubscribe import unsubscribe
 from sender.web import context
 from sender.web.page_text import LANGUAGES, direction, language_of, page_text
@@ -69,11 +72,21 @@ def action(token: str) -> BaseResponse | tuple[str, int]:
         if recipient is None:
             return _invalid()
         case = recipient.case
-        if request.method == "GET":  # link checkers probe with HEAD: not a person clicking
-            _record(session, recipient, ActionKind.CLICKED, case.action_url)
+        _visit(session, recipient, LinkTarget.ACTION, case.action_url)
         if case.action_url:
             return redirect(case.action_url, 302)
         return _page("web/action.html", recipient.language, case=_case_text(case, recipient))
+
+
+@bp.get("/a/<token>/x")
+def honeypot(token: str) -> Response | tuple[str, int]:
+    """Hidden in every HTML email where no person sees or reaches it (docs/TRACKING.md)."""
+    with session_scope(context.engine()) as session:
+        recipient = _recipient(session, token, _signer().read_action)
+        if recipient is None:
+            return _invalid()
+        _visit(session, recipient, LinkTarget.HONEYPOT, None)
+    return Response("\n", 200, mimetype="text/plain")
 
 
 @bp.post("/a/<token>/sent")
@@ -92,6 +105,7 @@ def unsubscribe_page(token: str) -> tuple[str, int]:
         recipient = _recipient(session, token, _signer().read_unsubscribe)
         if recipient is None:
             return _invalid()
+        _visit(session, recipient, LinkTarget.UNSUBSCRIBE, None)
         return _page("web/unsubscribe.html", recipient.language)
 
 
@@ -136,6 +150,25 @@ def _recipient(
     else:
         link_key = "t" + hashlib.sha256(token.encode()).hexdigest()[:32]
     return VerifiedLink(supporter, case, ref, language_of(language), link_key)
+
+
+def _visit(session: Session, recipient: VerifiedLink, target: LinkTarget, url: str | None) -> None:
+    """Every fetch of a link is kept and classified; the IP address is not read."""
+    visit = LinkVisit(
+        link_key=recipient.link_key,
+        target=target,
+        method=request.method,
+        user_agent=request.headers.get("User-Agent"),
+        at=_now(),
+        supporter_id=recipient.supporter.id,
+        case_id=recipient.case.id,
+        wave_id=recipient.ref.wave_id,
+        message_id=recipient.ref.message_id,
+        url=url,
+    )
+    recorded = record_visit(session, visit, Windows.from_settings(context.settings()))
+    if recorded.kind is not None:
+        metrics.LINK_ACTIONS.labels(kind=str(recorded.kind)).inc()
 
 
 def _record(session: Session, recipient: VerifiedLink, kind: ActionKind, url: str | None) -> None:
@@ -188,4 +221,4 @@ def _signer() -> TokenSigner:
 
 
 def _now() -> datetime:
-    return SystemClock().now()
+    return context.clock().now()

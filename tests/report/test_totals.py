@@ -69,6 +69,7 @@ def test_report_by_case(any_engine: Engine) -> None:
         "human_opens": 2,
         "machine_opens": 1,
         "clicks": 3,
+        "machine_clicks": 0,
         "letters": 0,
         "replies": 1,
         "acted": 2,

@@ -55,6 +55,27 @@ def test_opens_clicks_and_acting(any_engine: Engine) -> None:
         assert c.scalar(select(func.count()).where(Event.processed_at.is_(None))) == 0
 
 
+def test_a_provider_click_from_a_scanner_agent_is_a_machine_click(any_engine: Engine) -> None:
+    # SendGrid's click event carries `useragent` (Event Webhook reference, "click").
+    w = seed(any_engine)
+    link = "https://act.example.org/a/tok123"
+    ingest(
+        any_engine,
+        [
+            sg_event(w, 0, "click", 1, url=link, useragent="Mimecast-URL-Protect/1.0"),
+            sg_event(w, 1, "click", 2, url=link, useragent="python-requests/2.31.0"),
+            sg_event(w, 2, "click", 3, url=link, useragent="Mozilla/5.0 (Windows NT 10.0)"),
+        ],
+    )
+    _run(any_engine)
+    s = w.supporters
+    assert _actions(any_engine) == [
+        ("clicked_machine", False, s[0], link),
+        ("clicked_machine", False, s[1], link),
+        ("clicked", True, s[2], link),  # the person's click still counts
+    ]
+
+
 def test_reprocessing_and_redelivery_make_no_second_action(any_engine: Engine) -> None:
     w = seed(any_engine)
     events = [sg_event(w, 0, "open", 1)]

@@ -72,6 +72,16 @@ class Admin:
         result: dict[str, Any] = self._post("/_admin/event", fields)
         return result
 
+    def message(self, recipient_id: int) -> dict[str, Any]:
+        """One recipient's mail as delivered: click tracking applied, tags substituted."""
+        result: dict[str, Any] = self._get("/_admin/message", id=recipient_id)
+        return result
+
+    def scan(self, **request: Any) -> dict[str, Any]:
+        """A gateway fetching every link of the recorded mail (scanner.py)."""
+        result: dict[str, Any] = self._post("/_admin/scan", request)
+        return result
+
     def reply(self, **fields: Any) -> dict[str, Any]:
         result: dict[str, Any] = self._post("/_admin/reply", fields)
         return result

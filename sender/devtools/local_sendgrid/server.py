@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from sender.devtools.local_sendgrid import link_tracking, scanner
 from sender.devtools.local_sendgrid.account_events import Quota, build_event
 from sender.devtools.local_sendgrid.faults import (
     RECORDS_MAIL,
@@ -82,6 +83,7 @@ class App:
     schema_sample: int = 0  # 0: the schema checks every personalization
     quota: Quota = field(default_factory=Quota)  # the plan's quota (account_events)
     retrier: Retrier | None = None  # webhook retries (retries.py); None: post once
+    click_tracking: bool = False  # the account's setting, for requests that do not say
     stats: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -184,6 +186,7 @@ class Handler(BaseHTTPRequestHandler):
             "/_admin/event": self._event,
             "/_admin/post-events": self._post_events,
             "/_admin/retries": self._set_retries,
+            "/_admin/scan": self._scan,
         }
         route = routes.get(path)
         if route is None:
@@ -207,6 +210,10 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(200, self.app.faults.plan.as_json())
         elif parts.path == "/_admin/recipients":
             self._recipients(query)
+        elif parts.path == "/_admin/message":
+            self._message(query)
+        elif parts.path.startswith(link_tracking.CLICK_PREFIX):
+            self._click(parts.path)
         else:
             self._answer(404, errors_json([FieldError("not found", None)]))
 
@@ -285,6 +292,32 @@ class Handler(BaseHTTPRequestHandler):
             email, message_id, int(query.get("limit", 1000)), int(query.get("after_id", 0))
         )
         self._answer(200, {"recipients": self.app.quota.mark(rows)})
+
+    # -- click tracking and the scanner (link_tracking.py, scanner.py) -----
+    def _url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def _message(self, query: dict[str, str]) -> None:
+        found = self.app.store.sent(int(query.get("id", 0)))
+        if found is None:
+            self._answer(404, errors_json([FieldError("no such recipient", None)]))
+            return
+        mail = link_tracking.delivered(*found, self._url(), self.app.click_tracking)
+        self._answer(200, {"html": mail.html, "text": mail.text, "links": list(mail.links)})
+
+    def _click(self, path: str) -> None:
+        events = (self.app.events_url, self.app.signer) if self.app.events_url else None
+        agent = self.headers.get("User-Agent")
+        done = link_tracking.follow(
+            path, self.app.store.sent, self.app.click_tracking, agent, events
+        )
+        self.app.count("clicks_followed" if done.status == 302 else "clicks_unknown")
+        self._answer(done.status, None, {"Location": done.location} if done.location else None)
+
+    def _scan(self, data: dict[str, Any]) -> None:
+        result = scanner.scan_request(self.app.store, data, self._url(), self.app.click_tracking)
+        self._answer(200, result)
 
     def _set_faults(self, data: dict[str, Any]) -> None:
         self.app.faults.configure(FaultPlan.from_json(data))
@@ -465,6 +498,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="check the schema on N personalizations per request (0: all); limits cover all",
     )
     add_retry_arguments(parser)
+    parser.add_argument(
+        "--click-tracking",
+        action="store_true",
+        help="the account has click tracking on (requests may still say otherwise)",
+    )
     parser.add_argument("--verbose", action="store_true")
     return parser.parse_args(argv)
 
@@ -492,6 +530,7 @@ def build_app(args: argparse.Namespace) -> App:
         inbound_url=args.inbound_url,
         inbound_auth=auth,
         schema_sample=args.schema_sample,
+        click_tracking=args.click_tracking,
     )
 
 

@@ -215,6 +215,19 @@ class Store:
             self._as_json(row, bodies[row["message_id"]], links[row["message_id"]]) for row in rows
         ]
 
+    def sent(self, recipient_id: int) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """One recipient (as `recipients` gives it) and the request body it came in."""
+        with self._lock:
+            sql = (
+                f"SELECT {_COLUMNS} FROM recipients r JOIN requests q ON q.no = r.request"  # noqa: S608 - fixed columns
+                " WHERE r.id = ?"
+            )
+            row = self._db.execute(sql, (recipient_id,)).fetchone()
+            if row is None:
+                return None
+            body = self._body(row["body_at"], row["body_size"])
+        return self._as_json(row, body, json.loads(row["links"])), body
+
     @staticmethod
     def _as_json(row: sqlite3.Row, body: dict[str, Any], links: list[str]) -> dict[str, Any]:
         item = body["personalizations"][row["position"]]

@@ -45,6 +45,7 @@ class NormalisedEvent:
     batch_key: str | None = None
     url: str | None = None
     machine_open: bool = False
+    user_agent: str | None = None  # of a click, where the provider reports it
     # A bounce the provider says may pass later (a policy refusal): only a streak suppresses.
     soft_bounce: bool = False
     # A dropped event: the suppression the provider's reason calls for, or None when the

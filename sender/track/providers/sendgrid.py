@@ -187,6 +187,7 @@ def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
         batch_key=f.batch_key,
         url=raw["url"] if isinstance(raw.get("url"), str) else None,
         machine_open=raw.get("sg_machine_open") is True,
+        user_agent=raw["useragent"] if isinstance(raw.get("useragent"), str) else None,
         # SendGrid puts "blocked" in `type` for a bounce refused by policy: a soft bounce.
         soft_bounce=raw.get("type") == "blocked",
         drop_suppression=drop_suppression(raw) if f.raw_type == "dropped" else None,

@@ -106,6 +106,22 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "link_hits",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("link_key", sa.String(length=40), nullable=False),
+        sa.Column("target", sa.String(length=16), nullable=False),
+        sa.Column("method", sa.String(length=8), nullable=False),
+        sa.Column("verdict", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.String(length=32), nullable=True),
+        sa.Column("fetched_at", sender.core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_link_hits")),
+    )
+    with op.batch_alter_table("link_hits", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_link_hits_link_key_fetched_at", ["link_key", "fetched_at"], unique=False
+        )
+
+    op.create_table(
         "report_counts",
         sa.Column("case_id", sa.Integer(), nullable=False),
         sa.Column("wave_id", sa.Integer(), nullable=False),
@@ -479,6 +495,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_events_batch_key"))
 
     op.drop_table("events")
+    with op.batch_alter_table("link_hits", schema=None) as batch_op:
+        batch_op.drop_index("ix_link_hits_link_key_fetched_at")
+
+    op.drop_table("link_hits")
     op.drop_table("case_actors")
     op.drop_table("campaigns")
     op.drop_table("bounce_streaks")
