@@ -62,7 +62,8 @@ def _csv(report: dict[str, Any]) -> str:
 def _table(report: dict[str, Any]) -> Table:
     metrics = _columns(report)
     table = Table(title=f"Campaign results by {report['by']}")
-    table.add_column(report["by"])
+    # The row's name stays whole; on a narrow terminal the numeric headers fold instead.
+    table.add_column(report["by"], no_wrap=True)
     for metric in metrics:
         table.add_column(metric.replace("_", " "), justify="right")
     for row in [*report["rows"], {"label": "all", "counts": report["totals"]}]:
