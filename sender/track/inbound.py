@@ -15,17 +15,14 @@ import codecs
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser, HeaderParser
 from email.policy import default as default_policy
 from email.utils import getaddresses, parseaddr
-from html.parser import HTMLParser
 from typing import Any
 
-from mailparser_reply import EmailReplyParser
-from mailparser_reply.constants import MAIL_LANGUAGES
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -38,6 +35,7 @@ from sender.core.tokens import ReplyRef, TokenSigner
 from sender.core.vocabulary import ActionKind, ReplyStatus
 from sender.ops import metrics
 from sender.track.actions import REPLY_SOURCE, new_action, record_action, reply_key
+from sender.track.quoting import strip_quoted, strip_quoted_html
 from sender.track.unsubscribe import unsubscribe
 
 _AUTO_SUBJECTS = re.compile(
@@ -109,9 +107,6 @@ _COURTESY = frozenset(
 )
 _STOP_MAX_CHARS = 120  # a longer message that mentions "stop" is solidarity, not a request
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|rv|tr|fw|fwd|rép|réf)\s*:\s*)+", re.IGNORECASE)
-# What mailparser_reply misses (a language it lacks, such as Arabic, or a
-# pattern it gets wrong): a "... <address>:" line followed by quoted lines.
-_QUOTE_HEADER = re.compile(r"^.*<[^<>@\s]+@[^<>\s]+>.*:\s*\n(?:\s*\n)*>", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -124,6 +119,7 @@ class Mail:
     headers: EmailMessage
     text: str | None
     problems: tuple[str, ...] = field(default=())
+    html: str | None = None  # read only when there is no text part
 
 
 @dataclass(frozen=True)
@@ -144,7 +140,7 @@ def parse_reply(
     ref, token_problem = _find_reply_ref(mail.to_values, signer, inbound_domain)
     language = ref.language if ref else (supporter.language if supporter else None)
     reply.language = language
-    reply.body = strip_quoted(mail.text or "", language or "en")
+    reply.body = reply_words(mail, language or "en")
     reply.supporter_id = supporter.id if supporter else None
     reply.case_id = ref.case_id if ref else None
     reply.wave_id = ref.wave_id if ref else None
@@ -177,8 +173,17 @@ def read_mail(reply: Reply) -> Mail:
     ]
     problems += _charset_problems(fields.get("charsets"))
     if reply.raw_email is not None:
-        return _mail_from_mime(reply.raw_email, problems)
+        # Raw mode still posts the SMTP envelope beside the email: a forwarder or a
+        # list may have rewritten To, never the envelope's recipient.
+        return _mail_from_mime(reply.raw_email, _envelope_to(fields, problems), problems)
     return _mail_from_fields(fields, problems)
+
+
+def reply_words(mail: Mail, language: str) -> str:
+    """The reply's own words, from its text part, else from its HTML part."""
+    if mail.text:
+        return strip_quoted(mail.text, language)
+    return strip_quoted_html(mail.html or "", language)
 
 
 def is_auto_reply(mail: Mail) -> bool:
@@ -202,33 +207,25 @@ def asks_to_stop(body: str | None, subject: str | None) -> bool:
     return _request(_REPLY_PREFIX.sub("", subject or "")) in _STOP_WORDS
 
 
-def strip_quoted(text: str, language: str) -> str:
-    """The reply's own words: quoted history, signatures and disclaimers removed."""
-    if not text.strip():
-        return ""
-    languages = [language] if language in MAIL_LANGUAGES else ["en"]
-    message = EmailReplyParser(languages=languages).read(text)
-    body = message.replies[0].body if message.replies else text.strip()
-    # Also for listed languages: mail-parser-reply 1.36's Spanish "El ... escribió:"
-    # pattern excludes itself with a look-ahead and never matches.
-    cut = _QUOTE_HEADER.search(body)
-    return str(body[: cut.start()].strip() if cut else body)
-
-
-def _mail_from_mime(raw: bytes, problems: list[str]) -> Mail:
+def _mail_from_mime(raw: bytes, envelope_to: list[str], problems: list[str]) -> Mail:
     message = BytesParser(policy=default_policy).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     problems += _defects(message)
     text: str | None = None
+    html: str | None = None
     try:
         part = message.get_body(preferencelist=("plain", "html"))
         if part is not None:
             assert isinstance(part, EmailMessage)
             content = part.get_content()
-            text = content if part.get_content_subtype() == "plain" else _html_text(content)
+            if part.get_content_subtype() == "plain":
+                text = content
+            else:
+                html = content
     except (LookupError, ValueError, KeyError) as error:
         problems.append(f"body cannot be decoded: {error}")
-    recipients = [str(message.get(name, "")) for name in ("To", "Cc", "Delivered-To")]
+    headers = [str(message.get(name, "")) for name in ("To", "Cc", "Delivered-To")]
+    recipients = [*headers, *envelope_to]
     return _checked(
         Mail(
             from_value=_header_text(message, "From"),
@@ -236,6 +233,7 @@ def _mail_from_mime(raw: bytes, problems: list[str]) -> Mail:
             subject=_header_text(message, "Subject"),
             headers=message,
             text=text,
+            html=html,
         ),
         problems,
     )
@@ -245,7 +243,6 @@ def _mail_from_fields(fields: dict[str, str], problems: list[str]) -> Mail:
     headers = HeaderParser(policy=default_policy).parsestr(fields.get("headers", ""))
     assert isinstance(headers, EmailMessage)
     problems += _defects(headers)
-    text = fields.get("text") or _html_text(fields.get("html", ""))
     recipients = [fields.get("to", ""), fields.get("cc", ""), *_envelope_to(fields, problems)]
     return _checked(
         Mail(
@@ -253,7 +250,8 @@ def _mail_from_fields(fields: dict[str, str], problems: list[str]) -> Mail:
             to_values=tuple(value for value in recipients if value),
             subject=fields.get("subject") or _header_text(headers, "Subject"),
             headers=headers,
-            text=text or None,
+            text=fields.get("text") or None,
+            html=fields.get("html") or None,
         ),
         problems,
     )
@@ -264,9 +262,7 @@ def _checked(mail: Mail, problems: list[str]) -> Mail:
         problems.append("missing From address")
     if not mail.to_values:
         problems.append("missing To address")
-    return Mail(
-        mail.from_value, mail.to_values, mail.subject, mail.headers, mail.text, tuple(problems)
-    )
+    return replace(mail, problems=tuple(problems))
 
 
 def _charset_problems(charsets: str | None) -> list[str]:
@@ -312,40 +308,6 @@ def _header_text(message: EmailMessage, name: str) -> str | None:
     except (ValueError, IndexError, TypeError):  # the header parser gives up on some junk
         return None
     return str(value) if value is not None else None
-
-
-class _TextOnly(HTMLParser):
-    """Visible text of an HTML-only reply; the quote stripper works on text."""
-
-    _HIDDEN = frozenset({"script", "style", "head", "title"})
-    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "blockquote", "h1", "h2", "h3"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.pieces: list[str] = []
-        self._hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self._hidden += 1
-        if tag in self._BREAKS:
-            self.pieces.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN and self._hidden:
-            self._hidden -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.pieces.append(data)
-
-
-def _html_text(html: str) -> str:
-    parser = _TextOnly()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.pieces).splitlines())
-    return "\n".join(lines).strip()
 
 
 def _find_supporter(

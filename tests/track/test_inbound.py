@@ -20,7 +20,8 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Action, Message, Reply, Supporter, Suppression
 from sender.core.vocabulary import ActionKind, MessageStatus, ReplyStatus, SupporterStatus
-from sender.track.inbound import asks_to_stop, parse_stored_reply, strip_quoted
+from sender.track.inbound import asks_to_stop, parse_stored_reply
+from sender.track.quoting import strip_quoted
 
 
 @pytest.fixture
