@@ -36,7 +36,7 @@ from sender.core.vocabulary import ActionKind, ReplyStatus
 from sender.ops import metrics
 from sender.track.actions import REPLY_SOURCE, new_action, record_action, reply_key
 from sender.track.quoting import strip_quoted, strip_quoted_html
-from sender.track.unsubscribe import unsubscribe
+from sender.track.unsubscribe import token_supporter, unsubscribe
 
 _AUTO_SUBJECTS = re.compile(
     r"^\s*(?:(?:re|aw|rv|tr|fw|fwd)\s*:\s*)*(?:"
@@ -47,6 +47,9 @@ _AUTO_SUBJECTS = re.compile(
     r")",
     re.IGNORECASE,
 )
+# The subject sender.render.renderer puts in the List-Unsubscribe mailto.
+_UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*unsubscribe\s+(\S+)\s*$", re.IGNORECASE)
+MAILTO_SOURCE = "mailto"  # suppressions.source of an unsubscribe by mail
 _AUTO_PRECEDENCE = frozenset({"bulk", "auto_reply", "junk"})
 _STOP_WORDS = frozenset(
     {
@@ -129,7 +132,12 @@ class ReplyOutcome:
 
 
 def parse_reply(
-    session: Session, reply: Reply, signer: TokenSigner, inbound_domain: str, now: datetime
+    session: Session,
+    reply: Reply,
+    signer: TokenSigner,
+    inbound_domain: str,
+    now: datetime,
+    unsubscribe_mailto: str = "",
 ) -> ReplyOutcome:
     """Classify `reply` and fill its row; records actions and unsubscribes as it goes."""
     mail = read_mail(reply)
@@ -145,6 +153,8 @@ def parse_reply(
     reply.case_id = ref.case_id if ref else None
     reply.wave_id = ref.wave_id if ref else None
 
+    if _addressed_to(mail.to_values, unsubscribe_mailto):
+        return _unsubscribe_by_mail(session, reply, mail.subject, signer, now)
     if mail.problems:
         return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, "; ".join(mail.problems)))
     if is_auto_reply(mail):
@@ -161,6 +171,33 @@ def parse_reply(
     _record_reply_action(session, reply, supporter, ref, now)
     # Counted, but staff should know a photo or document did not come through.
     return _mark(reply, ReplyOutcome(ReplyStatus.MATCHED, _attachment_note(reply.raw_form)))
+
+
+def _unsubscribe_by_mail(
+    session: Session, reply: Reply, subject: str | None, signer: TokenSigner, now: datetime
+) -> ReplyOutcome:
+    """A mail to the List-Unsubscribe mailto: the token in its subject unsubscribes at once.
+
+    The subject is the one our header carries (`unsubscribe <token>`); the token
+    is the credential, so a forged or edited one changes nothing and a person looks.
+    """
+    match = _UNSUBSCRIBE_SUBJECT.match(subject or "")
+    found = token_supporter(session, signer, match.group(1)) if match else None
+    if found is None:
+        problem = "mail to the unsubscribe address without a valid token in its subject"
+        return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, problem))
+    supporter, ref = found
+    reply.supporter_id, reply.case_id, reply.wave_id = supporter.id, ref.case_id, ref.wave_id
+    reply.language = supporter.language
+    unsubscribe(session, supporter, source=MAILTO_SOURCE, now=now)
+    return _mark(reply, ReplyOutcome(ReplyStatus.UNSUBSCRIBE))
+
+
+def _addressed_to(to_values: tuple[str, ...], address: str) -> bool:
+    wanted = address.strip().lower()
+    return bool(wanted) and any(
+        found.lower() == wanted for _, found in getaddresses(list(to_values))
+    )
 
 
 def read_mail(reply: Reply) -> Mail:
@@ -407,7 +444,15 @@ def parse_stored_reply(engine: Engine, settings: Settings, reply_id: int, now: d
                 raise NotFound(f"reply {reply_id} does not exist")
             if reply.status != ReplyStatus.RECEIVED:
                 return str(reply.status)  # parsed already: a retried task is a no-op
-            status = str(parse_reply(session, reply, signer, settings.inbound_domain, now).status)
+            outcome = parse_reply(
+                session,
+                reply,
+                signer,
+                settings.inbound_domain,
+                now,
+                unsubscribe_mailto=settings.unsubscribe_mailto,
+            )
+            status = str(outcome.status)
         metrics.REPLIES.labels(status=status).inc()  # after the commit: counted once
         return status
     except NotFound:

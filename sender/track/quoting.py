@@ -14,6 +14,7 @@ Quote containers, as the clients write them:
   `<div id="divRplyFwdMsg">` (From/Sent/To/Subject), the old message after it;
   Outlook for Mac: `<div id="mail-editor-reference-message-container">`;
 - Yahoo: `<div class="yahoo_quoted">`.
+Outlook writes them again with an `x_` prefix when it quotes a quoted message.
 Outlook for Windows marks nothing: its "From: ... Sent: ..." block is found in
 the text. Everything after the first container is history: a reply written
 between quoted paragraphs keeps only its first part (a known limit).
@@ -44,7 +45,7 @@ _ATTRIBUTION = re.compile(
 )
 # Outlook's header block: a From line and, within the next two lines, a Sent/Date line.
 _FROM_LABEL = r"(?:from|de|من)"
-_SENT_LABEL = r"(?:sent|date|enviado|fecha|envoy[ée]|تم الإرسال|التاريخ|أرسل)"
+_SENT_LABEL = r"(?:sent|date|enviado(?: el)?|fecha|envoy[ée]|تم الإرسال|التاريخ|أرسل)"
 _HEADER_BLOCK = re.compile(
     rf"^[ \t*]*{_FROM_LABEL}[ \t*]*:.*\n(?:.*\n){{0,2}}?[ \t*]*{_SENT_LABEL}[ \t*]*:",
     re.MULTILINE | re.IGNORECASE,
@@ -115,7 +116,15 @@ class _TextBeforeQuote(HTMLParser):
     def _starts_quote(self, tag: str, attrs: dict[str, str | None]) -> bool:
         if tag == "blockquote" and (attrs.get("type") or "").lower() == "cite":
             return True
-        classes = set((attrs.get("class") or "").lower().split())
+        classes = {_unprefixed(name) for name in (attrs.get("class") or "").split()}
         return bool(classes & self._QUOTE_CLASSES) or (
-            (attrs.get("id") or "").lower() in self._QUOTE_IDS
+            _unprefixed(attrs.get("id") or "") in self._QUOTE_IDS
         )
+
+
+def _unprefixed(name: str) -> str:
+    # Outlook prefixes "x_" to the ids and classes of a message it quotes again.
+    name = name.lower()
+    while name.startswith("x_"):
+        name = name[2:]
+    return name
