@@ -153,8 +153,9 @@ def parse_reply(
     reply.case_id = ref.case_id if ref else None
     reply.wave_id = ref.wave_id if ref else None
 
-    if _addressed_to(mail.to_values, unsubscribe_mailto):
-        return _unsubscribe_by_mail(session, reply, mail.subject, signer, now)
+    by_mail = _UNSUBSCRIBE_SUBJECT.match(mail.subject or "")
+    if by_mail and _addressed_to(mail.to_values, unsubscribe_mailto):
+        return _unsubscribe_by_mail(session, reply, by_mail.group(1), signer, now)
     if mail.problems:
         return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, "; ".join(mail.problems)))
     if is_auto_reply(mail):
@@ -174,15 +175,15 @@ def parse_reply(
 
 
 def _unsubscribe_by_mail(
-    session: Session, reply: Reply, subject: str | None, signer: TokenSigner, now: datetime
+    session: Session, reply: Reply, token: str, signer: TokenSigner, now: datetime
 ) -> ReplyOutcome:
     """A mail to the List-Unsubscribe mailto: the token in its subject unsubscribes at once.
 
     The subject is the one our header carries (`unsubscribe <token>`); the token
     is the credential, so a forged or edited one changes nothing and a person looks.
+    (A bare "unsubscribe" has no token and is read like any STOP reply.)
     """
-    match = _UNSUBSCRIBE_SUBJECT.match(subject or "")
-    found = token_supporter(session, signer, match.group(1)) if match else None
+    found = token_supporter(session, signer, token)
     if found is None:
         problem = "mail to the unsubscribe address without a valid token in its subject"
         return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, problem))
