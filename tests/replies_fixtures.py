@@ -203,7 +203,9 @@ def multipart(
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
 
 
-def raw_mode_fields(*, sender: str, to_header: str, envelope_to: str, subject: str) -> dict[str, str]:
+def raw_mode_fields(
+    *, sender: str, to_header: str, envelope_to: str, subject: str
+) -> dict[str, str]:
     """The text fields SendGrid's raw mode ("POST the raw, full MIME message") posts
     beside `email`: SendGrid's Inbound Email Parse Webhook reference lists dkim, email,
     to, from, sender_ip, spam_report, envelope, subject, spam_score, charsets and SPF;

@@ -1,9 +1,9 @@
 """Unsubscribing a supporter: suppression, status and cancelled plans, at once.
 
 Every path that hears "no more email" (the one-click header, the
-confirmation page, a STOP reply, a mail to the List-Unsubscribe mailto) ends here, so they all agree and all are
-idempotent. The work itself is sender.track.suppressions', shared with the event
-webhook's unsubscribes.
+confirmation page, a STOP reply, a mail to the List-Unsubscribe mailto) ends
+here, so they all agree and all are idempotent. The work itself is
+sender.track.suppressions', shared with the event webhook's unsubscribes.
 """
 
 from __future__ import annotations

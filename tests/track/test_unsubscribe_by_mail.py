@@ -182,7 +182,7 @@ def test_a_bare_unsubscribe_from_a_supporter_is_read_as_a_stop_reply(
     world: tuple[Engine, Settings, Seeded],
 ) -> None:
     # No token to check: the generous STOP rule applies, as it did before.
-    engine, settings, seeded = world
+    engine, settings, _ = world
     fields = parse_fields(sender="bob@example.org", to=MAILTO, subject="Unsubscribe", text="")
     assert parsed(engine, settings, fields).status == ReplyStatus.UNSUBSCRIBE
     with session_scope(engine) as session:

@@ -39,6 +39,7 @@ from sender.devtools.local_sendgrid.faults import (
     FaultPlan,
     parse_rate_flags,
 )
+from sender.devtools.local_sendgrid.inbound_mail import InboundMail, post_inbound, reply_form
 from sender.devtools.local_sendgrid.rules import (
     MAX_BODY_BYTES,
     FieldError,
@@ -52,8 +53,6 @@ from sender.devtools.local_sendgrid.webhooks import (
     Signer,
     batches,
     events_for,
-    inbound_form,
-    post_inbound,
     post_signed,
 )
 
@@ -303,13 +302,9 @@ class Handler(BaseHTTPRequestHandler):
                 return
             to = found[-1]["reply_to"]
             subject = subject or f"Re: {found[-1]['subject']}"
-        form = inbound_form(
-            sender=sender,
-            to=str(to),
-            subject=str(subject or "Re:"),
-            text=str(data["text"]),
-            html=data.get("html"),
-        )
+        # Options (docs/SENDGRID.md): raw, charset, attachments, envelope_to.
+        mail = InboundMail.from_json(data, str(to), str(subject or "Re:"))
+        form = reply_form(mail, raw=bool(data.get("raw")))
         status = post_inbound(url, form, self.app.inbound_auth)
         self._answer(200, {"status": status, "to": to})
 
