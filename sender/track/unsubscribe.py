@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from sender.core.errors import InvalidInput
-from sender.core.models import Message, Supporter
+from sender.core.models import Case, Message, Supporter
 from sender.core.tokens import MessageRef, TokenSigner
 from sender.core.vocabulary import SuppressionReason
 from sender.track import suppressions
@@ -43,6 +43,8 @@ def token_supporter(
         return None
     supporter = session.get(Supporter, ref.supporter_id)
     if supporter is None or supporter.forgotten_at is not None:
+        return None
+    if session.get(Case, ref.case_id) is None:
         return None
     if ref.message_id is not None:
         message = session.get(Message, ref.message_id)

@@ -8,9 +8,13 @@ providers that act on the mailto (RFC 2369) send a mail with that subject.
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import replace
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
+import render_fixtures as fx
 from itsdangerous.encoding import base64_decode, base64_encode
 from replies_fixtures import (
     NOW,
@@ -29,7 +33,8 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Action, Message, Reply, Supporter, Suppression
 from sender.core.tokens import TokenSigner
-from sender.core.vocabulary import MessageStatus, ReplyStatus, SupporterStatus
+from sender.core.vocabulary import MessageStatus, ReplyStatus, SupporterStatus, WaveKind
+from sender.render.renderer import Renderer
 from sender.track.inbound import parse_stored_reply
 
 MAILTO = "unsubscribe@example.org"  # Settings.unsubscribe_mailto's default
@@ -202,3 +207,28 @@ def test_a_token_for_a_forgotten_supporter_does_nothing(
     fields = parse_fields(sender="bob@example.org", to=MAILTO, subject=subject, text="")
     assert parsed(engine, settings, fields).status == ReplyStatus.REVIEW
     assert state(engine, seeded) == before
+
+
+def test_the_header_the_renderer_writes_is_the_mail_that_unsubscribes(
+    world: tuple[Engine, Settings, Seeded],
+) -> None:
+    # Round trip: what a mailbox provider sends when it acts on our List-Unsubscribe mailto.
+    engine, settings, seeded = world
+    renderer = Renderer(fx.settings(secret_key=SECRET))
+    case = replace(fx.case(), id=seeded.case_id)
+    variant = renderer.variant(WaveKind.CASE_EMAIL, case, "en")
+    who = replace(
+        fx.who(),
+        supporter_id=seeded.supporter_ids["marie@example.fr"],
+        message_id=seeded.message_ids["marie@example.fr"],
+        case_id=seeded.case_id,
+        wave_id=seeded.wave_id,
+    )
+    header = renderer.recipient(variant, who).headers["List-Unsubscribe"]
+    mailto = re.search(r"<mailto:([^?>]+)\?subject=([^>]+)>", header)
+    assert mailto is not None
+    address, subject = mailto.group(1), unquote(mailto.group(2))
+    fields = parse_fields(sender="marie@example.fr", to=address, subject=subject, text="")
+
+    assert parsed(engine, settings, fields).status == ReplyStatus.UNSUBSCRIBE
+    assert_unsubscribed(engine, seeded, "marie@example.fr")
