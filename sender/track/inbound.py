@@ -6,7 +6,12 @@ cannot be understood is marked for review with the reason, not discarded.
 
 A reply is matched by two things: the signed token in the reply-to address
 (`reply+TOKEN@inbound_domain`, naming the wave, case and language) and the
-sender's From address (naming the supporter).
+sender's From address (naming the supporter); in raw mode the token may be
+only in the SMTP envelope SendGrid posts beside the email.
+
+A mail to the List-Unsubscribe mailto address (`unsubscribe <token>` in its
+subject) is no reply: the signed unsubscribe token names the supporter, who
+is unsubscribed at once. Quoted history is cut in sender.track.quoting.
 """
 
 from __future__ import annotations
