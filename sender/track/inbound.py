@@ -224,7 +224,7 @@ def read_mail(reply: Reply) -> Mail:
 
 def reply_words(mail: Mail, language: str) -> str:
     """The reply's own words, from its text part, else from its HTML part."""
-    if mail.text:
+    if mail.text and mail.text.strip():  # a blank text part beside real HTML is no reply
         return strip_quoted(mail.text, language)
     return strip_quoted_html(mail.html or "", language)
 

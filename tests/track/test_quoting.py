@@ -173,3 +173,16 @@ def test_an_html_reply_that_is_only_a_quote_has_no_words(
     assert reply.body == ""
     assert reply.status == ReplyStatus.REVIEW  # a person looks; nothing is counted
     assert reply.problem == "the reply has no text"
+
+
+def test_a_blank_text_part_beside_html_reads_the_html(
+    world: tuple[Engine, Settings, Seeded],
+) -> None:
+    engine, settings, seeded = world
+    fields = parse_fields(sender="ana@example.com", to=reply_address(seeded, "es"), text="\r\n")
+    fields["html"] = GMAIL_ES
+    reply = parsed_html(engine, settings, fields)
+    assert (reply.status, reply.body) == (
+        ReplyStatus.MATCHED,
+        "¡Mucho ánimo, Jani! Estamos contigo.",
+    )
