@@ -201,3 +201,34 @@ def multipart(
         )
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def raw_mode_fields(
+    *, sender: str, to_header: str, envelope_to: str, subject: str
+) -> dict[str, str]:
+    """The text fields SendGrid's raw mode ("POST the raw, full MIME message") posts
+    beside `email`: SendGrid's Inbound Email Parse Webhook reference lists dkim, email,
+    to, from, sender_ip, spam_report, envelope, subject, spam_score, charsets and SPF;
+    django-anymail's test_inbound_mime shows the same set (charsets without `email`)."""
+    return {
+        "to": to_header,
+        "from": sender,
+        "subject": subject,
+        "envelope": json.dumps({"to": [envelope_to], "from": sender.split("<")[-1].rstrip(">")}),
+        "charsets": json.dumps({"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8"}),
+        "sender_ip": "198.51.100.7",
+        "spam_score": "0.1",
+        "SPF": "pass",
+        "dkim": "{@example.org : pass}",
+    }
+
+
+def mime_reply(*, sender: str, to_header: str, subject: str, text: str) -> bytes:
+    """A plain-text reply as a mail client sends it: the `email` field of raw mode."""
+    return (
+        f"From: {sender}\r\nTo: {to_header}\r\nSubject: {subject}\r\n"
+        "Date: Thu, 03 Dec 2020 10:00:00 +0000\r\nMessage-ID: <r1@mail.example.org>\r\n"
+        'MIME-Version: 1.0\r\nContent-Type: text/plain; charset="utf-8"\r\n'
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        f"{text}\r\n"
+    ).encode()

@@ -6,7 +6,12 @@ cannot be understood is marked for review with the reason, not discarded.
 
 A reply is matched by two things: the signed token in the reply-to address
 (`reply+TOKEN@inbound_domain`, naming the wave, case and language) and the
-sender's From address (naming the supporter).
+sender's From address (naming the supporter); in raw mode the token may be
+only in the SMTP envelope SendGrid posts beside the email.
+
+A mail to the List-Unsubscribe mailto address (`unsubscribe <token>` in its
+subject) is no reply: the signed unsubscribe token names the supporter, who
+is unsubscribed at once. Quoted history is cut in sender.track.quoting.
 """
 
 from __future__ import annotations
@@ -15,17 +20,14 @@ import codecs
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser, HeaderParser
 from email.policy import default as default_policy
 from email.utils import getaddresses, parseaddr
-from html.parser import HTMLParser
 from typing import Any
 
-from mailparser_reply import EmailReplyParser
-from mailparser_reply.constants import MAIL_LANGUAGES
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -38,7 +40,8 @@ from sender.core.tokens import ReplyRef, TokenSigner
 from sender.core.vocabulary import ActionKind, ReplyStatus
 from sender.ops import metrics
 from sender.track.actions import REPLY_SOURCE, new_action, record_action, reply_key
-from sender.track.unsubscribe import unsubscribe
+from sender.track.quoting import strip_quoted, strip_quoted_html
+from sender.track.unsubscribe import token_supporter, unsubscribe
 
 _AUTO_SUBJECTS = re.compile(
     r"^\s*(?:(?:re|aw|rv|tr|fw|fwd)\s*:\s*)*(?:"
@@ -49,6 +52,9 @@ _AUTO_SUBJECTS = re.compile(
     r")",
     re.IGNORECASE,
 )
+# The subject sender.render.renderer puts in the List-Unsubscribe mailto.
+_UNSUBSCRIBE_SUBJECT = re.compile(r"^\s*unsubscribe\s+(\S+)\s*$", re.IGNORECASE)
+MAILTO_SOURCE = "mailto"  # suppressions.source of an unsubscribe by mail
 _AUTO_PRECEDENCE = frozenset({"bulk", "auto_reply", "junk"})
 _STOP_WORDS = frozenset(
     {
@@ -109,9 +115,6 @@ _COURTESY = frozenset(
 )
 _STOP_MAX_CHARS = 120  # a longer message that mentions "stop" is solidarity, not a request
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|rv|tr|fw|fwd|rép|réf)\s*:\s*)+", re.IGNORECASE)
-# What mailparser_reply misses (a language it lacks, such as Arabic, or a
-# pattern it gets wrong): a "... <address>:" line followed by quoted lines.
-_QUOTE_HEADER = re.compile(r"^.*<[^<>@\s]+@[^<>\s]+>.*:\s*\n(?:\s*\n)*>", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ class Mail:
     headers: EmailMessage
     text: str | None
     problems: tuple[str, ...] = field(default=())
+    html: str | None = None  # read only when there is no text part
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,12 @@ class ReplyOutcome:
 
 
 def parse_reply(
-    session: Session, reply: Reply, signer: TokenSigner, inbound_domain: str, now: datetime
+    session: Session,
+    reply: Reply,
+    signer: TokenSigner,
+    inbound_domain: str,
+    now: datetime,
+    unsubscribe_mailto: str = "",
 ) -> ReplyOutcome:
     """Classify `reply` and fill its row; records actions and unsubscribes as it goes."""
     mail = read_mail(reply)
@@ -144,11 +153,14 @@ def parse_reply(
     ref, token_problem = _find_reply_ref(mail.to_values, signer, inbound_domain)
     language = ref.language if ref else (supporter.language if supporter else None)
     reply.language = language
-    reply.body = strip_quoted(mail.text or "", language or "en")
+    reply.body = reply_words(mail, language or "en")
     reply.supporter_id = supporter.id if supporter else None
     reply.case_id = ref.case_id if ref else None
     reply.wave_id = ref.wave_id if ref else None
 
+    by_mail = _UNSUBSCRIBE_SUBJECT.match(mail.subject or "")
+    if by_mail and _addressed_to(mail.to_values, unsubscribe_mailto):
+        return _unsubscribe_by_mail(session, reply, by_mail.group(1), signer, now)
     if mail.problems:
         return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, "; ".join(mail.problems)))
     if is_auto_reply(mail):
@@ -167,6 +179,33 @@ def parse_reply(
     return _mark(reply, ReplyOutcome(ReplyStatus.MATCHED, _attachment_note(reply.raw_form)))
 
 
+def _unsubscribe_by_mail(
+    session: Session, reply: Reply, token: str, signer: TokenSigner, now: datetime
+) -> ReplyOutcome:
+    """A mail to the List-Unsubscribe mailto: the token in its subject unsubscribes at once.
+
+    The subject is the one our header carries (`unsubscribe <token>`); the token
+    is the credential, so a forged or edited one changes nothing and a person looks.
+    (A bare "unsubscribe" has no token and is read like any STOP reply.)
+    """
+    found = token_supporter(session, signer, token)
+    if found is None:
+        problem = "mail to the unsubscribe address without a valid token in its subject"
+        return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, problem))
+    supporter, ref = found
+    reply.supporter_id, reply.case_id, reply.wave_id = supporter.id, ref.case_id, ref.wave_id
+    reply.language = supporter.language
+    unsubscribe(session, supporter, source=MAILTO_SOURCE, now=now)
+    return _mark(reply, ReplyOutcome(ReplyStatus.UNSUBSCRIBE))
+
+
+def _addressed_to(to_values: tuple[str, ...], address: str) -> bool:
+    wanted = address.strip().lower()
+    return bool(wanted) and any(
+        found.lower() == wanted for _, found in getaddresses(list(to_values))
+    )
+
+
 def read_mail(reply: Reply) -> Mail:
     """The stored email: from the raw MIME when sendgrid sent it, else from the parsed form."""
     form: dict[str, Any] = reply.raw_form or {}
@@ -177,8 +216,17 @@ def read_mail(reply: Reply) -> Mail:
     ]
     problems += _charset_problems(fields.get("charsets"))
     if reply.raw_email is not None:
-        return _mail_from_mime(reply.raw_email, problems)
+        # Raw mode still posts the SMTP envelope beside the email: a forwarder or a
+        # list may have rewritten To, never the envelope's recipient.
+        return _mail_from_mime(reply.raw_email, _envelope_to(fields, problems), problems)
     return _mail_from_fields(fields, problems)
+
+
+def reply_words(mail: Mail, language: str) -> str:
+    """The reply's own words, from its text part, else from its HTML part."""
+    if mail.text and mail.text.strip():  # a blank text part beside real HTML is no reply
+        return strip_quoted(mail.text, language)
+    return strip_quoted_html(mail.html or "", language)
 
 
 def is_auto_reply(mail: Mail) -> bool:
@@ -202,33 +250,25 @@ def asks_to_stop(body: str | None, subject: str | None) -> bool:
     return _request(_REPLY_PREFIX.sub("", subject or "")) in _STOP_WORDS
 
 
-def strip_quoted(text: str, language: str) -> str:
-    """The reply's own words: quoted history, signatures and disclaimers removed."""
-    if not text.strip():
-        return ""
-    languages = [language] if language in MAIL_LANGUAGES else ["en"]
-    message = EmailReplyParser(languages=languages).read(text)
-    body = message.replies[0].body if message.replies else text.strip()
-    # Also for listed languages: mail-parser-reply 1.36's Spanish "El ... escribió:"
-    # pattern excludes itself with a look-ahead and never matches.
-    cut = _QUOTE_HEADER.search(body)
-    return str(body[: cut.start()].strip() if cut else body)
-
-
-def _mail_from_mime(raw: bytes, problems: list[str]) -> Mail:
+def _mail_from_mime(raw: bytes, envelope_to: list[str], problems: list[str]) -> Mail:
     message = BytesParser(policy=default_policy).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     problems += _defects(message)
     text: str | None = None
+    html: str | None = None
     try:
         part = message.get_body(preferencelist=("plain", "html"))
         if part is not None:
             assert isinstance(part, EmailMessage)
             content = part.get_content()
-            text = content if part.get_content_subtype() == "plain" else _html_text(content)
+            if part.get_content_subtype() == "plain":
+                text = content
+            else:
+                html = content
     except (LookupError, ValueError, KeyError) as error:
         problems.append(f"body cannot be decoded: {error}")
-    recipients = [str(message.get(name, "")) for name in ("To", "Cc", "Delivered-To")]
+    headers = [str(message.get(name, "")) for name in ("To", "Cc", "Delivered-To")]
+    recipients = [*headers, *envelope_to]
     return _checked(
         Mail(
             from_value=_header_text(message, "From"),
@@ -236,6 +276,7 @@ def _mail_from_mime(raw: bytes, problems: list[str]) -> Mail:
             subject=_header_text(message, "Subject"),
             headers=message,
             text=text,
+            html=html,
         ),
         problems,
     )
@@ -245,7 +286,6 @@ def _mail_from_fields(fields: dict[str, str], problems: list[str]) -> Mail:
     headers = HeaderParser(policy=default_policy).parsestr(fields.get("headers", ""))
     assert isinstance(headers, EmailMessage)
     problems += _defects(headers)
-    text = fields.get("text") or _html_text(fields.get("html", ""))
     recipients = [fields.get("to", ""), fields.get("cc", ""), *_envelope_to(fields, problems)]
     return _checked(
         Mail(
@@ -253,7 +293,8 @@ def _mail_from_fields(fields: dict[str, str], problems: list[str]) -> Mail:
             to_values=tuple(value for value in recipients if value),
             subject=fields.get("subject") or _header_text(headers, "Subject"),
             headers=headers,
-            text=text or None,
+            text=fields.get("text") or None,
+            html=fields.get("html") or None,
         ),
         problems,
     )
@@ -264,9 +305,7 @@ def _checked(mail: Mail, problems: list[str]) -> Mail:
         problems.append("missing From address")
     if not mail.to_values:
         problems.append("missing To address")
-    return Mail(
-        mail.from_value, mail.to_values, mail.subject, mail.headers, mail.text, tuple(problems)
-    )
+    return replace(mail, problems=tuple(problems))
 
 
 def _charset_problems(charsets: str | None) -> list[str]:
@@ -312,40 +351,6 @@ def _header_text(message: EmailMessage, name: str) -> str | None:
     except (ValueError, IndexError, TypeError):  # the header parser gives up on some junk
         return None
     return str(value) if value is not None else None
-
-
-class _TextOnly(HTMLParser):
-    """Visible text of an HTML-only reply; the quote stripper works on text."""
-
-    _HIDDEN = frozenset({"script", "style", "head", "title"})
-    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "blockquote", "h1", "h2", "h3"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.pieces: list[str] = []
-        self._hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._HIDDEN:
-            self._hidden += 1
-        if tag in self._BREAKS:
-            self.pieces.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._HIDDEN and self._hidden:
-            self._hidden -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._hidden:
-            self.pieces.append(data)
-
-
-def _html_text(html: str) -> str:
-    parser = _TextOnly()
-    parser.feed(html)
-    parser.close()
-    lines = (" ".join(line.split()) for line in "".join(parser.pieces).splitlines())
-    return "\n".join(lines).strip()
 
 
 def _find_supporter(
@@ -445,7 +450,15 @@ def parse_stored_reply(engine: Engine, settings: Settings, reply_id: int, now: d
                 raise NotFound(f"reply {reply_id} does not exist")
             if reply.status != ReplyStatus.RECEIVED:
                 return str(reply.status)  # parsed already: a retried task is a no-op
-            status = str(parse_reply(session, reply, signer, settings.inbound_domain, now).status)
+            outcome = parse_reply(
+                session,
+                reply,
+                signer,
+                settings.inbound_domain,
+                now,
+                unsubscribe_mailto=settings.unsubscribe_mailto,
+            )
+            status = str(outcome.status)
         metrics.REPLIES.labels(status=status).inc()  # after the commit: counted once
         return status
     except NotFound:

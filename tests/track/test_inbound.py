@@ -9,7 +9,9 @@ import pytest
 from replies_fixtures import (
     NOW,
     Seeded,
+    mime_reply,
     parse_fields,
+    raw_mode_fields,
     reply_address,
     seed,
     settings_for,
@@ -20,7 +22,8 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Action, Message, Reply, Supporter, Suppression
 from sender.core.vocabulary import ActionKind, MessageStatus, ReplyStatus, SupporterStatus
-from sender.track.inbound import asks_to_stop, parse_stored_reply, strip_quoted
+from sender.track.inbound import asks_to_stop, parse_stored_reply
+from sender.track.quoting import strip_quoted
 
 
 @pytest.fixture
@@ -304,3 +307,43 @@ def test_attachments_are_noted_and_the_reply_still_counts(
     assert reply.problem == "attachment not kept: march.jpg (25.0 MB)"
     assert count(engine, Action) == 1
     assert json.dumps(reply.raw_form).count("march.jpg") == 1
+
+
+def test_raw_mode_matches_a_token_found_only_in_the_envelope(
+    world: tuple[Engine, Settings, Seeded],
+) -> None:
+    # A list or a forwarder rewrote To; SendGrid's envelope still names our address.
+    engine, settings, seeded = world
+    list_address = "Friends of Jani <friends-of-jani@lists.example.org>"
+    sender = "Ana <ana@example.com>"
+    fields = raw_mode_fields(
+        sender=sender,
+        to_header=list_address,
+        envelope_to=reply_address(seeded, "es"),
+        subject="Re: Jani",
+    )
+    email = mime_reply(sender=sender, to_header=list_address, subject="Re: Jani", text=QUOTED_ES)
+    reply = parsed(engine, settings, {"fields": fields, "files": []}, raw_email=email)
+
+    assert reply.status == ReplyStatus.MATCHED
+    assert reply.problem is None
+    assert (reply.case_id, reply.wave_id, reply.language) == (seeded.case_id, seeded.wave_id, "es")
+    assert reply.supporter_id == seeded.supporter_ids["ana@example.com"]
+    assert reply.body == "¡Mucho ánimo, Jani! Estamos contigo."
+    assert reply.raw_email == email
+    assert count(engine, Action) == 1
+
+
+def test_raw_mode_with_no_token_anywhere_still_goes_to_review(
+    world: tuple[Engine, Settings, Seeded],
+) -> None:
+    engine, settings, _ = world
+    elsewhere = "someone@lists.example.org"
+    fields = raw_mode_fields(
+        sender="ana@example.com", to_header=elsewhere, envelope_to=elsewhere, subject="Hola"
+    )
+    email = mime_reply(sender="ana@example.com", to_header=elsewhere, subject="Hola", text="Hola")
+    reply = parsed(engine, settings, {"fields": fields, "files": []}, raw_email=email)
+    assert reply.status == ReplyStatus.REVIEW
+    assert reply.problem == "no reply token in the recipient addresses"
+    assert count(engine, Action) == 0

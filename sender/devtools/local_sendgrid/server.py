@@ -17,14 +17,11 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import random
 import secrets
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +38,7 @@ from sender.devtools.local_sendgrid.faults import (
     FaultPlan,
     parse_rate_flags,
 )
+from sender.devtools.local_sendgrid.inbound_mail import InboundMail, post_inbound, reply_form
 from sender.devtools.local_sendgrid.legacy_events import LegacyMix
 from sender.devtools.local_sendgrid.retries import (
     Retrier,
@@ -55,14 +53,12 @@ from sender.devtools.local_sendgrid.rules import (
     compiled_validator,
     spec_path,
 )
+from sender.devtools.local_sendgrid.simulation import simulate
 from sender.devtools.local_sendgrid.store import Store
 from sender.devtools.local_sendgrid.webhooks import (
     Scenario,
     Signer,
     batches,
-    events_for,
-    inbound_form,
-    post_inbound,
     post_signed,
 )
 
@@ -346,7 +342,15 @@ class Handler(BaseHTTPRequestHandler):
         after_id = int(data.pop("after_id", 0))
         legacy = LegacyMix.pop_from(data)
         scenario = Scenario.from_json(data)
-        posted, statuses = simulate(self.app, url, scenario, message_id, after_id, legacy)
+        app = self.app
+
+        def page(after: int) -> list[dict[str, Any]]:
+            found = app.store.recipients(message_id=message_id, limit=1000, after_id=after)
+            return app.quota.mark(found)
+
+        posted, statuses = simulate(
+            page, lambda batch: app.post_events(url, batch), scenario, after_id, legacy, app.count
+        )
         self._answer(200, {"events": posted, "batches": len(statuses), "statuses": statuses})
 
     def _quota(self, data: dict[str, Any]) -> None:
@@ -391,80 +395,11 @@ class Handler(BaseHTTPRequestHandler):
                 return
             to = found[-1]["reply_to"]
             subject = subject or f"Re: {found[-1]['subject']}"
-        form = inbound_form(
-            sender=sender,
-            to=str(to),
-            subject=str(subject or "Re:"),
-            text=str(data["text"]),
-            html=data.get("html"),
-        )
+        # Options (docs/SENDGRID.md): raw, charset, attachments, envelope_to.
+        mail = InboundMail.from_json(data, str(to), str(subject or "Re:"))
+        form = reply_form(mail, raw=bool(data.get("raw")))
         status = post_inbound(url, form, self.app.inbound_auth)
         self._answer(200, {"status": status, "to": to})
-
-
-def dropped_event(recipient: dict[str, Any], reason: str) -> dict[str, Any]:
-    """A `dropped` event as SendGrid posts it, custom args at the top level."""
-    event: dict[str, Any] = dict(recipient["custom_args"])
-    event.update(
-        email=recipient["email"],
-        timestamp=int(time.time()),
-        event="dropped",
-        sg_event_id=uuid.uuid4().hex,
-        sg_message_id=recipient["sg_message_id"],
-        reason=reason,
-        status="5.0.0",
-    )
-    categories = list(recipient["categories"])
-    if categories:  # like SendGrid: a string for one category, a list for several
-        event["category"] = categories[0] if len(categories) == 1 else categories
-    return event
-
-
-def _recipient_events(
-    recipient: dict[str, Any], scenario: Scenario, rng: random.Random
-) -> list[dict[str, Any]]:
-    """A recipient SendGrid dropped gets one `dropped` event and nothing else.
-
-    Shape from SendGrid's Event Webhook reference (event "dropped", `reason`
-    and `status` "5.0.0"); django-anymail's sendgrid tracking tests show the same.
-    """
-    reason = recipient.get("dropped")
-    if reason:
-        return [dropped_event(recipient, reason)]
-    return events_for(recipient, scenario, rng)
-
-
-def simulate(
-    app: App,
-    url: str,
-    scenario: Scenario,
-    message_id: str | None = None,
-    after_id: int = 0,
-    legacy: LegacyMix | None = None,
-) -> tuple[int, list[int]]:
-    """Post events for every recorded recipient, in ~768 KB signed batches."""
-    rng = random.Random(scenario.seed)
-    statuses: list[int] = []
-    posted = 0
-    after = after_id
-
-    def events() -> Iterator[dict[str, Any]]:
-        nonlocal after, posted
-        while True:
-            page = app.quota.mark(
-                app.store.recipients(message_id=message_id, limit=1000, after_id=after)
-            )
-            if not page:
-                return
-            after = page[-1]["id"]
-            for recipient in page:
-                for event in _recipient_events(recipient, scenario, rng):
-                    posted += 1
-                    yield event
-
-    for batch in batches((legacy or LegacyMix()).apply(events(), app.count)):
-        statuses.append(app.post_events(url, batch))
-    return posted, statuses
 
 
 class SendGridHTTPServer(ThreadingHTTPServer):

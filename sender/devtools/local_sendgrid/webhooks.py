@@ -1,4 +1,4 @@
-"""What the local SendGrid posts back: signed event batches and inbound replies.
+"""What the local SendGrid posts back: signed event batches (inbound replies: inbound_mail).
 
 Events are signed like SendGrid signs them (ECDSA P-256, SHA-256 over
 timestamp + raw body; base64 DER signature; the public key shown as base64
@@ -185,38 +185,4 @@ def batches(events: Iterable[object], limit: int = BATCH_BYTES) -> Iterator[byte
 
 def post_signed(url: str, body: bytes, signer: Signer, timeout: float = 30.0) -> int:
     answer = requests.post(url, data=body, headers=signer.headers(body), timeout=timeout)
-    return answer.status_code
-
-
-def inbound_form(
-    *, sender: str, to: str, subject: str, text: str, html: str | None = None
-) -> dict[str, tuple[None, str]]:
-    """The fields of an Inbound Parse (non-raw) POST, as multipart parts."""
-    message_id = f"<{uuid.uuid4().hex}@mail.example.net>"
-    headers = (
-        f"From: {sender}\nTo: {to}\nSubject: {subject}\nMessage-ID: {message_id}\n"
-        "MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n"
-    )
-    fields = {
-        "headers": headers,
-        "from": sender,
-        "to": to,
-        "subject": subject,
-        "text": text,
-        "html": html or f"<p>{text}</p>",
-        "envelope": json.dumps({"to": [to.split("<")[-1].rstrip(">")], "from": sender}),
-        "charsets": json.dumps(
-            {"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8", "text": "UTF-8"}
-        ),
-        "SPF": "pass",
-        "dkim": "{@example.net : pass}",
-        "sender_ip": "198.51.100.20",
-    }
-    return {name: (None, value) for name, value in fields.items()}
-
-
-def post_inbound(
-    url: str, form: dict[str, tuple[None, str]], auth: tuple[str, str] | None, timeout: float = 30.0
-) -> int:
-    answer = requests.post(url, files=form, auth=auth, timeout=timeout)
     return answer.status_code
