@@ -27,7 +27,7 @@ from sender.ops.logs import log_context
 from sender.send.pipeline import Sender, result_dict, send_batch
 from sender.send.scheduler import tick
 from sender.send.wiring import default_sender
-from sender.track.actions import process_pending_events
+from sender.track.actions import has_pending_events, process_pending_events
 from sender.track.inbound import parse_stored_reply
 
 
@@ -50,6 +50,10 @@ def tick_task() -> list[str]:
     settings = get_settings()
     engine = get_engine(settings.database_url)
     report = tick(engine, settings, SystemClock().now(), CeleryDispatcher())
+    # The webhook enqueues processing after storing; if that message was lost (Redis
+    # down at that moment, a purge), the stored events would wait for the next batch.
+    if has_pending_events(engine):
+        process_events.delay()
     return report.lines()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,14 +13,17 @@ from pathlib import Path
 import pytest
 from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixtures
 from sending_fixtures import add_case, add_supporters, add_wave, statuses
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, func, select, update
 
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.core.models import Campaign, Message
+from sender.core.models import Campaign, Event, Message
 from sender.core.vocabulary import MessageStatus
 from sender.devtools.local_sendgrid.process import LocalSendGrid
 from sender.devtools.waiting import wait_until
+from sender.track.actions import has_pending_events
+from sender.track.event_store import parse_batch, store_events
+from sender.track.providers.sendgrid import PROVIDER
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,3 +104,29 @@ def test_a_tick_enqueued_to_two_workers_sends_everyone_once(
     wait_until(lambda: statuses(pg_engine, Message) == all_sent, 60, "7 messages SENT", step=0.5)
     assert sg.admin.count() == 7
     assert all(p.poll() is None for p in workers)
+
+
+def test_events_whose_processing_task_was_lost_are_swept_by_the_tick(
+    pg_engine: Engine,
+    workers: list[subprocess.Popen[bytes]],
+    worker_env: dict[str, str],
+) -> None:
+    # Stored as the webhook stores them, but the processing task never reached Redis.
+    body = json.dumps(
+        [
+            {"event": "delivered", "sg_event_id": f"lost-{n}", "timestamp": 1_700_000_000}
+            for n in range(3)
+        ]
+    ).encode()
+    store_events(pg_engine, PROVIDER, parse_batch(PROVIDER, body), datetime.now(UTC))
+    assert has_pending_events(pg_engine)
+    subprocess.run(
+        [str(Path(sys.executable).with_name("campaign")), "tick"],
+        cwd=ROOT,
+        env=worker_env,
+        check=True,
+        timeout=60,
+    )
+    wait_until(lambda: not has_pending_events(pg_engine), 60, "the 3 events processed", step=0.5)
+    with pg_engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(Event)) == 3

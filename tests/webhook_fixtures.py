@@ -74,12 +74,12 @@ def url_of(engine: Engine) -> str:
 
 
 def app_for(engine: Engine, signer: Signer, **overrides: Any) -> Flask:
+    values: dict[str, Any] = {"redis_url": None, **overrides}
     settings = Settings(
         database_url=url_of(engine),
         secret_key="test-secret",
         sendgrid_webhook_public_key=signer.public_b64,
-        redis_url=None,
-        **overrides,
+        **values,
     )
     app = create_app(settings)
     app.config["TESTING"] = True

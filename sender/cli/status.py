@@ -143,6 +143,23 @@ def rejected_lines(report: StatusReport) -> list[RenderableType]:
     return lines
 
 
+def pending_lines(report: StatusReport) -> list[RenderableType]:
+    """Stored webhook events still waiting for a worker, with the age of the oldest."""
+    pending = report.pending_events
+    if not pending.count or pending.oldest_received_at is None:
+        return []
+    waited = max(0, int((report.generated_at - pending.oldest_received_at).total_seconds()))
+    # A few seconds is normal while a wave's events arrive; minutes mean nobody processes.
+    style = "yellow" if waited >= 120 else "dim"
+    return [
+        Text(
+            f"{_plural(pending.count, 'webhook event')} waiting to be processed "
+            f"(oldest received {waited} s ago)",
+            style=style,
+        )
+    ]
+
+
 def render(report: StatusReport, finished: StatusReport | None = None) -> RenderableType:
     """The report; ``finished`` (every wave) is shown when nothing is in flight."""
     parts: list[RenderableType] = []
@@ -156,6 +173,7 @@ def render(report: StatusReport, finished: StatusReport | None = None) -> Render
             parts += [Text("How the other waves ended:"), waves_view(finished)]
             parts += problem_lines(finished)
     parts += rejected_lines(report)
+    parts += pending_lines(report)
     parts.append(live_lines(report))
     parts.append(Text(f"at {report.generated_at:%Y-%m-%d %H:%M:%S} UTC", style="dim"))
     return Group(*parts)

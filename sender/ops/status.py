@@ -24,6 +24,7 @@ from sender.core.models import Batch, Campaign, Case, Message, Wave
 from sender.core.vocabulary import BatchStatus, MessageStatus, WaveStatus
 from sender.ops.metrics import WaveCount
 from sender.send.ratelimit import BucketLevel, RedisTokenBucket
+from sender.track.actions import PendingEvents, pending_events
 from sender.track.rejected_events import RejectedSummary, rejected_summary
 
 if TYPE_CHECKING:
@@ -186,6 +187,8 @@ class StatusReport:
     every_wave: bool = False  # finished waves were asked for too
     # Webhook events kept raw because they could not be stored (issue 12).
     rejected_events: RejectedSummary = field(default_factory=RejectedSummary)
+    # Stored webhook events not yet turned into actions.
+    pending_events: PendingEvents = field(default_factory=PendingEvents)
 
 
 def wave_progress(
@@ -429,4 +432,5 @@ def snapshot(
         live=live_view(live, ping_timeout),
         every_wave=every_wave,
         rejected_events=rejected_summary(engine),
+        pending_events=pending_events(engine),
     )

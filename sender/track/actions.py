@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from sender.core.clock import Clock, SystemClock
@@ -107,6 +107,31 @@ def process_pending_events(
         if notices and on_account is not None:
             on_account(session, notices, now)
     return ProcessReport(len(events), created, suppressed, tuple(notices))
+
+
+def has_pending_events(engine: Engine) -> bool:
+    """Whether stored events wait to be processed: the tick's sweep for a lost task."""
+    with engine.connect() as connection:
+        found = connection.scalar(select(Event.id).where(Event.processed_at.is_(None)).limit(1))
+    return found is not None
+
+
+@dataclass(frozen=True)
+class PendingEvents:
+    """Stored events not processed yet, for `campaign status`: a lasting backlog means
+    no worker is processing (or Redis was down when they arrived)."""
+
+    count: int = 0
+    oldest_received_at: datetime | None = None
+
+
+def pending_events(engine: Engine) -> PendingEvents:
+    waiting = Event.processed_at.is_(None)
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(func.count(), func.min(Event.received_at)).where(waiting)
+        ).one()
+    return PendingEvents(int(row[0] or 0), row[1])
 
 
 def _claim(session: Session, limit: int, now: datetime) -> list[NormalisedEvent]:

@@ -214,7 +214,8 @@ def _parse(reply_id: int) -> None:
     settings = context.settings()
     try:
         if settings.uses_redis:
-            context.celery().send_task(PARSE_REPLY_TASK, args=[reply_id])
+            # ignore_result: with Redis down, subscribing for a result retries for ~20 s.
+            context.celery().send_task(PARSE_REPLY_TASK, args=[reply_id], ignore_result=True)
         else:
             parse_stored_reply(context.engine(), settings, reply_id, SystemClock().now())
     except Exception:  # stored already; `campaign replies parse` retries

@@ -113,4 +113,12 @@ def _enqueue_processing() -> None:
             context.engine(), INLINE_LIMIT, settings, on_account=apply_account_notices
         )
         return
-    context.celery().send_task(PROCESS_EVENTS_TASK, kwargs={"limit": INLINE_LIMIT})
+    try:
+        # ignore_result: with Redis down, subscribing for a result retries for ~20 s.
+        context.celery().send_task(
+            PROCESS_EVENTS_TASK, kwargs={"limit": INLINE_LIMIT}, ignore_result=True
+        )
+    except Exception as error:  # kombu's errors vary by transport; all mean "not queued"
+        # The events are stored: answering 5xx would only make the provider re-send
+        # duplicates. The tick's sweep (tasks.tick_task) processes them once Redis is back.
+        log.warning("event processing not queued, the next tick will: %s", error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from sender.cli import app
 from sender.cli.common import console
 from sender.core.config import reset_settings
 from sender.core.db import get_engine, upgrade
+from sender.track.event_store import parse_batch, store_events
+from sender.track.providers.sendgrid import PROVIDER
 
 
 @pytest.fixture
@@ -92,3 +95,15 @@ def test_status_shows_webhook_events_kept_raw(runner: CliRunner, seeded_db: str)
     assert result.exit_code == 0, result.output
     assert "2 webhook events could not be stored" in result.output
     assert "event 2: missing or invalid timestamp" in result.output
+
+
+def test_status_counts_webhook_events_still_waiting(runner: CliRunner, seeded_db: str) -> None:
+    engine = get_engine(seeded_db)
+    assert "waiting to be processed" not in runner.invoke(app, ["status"]).output
+    body = b'[{"event":"delivered","sg_event_id":"w1","timestamp":1700000000},'
+    body += b'{"event":"open","sg_event_id":"w2","timestamp":1700000001}]'
+    received = datetime.now(UTC) - timedelta(minutes=5)  # stored, its task lost
+    store_events(engine, PROVIDER, parse_batch(PROVIDER, body), received)
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "2 webhook events waiting to be processed (oldest received 3" in result.output

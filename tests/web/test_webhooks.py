@@ -27,6 +27,8 @@ from webhook_fixtures import (
 
 from sender.core.addresses import email_hash
 from sender.core.models import Action, Event, Message, RejectedEvent, Supporter, Suppression
+from sender.devtools.services import free_port
+from sender.track.actions import has_pending_events
 from sender.track.providers import sendgrid
 from sender.track.providers.sendgrid_signature import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
@@ -464,3 +466,21 @@ def test_fuzzed_signed_payloads_never_fail(fuzz_client: Any, payload: Any) -> No
     body = json.dumps(payload, allow_nan=True).encode("utf-8", "surrogatepass")
     response = test_client.post(URL, data=body, headers=fuzz_signer.headers(body))
     assert response.status_code in (200, 400), response.get_data(as_text=True)
+
+
+def test_a_batch_stored_while_redis_is_down_is_200_and_waits_for_the_tick(
+    any_engine: Engine, signer: Signer
+) -> None:
+    # A port nothing listens on: the processing task cannot be queued.
+    app = app_for(any_engine, signer, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    body = body_of(GOOD)
+    with app.test_client() as down:
+        response = post(down, signer, body)
+        again = post(down, signer, body)  # SendGrid's retry, had we answered 5xx
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json() == {"received": 3, "stored": 3}
+    assert again.get_json() == {"received": 3, "stored": 0}
+    with any_engine.connect() as connection:
+        pending = connection.scalars(select(Event.processed_at)).all()
+    assert pending == [None, None, None]  # stored once, left for the tick's sweep
+    assert has_pending_events(any_engine)
