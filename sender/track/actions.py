@@ -33,7 +33,7 @@ from sender.core.upsert import insert_for
 from sender.core.vocabulary import ActionKind, EventType
 from sender.report import totals as reports
 from sender.track import account, providers, suppressions
-from sender.track.clicks import is_scanner_agent
+from sender.track.clicks import is_honeypot_url, is_scanner_agent
 from sender.track.providers.base import NormalisedEvent, Provider
 
 _COUNTED_EVENTS: Mapping[EventType, str] = {
@@ -216,9 +216,11 @@ def action_for(
     if event.event_type is EventType.OPENED:
         kind = ActionKind.OPENED_MACHINE if event.machine_open else ActionKind.OPENED
     elif event.event_type is EventType.CLICKED:
-        # Only the agent rule applies: a provider's click carries no honeypot or
-        # sibling fetches, and its delivery time may arrive in a later batch.
-        machine = event.user_agent is not None and is_scanner_agent(event.user_agent)
+        # The agent and honeypot rules apply: a provider's click carries no sibling
+        # fetches, and its delivery time may arrive in a later batch.
+        machine = (event.user_agent is not None and is_scanner_agent(event.user_agent)) or (
+            is_honeypot_url(event.url, public_base_url)
+        )
         kind = ActionKind.CLICKED_MACHINE if machine else ActionKind.CLICKED
     else:
         return None

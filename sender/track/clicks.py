@@ -101,6 +101,18 @@ def machine(reason: MachineSign) -> ClickVerdict:
     return ClickVerdict(ClickClass.MACHINE, reason)
 
 
+# The honeypot is the action link plus this path (templates/layout.html, web/links.py).
+HONEYPOT_SUFFIX = "/x"
+
+
+def is_honeypot_url(url: str | None, public_base_url: str) -> bool:
+    """A fetch of the hidden link, e.g. reported by a provider's click tracking."""
+    if not url:
+        return False
+    path = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    return path.startswith(public_base_url.rstrip("/") + "/a/") and path.endswith(HONEYPOT_SUFFIX)
+
+
 def is_scanner_agent(user_agent: str | None) -> bool:
     """A known scanner, a script library, or no user agent at all (browsers always send one)."""
     agent = (user_agent or "").strip().lower()

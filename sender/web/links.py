@@ -35,7 +35,7 @@ from sender.ops import metrics
 from sender.render.case_text import case_text
 from sender.render.identity import sender_identity
 from sender.track.actions import LINK_SOURCE, link_key, new_action, record_action
-from sender.track.clicks import Windows
+from sender.track.clicks import HONEYPOT_SUFFIX, Windows
 from sender.track.link_clicks import LinkVisit, record_visit
 from sender.track.unsubscribe import unsubscribe
 from sender.web import context
@@ -78,7 +78,7 @@ def action(token: str) -> BaseResponse | tuple[str, int]:
         return _page("web/action.html", recipient.language, case=_case_text(case, recipient))
 
 
-@bp.get("/a/<token>/x")
+@bp.get(f"/a/<token>{HONEYPOT_SUFFIX}")
 def honeypot(token: str) -> Response | tuple[str, int]:
     """Hidden in every HTML email where no person sees or reaches it (docs/TRACKING.md)."""
     with session_scope(context.engine()) as session:

@@ -13,7 +13,7 @@ import pytest
 from sendgrid_fixtures import mail_json
 
 from sender.devtools.local_sendgrid.rules import parse_json
-from sender.devtools.local_sendgrid.store import Store, bodies_path
+from sender.devtools.local_sendgrid.store import Store, bodies_path, visible_links
 
 
 def _record(store: Store, message_id: str, body: dict[str, Any]) -> int:
@@ -145,3 +145,14 @@ def test_message_level_maps_sit_under_the_personalization_ones(tmp_path: Path) -
     }
     _record(store, "text", mail_json(1, custom_args="a string, as the spec allows"))
     assert store.recipients(message_id="text")[0]["custom_args"] == {"message_id": "m0"}
+
+
+def test_a_simulated_reader_only_follows_links_a_person_can_see() -> None:
+    html = (
+        '<p><a href="-action_url-" style="color:#000">Write now</a>'
+        '<a href="-unsubscribe_url-">Unsubscribe</a></p>'
+        '<div aria-hidden="true" style="display:none">'
+        '<a href="-action_url-/x" tabindex="-1" aria-hidden="true">&#8203;</a></div>'
+        '<A HREF="-other-" TabIndex="-1">skip me</A>'
+    )
+    assert visible_links(html) == ["-action_url-", "-unsubscribe_url-"]

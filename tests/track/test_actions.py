@@ -76,6 +76,17 @@ def test_a_provider_click_from_a_scanner_agent_is_a_machine_click(any_engine: En
     ]
 
 
+def test_a_provider_click_on_the_hidden_honeypot_is_a_machine_click(any_engine: Engine) -> None:
+    # With click tracking on, a scanner's fetch of the hidden link comes back as a
+    # SendGrid click with a browser's agent; no person can click that link.
+    w = seed(any_engine)
+    honeypot = "https://act.example.org/a/tok123/x"
+    browser = "Mozilla/5.0 (Windows NT 10.0)"
+    ingest(any_engine, [sg_event(w, 0, "click", 1, url=honeypot, useragent=browser)])
+    _run(any_engine)
+    assert _actions(any_engine) == [("clicked_machine", False, w.supporters[0], honeypot)]
+
+
 def test_reprocessing_and_redelivery_make_no_second_action(any_engine: Engine) -> None:
     w = seed(any_engine)
     events = [sg_event(w, 0, "open", 1)]

@@ -24,6 +24,8 @@ from sender.devtools.local_sendgrid.rules import drop_reason
 from sender.render.merge import personalise
 
 _HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_ANCHOR = re.compile(r"<a\b[^>]*>", re.IGNORECASE)
+_HIDDEN = re.compile(r"""tabindex\s*=\s*["']-1["']|aria-hidden\s*=\s*["']true["']""", re.IGNORECASE)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -52,6 +54,19 @@ EMAIL_INDEX = "CREATE INDEX IF NOT EXISTS recipients_email ON recipients (lower(
 # recipient row named its message_id (indexed): see `_upgrade`.
 _LAYOUT = 2
 _COLUMNS = "r.id, r.position, r.email, q.message_id, q.body_at, q.body_size, q.links"
+
+
+def visible_links(html: str) -> list[str]:
+    """The hrefs a person could click: a hidden anchor (the honeypot, tabindex -1 or
+    aria-hidden) is for scanners only, so a simulated reader never follows it."""
+    found = set()
+    for tag in _ANCHOR.findall(html):
+        if _HIDDEN.search(tag):
+            continue
+        href = _HREF.search(tag)
+        if href:
+            found.add(href.group(1))
+    return sorted(found)
 
 
 def _html(body: dict[str, Any]) -> str:
@@ -124,7 +139,7 @@ class Store:
 
     def record(self, message_id: str, body: dict[str, Any], raw: bytes) -> int:
         """Keep every recipient of an accepted request; returns how many."""
-        links = json.dumps(sorted(set(_HREF.findall(_html(body)))))
+        links = json.dumps(visible_links(_html(body)))
         return self._insert(message_id, time.time(), raw, links, _rows(body))
 
     def _insert(
