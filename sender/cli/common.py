@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine
 
 from sender.core import db
@@ -17,3 +18,39 @@ def open_database(settings: Settings | None = None) -> Engine:
     engine = db.get_engine((settings or get_settings()).database_url)
     db.ensure_schema(engine)
     return engine
+
+
+def fitted_tables(
+    title: str,
+    headers: list[str],
+    rows: list[list[str]],
+    width: int | None = None,
+    keep: int = 1,
+) -> list[Table]:
+    """The table split into column groups, each narrow enough to print whole.
+
+    Rich would otherwise squeeze a wide table into the terminal by cutting headers and
+    figures to "…". The first `keep` columns (the row's name) repeat in every group, so
+    each part still reads on its own.
+    """
+    limit = width or console.width
+    widths = [max(len(h), *(len(r[i]) for r in rows)) + 3 for i, h in enumerate(headers)]
+    fixed = 1 + sum(widths[:keep])  # the left border, then the name columns
+    groups: list[list[int]] = [[]]
+    used = fixed
+    for i in range(keep, len(headers)):
+        if groups[-1] and used + widths[i] > limit:
+            groups.append([])
+            used = fixed
+        groups[-1].append(i)
+        used += widths[i]
+    tables = []
+    for n, group in enumerate(groups, 1):
+        part = title if len(groups) == 1 else f"{title} ({n}/{len(groups)})"
+        table = Table(title=part)
+        for i in [*range(keep), *group]:
+            table.add_column(headers[i], justify="left" if i < keep else "right", no_wrap=True)
+        for row in rows:
+            table.add_row(*(row[i] for i in [*range(keep), *group]))
+        tables.append(table)
+    return tables

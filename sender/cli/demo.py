@@ -11,16 +11,15 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
-from rich.table import Table
 
-from sender.cli.common import console
+from sender.cli.common import console, fitted_tables
 from sender.devtools.demo import DemoSummary, run_demo
 from sender.send.scheduler import TickReport
 
 HELP = "Run a whole Write for Rights campaign locally: import, assign, preview, send, act, report."
 
 
-# Report metrics as short column headers, so the table fits an 80-column terminal.
+# Short headers keep the per-case table to few parts on an 80-column terminal.
 SHORT_HEADERS = {
     "sends": "sent", "deliveries": "deliv", "bounces": "bounce", "human_opens": "opens",
     "machine_opens": "m.opens", "clicks": "clicks", "machine_clicks": "m.click",
@@ -45,7 +44,9 @@ class RichNarrator:
 
     def step(self, title: str) -> None:
         elapsed = time.monotonic() - self.started
-        console.rule(f"[bold]{title}[/]  [dim]{elapsed:5.1f}s[/]")
+        # A rule cuts a long title to one line; printed under it, the title wraps whole.
+        console.rule(f"[dim]{elapsed:5.1f}s[/]", align="right")
+        console.print(f"[bold]{title}[/]")
 
     def wave_started(self, wave: str) -> None:
         self.progress.start()
@@ -93,23 +94,28 @@ def _print_summary(summary: DemoSummary) -> None:
         f"unchanged {imported.unchanged}, rejected {imported.rejected_total} "
         f"(see {summary.paths.rejected.name})"
     )
-    waves = Table(title="Waves", show_lines=False)
-    for column in ("wave", "kind", "planned", "requests", "recipients", "events", "replies",
-                   "letters"):  # fmt: skip
-        waves.add_column(column, justify="left" if column in ("wave", "kind") else "right")
-    for w in summary.waves:
-        waves.add_row(w.name, w.kind, str(w.messages_planned), str(w.requests),
-                      str(w.recipients), str(w.events), str(w.replies), str(w.letters))  # fmt: skip
-    console.print(waves)
+    wave_headers = ["wave", "kind", "planned", "requests", "recipients", "events", "replies",
+                    "letters"]  # fmt: skip
+    wave_rows = [
+        [
+            w.name,
+            w.kind,
+            *map(
+                str, (w.messages_planned, w.requests, w.recipients, w.events, w.replies, w.letters)
+            ),
+        ]
+        for w in summary.waves
+    ]
+    for table in fitted_tables("Waves", wave_headers, wave_rows, keep=2):
+        console.print(table)
     report = summary.report
-    table = Table(title="Actions per case (machine opens are mail-privacy proxies, not people)")
-    table.add_column("case", no_wrap=True)
-    for header in SHORT_HEADERS.values():
-        table.add_column(header, justify="right")
-    for row in [*report["rows"], {"label": "all", "counts": report["totals"]}]:
-        slug = str(row["label"]).split(" (")[0]
-        table.add_row(slug, *(_cell(row["counts"].get(m, 0)) for m in SHORT_HEADERS))
-    console.print(table)
+    rows = [
+        [str(row["label"]).split(" (")[0], *(_cell(row["counts"].get(m, 0)) for m in SHORT_HEADERS)]
+        for row in [*report["rows"], {"label": "all", "counts": report["totals"]}]
+    ]
+    title = "Actions per case (machine opens are mail-privacy proxies, not people)"
+    for table in fitted_tables(title, ["case", *SHORT_HEADERS.values()], rows):
+        console.print(table)
     paths = summary.paths
     console.print(Panel.fit(
         f"database      {paths.database_url}\n"

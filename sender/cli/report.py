@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from sender.cli.common import console, err_console, open_database
+from sender.cli.common import console, err_console, fitted_tables, open_database
 from sender.core.csvsafe import to_csv
 from sender.report.charts import write_chart
 from sender.report.totals import Dimension, build_report
@@ -37,9 +37,11 @@ def report_command(
     elif format is Format.CSV:
         typer.echo(_csv(report), nl=False)
     else:
-        console.print(_table(report))
+        tables = _tables(report)
         if any(report["bounce_totals"].values()):
-            console.print(_bounce_table(report))
+            tables += _bounce_tables(report)
+        for table in tables:
+            console.print(table)
     if chart is not None:
         write_chart(report, chart)
         # stderr: stdout may be CSV or JSON piped elsewhere
@@ -59,29 +61,26 @@ def _csv(report: dict[str, Any]) -> str:
     return to_csv([report["by"], "label", *metrics], rows)
 
 
-def _table(report: dict[str, Any]) -> Table:
+def _tables(report: dict[str, Any]) -> list[Table]:
     metrics = _columns(report)
-    table = Table(title=f"Campaign results by {report['by']}")
-    # The row's name stays whole; on a narrow terminal the numeric headers fold instead.
-    table.add_column(report["by"], no_wrap=True)
-    for metric in metrics:
-        table.add_column(metric.replace("_", " "), justify="right")
-    for row in [*report["rows"], {"label": "all", "counts": report["totals"]}]:
-        table.add_row(row["label"], *(_cell(row["counts"][m]) for m in metrics))
-    return table
+    headers = [report["by"], *(m.replace("_", " ") for m in metrics)]
+    rows = [
+        [row["label"], *(_cell(row["counts"][m]) for m in metrics)]
+        for row in [*report["rows"], {"label": "all", "counts": report["totals"]}]
+    ]
+    return fitted_tables(f"Campaign results by {report['by']}", headers, rows)
 
 
-def _bounce_table(report: dict[str, Any]) -> Table:
+def _bounce_tables(report: dict[str, Any]) -> list[Table]:
     """Bounces per the provider's classification, for the rows that had any."""
     classes = [str(c) for c in report["bounce_classes"]]
-    table = Table(title=f"Bounces by classification, by {report['by']}")
-    table.add_column(report["by"])
-    for name in classes:
-        table.add_column(name.replace("_", " "), justify="right")
-    rows = [row for row in report["rows"] if any(row["bounces"].values())]
-    for row in [*rows, {"label": "all", "bounces": report["bounce_totals"]}]:
-        table.add_row(row["label"], *(_cell(row["bounces"][c]) for c in classes))
-    return table
+    headers = [report["by"], *(c.replace("_", " ") for c in classes)]
+    bounced = [row for row in report["rows"] if any(row["bounces"].values())]
+    rows = [
+        [row["label"], *(_cell(row["bounces"][c]) for c in classes)]
+        for row in [*bounced, {"label": "all", "bounces": report["bounce_totals"]}]
+    ]
+    return fitted_tables(f"Bounces by classification, by {report['by']}", headers, rows)
 
 
 def _cell(value: Any) -> str:

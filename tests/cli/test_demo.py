@@ -5,11 +5,13 @@ from __future__ import annotations
 import email
 from pathlib import Path
 
+import cli_tables as tables
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from sender.cli import app
+from sender.cli.demo import SHORT_HEADERS
 from sender.core import db
 from sender.core.models import Action, Message, Reply, Suppression
 from sender.core.vocabulary import ActionKind, MessageStatus, ReplyStatus
@@ -30,6 +32,15 @@ def test_demo_runs_the_whole_campaign(
 
     assert result.exit_code == 0, result.output
     assert "Where to look" in result.output
+    assert "…" not in result.output  # CliRunner's console is 80 columns wide
+    assert all(len(line) <= 80 for line in result.output.splitlines())
+    at = result.output.index("Actions per case")
+    shown = tables.headers(result.output[result.output.rindex("\nimported ", 0, at) : at], keep=2)
+    assert shown == ["wave", "kind", "planned", "requests", "recipients", "events",
+                         "replies", "letters"]  # fmt: skip
+    per_case = result.output[at:]
+    assert tables.headers(per_case) == ["case", *SHORT_HEADERS.values()]
+    assert len(tables.row(per_case, "all")) == len(SHORT_HEADERS)
     for name in ("report.html", "actions-per-case.png", "rejected-rows.csv", "crm-export.csv"):
         assert (out / name).stat().st_size > 0, name
     previews = sorted(p.name for p in (out / "previews").glob("*.eml"))

@@ -7,15 +7,18 @@ import io
 import json
 from pathlib import Path
 
+import cli_tables as tables
 import pytest
 from events_fixtures import ingest, seed, sg_event
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
 
 from sender.cli import app
+from sender.cli.common import console
 from sender.core import db
 from sender.core.config import Settings, reset_settings
 from sender.core.models import Case
+from sender.report.totals import Dimension, build_report
 from sender.track.actions import process_pending_events
 
 
@@ -44,10 +47,31 @@ def test_table(campaign_db: Engine, runner: CliRunner) -> None:
     result = runner.invoke(app, ["report"])
     assert result.exit_code == 0, result.output
     assert "Campaign results by case" in result.output
-    # CliRunner's terminal is 80 columns: rich shortens headers, but the rows are there.
     lines = result.output.splitlines()
     assert any(line.startswith("│ all") for line in lines)
     assert any(line.startswith("│ jani") for line in lines)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_table_shows_every_header_and_figure_whole(
+    campaign_db: Engine, runner: CliRunner, env: pytest.MonkeyPatch, width: int
+) -> None:
+    env.setattr(console, "width", width)
+    result = runner.invoke(app, ["report"])
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    assert all(len(line) <= width for line in result.output.splitlines())
+    report = build_report(campaign_db, Dimension.CASE)
+    metrics = [str(m) for m in report["metrics"]]
+    assert tables.headers(result.output) == ["case", *(m.replace("_", " ") for m in metrics)]
+    expected = [_figure(report["totals"][m]) for m in metrics]
+    assert tables.row(result.output, "all") == expected
+
+
+def _figure(value: object) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if isinstance(value, float) else f"{value:,}"
 
 
 def test_csv_is_formula_safe(campaign_db: Engine, runner: CliRunner) -> None:
