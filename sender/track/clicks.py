@@ -110,7 +110,11 @@ def is_honeypot_url(url: str | None, public_base_url: str) -> bool:
     if not url:
         return False
     path = url.split("?", 1)[0].split("#", 1)[0].rstrip("/")
-    return path.startswith(public_base_url.rstrip("/") + "/a/") and path.endswith(HONEYPOT_SUFFIX)
+    prefix = public_base_url.rstrip("/") + "/a/"
+    if not path.startswith(prefix):
+        return False
+    token, _, tail = path[len(prefix) :].partition("/")
+    return bool(token) and "/" + tail == HONEYPOT_SUFFIX
 
 
 def is_scanner_agent(user_agent: str | None) -> bool:

@@ -14,6 +14,7 @@ from sender.track.clicks import (
     LinkFetch,
     Windows,
     classify,
+    is_honeypot_url,
     is_scanner_agent,
     machine,
     taints,
@@ -146,3 +147,19 @@ def test_evidence_taints_only_clicks_within_the_burst_window_before_it() -> None
 def test_windows_come_from_the_settings() -> None:
     settings = Settings(click_delivery_window_seconds=2, click_burst_window_seconds=0.5)
     assert Windows.from_settings(settings) == Windows(timedelta(seconds=2), timedelta(seconds=0.5))
+
+
+@pytest.mark.parametrize(
+    ("url", "honeypot"),
+    [
+        ("https://act.example.org/a/tok123/x", True),
+        ("https://act.example.org/a/tok123/x?utm=1", True),
+        ("https://act.example.org/a/x", False),  # a token that happens to be "x"
+        ("https://act.example.org/a/tok123", False),
+        ("https://act.example.org/a/tok123/sent", False),
+        ("https://elsewhere.example/a/tok123/x", False),
+        (None, False),
+    ],
+)
+def test_the_honeypot_url_is_the_action_link_plus_x(url: str | None, honeypot: bool) -> None:
+    assert is_honeypot_url(url, "https://act.example.org") is honeypot
