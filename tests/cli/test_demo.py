@@ -17,7 +17,8 @@ from sender.core.models import Action, Message, Reply, Suppression
 from sender.core.vocabulary import ActionKind, MessageStatus, ReplyStatus
 
 DEMO_ENV = ("DATABASE_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST", "SENDGRID_WEBHOOK_PUBLIC_KEY",
-            "PUBLIC_BASE_URL", "OUTBOX_DIR", "INBOUND_SECRET")  # fmt: skip
+            "PUBLIC_BASE_URL", "OUTBOX_DIR", "INBOUND_SECRET",
+            "CLICK_DELIVERY_WINDOW_SECONDS")  # fmt: skip
 
 
 @pytest.mark.slow
