@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from campaign_fixtures import the_2020_campaign
 from sqlalchemy import Engine, func, select
 
-from sender.campaign.campaigns import ensure_campaign
 from sender.core.addresses import email_hash
 from sender.core.clock import Clock
 from sender.core.config import Settings
@@ -85,7 +85,7 @@ def make_sender(
 
 def add_case(engine: Engine, settings: Settings, slug: str = "nassima") -> int:
     with session_scope(engine) as session:
-        campaign = ensure_campaign(session, settings)
+        campaign = the_2020_campaign(session)
         row = Case(
             campaign_id=campaign.id,
             slug=slug,
@@ -139,7 +139,7 @@ def add_wave(
     **extra: Any,
 ) -> int:
     with session_scope(engine) as session:
-        campaign = ensure_campaign(session, settings)
+        campaign = the_2020_campaign(session)
         wave = Wave(
             campaign_id=campaign.id,
             name=name,

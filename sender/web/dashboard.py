@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from werkzeug.wrappers import Response as BaseResponse
 
 from sender.campaign import waves
-from sender.campaign.campaigns import DEFAULT_SLUG
 from sender.core.clock import SystemClock
 from sender.core.config import Settings
 from sender.core.csvsafe import to_csv
@@ -53,15 +52,11 @@ def control_wave(
 ) -> str:
     """Pause, resume or cancel through the pipeline's own staff controls (sender.campaign.waves)."""
     wave = status.wave_named(engine, wave_id)
-    if wave.campaign != DEFAULT_SLUG:
-        raise InvalidInput(
-            f"wave {wave.name} belongs to campaign {wave.campaign}, not {DEFAULT_SLUG}"
-        )
     if action == "pause":
-        return waves.pause(engine, settings, wave.name)
+        return waves.pause(engine, wave.name, campaign=wave.campaign)
     if action == "resume":
-        return waves.resume(engine, settings, wave.name, now)
-    return waves.cancel(engine, settings, wave.name)
+        return waves.resume(engine, wave.name, now, wave.campaign)
+    return waves.cancel(engine, wave.name, wave.campaign)
 
 
 def _replies(limit: int | None) -> list[ReviewItem]:
