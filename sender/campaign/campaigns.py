@@ -16,9 +16,6 @@ from sender.core.errors import CampaignError, InvalidInput, NotFound
 from sender.core.models import Campaign
 from sender.core.vocabulary import CampaignStatus
 
-# The 2020 campaign of the demo and of databases upgraded from revision 0001.
-DEMO_SLUG = "w4r-2020"
-
 
 class CampaignClosed(CampaignError):
     """The campaign is closed: it is read-only and sends nothing."""

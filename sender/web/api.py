@@ -1,5 +1,8 @@
 """GET /api/report: the same JSON as `campaign report --format json`.
 
+`?campaign=SLUG` answers that campaign's report; without it, the answer is
+`{"campaigns": [...]}`, one report per open campaign.
+
 Allowed with `Authorization: Bearer <REPORT_TOKEN>` (for scripts and
 dashboards elsewhere) or from a logged-in staff session.
 """
@@ -11,6 +14,8 @@ import hmac
 from flask import Blueprint, jsonify, request, session
 from flask.typing import ResponseReturnValue
 
+from sender.core.errors import NotFound
+from sender.report.campaigns import open_campaign_reports
 from sender.report.totals import Dimension, build_report
 from sender.web import context
 
@@ -37,6 +42,16 @@ def report() -> ResponseReturnValue:
     by = request.args.get("by", Dimension.CASE.value)
     if by not in {d.value for d in Dimension}:
         return jsonify(error=f"by must be one of {', '.join(d.value for d in Dimension)}"), 400
-    answer = jsonify(build_report(context.engine(), Dimension(by)))
+    slug = request.args.get("campaign")
+    engine = context.engine()
+    try:
+        body = (
+            build_report(engine, Dimension(by), slug)
+            if slug
+            else {"campaigns": open_campaign_reports(engine, Dimension(by))}
+        )
+    except NotFound as error:
+        return jsonify(error=str(error)), 404
+    answer = jsonify(body)
     answer.headers["Cache-Control"] = "no-store"
     return answer

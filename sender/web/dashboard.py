@@ -24,8 +24,9 @@ from sender.core.errors import InvalidInput, NotFound
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
 from sender.report.activity import actions_per_case_day
+from sender.report.campaigns import open_campaign_reports
 from sender.report.lookup import look_up_suppression
-from sender.report.totals import Dimension, build_report
+from sender.report.totals import Dimension
 from sender.track.rejected_events import rejected_summary
 from sender.track.replies import ReviewItem, review_list
 from sender.web import context
@@ -157,12 +158,13 @@ def report_page() -> tuple[str, int]:
     if choice not in {d.value for d in Dimension}:
         choices = ", ".join(d.value for d in Dimension)
         return render_template(
-            "web/dashboard/report.html", report=None, problem=f"by must be one of {choices}"
+            "web/dashboard/report.html", reports=None, problem=f"by must be one of {choices}"
         ), 400
-    report = build_report(context.engine(), Dimension(choice))
+    reports = open_campaign_reports(context.engine(), Dimension(choice))
     return render_template(
         "web/dashboard/report.html",
-        report=report,
+        reports=reports,
+        by=choice,
         problem=None,
         dimensions=[d.value for d in Dimension],
     ), 200
