@@ -15,6 +15,7 @@ campaign created.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -45,6 +46,15 @@ class _Window(BaseModel):
     start: datetime | date
     end: datetime | date
     timezone: str = "UTC"
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _a_date_stays_a_date(cls, value: object) -> object:
+        # Quoted or not, 2026-12-01 is a day: without this, a quoted one would
+        # be read as midnight, and an end date would lose its last day.
+        if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value.strip()):
+            return date.fromisoformat(value.strip())
+        return value
 
 
 class _Sender(BaseModel):
