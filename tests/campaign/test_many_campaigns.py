@@ -84,7 +84,7 @@ def _tick(engine: Engine, transport: RecordingTransport, at: datetime = NOW) -> 
     tick(engine, SETTINGS, at, dispatcher)
 
 
-def _mail(engine: Engine) -> dict[tuple[str, str], str]:
+def _mail(engine: Engine) -> dict[tuple[str, str | None], str]:
     """(campaign slug, email) -> message status, with the skip reason if any."""
     with session_scope(engine) as session:
         rows = session.execute(
