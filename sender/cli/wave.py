@@ -15,7 +15,13 @@ import typer
 from sender.campaign import waves
 from sender.campaign.plan_file import wave_spec
 from sender.celery_app import TICK_TASK
-from sender.cli.common import CampaignOption, campaign_slug, console, open_database
+from sender.cli.common import (
+    CampaignOption,
+    campaign_slug,
+    console,
+    fitted_tables,
+    open_database,
+)
 from sender.core.clock import MovableClock
 from sender.core.config import get_settings
 from sender.core.db import session_scope
@@ -91,23 +97,33 @@ def create(
 @app.command("list")
 def list_waves(campaign: CampaignOption = None) -> None:
     """Every wave with its state and message counts."""
+    from rich.markup import escape
+
     from sender.campaign.campaigns import resolve_campaign
     from sender.ops.status import MessageCounts, message_counts
     from sender.send import store as repo
 
     with session_scope(open_database()) as session:
-        all_waves = repo.waves_of(session, resolve_campaign(session, campaign).id)
+        target = resolve_campaign(session, campaign)
+        slug = target.slug
+        all_waves = repo.waves_of(session, target.id)
         counts = message_counts(session, [w.id for w in all_waves])
     if not all_waves:
         console.print("no waves yet: `campaign plan apply FILE` or `campaign wave create`")
+        return
+    headers = ["wave", "kind", "status", "starts (UTC)", "planned", "sent", "skipped", "failed"]
+    rows = []
     for w in all_waves:
         c = counts.get(w.id, MessageCounts())
-        console.print(
-            f"{w.name}  [{w.kind}]  {w.status}  starts {w.starts_at:%Y-%m-%d %H:%M} UTC  "
-            f"planned {c.planned}, sent {c.sent}, skipped {c.skipped}, failed {c.failed}"
+        rows.append(
+            [w.name, w.kind, w.status, f"{w.starts_at:%Y-%m-%d %H:%M}"]
+            + [f"{n:,}" for n in (c.planned, c.sent, c.skipped, c.failed)]
         )
+    for table in fitted_tables(f"Waves of {slug}", headers, rows):
+        console.print(table)
+    for w in all_waves:
         if w.status_reason:
-            console.print(f"    {w.status_reason}")
+            console.print(f"{escape(w.name)}: {escape(w.status_reason)}")
 
 
 @app.command()
