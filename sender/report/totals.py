@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, Engine, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from sender.core.db import session_scope
@@ -309,10 +309,14 @@ def _unattributed(session: Session) -> Counter[str]:
 
 @dataclass(frozen=True)
 class _Scope:
-    """One campaign's cases and waves: the running totals that are its own."""
+    """One campaign's cases and waves: the running totals that are its own.
 
-    case_ids: Select[int]
-    wave_ids: Select[int]
+    Ids, not subqueries: a campaign has a few of each, and a literal list lets
+    PostgreSQL read the totals through their primary key.
+    """
+
+    case_ids: tuple[int, ...]
+    wave_ids: tuple[int, ...]
 
 
 def _scope(session: Session, slug: str | None) -> _Scope | None:
@@ -322,8 +326,8 @@ def _scope(session: Session, slug: str | None) -> _Scope | None:
     if campaign_id is None:
         raise NotFound(f"no campaign {slug!r}")
     return _Scope(
-        select(Case.id).where(Case.campaign_id == campaign_id),
-        select(Wave.id).where(Wave.campaign_id == campaign_id),
+        tuple(session.scalars(select(Case.id).where(Case.campaign_id == campaign_id))),
+        tuple(session.scalars(select(Wave.id).where(Wave.campaign_id == campaign_id))),
     )
 
 
