@@ -16,12 +16,15 @@ from sqlalchemy import Engine, column, create_engine, func, select, text
 from sqlalchemy import table as sa_table
 from sqlalchemy.engine import make_url
 
+from sender.campaign.folder import read_folder
+from sender.campaign.registry import Outcome, create_from_folder
 from sender.core import db
 from sender.core.models import Base, Campaign, Message
 from sender.core.vocabulary import CampaignStatus, MessageStatus
 from sender.report.totals import build_report
 
 DUMP = Path(__file__).parent / "fixtures" / "demo-0001.sql.gz"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _demo_sqlite(path: Path) -> Engine:
@@ -98,6 +101,13 @@ def _check_upgrade(engine: Engine) -> None:
     assert sent and sent > 0
     report = build_report(engine)
     assert report["totals"]["sends"] == sent
+    assert build_report(engine, campaign="w4r-2020")["totals"] == report["totals"]
+    # The 2020 folder describes the upgraded campaign exactly: creating it changes nothing.
+    again = create_from_folder(engine, read_folder(ROOT / "audiences" / "w4r-2020"))
+    assert again.outcome is Outcome.UNCHANGED
+    assert len(again.cases.unchanged) == 7 and again.waves is not None
+    assert len(again.waves.unchanged) == 3
+    assert _row_counts(engine) == after
 
 
 def _row_counts_0001(engine: Engine) -> dict[str, int]:
