@@ -19,12 +19,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from sender.campaign.campaigns import DEFAULT_SLUG, ensure_campaign
+from sender.campaign.kinds import check_kind
 from sender.campaign.plan_file import Plan, WaveSpec, check_in_window
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, InvalidInput
 from sender.core.models import Campaign, Wave
-from sender.core.vocabulary import AccountChange, WaveStatus
+from sender.core.vocabulary import AccountChange, AudienceRule, WaveStatus
 from sender.send import store as repo
 from sender.track.account import PAUSE_PREFIX, AccountNotice, resend_on_resume
 
@@ -57,20 +58,22 @@ def apply_plan(engine: Engine, settings: Settings, plan: Plan) -> ApplyResult:
     kept: list[str] = []
     with session_scope(engine) as session:
         campaign = _campaign(session, settings, plan.campaign)
+        audiences: dict[str, AudienceRule] = {}
         for spec in plan.waves:
             check_in_window(spec, campaign.window_start, campaign.window_end)
+            audiences[spec.name] = wave_audience(campaign, spec, settings)
         existing = {w.name: w for w in repo.waves_of(session, campaign.id)}
         for spec in plan.waves:
-            wave = existing.get(spec.name)
+            wave, audience = existing.get(spec.name), audiences[spec.name]
             if wave is None:
-                session.add(_new_wave(campaign, spec))
+                session.add(_new_wave(campaign, spec, audience))
                 created.append(spec.name)
             elif wave.status != WaveStatus.DRAFT:
-                (unchanged if _same(wave, spec) else kept).append(spec.name)
-            elif _same(wave, spec):
+                (unchanged if _same(wave, spec, audience) else kept).append(spec.name)
+            elif _same(wave, spec, audience):
                 unchanged.append(spec.name)
             else:
-                _copy(spec, wave)
+                _copy(spec, audience, wave)
                 updated.append(spec.name)
     return ApplyResult(tuple(created), tuple(updated), tuple(unchanged), tuple(kept))
 
@@ -79,9 +82,17 @@ def create_wave(engine: Engine, settings: Settings, spec: WaveSpec) -> None:
     with session_scope(engine) as session:
         campaign = ensure_campaign(session, settings)
         check_in_window(spec, campaign.window_start, campaign.window_end)
+        audience = wave_audience(campaign, spec, settings)
         if any(w.name == spec.name for w in repo.waves_of(session, campaign.id)):
             raise InvalidInput(f"a wave named {spec.name!r} exists already")
-        session.add(_new_wave(campaign, spec))
+        session.add(_new_wave(campaign, spec, audience))
+
+
+def wave_audience(campaign: Campaign, spec: WaveSpec, settings: Settings) -> AudienceRule:
+    """The wave's audience: its own, else its kind's default. InvalidInput naming the wave
+    when the campaign has no such kind (`check_kind`)."""
+    kind = check_kind(campaign, spec.kind, spec.name, settings.templates_dir)
+    return spec.audience or kind.audience
 
 
 def _campaign(session: Session, settings: Settings, slug: str | None) -> Campaign:
@@ -90,15 +101,15 @@ def _campaign(session: Session, settings: Settings, slug: str | None) -> Campaig
     return repo.campaign_by_slug(session, slug)
 
 
-def _new_wave(campaign: Campaign, spec: WaveSpec) -> Wave:
+def _new_wave(campaign: Campaign, spec: WaveSpec, audience: AudienceRule) -> Wave:
     wave = Wave(campaign_id=campaign.id, name=spec.name, status=WaveStatus.DRAFT)
-    _copy(spec, wave)
+    _copy(spec, audience, wave)
     return wave
 
 
-def _copy(spec: WaveSpec, wave: Wave) -> None:
+def _copy(spec: WaveSpec, audience: AudienceRule, wave: Wave) -> None:
     wave.kind = spec.kind
-    wave.audience = spec.audience
+    wave.audience = audience
     wave.starts_at = spec.starts_at
     wave.ends_at = spec.ends_at
     wave.local_window_start = spec.window_start
@@ -109,10 +120,10 @@ def _copy(spec: WaveSpec, wave: Wave) -> None:
     wave.domain_rates = dict(spec.domain_rates)
 
 
-def _same(wave: Wave, spec: WaveSpec) -> bool:
+def _same(wave: Wave, spec: WaveSpec, audience: AudienceRule) -> bool:
     return (
         wave.kind == spec.kind
-        and wave.audience == spec.audience
+        and wave.audience == audience
         and wave.starts_at == spec.starts_at
         and wave.ends_at == spec.ends_at
         and wave.local_window_start == spec.window_start

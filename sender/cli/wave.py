@@ -60,12 +60,15 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 @app.command()
 def create(
     name: str,
-    kind: Annotated[str, typer.Option(help="case_email, action_reminder or last_chance")],
+    kind: Annotated[
+        str, typer.Option(help="an email kind: case_email, action_reminder, ... (docs/KINDS.md)")
+    ],
     start: Annotated[str, typer.Option(help="ISO 8601 start")],
     end: Annotated[str, typer.Option(help="ISO 8601 end")],
     subject: Annotated[list[str], typer.Option(help="LANG=TEXT, repeatable")],
     audience: Annotated[
-        str | None, typer.Option(help="all_assigned, not_acted, opened_not_acted")
+        str | None,
+        typer.Option(help="all_assigned, not_acted, opened_not_acted, acted, case_assigned"),
     ] = None,
     window: Annotated[str, typer.Option(help="local send window HH:MM-HH:MM")] = "09:00-11:00",
     rate: Annotated[int | None, typer.Option(help="messages per hour")] = None,
