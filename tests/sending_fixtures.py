@@ -178,3 +178,14 @@ def wave_status(engine: Engine, wave_id: int) -> tuple[str, str | None]:
         wave = session.get(Wave, wave_id)
         assert wave is not None
         return wave.status, wave.status_reason
+
+
+def set_campaign_kinds(engine: Engine, settings: Settings, kinds: dict[str, Any]) -> None:
+    """Store `Campaign.kinds` as `campaign campaigns create` does (sender.campaign.kinds)."""
+    with session_scope(engine) as session:
+        ensure_campaign(session, settings).kinds = kinds
+
+
+def campaign_kinds_now(engine: Engine, settings: Settings) -> dict[str, Any]:
+    with session_scope(engine) as session:
+        return dict(ensure_campaign(session, settings).kinds or {})
