@@ -154,11 +154,13 @@ def test_a_folder_with_a_missing_template_stores_nothing(
         any_engine, SETTINGS, parse_kinds({"volunteers": {"audience": "acted"}}, folder)
     )
     (folder / "templates" / "volunteers.txt").unlink()
-    with pytest.raises(InvalidInput, match="templates/volunteers.txt is missing"):
-        with session_scope(any_engine) as session:
-            campaign = ensure_campaign(session, SETTINGS)
-            campaign.name = "renamed"  # a change made before the kinds are read
-            campaign.kinds = parse_kinds({"volunteers": {"audience": "acted"}}, folder)
+    with (
+        pytest.raises(InvalidInput, match=r"templates/volunteers\.txt is missing"),
+        session_scope(any_engine) as session,
+    ):
+        campaign = ensure_campaign(session, SETTINGS)
+        campaign.name = "renamed"  # a change made before the kinds are read
+        campaign.kinds = parse_kinds({"volunteers": {"audience": "acted"}}, folder)
     assert campaign_kinds_now(any_engine, SETTINGS)["volunteers"]["text"] == TEXT
     with session_scope(any_engine) as session:
         assert ensure_campaign(session, SETTINGS).name == "Write for Rights 2020"

@@ -4,7 +4,9 @@ campaign's own kinds rendered from their stored sources, and the launch check.""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 import render_fixtures as fx
@@ -132,10 +134,10 @@ def test_good_news_reads_as_a_release_for_a_resolved_case_and_prints_its_news() 
     assert "has been released" not in told.text  # its own news, not the stock sentence
 
 
-def _campaign_with(engine: Engine, kinds: dict[str, object], wave_kind: str | None) -> None:
+def _campaign_with(engine: Engine, kinds: Mapping[str, Any], wave_kind: str | None) -> None:
     with db.session_scope(engine) as session:
         campaign = ensure_campaign(session, fx.settings())
-        campaign.kinds = kinds
+        campaign.kinds = dict(kinds)
         session.add(
             Case(
                 campaign_id=campaign.id,
