@@ -334,7 +334,8 @@ def set_case_status(
 ) -> CaseSummary:
     """Pause, resume or resolve a case: the kill switch, and the only way a status changes.
 
-    Waves skip cases that are not active; a paused case's queued batches are
+    Waves skip cases that are not active, except that `case_assigned` waves (good
+    news) include resolved ones (docs/KINDS.md); a paused case's queued batches are
     held at once, since the pipeline re-checks the case right before sending.
     """
     if status not in {str(s) for s in CaseStatus}:
