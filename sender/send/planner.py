@@ -266,7 +266,7 @@ def _numbered(
     )
     conditions: list[ColumnElement[bool]] = [
         Case.campaign_id == wave.campaign_id,
-        Case.status.in_(case_statuses(wave.audience)),
+        _case_status(wave.audience),
         Supporter.status == SupporterStatus.SUBSCRIBED,
         Supporter.consent.is_(True),
         Supporter.email.is_not(None),
@@ -321,6 +321,12 @@ def _numbered(
         ).label("batch_seq"),
         ranked.c.timezone,
     ).where(ranked.c.pick == 1)
+
+
+def _case_status(audience: str) -> ColumnElement[bool]:
+    statuses = case_statuses(audience)
+    # One status as `=`: the statement most waves plan with stays the one benchmarked.
+    return Case.status == statuses[0] if len(statuses) == 1 else Case.status.in_(statuses)
 
 
 def _case_order(audience: str) -> list[Any]:
