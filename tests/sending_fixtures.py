@@ -132,8 +132,8 @@ def add_wave(
     engine: Engine,
     settings: Settings,
     name: str = "case-email",
-    kind: WaveKind = WaveKind.CASE_EMAIL,
-    audience: AudienceRule = AudienceRule.ALL_ASSIGNED,
+    kind: str = WaveKind.CASE_EMAIL,
+    audience: str = AudienceRule.ALL_ASSIGNED,
     starts_at: datetime = DEC1,
     days: int = 2,
     window: tuple[time, time] = (time(9), time(11)),
@@ -180,3 +180,14 @@ def wave_status(engine: Engine, wave_id: int) -> tuple[str, str | None]:
         wave = session.get(Wave, wave_id)
         assert wave is not None
         return wave.status, wave.status_reason
+
+
+def set_campaign_kinds(engine: Engine, settings: Settings, kinds: dict[str, Any]) -> None:
+    """Store `Campaign.kinds` as `campaign campaigns create` does (sender.campaign.kinds)."""
+    with session_scope(engine) as session:
+        the_2020_campaign(session).kinds = kinds
+
+
+def campaign_kinds_now(engine: Engine, settings: Settings) -> dict[str, Any]:
+    with session_scope(engine) as session:
+        return dict(the_2020_campaign(session).kinds or {})

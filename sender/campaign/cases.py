@@ -25,7 +25,7 @@ from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
 from sender.core.models import Campaign, Case
 from sender.core.vocabulary import CaseStatus, Language
-from sender.render.case_text import CASE_FIELDS, CaseText
+from sender.render.case_text import CASE_FIELDS, OPTIONAL_CASE_FIELDS, CaseText
 
 REQUIRED_FIELDS = ("slug", "person", "country", "status", "content")
 OPTIONAL_FIELDS = ("action_url", "image_url", "excluded_countries")
@@ -132,7 +132,7 @@ def _content(value: Any, where: str, lang: str, problems: _Problems) -> CaseText
     for name in CASE_FIELDS:
         if name not in value:
             problems.error(where, f"missing field `{name}`")
-    for name in sorted(set(value) - set(CASE_FIELDS)):
+    for name in sorted(set(value) - set(CASE_FIELDS) - set(OPTIONAL_CASE_FIELDS)):
         problems.error(where, f"unknown field `{name}`")
     address = value.get("authority_address")
     if "authority_address" in value and (
@@ -147,9 +147,12 @@ def _content(value: Any, where: str, lang: str, problems: _Problems) -> CaseText
         for name in CASE_FIELDS
         if name != "authority_address" and name in value
     }
+    good_news = (
+        _text(value["good_news"], where, "good_news", problems) if "good_news" in value else None
+    )
     if len(texts) < len(CASE_FIELDS) - 1:
         return None
-    return CaseText(authority_address=tuple(address or ()), **texts)
+    return CaseText(authority_address=tuple(address or ()), good_news=good_news or None, **texts)
 
 
 def _contents(value: Any, where: str, problems: _Problems) -> dict[str, CaseText]:
@@ -323,7 +326,8 @@ def set_case_status(
 ) -> CaseSummary:
     """Pause, resume or resolve a case: the kill switch, and the only way a status changes.
 
-    Waves skip cases that are not active; a paused case's queued batches are
+    Waves skip cases that are not active, except that `case_assigned` waves (good
+    news) include resolved ones (docs/KINDS.md); a paused case's queued batches are
     held at once, since the pipeline re-checks the case right before sending.
     """
     if status not in {str(s) for s in CaseStatus}:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sender.campaign.cases import CaseFile, parse_cases
+from sender.campaign.kinds import parse_kinds
 from sender.campaign.plan_file import Plan, check_in_window, parse_plan, parse_window
 from sender.core.errors import InvalidInput
 
@@ -255,12 +256,11 @@ def _languages(codes: Sequence[str], source: str) -> tuple[str, ...]:
 
 
 def _with_kinds(settings: CampaignSettings, folder: Path) -> CampaignSettings:
-    """The campaign's own kinds, their templates read from the folder."""
-    if settings.kinds:
-        raise InvalidInput(
-            f"{folder / CAMPAIGN_FILE}: kinds: a campaign cannot declare its own kinds yet"
-        )
-    return settings
+    """The campaign's own kinds, their templates read from the folder (sender.campaign.kinds)."""
+    if not settings.kinds:
+        return settings
+    kinds = parse_kinds(settings.kinds, folder, source=str(folder / CAMPAIGN_FILE))
+    return replace(settings, kinds=kinds)
 
 
 def _check_case_languages(cases: CaseFile, settings: CampaignSettings, source: str) -> None:

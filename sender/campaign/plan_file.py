@@ -17,14 +17,19 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sender.core.errors import InvalidInput
-from sender.core.vocabulary import AudienceRule, WaveKind
+from sender.core.vocabulary import AudienceRule
+from sender.render.kinds import NAME_PATTERN
 
 
 @dataclass(frozen=True)
 class WaveSpec:
+    """One wave as declared. Its kind is only a name here: whether the campaign has
+    that kind, and the kind's default audience when `audience` is None, are settled
+    where the campaign is known (sender.campaign.kinds.check_kind)."""
+
     name: str
-    kind: WaveKind
-    audience: AudienceRule
+    kind: str
+    audience: AudienceRule | None
     starts_at: datetime
     ends_at: datetime
     # None: the campaign's send window (campaign.yaml: send_window).
@@ -46,7 +51,7 @@ class _WaveModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    kind: WaveKind
+    kind: str
     audience: AudienceRule | None = None
     start: datetime
     end: datetime
@@ -55,6 +60,15 @@ class _WaveModel(BaseModel):
     preheaders: dict[str, str] = Field(default_factory=dict)
     rate_per_hour: int | None = Field(default=None, gt=0)
     domain_rates: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_name(cls, value: str) -> str:
+        if not NAME_PATTERN.match(value):
+            raise ValueError(
+                f"{value!r} is not a kind name (lower-case letters, digits and _, e.g. thank_you)"
+            )
+        return value
 
     @field_validator("start", "end")
     @classmethod
@@ -84,10 +98,6 @@ def parse_window(text: str) -> tuple[time, time]:
     if end != time(0, 0) and end <= start:
         raise InvalidInput(f"window {text!r} ends before it starts (windows cannot span midnight)")
     return start, end
-
-
-def default_audience(kind: WaveKind) -> AudienceRule:
-    return AudienceRule.ALL_ASSIGNED if kind is WaveKind.CASE_EMAIL else AudienceRule.NOT_ACTED
 
 
 def wave_spec(
@@ -164,7 +174,7 @@ def _spec(model: _WaveModel) -> WaveSpec:
     return WaveSpec(
         name=model.name,
         kind=model.kind,
-        audience=model.audience or default_audience(model.kind),
+        audience=model.audience,
         starts_at=model.start,
         ends_at=model.end,
         window_start=window_start,

@@ -60,12 +60,18 @@ class CampaignView:
     closed_at: datetime | None
 
 
-def create_from_folder(engine: Engine, folder: CampaignFolder) -> CreateReport:
-    """The folder's campaign, cases and waves, stored together or not at all."""
+def create_from_folder(
+    engine: Engine, folder: CampaignFolder, templates_dir: Path | None = None
+) -> CreateReport:
+    """The folder's campaign, cases and waves, stored together or not at all.
+
+    `templates_dir` replaces the shipped templates (TEMPLATES_DIR), as when sending.
+    """
     with session_scope(engine) as session:
         campaign, outcome = store_campaign(session, folder.settings, folder.path / CAMPAIGN_FILE)
         cases = store_cases(session, campaign, folder.cases)
-        waves = store_plan(session, campaign, folder.plan) if folder.plan else None
+        plan = folder.plan
+        waves = store_plan(session, campaign, plan, templates_dir) if plan else None
         return CreateReport(campaign.slug, outcome, cases, waves)
 
 

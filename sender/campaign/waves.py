@@ -14,17 +14,19 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from sender.campaign.campaigns import require_open, resolve_campaign
+from sender.campaign.kinds import check_kind
 from sender.campaign.plan_file import Plan, WaveSpec, check_in_window
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, InvalidInput
 from sender.core.models import Campaign, Wave
-from sender.core.vocabulary import AccountChange, WaveStatus
+from sender.core.vocabulary import AccountChange, AudienceRule, WaveStatus
 from sender.send import store as repo
 from sender.track.account import PAUSE_PREFIX, AccountNotice, resend_on_resume
 
@@ -49,7 +51,12 @@ class ApplyResult:
 # --- declaring waves ----------------------------------------------------------
 
 
-def apply_plan(engine: Engine, plan: Plan, campaign: str | None = None) -> ApplyResult:
+def apply_plan(
+    engine: Engine,
+    plan: Plan,
+    campaign: str | None = None,
+    templates_dir: Path | None = None,
+) -> ApplyResult:
     """Create or update the plan's waves; all or nothing, idempotent.
 
     The campaign is the one named by the plan, else `campaign`, else the only open one.
@@ -58,46 +65,63 @@ def apply_plan(engine: Engine, plan: Plan, campaign: str | None = None) -> Apply
         target = require_open(resolve_campaign(session, plan.campaign or campaign))
         if plan.campaign and campaign and plan.campaign != campaign:
             raise InvalidInput(f"the plan is for campaign {plan.campaign!r}, not {campaign!r}")
-        return store_plan(session, target, plan)
+        return store_plan(session, target, plan, templates_dir)
 
 
-def store_plan(session: Session, campaign: Campaign, plan: Plan) -> ApplyResult:
+def store_plan(
+    session: Session, campaign: Campaign, plan: Plan, templates_dir: Path | None = None
+) -> ApplyResult:
     """The plan's waves into the campaign, inside the caller's transaction."""
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
     kept: list[str] = []
+    audiences: dict[str, AudienceRule] = {}
     for spec in plan.waves:
         check_in_window(spec, campaign.window_start, campaign.window_end)
+        audiences[spec.name] = wave_audience(campaign, spec, templates_dir)
     existing = {w.name: w for w in repo.waves_of(session, campaign.id)}
     for spec in plan.waves:
-        wave = existing.get(spec.name)
+        wave, audience = existing.get(spec.name), audiences[spec.name]
         if wave is None:
-            session.add(_new_wave(campaign, spec))
+            session.add(_new_wave(campaign, spec, audience))
             created.append(spec.name)
         elif wave.status != WaveStatus.DRAFT:
-            (unchanged if _same(wave, spec, campaign) else kept).append(spec.name)
-        elif _same(wave, spec, campaign):
+            (unchanged if _same(wave, spec, audience, campaign) else kept).append(spec.name)
+        elif _same(wave, spec, audience, campaign):
             unchanged.append(spec.name)
         else:
-            _copy(spec, wave, campaign)
+            _copy(spec, audience, wave, campaign)
             updated.append(spec.name)
     session.flush()
     return ApplyResult(tuple(created), tuple(updated), tuple(unchanged), tuple(kept))
 
 
-def create_wave(engine: Engine, spec: WaveSpec, campaign: str | None = None) -> None:
+def create_wave(
+    engine: Engine,
+    spec: WaveSpec,
+    campaign: str | None = None,
+    templates_dir: Path | None = None,
+) -> None:
     with session_scope(engine) as session:
         target = require_open(resolve_campaign(session, campaign))
         check_in_window(spec, target.window_start, target.window_end)
+        audience = wave_audience(target, spec, templates_dir)
         if any(w.name == spec.name for w in repo.waves_of(session, target.id)):
             raise InvalidInput(f"a wave named {spec.name!r} exists already in {target.slug}")
-        session.add(_new_wave(target, spec))
+        session.add(_new_wave(target, spec, audience))
 
 
-def _new_wave(campaign: Campaign, spec: WaveSpec) -> Wave:
+def wave_audience(campaign: Campaign, spec: WaveSpec, templates_dir: Path | None) -> AudienceRule:
+    """The wave's audience: its own, else its kind's default. InvalidInput naming the wave
+    when the campaign has no such kind (`check_kind`)."""
+    kind = check_kind(campaign, spec.kind, spec.name, templates_dir)
+    return spec.audience or kind.audience
+
+
+def _new_wave(campaign: Campaign, spec: WaveSpec, audience: AudienceRule) -> Wave:
     wave = Wave(campaign_id=campaign.id, name=spec.name, status=WaveStatus.DRAFT)
-    _copy(spec, wave, campaign)
+    _copy(spec, audience, wave, campaign)
     return wave
 
 
@@ -107,9 +131,9 @@ def _local_window(spec: WaveSpec, campaign: Campaign) -> tuple[time, time]:
     return spec.window_start, spec.window_end
 
 
-def _copy(spec: WaveSpec, wave: Wave, campaign: Campaign) -> None:
+def _copy(spec: WaveSpec, audience: AudienceRule, wave: Wave, campaign: Campaign) -> None:
     wave.kind = spec.kind
-    wave.audience = spec.audience
+    wave.audience = audience
     wave.starts_at = spec.starts_at
     wave.ends_at = spec.ends_at
     wave.local_window_start, wave.local_window_end = _local_window(spec, campaign)
@@ -119,10 +143,10 @@ def _copy(spec: WaveSpec, wave: Wave, campaign: Campaign) -> None:
     wave.domain_rates = dict(spec.domain_rates)
 
 
-def _same(wave: Wave, spec: WaveSpec, campaign: Campaign) -> bool:
+def _same(wave: Wave, spec: WaveSpec, audience: AudienceRule, campaign: Campaign) -> bool:
     return (
         wave.kind == spec.kind
-        and wave.audience == spec.audience
+        and wave.audience == audience
         and wave.starts_at == spec.starts_at
         and wave.ends_at == spec.ends_at
         and (wave.local_window_start, wave.local_window_end) == _local_window(spec, campaign)

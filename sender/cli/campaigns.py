@@ -24,6 +24,7 @@ from sender.campaign.registry import (
 )
 from sender.campaign.starter import write_starter
 from sender.cli.common import campaign_slug, console, open_database
+from sender.core.config import get_settings
 
 app = typer.Typer(help="Campaigns: create from a folder, list, show, close.", no_args_is_help=True)
 
@@ -50,7 +51,8 @@ def create(
     folder: Annotated[Path, typer.Argument(help="A campaign folder (see `campaign init`).")],
 ) -> None:
     """Store the folder's campaign, cases and waves; run it again after an edit."""
-    report = create_from_folder(open_database(), read_folder(folder))
+    templates = get_settings().templates_dir
+    report = create_from_folder(open_database(), read_folder(folder), templates)
     _print_create(report)
 
 

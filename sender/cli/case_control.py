@@ -33,5 +33,5 @@ def resume(slug: str, campaign: CampaignOption = None) -> None:
 
 @app.command()
 def resolve(slug: str, campaign: CampaignOption = None) -> None:
-    """The case is over (e.g. the person was freed): no further wave writes about it."""
+    """The case is over (e.g. the person was freed): only good-news waves write about it."""
     _set(slug, CaseStatus.RESOLVED, campaign)

@@ -10,6 +10,7 @@ import typer
 from sender.campaign.plan_file import load_plan
 from sender.campaign.waves import apply_plan
 from sender.cli.common import CampaignOption, console, open_database
+from sender.core.config import get_settings
 
 app = typer.Typer(help="The campaign plan (waves in a YAML file).", no_args_is_help=True)
 
@@ -20,7 +21,8 @@ def apply(
     campaign: CampaignOption = None,
 ) -> None:
     """Create or update the plan's waves; running it again changes nothing."""
-    result = apply_plan(open_database(), load_plan(file), campaign)
+    templates = get_settings().templates_dir
+    result = apply_plan(open_database(), load_plan(file), campaign, templates)
     for label, names in (
         ("created", result.created),
         ("updated", result.updated),

@@ -17,6 +17,7 @@ from sender.core.errors import CampaignError, InvalidInput, NotFound
 from sender.core.models import Campaign, Supporter
 from sender.core.vocabulary import WaveKind
 from sender.render.identity import sender_identity
+from sender.render.kinds import known_names
 from sender.render.preview import Preview, check_all, preview, screenshot
 from sender.render.renderer import CaseContent, RecipientData, Renderer
 
@@ -26,7 +27,9 @@ HELP = "Render one case email as a supporter sees it, or check every variant wit
 def preview_command(
     case: Annotated[str | None, typer.Option("--case", help="Case slug.")] = None,
     lang: Annotated[str, typer.Option("--lang", help="Language code (en, es, fr, ar).")] = "en",
-    kind: Annotated[WaveKind, typer.Option("--kind", help="Which email.")] = WaveKind.CASE_EMAIL,
+    kind: Annotated[
+        str, typer.Option("--kind", help="Which email: a shipped kind or the campaign's own.")
+    ] = WaveKind.CASE_EMAIL.value,
     supporter: Annotated[
         str | None, typer.Option("--supporter", help="Personalise for this supporter's email.")
     ] = None,
@@ -50,7 +53,7 @@ def preview_command(
         if case is None:
             raise InvalidInput("give --case SLUG (or --all)")
         result = _preview_one(settings, case, lang, kind, supporter, campaign)
-        _write(result, out / f"{case}-{lang}-{kind.value}", png)
+        _write(result, out / f"{case}-{lang}-{kind}", png)
     except CampaignError as error:
         console.print(f"[bold red]error:[/] {error}")
         raise typer.Exit(2) from error
@@ -70,7 +73,7 @@ def _preview_one(
     settings: Settings,
     slug: str,
     language: str,
-    kind: WaveKind,
+    kind: str,
     email: str | None,
     campaign: str | None,
 ) -> Preview:
@@ -78,7 +81,9 @@ def _preview_one(
     with db.session_scope(engine) as session:
         row = case_by_slug(session, slug, campaign)
         content = CaseContent.from_row(row)
-        identity = sender_identity(settings, session.get(Campaign, row.campaign_id))
+        owner = session.get_one(Campaign, row.campaign_id)
+        identity = sender_identity(settings, owner)
+        kinds = dict(owner.kinds or {})
         who = None
         if email is not None:
             address = normalise_email(email)
@@ -88,7 +93,10 @@ def _preview_one(
             who = RecipientData(
                 person.id, person.email, person.first_name, person.last_name, None, row.id, None
             )
-    return preview(Renderer(settings, identity), kind, content, language, who)
+    renderer = Renderer(settings, identity, kinds=kinds)
+    if kind not in renderer.kinds:
+        raise InvalidInput(f"--kind: no email kind {kind!r} (known: {known_names(renderer.kinds)})")
+    return preview(renderer, kind, content, language, who)
 
 
 def _write(result: Preview, stem: Path, png: bool) -> None:

@@ -65,12 +65,15 @@ def _pairs(values: list[str], what: str) -> dict[str, str]:
 @app.command()
 def create(
     name: str,
-    kind: Annotated[str, typer.Option(help="case_email, action_reminder or last_chance")],
+    kind: Annotated[
+        str, typer.Option(help="an email kind: case_email, action_reminder, ... (docs/KINDS.md)")
+    ],
     start: Annotated[str, typer.Option(help="ISO 8601 start")],
     end: Annotated[str, typer.Option(help="ISO 8601 end")],
     subject: Annotated[list[str], typer.Option(help="LANG=TEXT, repeatable")],
     audience: Annotated[
-        str | None, typer.Option(help="all_assigned, not_acted, opened_not_acted")
+        str | None,
+        typer.Option(help="all_assigned, not_acted, opened_not_acted, acted, case_assigned"),
     ] = None,
     window: Annotated[
         str | None,
@@ -90,7 +93,7 @@ def create(
         window=window,
         rate_per_hour=rate,
     )
-    waves.create_wave(open_database(), spec, campaign)
+    waves.create_wave(open_database(), spec, campaign, get_settings().templates_dir)
     console.print(f"wave {name} created (draft)")
 
 

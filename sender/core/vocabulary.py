@@ -36,15 +36,31 @@ class CaseStatus(StrEnum):
 
 
 class WaveKind(StrEnum):
+    """The names of the shipped email kinds, for code that names one.
+
+    Kinds are data, not this enum: `templates/kinds.yaml` lists the shipped ones
+    (a template pair each, and a default audience) and a campaign may declare its
+    own (sender.campaign.kinds). A wave's kind is any such name, stored as text.
+    """
+
     CASE_EMAIL = "case_email"
     ACTION_REMINDER = "action_reminder"
     LAST_CHANCE = "last_chance"
+    THANK_YOU = "thank_you"
+    GOOD_NEWS = "good_news"
 
 
 class AudienceRule(StrEnum):
+    """Who a wave goes to, among the supporters assigned to its campaign's cases.
+
+    Rules are code (each is SQL in sender.send.eligibility); kinds pick one.
+    """
+
     ALL_ASSIGNED = "all_assigned"
     NOT_ACTED = "not_acted"
     OPENED_NOT_ACTED = "opened_not_acted"
+    ACTED = "acted"  # acted on their case: a thank-you
+    CASE_ASSIGNED = "case_assigned"  # assigned a case, resolved ones included: good news
 
 
 class WaveStatus(StrEnum):

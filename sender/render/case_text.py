@@ -18,6 +18,8 @@ from sender.core.errors import TemplateProblem
 from sender.render.templating import SOURCE_LANGUAGE
 
 CASE_FIELDS = ("title", "summary", "ask", "authority", "authority_address", "letter")
+# Optional: news to tell supporters, such as a release (the good_news kind prints it).
+OPTIONAL_CASE_FIELDS = ("good_news",)
 
 
 @dataclass(frozen=True)
@@ -30,9 +32,11 @@ class CaseText:
     authority: str
     authority_address: tuple[str, ...]  # address lines
     letter: str
+    good_news: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The stored form, one entry of `cases.content`."""
+        extra = {} if self.good_news is None else {"good_news": self.good_news}
         return {
             "title": self.title,
             "summary": self.summary,
@@ -40,6 +44,7 @@ class CaseText:
             "authority": self.authority,
             "authority_address": list(self.authority_address),
             "letter": self.letter,
+            **extra,
         }
 
 
@@ -66,7 +71,7 @@ def case_text(
         if not value:
             raise TemplateProblem(f"case {slug}: content.{chosen} lacks field '{name}'")
         found[name] = value
-    return CaseText(**found), fallbacks
+    return CaseText(**found, good_news=_text(texts.get("good_news"))), fallbacks
 
 
 def _text(value: object) -> str | None:

@@ -3,7 +3,7 @@
 Built in one place, from the campaign row with the settings filling what the
 row leaves out, so sending, proofs, previews and the demo all show the same
 sender. A campaign row is created with the settings' identity
-(sender.campaign.campaigns.ensure_campaign), which staff may then change.
+(sender.campaign.folder, from campaign.yaml), which staff may then change.
 """
 
 from __future__ import annotations

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select
 
@@ -23,7 +24,6 @@ from sender.core.config import Settings
 from sender.core.errors import CampaignError, TemplateProblem
 from sender.core.mail import OutgoingBatch, Recipient
 from sender.core.models import Campaign, Case, Wave
-from sender.core.vocabulary import WaveKind
 from sender.render.eml import build_eml
 from sender.render.identity import SenderIdentity, sender_identity
 from sender.render.merge import personalise
@@ -64,7 +64,7 @@ def sample_recipient(case: CaseContent, wave: WaveContent | None = None) -> Reci
 
 def preview(
     renderer: Renderer,
-    kind: WaveKind,
+    kind: str,
     case: CaseContent,
     language: str,
     who: RecipientData | None = None,
@@ -143,7 +143,9 @@ class _HtmlScan(HTMLParser):
 def check_all(engine: Engine, settings: Settings) -> list[Problem]:
     """Every template problem and every variant that fails to render; empty means go.
 
-    Each case renders with its own campaign's identity, as it will be sent.
+    Each campaign renders with its own identity and its own kinds, as it will be
+    sent: every kind it has (the shipped ones and its own) for every case and
+    language, and each of its waves.
     """
     try:
         renderer = Renderer(settings)
@@ -152,19 +154,8 @@ def check_all(engine: Engine, settings: Settings) -> list[Problem]:
     problems = template_problems(renderer)
     if problems:
         return problems  # rendering broken templates would only repeat them
-    identities, variants = _variants(engine, settings, renderer.templates.languages)
-    renderers = {
-        campaign_id: Renderer(settings, identity) for campaign_id, identity in identities.items()
-    }
-    for campaign_id, kind, case, language, wave in variants:
-        try:
-            variant = renderers[campaign_id].variant(kind, case, language, wave)
-            renderers[campaign_id].recipient(variant, sample_recipient(case, wave))
-        except CampaignError as error:
-            label = f"{kind.value} × {case.slug} × {language}" + (
-                f" × wave {wave.name}" if wave else ""
-            )
-            problems.append(Problem(label, None, str(error)))
+    for campaign in _campaigns(engine, settings):
+        problems += _campaign_problems(campaign, settings, renderer.templates.languages)
     return problems
 
 
@@ -173,33 +164,71 @@ def template_problems(renderer: Renderer) -> list[Problem]:
     templates = renderer.templates
     names = templates.template_names()
     problems = [p for name in names for p in templates.problems(name)]
-    for kind in WaveKind:
+    for kind in renderer.kinds:
         for suffix in ("html", "txt"):
-            if f"{kind.value}.{suffix}" not in names:
-                problems.append(Problem(f"{kind.value}.{suffix}", None, "template is missing"))
+            if f"{kind}.{suffix}" not in names:
+                problems.append(Problem(f"{kind}.{suffix}", None, "template is missing"))
     return problems
 
 
-_Variant = tuple[int, WaveKind, CaseContent, str, WaveContent | None]  # campaign id first
+@dataclass(frozen=True)
+class _Campaign:
+    """What the launch check renders for one campaign."""
+
+    slug: str
+    identity: SenderIdentity
+    kinds: Mapping[str, Any]  # Campaign.kinds
+    cases: tuple[CaseContent, ...]
+    waves: tuple[WaveContent, ...]
 
 
-def _variants(
-    engine: Engine, settings: Settings, languages: Sequence[str]
-) -> tuple[dict[int, SenderIdentity], list[_Variant]]:
-    """Each campaign's identity, and every variant its cases can produce."""
+def _campaigns(engine: Engine, settings: Settings) -> list[_Campaign]:
     with db.session_scope(engine) as session:
-        identities = {c.id: sender_identity(settings, c) for c in session.scalars(select(Campaign))}
-        cases = [
-            (c.campaign_id, CaseContent.from_row(c))
-            for c in session.scalars(select(Case).order_by(Case.id))
+        cases: dict[int, list[CaseContent]] = {}
+        for case in session.scalars(select(Case).order_by(Case.id)):
+            cases.setdefault(case.campaign_id, []).append(CaseContent.from_row(case))
+        waves: dict[int, list[WaveContent]] = {}
+        for wave in session.scalars(select(Wave).order_by(Wave.id)):
+            waves.setdefault(wave.campaign_id, []).append(WaveContent.from_row(wave))
+        return [
+            _Campaign(
+                c.slug,
+                sender_identity(settings, c),
+                dict(c.kinds or {}),
+                tuple(cases.get(c.id, ())),
+                tuple(waves.get(c.id, ())),
+            )
+            for c in session.scalars(select(Campaign).order_by(Campaign.id))
         ]
-        waves = [WaveContent.from_row(w) for w in session.scalars(select(Wave).order_by(Wave.id))]
-    variants: list[_Variant] = []
-    for campaign_id, case in cases:
+
+
+def _campaign_problems(
+    campaign: _Campaign, settings: Settings, languages: Sequence[str]
+) -> list[Problem]:
+    try:
+        renderer = Renderer(settings, campaign.identity, kinds=campaign.kinds)
+    except TemplateProblem as error:
+        return [Problem(f"campaign {campaign.slug}", None, str(error))]
+    problems = [
+        Problem(f"campaign {campaign.slug}: {p.template}", p.line, p.message)
+        for p in template_problems(renderer)
+    ]
+    if problems:
+        return problems
+    for case in campaign.cases:
         for language in languages:
-            variants += [(campaign_id, kind, case, language, None) for kind in WaveKind]
-            variants += [(campaign_id, wave.kind, case, language, wave) for wave in waves]
-    return identities, variants
+            variants: list[tuple[str, WaveContent | None]] = [(k, None) for k in renderer.kinds]
+            variants += [(wave.kind, wave) for wave in campaign.waves]
+            for kind, wave in variants:
+                try:
+                    variant = renderer.variant(kind, case, language, wave)
+                    renderer.recipient(variant, sample_recipient(case, wave))
+                except CampaignError as error:
+                    label = f"{kind} × {case.slug} × {language}" + (
+                        f" × wave {wave.name}" if wave else ""
+                    )
+                    problems.append(Problem(label, None, str(error)))
+    return problems
 
 
 def screenshot(html_file: Path, png_file: Path, width: int = 640, height: int = 1800) -> Path:

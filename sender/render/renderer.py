@@ -27,9 +27,9 @@ from sender.core.mail import Address, OutgoingBatch, Recipient
 from sender.core.models import Case, Wave
 from sender.core.speedups import fast_recipient, reference_code
 from sender.core.tokens import ReplyRef, TokenSigner
-from sender.core.vocabulary import WaveKind
 from sender.render.case_text import case_text
 from sender.render.identity import SenderIdentity, sender_identity
+from sender.render.kinds import KindInfo, campaign_kinds, known_names, template_sources
 from sender.render.merge import (
     HTML_RECIPIENT,
     HTML_TAGS,
@@ -93,7 +93,7 @@ class CaseContent:
 class WaveContent:
     id: int
     name: str
-    kind: WaveKind
+    kind: str  # a kind name: shipped (templates/kinds.yaml) or the campaign's own
     subjects: Mapping[str, str] = field(default_factory=dict)
     preheaders: Mapping[str, str] = field(default_factory=dict)
 
@@ -102,7 +102,7 @@ class WaveContent:
         return cls(
             id=wave.id,
             name=wave.name,
-            kind=WaveKind(wave.kind),
+            kind=wave.kind,
             subjects=_frozen({str(k): str(v) for k, v in (wave.subjects or {}).items()}),
             preheaders=_frozen({str(k): str(v) for k, v in (wave.preheaders or {}).items()}),
         )
@@ -110,7 +110,7 @@ class WaveContent:
 
 @dataclass(frozen=True)
 class VariantKey:
-    kind: WaveKind
+    kind: str
     case_slug: str
     language: str
     wave_id: int | None
@@ -152,15 +152,22 @@ class RecipientData:
 
 
 class Renderer:
+    """One campaign's emails: its identity, and its kinds (`kinds`: `Campaign.kinds`)."""
+
     def __init__(
         self,
         settings: Settings,
         identity: SenderIdentity | None = None,
         templates_dir: Path | None = None,
+        kinds: Mapping[str, Any] | None = None,
     ) -> None:
         self.settings = settings
         self.identity = identity or sender_identity(settings)
-        self.templates = Templates(templates_dir or settings.templates_dir)
+        directory = templates_dir or settings.templates_dir
+        self.templates = Templates(directory, template_sources(kinds))
+        self.kinds: Mapping[str, KindInfo] = MappingProxyType(
+            campaign_kinds(self.templates.directory, kinds)
+        )
         self.signer = TokenSigner(settings.secret_key)
         base = settings.public_base_url.rstrip("/")
         self._action_base = f"{base}/a/"
@@ -172,15 +179,19 @@ class Renderer:
         self._friend: dict[str, str] = {}
 
     def variant(
-        self, kind: WaveKind, case: CaseContent, language: str, wave: WaveContent | None = None
+        self, kind: str, case: CaseContent, language: str, wave: WaveContent | None = None
     ) -> Variant:
         """The rendered, inlined variant; rendered once per key and then cached."""
-        kind = WaveKind(kind)
+        kind = str(kind)
         key = VariantKey(
             kind, case.slug, language, wave.id if wave else None, content_fingerprint(case, wave)
         )
         found = self._variants.get(key)
         if found is None:
+            if kind not in self.kinds:
+                raise TemplateProblem(
+                    f"unknown email kind {kind!r} (known: {known_names(self.kinds)})"
+                )
             found = self._variants[key] = self._render(key, case, wave)
         return found
 
@@ -282,11 +293,11 @@ class Renderer:
             "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
             "align": "right" if language in RIGHT_TO_LEFT else "left",
             "brand": self.identity.brand,
-            "kind": key.kind.value,
+            "kind": key.kind,
             "case": values,
         }
         missing: list[str] = []
-        text_name, html_name = f"{key.kind.value}.txt", f"{key.kind.value}.html"
+        text_name, html_name = f"{key.kind}.txt", f"{key.kind}.html"
         heads: dict[str, dict[str, str]] = {}
         for part in ("subject", "preheader"):
             overrides = (wave.subjects if part == "subject" else wave.preheaders) if wave else {}
@@ -336,9 +347,11 @@ def case_values(case: CaseContent, language: str) -> tuple[dict[str, Any], tuple
     values = {
         **says.as_json(),
         "authority_address": "\n".join(says.authority_address),
+        "good_news": says.good_news or "",
         "slug": case.slug,
         "person": case.person,
         "country": case.country,
+        "status": case.status,  # a good-news email says so when the case is resolved
         "image_url": case.image_url,
     }
     return values, fallbacks

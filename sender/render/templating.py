@@ -24,6 +24,7 @@ import jinja2
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 from jinja2 import nodes
+from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from sender.core.errors import TemplateProblem
@@ -74,13 +75,22 @@ class _Gettext:
 
 
 class Templates:
-    """The templates under one directory, in every language it has a catalogue for."""
+    """The templates under one directory, in every language it has a catalogue for.
 
-    def __init__(self, directory: Path | None = None) -> None:
+    `sources` are a campaign's own templates by file name (sender.render.kinds):
+    they are found before the directory's, and extend or include its shared
+    ones (layout, blocks) like any shipped template.
+    """
+
+    def __init__(
+        self, directory: Path | None = None, sources: Mapping[str, str] | None = None
+    ) -> None:
         self.directory = (directory or DEFAULT_TEMPLATES_DIR).resolve()
         if not self.directory.is_dir():
             raise TemplateProblem(f"templates directory {self.directory} does not exist")
-        self._loader = jinja2.FileSystemLoader(str(self.directory))
+        self._loader: jinja2.BaseLoader = jinja2.FileSystemLoader(str(self.directory))
+        if sources:
+            self._loader = jinja2.ChoiceLoader([jinja2.DictLoader(dict(sources)), self._loader])
         self._catalogues = load_catalogues(self.directory / "locales")
         self._environments: dict[str, tuple[jinja2.Environment, _Gettext]] = {}
         self._checked: dict[str, tuple[Problem, ...]] = {}
@@ -170,7 +180,9 @@ class Templates:
             return self._environments[language]
 
     def _build(self, language: str) -> tuple[jinja2.Environment, _Gettext]:
-        environment = jinja2.Environment(
+        # Sandboxed: a campaign folder's templates are data, stored and rendered by
+        # workers, so they may print values but not reach Python internals.
+        environment = SandboxedEnvironment(
             loader=self._loader,
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(

@@ -168,8 +168,12 @@ def _link_click(kind: str, source: str) -> bool:
     return kind == ActionKind.CLICKED.value and source == "link"
 
 
-def _counts_as_acting() -> ColumnElement[bool]:
-    """`roll_up_actions`' test of acting, in SQL."""
+def counts_as_acting() -> ColumnElement[bool]:
+    """`roll_up_actions`' test of acting, in SQL: the one definition of "acted".
+
+    The `acted` and `not_acted` audiences (sender.send.eligibility) use it too, so a
+    thank-you reaches exactly the supporters the report counts as actors.
+    """
     return or_(
         Action.acting.is_(True),
         Action.kind.in_(_ALWAYS_ACTING),
@@ -223,7 +227,7 @@ def _still_acted(session: Session, action: Action) -> bool:
             Action.supporter_id == action.supporter_id,
             Action.id != action.id,
             Action.rolled_up_at.is_not(None),
-            _counts_as_acting(),
+            counts_as_acting(),
         )
         .limit(1)
     )

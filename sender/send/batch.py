@@ -10,10 +10,10 @@ store's; sender.send.store.SqlSendStore is the one the workers use.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from sender.render.renderer import CaseContent, RecipientData, WaveContent
 
@@ -45,6 +45,10 @@ class CampaignIdentity:
     brand: Mapping[str, str]  # the campaign row's own brand; render.identity fills the rest
     from_email: str
     from_name: str
+    # The campaign's own kinds (Campaign.kinds), and a digest of them: a worker keeps
+    # one renderer per campaign and builds a new one when the kinds change.
+    kinds: Mapping[str, Any] = field(default_factory=dict)
+    kinds_digest: str = ""
 
 
 @dataclass(frozen=True)

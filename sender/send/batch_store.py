@@ -7,6 +7,8 @@ of this attempt, so a batch taken over by another worker is never touched.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +26,6 @@ from sender.core.models import Batch, Campaign, Case, Message, Supporter, Wave
 from sender.core.vocabulary import (
     BatchStatus,
     CampaignStatus,
-    CaseStatus,
     MessageStatus,
     SupporterStatus,
     WaveStatus,
@@ -35,7 +36,9 @@ from sender.send.eligibility import (
     SkipReason,
     acted,
     campaign_cap,
+    case_statuses,
     excludes_actors,
+    needs_act,
     recently_mailed,
     suppressed,
 )
@@ -78,7 +81,7 @@ def recipients(
     """The batch's unsent messages re-checked (one query): who is still eligible, as the
     renderer takes them, and why each of the others (message id -> reason) may no longer go."""
     rows = session.execute(
-        _recipients_query(excludes_actors(wave.kind, wave.audience)),
+        _recipients_query(excludes_actors(wave.audience), needs_act(wave.audience)),
         {"batch_id": batch.id, "wave_id": wave.id, "since": now - cap},
     )
     case_id, wave_id = batch.case_id, wave.id
@@ -92,8 +95,8 @@ def recipients(
     return tuple(going), skipped
 
 
-@lru_cache(maxsize=2)
-def _recipients_query(skip_actors: bool) -> Select[Any]:
+@lru_cache(maxsize=4)
+def _recipients_query(skip_actors: bool, only_actors: bool) -> Select[Any]:
     """Built once per shape, values bound at each call: building it cost a worker
     about a millisecond per batch."""
     rules: list[tuple[ColumnElement[bool], SkipReason]] = [
@@ -110,6 +113,8 @@ def _recipients_query(skip_actors: bool) -> Select[Any]:
     ]
     if skip_actors:
         rules.append((acted(Supporter.id, Message.case_id), SkipReason.ACTED))
+    if only_actors:
+        rules.append((~acted(Supporter.id, Message.case_id), SkipReason.NOT_ACTED))
     reason = case(*[(cond, literal(value.value)) for cond, value in rules], else_=None)
     return (
         select(
@@ -234,7 +239,9 @@ class SqlSendStore:
                 finish_batch(session, batch_id, send_key, BatchStatus.PENDING)
                 cancel_wave_batches(session, wave.id)
                 return Settled(BatchOutcome.HELD, *ids, detail="campaign closed")
-            if wave.status != WaveStatus.SENDING or case_row.status != CaseStatus.ACTIVE:
+            if wave.status != WaveStatus.SENDING or case_row.status not in case_statuses(
+                wave.audience
+            ):
                 finish_batch(session, batch_id, send_key, BatchStatus.PENDING)
                 if wave.status == WaveStatus.CANCELLED:
                     cancel_wave_batches(session, wave.id)
@@ -267,13 +274,14 @@ class SqlSendStore:
 
     def still_sendable(self, wave_id: int, case_id: int) -> bool:
         with session_scope(self.engine) as session:
-            statuses = session.execute(
+            wave_status, audience, case_status = session.execute(
                 select(
                     select(Wave.status).where(Wave.id == wave_id).scalar_subquery(),
+                    select(Wave.audience).where(Wave.id == wave_id).scalar_subquery(),
                     select(Case.status).where(Case.id == case_id).scalar_subquery(),
                 )
             ).one()
-            return tuple(statuses) == (WaveStatus.SENDING, CaseStatus.ACTIVE)
+            return wave_status == WaveStatus.SENDING and case_status in case_statuses(audience)
 
     def accept(self, batch_id: int, send_key: str, now: datetime, provider_id: str | None) -> int:
         with session_scope(self.engine) as session:
@@ -297,6 +305,14 @@ class SqlSendStore:
                 move_wave(session, batch.wave.id, unfinished, WaveStatus.PAUSED, error)
 
 
+def kinds_digest(kinds: Mapping[str, Any] | None) -> str:
+    """A digest of a campaign's kinds, template sources included ("" without any)."""
+    if not kinds:
+        return ""
+    encoded = json.dumps(kinds, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
 def _prepared(
     batch: Batch,
     wave: Wave,
@@ -315,6 +331,8 @@ def _prepared(
             MappingProxyType(brand),
             campaign.from_email,
             campaign.from_name,
+            MappingProxyType(dict(campaign.kinds or {})),
+            kinds_digest(campaign.kinds),
         ),
         wave=WaveContent.from_row(wave),
         case=CaseContent.from_row(case_row),

@@ -5,7 +5,13 @@ message row) and again right before each batch leaves (who is still in it).
 
 One message per supporter per wave. A supporter assigned several cases gets
 the case that was assigned first (lowest assignment id) among the cases that
-still qualify: active and, for reminders, not acted on yet.
+still qualify: active (or resolved, for `case_assigned`, which takes a resolved
+case first: its good news is the point) and, for the `not_acted` rules, not
+acted on yet; for `acted`, acted on.
+
+What counts as acting has one home, the report's (sender.report.totals
+`counts_as_acting`): the supporters a thank-you reaches are those the report
+counts as having acted, and a reminder reaches the others.
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, exists
 
 from sender.core.models import Action, Message, Suppression
-from sender.core.vocabulary import ActionKind, AudienceRule, MessageStatus, WaveKind
+from sender.core.vocabulary import ActionKind, AudienceRule, CaseStatus, MessageStatus
+from sender.report.totals import counts_as_acting
 
 
 class SkipReason(StrEnum):
@@ -25,23 +32,35 @@ class SkipReason(StrEnum):
     NO_CONSENT = "no_consent"
     SUPPRESSED = "suppressed"
     ACTED = "acted"  # reminders only: already acted on the case
+    NOT_ACTED = "not_acted"  # thank-yous only: the act no longer counts (a machine's click)
     FREQUENCY_CAP = "frequency_cap"  # another campaign email went out too recently
     CASE_INACTIVE = "case_inactive"
     MISSED = "missed"  # the send window closed before the batch could go
 
 
-# Acting means doing something for the case, not reading about it.
-ACTING_KINDS: tuple[str, ...] = (ActionKind.CLICKED, ActionKind.LETTER_SENT, ActionKind.REPLIED)
 OPENING_KINDS: tuple[str, ...] = (ActionKind.OPENED,)
+_SKIPS_ACTORS = frozenset({AudienceRule.NOT_ACTED.value, AudienceRule.OPENED_NOT_ACTED.value})
+_ACTIVE = (CaseStatus.ACTIVE.value,)
+_ACTIVE_OR_RESOLVED = (CaseStatus.ACTIVE.value, CaseStatus.RESOLVED.value)
 
 
-def excludes_actors(kind: str, audience: str) -> bool:
-    """Reminders and not-acted audiences leave out those who already acted."""
-    return kind != WaveKind.CASE_EMAIL or audience != AudienceRule.ALL_ASSIGNED
+def excludes_actors(audience: str) -> bool:
+    """The not-acted audiences leave out those who already acted on their case."""
+    return audience in _SKIPS_ACTORS
+
+
+def needs_act(audience: str) -> bool:
+    """A thank-you goes only to those who acted on their case."""
+    return audience == AudienceRule.ACTED
 
 
 def needs_open(audience: str) -> bool:
     return audience == AudienceRule.OPENED_NOT_ACTED
+
+
+def case_statuses(audience: str) -> tuple[str, ...]:
+    """The case statuses a wave of this audience mails about; paused cases never mail."""
+    return _ACTIVE_OR_RESOLVED if audience == AudienceRule.CASE_ASSIGNED else _ACTIVE
 
 
 # The rules as SQL predicates over the supporter (and case) of the row they
@@ -49,10 +68,11 @@ def needs_open(audience: str) -> bool:
 
 
 def acted(supporter: Any, case_id: Any) -> ColumnElement[bool]:
+    """The supporter acted on the case, as the report counts acting."""
     return exists().where(
         Action.supporter_id == supporter,
         Action.case_id == case_id,
-        Action.kind.in_(ACTING_KINDS),
+        counts_as_acting(),
     )
 
 

@@ -99,13 +99,15 @@ class Sender:
     # Held around each batch; the process that runs the pipeline chooses it
     # (workers and the in-process commands pause the collector: sender.core.speedups).
     batch_scope: Callable[[], AbstractContextManager[object]] = nullcontext
-    _renderers: dict[int, Renderer] = field(default_factory=dict)
+    _renderers: dict[tuple[int, str], Renderer] = field(default_factory=dict)
 
     def renderer(self, campaign: CampaignIdentity) -> Renderer:
-        found = self._renderers.get(campaign.id)
+        key = (campaign.id, campaign.kinds_digest)
+        found = self._renderers.get(key)
         if found is None:
             identity = sender_identity(self.settings, campaign)
-            found = self._renderers[campaign.id] = Renderer(self.settings, identity)
+            renderer = Renderer(self.settings, identity, kinds=campaign.kinds)
+            found = self._renderers[key] = renderer
         return found
 
 
@@ -152,7 +154,7 @@ def _deliver(batch: PreparedBatch, key: str, sender: Sender) -> BatchResult:
         return _failed(batch, key, sender, f"render: {error}")
     # The case by id, not slug: a case slug is a person's name, and SendGrid
     # treats categories as non-personal data. Reports go by custom args.
-    categories = (batch.campaign.slug, batch.wave.kind.value, f"case-{batch.case.id}")
+    categories = (batch.campaign.slug, batch.wave.kind, f"case-{batch.case.id}")
     # Built once: only the shared args change between attempts (a new send key).
     recipients = renderer.recipients(variant, batch.going, batch.case.id, batch.wave.id)
     for attempt in range(1, sender.policy.attempts + 1):

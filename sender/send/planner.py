@@ -58,7 +58,9 @@ from sender.send.eligibility import (
     OPENING_KINDS,
     acted,
     campaign_cap,
+    case_statuses,
     excludes_actors,
+    needs_act,
     needs_open,
     recently_mailed,
     suppressed,
@@ -265,15 +267,17 @@ def _numbered(
     )
     conditions: list[ColumnElement[bool]] = [
         Case.campaign_id == wave.campaign_id,
-        Case.status == CaseStatus.ACTIVE,
+        _case_status(wave.audience),
         Supporter.status == SupporterStatus.SUBSCRIBED,
         Supporter.consent.is_(True),
         Supporter.email.is_not(None),
         ~suppressed(Supporter.email_hash),
         ~recently_mailed(Supporter.id, wave.id, now - cap),
     ]
-    if excludes_actors(wave.kind, wave.audience):
+    if excludes_actors(wave.audience):
         conditions.append(~acted(Supporter.id, Assignment.case_id))
+    if needs_act(wave.audience):
+        conditions.append(acted(Supporter.id, Assignment.case_id))
     if needs_open(wave.audience):
         conditions.append(
             exists().where(
@@ -289,7 +293,9 @@ def _numbered(
             language.label("language"),
             WaveSlot.slot_at.label("slot_at"),
             Supporter.timezone.label("timezone"),
-            func.row_number().over(partition_by=Supporter.id, order_by=Assignment.id).label("pick"),
+            func.row_number()
+            .over(partition_by=Supporter.id, order_by=_case_order(wave.audience))
+            .label("pick"),
         )
         .select_from(Assignment)
         .join(Supporter, Supporter.id == Assignment.supporter_id)
@@ -316,6 +322,20 @@ def _numbered(
         ).label("batch_seq"),
         ranked.c.timezone,
     ).where(ranked.c.pick == 1)
+
+
+def _case_status(audience: str) -> ColumnElement[bool]:
+    statuses = case_statuses(audience)
+    # One status as `=`: the statement most waves plan with stays the one benchmarked.
+    return Case.status == statuses[0] if len(statuses) == 1 else Case.status.in_(statuses)
+
+
+def _case_order(audience: str) -> list[Any]:
+    """Which of a supporter's cases the wave is about: the first assigned, except that
+    a good-news audience takes a resolved case first (its news is the point)."""
+    if CaseStatus.RESOLVED.value not in case_statuses(audience):
+        return [Assignment.id]
+    return [case((Case.status == CaseStatus.RESOLVED, 0), else_=1), Assignment.id]
 
 
 def _grouped(wave_id: int, now: datetime) -> Select[Any]:

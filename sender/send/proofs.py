@@ -17,7 +17,6 @@ from sender.core.addresses import normalise_email
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
-from sender.core.vocabulary import WaveKind
 from sender.render.identity import sender_identity
 from sender.render.renderer import CaseContent, RecipientData, Renderer, WaveContent, batch_args
 from sender.send import store as repo
@@ -53,9 +52,9 @@ def send_proofs(
         cases = [CaseContent.from_row(c) for c in repo.active_cases(session, campaign.id)]
         wave_content = WaveContent.from_row(wave)
         identity = sender_identity(settings, campaign)
-        kind = WaveKind(wave.kind)
+        kind, kinds = wave.kind, dict(campaign.kinds or {})
         languages = sorted(wave.subjects or {"en": ""})
-    renderer = Renderer(settings, identity)
+    renderer = Renderer(settings, identity, kinds=kinds)
     sent: list[ProofSent] = []
     for case in cases:
         for language in languages:

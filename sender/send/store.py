@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    and_,
     exists,
     func,
     or_,
@@ -34,6 +35,7 @@ from sender.core.models import (
     Wave,
 )
 from sender.core.vocabulary import (
+    AudienceRule,
     BatchStatus,
     CaseStatus,
     EventType,
@@ -41,7 +43,7 @@ from sender.core.vocabulary import (
     WaveStatus,
 )
 from sender.report.totals import count_sends
-from sender.send.eligibility import SkipReason
+from sender.send.eligibility import SkipReason, case_statuses
 
 OPEN_BATCH = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.SENDING)
 
@@ -147,9 +149,20 @@ def due_waves(session: Session, now: datetime) -> list[Wave]:
 
 
 def _sendable() -> list[ColumnElement[bool]]:
+    """A sending wave, and a case that wave may mail about (sender.send.eligibility)."""
+    good_news = select(Wave.id).where(
+        Wave.status == WaveStatus.SENDING,
+        Wave.audience.in_([a for a in AudienceRule if CaseStatus.RESOLVED in case_statuses(a)]),
+    )
     return [
         Batch.wave_id.in_(select(Wave.id).where(Wave.status == WaveStatus.SENDING)),
-        Batch.case_id.in_(select(Case.id).where(Case.status == CaseStatus.ACTIVE)),
+        or_(
+            Batch.case_id.in_(select(Case.id).where(Case.status == CaseStatus.ACTIVE)),
+            and_(
+                Batch.wave_id.in_(good_news),
+                Batch.case_id.in_(select(Case.id).where(Case.status == CaseStatus.RESOLVED)),
+            ),
+        ),
     ]
 
 

@@ -54,6 +54,7 @@ def test_example_plan_declares_three_waves_in_the_local_morning() -> None:
     assert plan.waves[2].starts_at == datetime(2021, 1, 20, tzinfo=UTC)
     assert all((w.window_start, w.window_end) == (time(9), time(11)) for w in plan.waves)
     assert plan.waves[1].audience is AudienceRule.NOT_ACTED
+    assert plan.campaign == "w4r-2020"
 
 
 def test_windows_parse_and_the_whole_day_is_one_window() -> None:
@@ -67,7 +68,8 @@ def test_windows_parse_and_the_whole_day_is_one_window() -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"kind": "newsletter"}, "kind"),
+        ({"kind": "News Letter"}, "kind"),
+        ({"kind": "x" * 33}, "kind"),
         ({"start": "2020-12-01T00:00:00"}, "needs a timezone"),
         ({"end": "2020-11-30T00:00:00Z"}, "ends before it starts"),
         ({"subjects": {}}, "subjects"),
@@ -142,7 +144,7 @@ def test_wave_spec_from_loose_values_is_checked_like_a_plan_entry() -> None:
         end=datetime(2020, 12, 11, tzinfo=UTC),
         subjects={"en": "Reminder"},
     )
-    assert spec.audience is AudienceRule.NOT_ACTED
+    assert spec.audience is None  # the kind's default, once the campaign is known
     with pytest.raises(InvalidInput, match="wave 'bad name!'"):
         wave_spec(
             name="bad name!",

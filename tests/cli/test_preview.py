@@ -143,6 +143,21 @@ def test_preview_of_another_kind_with_the_sample_supporter(
     assert 'dir="rtl"' in (tmp_path / "ana-rios-ar-last_chance.html").read_text()
 
 
+def test_preview_of_a_thank_you_and_of_an_unknown_kind(
+    runner: CliRunner, database: None, tmp_path: Path
+) -> None:
+    args = ["preview", "--case", "ana-rios", "--lang", "fr", "--out", str(tmp_path), "--kind"]
+    result = runner.invoke(app, [*args, "thank_you"])
+    assert result.exit_code == 0, result.output
+    assert "merci d'avoir écrit pour Ana Ríos" in result.output
+    refused = runner.invoke(app, [*args, "newsletter"])
+    assert refused.exit_code == 2
+    assert "--kind: no email kind 'newsletter' (known: action_reminder, case_email," in (
+        refused.output
+    )
+    assert not (tmp_path / "ana-rios-fr-newsletter.html").exists()
+
+
 def test_preview_warns_about_missing_translations(
     runner: CliRunner, database: None, tmp_path: Path
 ) -> None:
@@ -207,13 +222,13 @@ def test_preview_all_passes(runner: CliRunner, database: None) -> None:
             "action_reminder.html, line 7:",
             1,
         ),
-        # An undefined value in the shared layout: 3 kinds x 4 languages, all named.
+        # An undefined value in the shared layout: 5 shipped kinds x 4 languages, all named.
         (
             "layout.txt",
             "{{ brand.org_address }}",
             "{{ brand.phone }}",
             "layout.txt, line 6: undefined value:",
-            12,
+            20,
         ),
     ],
 )

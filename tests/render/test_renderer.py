@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from datetime import UTC, datetime
@@ -356,13 +357,18 @@ GOLDEN_CASES = [
     ("case_email", "ar"),
     ("action_reminder", "es"),
     ("last_chance", "fr"),
+    ("thank_you", "es"),
+    ("good_news", "ar"),  # a resolved case: the release
 ]
 
 
 @pytest.mark.parametrize(("kind", "language"), GOLDEN_CASES)
 def test_golden_output(renderer: Renderer, kind: str, language: str) -> None:
     """Pinned output; regenerate with UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_render.py."""
-    variant = renderer.variant(WaveKind(kind), fx.case(), language)
+    case = fx.case()
+    if kind == WaveKind.GOOD_NEWS:
+        case = dataclasses.replace(case, status="resolved")
+    variant = renderer.variant(kind, case, language)
     rec = renderer.recipient(variant, fx.who())
     rendered = {
         "html": personalise(variant.html, rec.substitutions),

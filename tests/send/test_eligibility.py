@@ -13,10 +13,12 @@ from sender.core.addresses import email_hash
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Action, Message, Supporter, Suppression
-from sender.core.vocabulary import AudienceRule, MessageStatus, WaveKind, WaveStatus
+from sender.core.vocabulary import AudienceRule, CaseStatus, MessageStatus, WaveStatus
 from sender.send.eligibility import (
     acted,
+    case_statuses,
     excludes_actors,
+    needs_act,
     needs_open,
     recently_mailed,
     suppressed,
@@ -26,19 +28,22 @@ SETTINGS = Settings(secret_key="test")
 
 
 @pytest.mark.parametrize(
-    ("kind", "audience", "leaves_out_actors"),
+    ("audience", "leaves_out_actors", "only_actors", "statuses"),
     [
-        (WaveKind.CASE_EMAIL, AudienceRule.ALL_ASSIGNED, False),
-        (WaveKind.CASE_EMAIL, AudienceRule.NOT_ACTED, True),
-        (WaveKind.ACTION_REMINDER, AudienceRule.ALL_ASSIGNED, True),
-        (WaveKind.ACTION_REMINDER, AudienceRule.NOT_ACTED, True),
-        (WaveKind.LAST_CHANCE, AudienceRule.OPENED_NOT_ACTED, True),
+        (AudienceRule.ALL_ASSIGNED, False, False, {CaseStatus.ACTIVE}),
+        (AudienceRule.NOT_ACTED, True, False, {CaseStatus.ACTIVE}),
+        (AudienceRule.OPENED_NOT_ACTED, True, False, {CaseStatus.ACTIVE}),
+        (AudienceRule.ACTED, False, True, {CaseStatus.ACTIVE}),
+        (AudienceRule.CASE_ASSIGNED, False, False, {CaseStatus.ACTIVE, CaseStatus.RESOLVED}),
     ],
 )
-def test_only_a_first_case_email_to_everyone_assigned_includes_those_who_acted(
-    kind: WaveKind, audience: AudienceRule, leaves_out_actors: bool
+def test_the_audience_rule_alone_says_who_is_left_out_and_which_cases_mail(
+    audience: AudienceRule, leaves_out_actors: bool, only_actors: bool, statuses: set[str]
 ) -> None:
-    assert excludes_actors(kind, audience) is leaves_out_actors
+    assert excludes_actors(audience) is leaves_out_actors
+    assert needs_act(audience) is only_actors
+    assert set(case_statuses(audience)) == statuses
+    assert CaseStatus.PAUSED not in case_statuses(audience)  # a paused case never mails
 
 
 def test_only_the_openers_audience_needs_an_open() -> None:
@@ -69,6 +74,28 @@ def test_acting_means_clicking_writing_or_replying_about_that_case(any_engine: E
         "clicked@example.org",
         "letter_sent@example.org",
         "replied@example.org",
+    }
+
+
+def test_acting_is_what_the_report_counts_as_acting(any_engine: Engine) -> None:
+    """One definition (sender.report.totals.counts_as_acting): a provider's click counts
+    only on the action link (`acting`), and a machine's click never does."""
+    case = add_case(any_engine, SETTINGS)
+    rows = {
+        "action-link": {"kind": "clicked", "source": "sendgrid", "acting": True},
+        "other-link": {"kind": "clicked", "source": "sendgrid", "acting": False},
+        "our-page": {"kind": "clicked", "source": "link", "acting": False},
+        "machine": {"kind": "clicked_machine", "source": "link", "acting": False},
+        "letter": {"kind": "letter_sent", "source": "link", "acting": False},
+    }
+    ids = add_supporters(any_engine, [case], [f"{name}@example.org" for name in rows])
+    with session_scope(any_engine) as session:
+        for (_, values), supporter in zip(rows.items(), ids, strict=True):
+            session.add(Action(supporter_id=supporter, case_id=case, **values))
+    assert _matching(any_engine, acted(Supporter.id, literal(case))) == {
+        "action-link@example.org",
+        "our-page@example.org",
+        "letter@example.org",
     }
 
 

@@ -201,7 +201,9 @@ def test_the_reminder_goes_only_to_those_who_have_not_acted(pg_engine: Engine) -
     _run(pg_engine, clock, 12, dispatcher)
     assert sorted(transport.emails()) == ["acted@example.org", "idle@example.org"]
     with session_scope(pg_engine) as session:
-        session.add(Action(supporter_id=acted, case_id=case, kind="clicked", source="sendgrid"))
+        session.add(
+            Action(supporter_id=acted, case_id=case, kind="clicked", source="sendgrid", acting=True)
+        )
     clock.at = reminder_start
     _run(pg_engine, clock, 12, dispatcher)
     assert sorted(transport.emails()) == [
