@@ -169,3 +169,42 @@ def test_a_second_campaign_cannot_take_an_existing_slug(any_engine: Engine, tmp_
     assert _counts(any_engine) == (1, 1, 3)
     with session_scope(any_engine) as session:
         assert session.scalars(select(Case.slug)).all() == ["example-case"]
+
+
+def test_a_kind_whose_template_is_missing_names_file_and_field(
+    any_engine: Engine, tmp_path: Path
+) -> None:
+    path = _starter(tmp_path)
+    _edit(path / "campaign.yaml", {"kinds": {"volunteers_thanks": {"audience": "acted"}}})
+    (path / "templates").mkdir()
+    (path / "templates" / "volunteers_thanks.txt").write_text(
+        '{% extends "layout.txt" %}{% block subject %}Thanks{% endblock %}'
+    )
+    with pytest.raises(
+        InvalidInput,
+        match=r"campaign\.yaml: kinds\.volunteers_thanks: templates/volunteers_thanks\.html",
+    ):
+        create_from_folder(any_engine, read_folder(path))
+    assert _counts(any_engine) == (0, 0, 0)
+
+
+def test_a_campaigns_own_kind_is_stored_and_its_waves_accepted(
+    any_engine: Engine, tmp_path: Path
+) -> None:
+    path = _starter(tmp_path)
+    _edit(path / "campaign.yaml", {"kinds": {"volunteers_thanks": {"audience": "acted"}}})
+    (path / "templates").mkdir()
+    shipped = Path(__file__).parents[2] / "templates"
+    for suffix in ("html", "txt"):
+        source = (shipped / f"thank_you.{suffix}").read_text()
+        (path / "templates" / f"volunteers_thanks.{suffix}").write_text(source)
+    plan = yaml.safe_load((path / "plan.yaml").read_text())
+    plan["waves"].append({**plan["waves"][1], "name": "volunteers", "kind": "volunteers_thanks"})
+    (path / "plan.yaml").write_text(yaml.safe_dump(plan))
+    report = create_from_folder(any_engine, read_folder(path))
+    assert report.waves is not None and "volunteers" in report.waves.created
+    with session_scope(any_engine) as session:
+        campaign = session.scalars(select(Campaign)).one()
+        assert set(campaign.kinds) == {"volunteers_thanks"}
+        wave = session.scalars(select(Wave).where(Wave.name == "volunteers")).one()
+        assert (wave.kind, wave.audience) == ("volunteers_thanks", "acted")
