@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,6 +53,16 @@ def receiver() -> Iterator[Receiver]:
     yield Receiver(f"http://127.0.0.1:{server.server_port}/hook", posts)
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A host that takes the connection and never answers: the request times out."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # connections wait in the backlog; nothing ever reads them
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
 
 
 @pytest.fixture(scope="module")

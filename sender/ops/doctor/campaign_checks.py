@@ -277,7 +277,8 @@ def check_cases(campaign: CampaignFacts, settings: Settings, now: datetime) -> I
             fix = f"add content.{missing[0]} (and the others) to it in cases.yaml, then {load}"
             found.append(Finding(name, Status.WARN, detail, fix))
     languages = ", ".join(campaign.languages)
-    detail = f"{len(campaign.cases)} cases, each with text in every declared language "
+    count = len(campaign.cases)
+    detail = f"{count} case{'s' if count != 1 else ''}, each with text in every declared language "
     detail += f"({languages})"
     return found or [Finding(name, Status.OK, detail)]
 
