@@ -55,6 +55,39 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
+@dataclass
+class Canned:
+    """A real HTTP server answering every GET with `status` and `body`, set per test."""
+
+    url: str
+    status: int = 200
+    body: bytes = b"{}"
+
+
+@pytest.fixture
+def canned() -> Iterator[Canned]:
+    answer = Canned("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    answer.url = f"http://127.0.0.1:{server.server_port}"
+    yield answer
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
 def silent_url() -> Iterator[str]:
     """A host that takes the connection and never answers: the request times out."""

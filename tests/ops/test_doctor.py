@@ -26,7 +26,7 @@ from doctor_fixtures import (
     rows,
     text_in,
 )
-from sendgrid_fixtures import API_KEY, sendgrid_process, sg, silent_url
+from sendgrid_fixtures import API_KEY, Canned, canned, sendgrid_process, sg, silent_url
 from sqlalchemy import Engine
 
 from sender.core import db
@@ -46,7 +46,7 @@ from sender.ops.doctor.settings_checks import (
     estimated_bits,
 )
 
-__all__ = ["sendgrid_process", "sg", "silent_url"]  # fixtures used by name
+__all__ = ["canned", "sendgrid_process", "sg", "silent_url"]  # fixtures used by name
 
 PROBE = Probe(timeout_seconds=5)
 HOUR = timedelta(hours=1)
@@ -177,6 +177,23 @@ def test_a_host_that_never_answers_times_out_quickly(silent_url: str) -> None:
     assert "timed out" in finding.detail
 
 
+def test_a_host_answering_errors_fails_saying_what_it_answered(canned: Canned) -> None:
+    canned.status, canned.body = 500, b'{"errors":[{"message":"internal error","field":null}]}'
+    settings = good_settings(sendgrid_api_key=API_KEY, sendgrid_api_host=canned.url)
+    (finding,) = check_sendgrid_key(settings, PROBE)
+    assert finding.status is Status.FAIL
+    assert finding.detail == f"{canned.url}: SendGrid answered 500: internal error"
+    assert "try again" in finding.fix
+
+
+def test_a_host_that_is_not_sendgrid_fails(canned: Canned) -> None:
+    canned.body = b"<html>captive portal</html>"
+    settings = good_settings(sendgrid_api_key=API_KEY, sendgrid_api_host=canned.url)
+    (finding,) = check_sendgrid_key(settings, PROBE)
+    assert finding.status is Status.FAIL
+    assert "without a scopes list" in finding.detail
+
+
 @pytest.mark.parametrize(
     "host",
     ["https://api.sendgrid.com", "HTTPS://API.sendgrid.com:443/", "https://api.eu.sendgrid.com"],
@@ -239,9 +256,9 @@ def test_a_webhook_key_that_does_not_parse_as_sendgrids_fails(encoded: str, says
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("https://act.example.org", "an example address"),
+        ("https://act.example.org", "an example or local address"),
         ("http://act.rights.ngo", "unencrypted"),
-        ("https://localhost:8000", "an example address"),
+        ("https://localhost:8000", "an example or local address"),
     ],
 )
 def test_public_url_must_be_https_and_not_an_example(url: str, says: str) -> None:

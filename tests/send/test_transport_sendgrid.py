@@ -7,7 +7,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sendgrid_fixtures import API_KEY, batch, recipient, sendgrid_process, sg, silent_url
+from sendgrid_fixtures import (
+    API_KEY,
+    Canned,
+    batch,
+    canned,
+    recipient,
+    sendgrid_process,
+    sg,
+    silent_url,
+)
 from sending_fixtures import DEC1, add_case, add_supporters, add_wave
 from sqlalchemy import Engine
 
@@ -39,7 +48,7 @@ from sender.send.transport.sendgrid import (
     safe_name,
 )
 
-__all__ = ["sendgrid_process", "sg", "silent_url"]  # fixtures used by name
+__all__ = ["canned", "sendgrid_process", "sg", "silent_url"]  # fixtures used by name
 
 
 def transport(sg: LocalSendGrid, *, timeout: float = 10.0, key: str = API_KEY) -> SendGridTransport:
@@ -401,3 +410,19 @@ def test_scopes_from_a_host_that_never_answers_times_out(silent_url: str) -> Non
     with pytest.raises(Unreachable, match=f"cannot reach {silent_url}: .*timed out"):
         transport.scopes()
     assert time.monotonic() - started < 5
+
+
+def test_scopes_when_the_host_is_down_is_retry_later(canned: Canned) -> None:
+    canned.status, canned.body = 503, b'{"errors":[{"message":"service unavailable","field":null}]}'
+    transport = SendGridTransport(API_KEY, host=canned.url, timeout_seconds=5)
+    with pytest.raises(RetryLater, match="SendGrid answered 503: service unavailable") as later:
+        transport.scopes()
+    assert not isinstance(later.value, Unreachable)
+
+
+@pytest.mark.parametrize("body", [b"<html>proxy login</html>", b'{"scopes": "mail.send"}', b"[]"])
+def test_scopes_answer_without_a_scopes_list_is_rejected(canned: Canned, body: bytes) -> None:
+    canned.body = body
+    transport = SendGridTransport(API_KEY, host=canned.url, timeout_seconds=5)
+    with pytest.raises(Rejected, match="answered 200 without a scopes list"):
+        transport.scopes()

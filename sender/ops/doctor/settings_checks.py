@@ -216,7 +216,7 @@ def check_public_url(settings: Settings, probe: Probe) -> Iterable[Finding]:
     parts = urlsplit(url)
     fix = "set PUBLIC_BASE_URL to the https address where the web app is reachable"
     if is_example_domain(parts.hostname or ""):
-        detail = f"PUBLIC_BASE_URL is {url}, an example address: every action and "
+        detail = f"PUBLIC_BASE_URL is {url}, an example or local address: every action and "
         detail += "unsubscribe link in the emails would lead nowhere"
         return [Finding("public URL", Status.FAIL, detail, fix)]
     if parts.scheme.lower() != "https":
