@@ -62,7 +62,11 @@ def summary(findings: Sequence[Finding]) -> str:
 
 def doctor_command(
     campaign: str | None = typer.Option(
-        None, "--campaign", envvar="CAMPAIGN", help="check this campaign (default: every open one)"
+        None,
+        "--campaign",
+        envvar="CAMPAIGN",
+        metavar="SLUG",
+        help="The campaign to check (default: every open one).",
     ),
     timeout: float = typer.Option(10.0, min=0.1, help="seconds to wait for SendGrid's answer"),
 ) -> None:

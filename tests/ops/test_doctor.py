@@ -90,6 +90,8 @@ def test_good_secrets_pass() -> None:
         ("secret_key", "replace-with-a-long-random-string", "placeholder"),
         ("inbound_secret", "replace-me", "placeholder"),
         ("secret_key", "x", "1 bytes long; at least 32"),
+        ("inbound_secret", "", "is empty"),
+        ("secret_key", "   ", "is empty"),
         ("staff_password", "correct-horse-battery", "21 bytes long"),
         ("inbound_secret", "ab" * 20, "too few characters"),
         ("report_token", "a" * 40, "too few characters"),

@@ -219,8 +219,9 @@ def _wave_problems(
         yield (
             Status.FAIL,
             f"wave {wave.name} runs {start} to {end}, outside the campaign window "
-            f"({window}): no mail goes out past the window's end",
-            f"{replan} inside the window, or widen window in campaign.yaml",
+            f"({window}): the campaign's dates and the plan disagree",
+            "give it dates inside the window in plan.yaml and run `campaign plan apply`, "
+            "or change window in campaign.yaml",
         )
 
 

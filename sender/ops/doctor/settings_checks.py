@@ -53,6 +53,8 @@ def estimated_bits(value: str) -> float:
 
 
 def _secret_problem(name: str, value: str, published: Sequence[str]) -> str | None:
+    if not value.strip():
+        return "is empty"
     if name in published:
         return "is still the value published in this repository"
     if value.strip().lower() in PLACEHOLDERS:
