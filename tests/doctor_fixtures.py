@@ -11,9 +11,10 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Campaign, Case, Wave
 from sender.core.vocabulary import AudienceRule, WaveKind, WaveStatus
-from sender.ops.doctor import Finding, Status
+from sender.ops.doctor import Finding, Probe, Status, diagnose
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+PROBE = Probe(timeout_seconds=5)
 
 # What a careful installation sets: long random secrets, its own domains, https.
 GOOD: dict[str, Any] = {
@@ -134,3 +135,22 @@ def one(findings: list[Finding], check: str, status: Status) -> Finding:
     assert len(found) == 1, found
     assert found[0].status is status, found[0]
     return found[0]
+
+
+def run(
+    engine: Engine,
+    settings: Settings | None = None,
+    slug: str | None = None,
+    probe: Probe = PROBE,
+) -> list[Finding]:
+    """The doctor over `engine`, with the good settings unless others are given."""
+    chosen = (settings or good_settings()).model_copy(update={"database_url": database_url(engine)})
+    return diagnose(chosen, NOW, slug=slug, probe=probe, engine_for=lambda url: engine)
+
+
+def run_unchanged(engine: Engine, slug: str | None = None) -> list[Finding]:
+    """The doctor, checking that it left every row as it was."""
+    before = rows(engine)
+    findings = run(engine, slug=slug)
+    assert rows(engine) == before
+    return findings
