@@ -58,7 +58,7 @@ def _secret_problem(name: str, value: str, published: Sequence[str]) -> str | No
     if name in published:
         return "is still the value published in this repository"
     if value.strip().lower() in PLACEHOLDERS:
-        return f"is still the placeholder {value!r} of .env.example"
+        return f"is still a placeholder ({value!r}, as in .env.example)"
     if name == "STAFF_PASSWORD" and value.startswith(PASSWORD_HASH_PREFIXES):
         return None  # a hash: its password cannot be judged from here
     size = len(value.encode())
