@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,6 +53,49 @@ def receiver() -> Iterator[Receiver]:
     yield Receiver(f"http://127.0.0.1:{server.server_port}/hook", posts)
     server.shutdown()
     server.server_close()
+
+
+@dataclass
+class Canned:
+    """A real HTTP server answering every GET with `status` and `body`, set per test."""
+
+    url: str
+    status: int = 200
+    body: bytes = b"{}"
+
+
+@pytest.fixture
+def canned() -> Iterator[Canned]:
+    answer = Canned("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(answer.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer.body)))
+            self.end_headers()
+            self.wfile.write(answer.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    answer.url = f"http://127.0.0.1:{server.server_port}"
+    yield answer
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A host that takes the connection and never answers: the request times out."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # connections wait in the backlog; nothing ever reads them
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from sender.cli import case_control as case_control_cli
 from sender.cli import cases as cases_cli
 from sender.cli import db as db_cli
 from sender.cli import demo as demo_cli
+from sender.cli import doctor as doctor_cli
 from sender.cli import plan as plan_cli
 from sender.cli import preview as preview_cli
 from sender.cli import replies as replies_cli
@@ -47,6 +48,7 @@ app.command("report", help=report_cli.HELP)(report_cli.report_command)
 app.add_typer(replies_cli.app, name="replies")
 app.command("serve", help=serve_cli.HELP)(serve_cli.serve_command)
 app.command("status", help=status_cli.HELP)(status_cli.status_command)
+app.command("doctor", help=doctor_cli.HELP)(doctor_cli.doctor_command)
 
 
 def main() -> None:

@@ -7,7 +7,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sendgrid_fixtures import API_KEY, batch, recipient, sendgrid_process, sg
+from sendgrid_fixtures import (
+    API_KEY,
+    Canned,
+    batch,
+    canned,
+    recipient,
+    sendgrid_process,
+    sg,
+    silent_url,
+)
 from sending_fixtures import DEC1, add_case, add_supporters, add_wave
 from sqlalchemy import Engine
 
@@ -28,16 +37,18 @@ from sender.send.transport.base import Accepted, NotAuthorised, OutcomeUnknown, 
 from sender.send.transport.outbox import OutboxTransport
 from sender.send.transport.select import transport_for
 from sender.send.transport.sendgrid import (
+    MAIL_SEND_SCOPE,
     MAX_NAME_LENGTH,
     SendGridTransport,
     TrackingSettings,
+    Unreachable,
     ascii_categories,
     error_for_status,
     mail_body,
     safe_name,
 )
 
-__all__ = ["sendgrid_process", "sg"]  # fixtures used by name
+__all__ = ["canned", "sendgrid_process", "sg", "silent_url"]  # fixtures used by name
 
 
 def transport(sg: LocalSendGrid, *, timeout: float = 10.0, key: str = API_KEY) -> SendGridTransport:
@@ -360,3 +371,58 @@ def test_a_wave_reaches_smith_jr_phd_with_the_name_as_given_and_no_case_slug(
     categories = smith["categories"]
     assert categories == [categories[0], categories[1], f"case-{case}"]
     assert not any("nassima" in c for c in categories)
+
+
+# --- the key's scopes (GET /v3/scopes), as `campaign doctor` asks -------------------
+
+
+def test_scopes_of_a_full_access_key_include_mail_send(sg: LocalSendGrid) -> None:
+    transport = SendGridTransport(API_KEY, host=sg.base_url, timeout_seconds=10)
+    found = transport.scopes()
+    assert MAIL_SEND_SCOPE in found
+    assert sg.admin.count() == 0  # asking sends nothing
+
+
+def test_scopes_of_a_restricted_key_lack_mail_send(sg: LocalSendGrid) -> None:
+    sg.admin.add_key("SG.stats-only", ["stats.read"])
+    transport = SendGridTransport("SG.stats-only", host=sg.base_url, timeout_seconds=10)
+    assert transport.scopes() == frozenset({"stats.read"})
+
+
+def test_scopes_with_a_revoked_key_is_not_authorised(sg: LocalSendGrid) -> None:
+    transport = SendGridTransport("SG.revoked", host=sg.base_url, timeout_seconds=10)
+    with pytest.raises(NotAuthorised, match="authorization grant is invalid") as refused:
+        transport.scopes()
+    assert refused.value.status_code == 401
+
+
+def test_scopes_from_a_host_that_refuses_connections_is_unreachable() -> None:
+    host = f"http://127.0.0.1:{free_port()}"
+    transport = SendGridTransport(API_KEY, host=host, timeout_seconds=5)
+    with pytest.raises(Unreachable, match=f"cannot reach {host}: .*refused") as failed:
+        transport.scopes()
+    assert failed.value.host == host and failed.value.status_code is None
+
+
+def test_scopes_from_a_host_that_never_answers_times_out(silent_url: str) -> None:
+    transport = SendGridTransport(API_KEY, host=silent_url, timeout_seconds=0.5)
+    started = time.monotonic()
+    with pytest.raises(Unreachable, match=f"cannot reach {silent_url}: .*timed out"):
+        transport.scopes()
+    assert time.monotonic() - started < 5
+
+
+def test_scopes_when_the_host_is_down_is_retry_later(canned: Canned) -> None:
+    canned.status, canned.body = 503, b'{"errors":[{"message":"service unavailable","field":null}]}'
+    transport = SendGridTransport(API_KEY, host=canned.url, timeout_seconds=5)
+    with pytest.raises(RetryLater, match="SendGrid answered 503: service unavailable") as later:
+        transport.scopes()
+    assert not isinstance(later.value, Unreachable)
+
+
+@pytest.mark.parametrize("body", [b"<html>proxy login</html>", b'{"scopes": "mail.send"}', b"[]"])
+def test_scopes_answer_without_a_scopes_list_is_rejected(canned: Canned, body: bytes) -> None:
+    canned.body = body
+    transport = SendGridTransport(API_KEY, host=canned.url, timeout_seconds=5)
+    with pytest.raises(Rejected, match="answered 200 without a scopes list"):
+        transport.scopes()

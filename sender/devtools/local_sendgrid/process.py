@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +93,11 @@ class Admin:
             payload["events_url"] = events_url
         return int(self._post("/_admin/post-events", payload)["status"])
 
+    def add_key(self, key: str, scopes: Sequence[str]) -> dict[str, Any]:
+        """A key with only these scopes (until the next reset); GET /v3/scopes lists them."""
+        result: dict[str, Any] = self._post("/_admin/keys", {"key": key, "scopes": list(scopes)})
+        return result
+
     def retries(self) -> dict[str, Any]:
         result: dict[str, Any] = self._get("/_admin/retries")
         return result
@@ -126,6 +131,7 @@ def local_sendgrid(
     events_url: str | None = None,
     inbound_url: str | None = None,
     inbound_auth: tuple[str, str] | None = None,
+    keys: Mapping[str, Sequence[str]] | None = None,
     extra_args: Sequence[str] = (),
     startup_timeout: float = 20.0,
 ) -> Iterator[LocalSendGrid]:
@@ -140,6 +146,8 @@ def local_sendgrid(
             command += [flag, str(value)]
     if inbound_auth:
         command += ["--inbound-auth", ":".join(inbound_auth)]
+    for key, scopes in (keys or {}).items():  # restricted keys beside the full-access one
+        command += ["--key", f"{key}={','.join(scopes)}"]
     command += list(extra_args)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from sender.devtools.local_sendgrid import link_tracking, scanner
 from sender.devtools.local_sendgrid.account_events import Quota, build_event
+from sender.devtools.local_sendgrid.api_keys import MAIL_SEND, KeyRing, Refusal, keys_for
 from sender.devtools.local_sendgrid.faults import (
     RECORDS_MAIL,
     Decision,
@@ -80,6 +81,7 @@ class App:
     quota: Quota = field(default_factory=Quota)  # the plan's quota (account_events)
     retrier: Retrier | None = None  # webhook retries (retries.py); None: post once
     click_tracking: bool = False  # the account's setting, for requests that do not say
+    keys: KeyRing | None = None  # None: only `api_key`, with full access (api_keys.py)
     stats: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -98,6 +100,15 @@ class App:
             "check_ms_avg": round(stats.get("check_ms", 0) / checked, 3) if checked else None,
             "webhook_retries": self.retrier.snapshot() if self.retrier else None,
         }
+
+    def __post_init__(self) -> None:
+        if self.keys is None:
+            self.keys = keys_for(self.api_key)
+
+    @property
+    def key_ring(self) -> KeyRing:
+        assert self.keys is not None  # set in __post_init__
+        return self.keys
 
     def post_events(self, url: str, body: bytes) -> int:
         """One signed event batch; retried in the background when not answered 2xx."""
@@ -183,6 +194,7 @@ class Handler(BaseHTTPRequestHandler):
             "/_admin/post-events": self._post_events,
             "/_admin/retries": self._set_retries,
             "/_admin/scan": self._scan,
+            "/_admin/keys": self._add_key,
         }
         route = routes.get(path)
         if route is None:
@@ -196,7 +208,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        if parts.path == "/_admin/stats":
+        if parts.path == "/v3/scopes":
+            self._scopes()
+        elif parts.path == "/_admin/stats":
             self._answer(200, self.app.snapshot())
         elif parts.path == "/_admin/public-key":
             self._answer(200, {"public_key": self.app.signer.public_key})
@@ -213,6 +227,25 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._answer(404, errors_json([FieldError("not found", None)]))
 
+    def _refuse(self, refusal: Refusal) -> None:
+        self._answer(refusal.status, errors_json([FieldError(refusal.message, None)]))
+
+    # -- API keys (api_keys.py) ------------------------------------------------
+    def _scopes(self) -> None:
+        """GET /v3/scopes: the calling key's scopes; any valid key may ask."""
+        found = self.app.key_ring.scopes(self.headers.get("Authorization"))
+        if isinstance(found, Refusal):
+            self._refuse(found)
+            return
+        self._answer(200, {"scopes": sorted(found)})
+
+    def _add_key(self, data: dict[str, Any]) -> None:
+        scopes = data.get("scopes", [])
+        if not isinstance(scopes, list):
+            raise TypeError("scopes must be a list of strings")
+        given = self.app.key_ring.add(str(data.get("key") or ""), scopes)
+        self._answer(200, {"key": data["key"], "scopes": sorted(given)})
+
     # -- mail send --------------------------------------------------------
     def _mail_send(self) -> None:
         self.app.count("requests")
@@ -220,9 +253,9 @@ class Handler(BaseHTTPRequestHandler):
         if raw is None:
             self._answer(413, errors_json([FieldError("request entity too large (30 MB)", None)]))
             return
-        if self.headers.get("Authorization") != f"Bearer {self.app.api_key}":
-            message = "The provided authorization grant is invalid, expired, or revoked"
-            self._answer(401, errors_json([FieldError(message, None)]))
+        refused = self.app.key_ring.allow(self.headers.get("Authorization"), MAIL_SEND)
+        if refused is not None:
+            self._refuse(refused)
             return
         started = time.perf_counter()
         body, errors = check_body(raw, sample=self.app.schema_sample)
@@ -323,6 +356,7 @@ class Handler(BaseHTTPRequestHandler):
         self.app.store.reset()
         self.app.quota.reset()
         self.app.faults.configure(FaultPlan())
+        self.app.key_ring.reset()
         if self.app.retrier is not None:
             self.app.retrier.reset()
         with self.app.lock:
@@ -416,7 +450,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8025)
-    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--api-key", required=True, help="a key with full access")
+    parser.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="KEY=SCOPE,SCOPE",
+        help="another key with only these scopes (KEY= for none); GET /v3/scopes lists them",
+    )
     parser.add_argument("--state", type=Path, help="SQLite file that keeps what was accepted")
     parser.add_argument("--key-file", type=Path, help="PEM EC key for event signatures")
     parser.add_argument("--events-url")
@@ -457,6 +498,7 @@ def build_app(args: argparse.Namespace) -> App:
     signer = Signer.load_or_create(args.key_file)
     return App(
         api_key=args.api_key,
+        keys=keys_for(args.api_key, args.key),
         store=Store(args.state),
         faults=FaultInjector(plan),
         signer=signer,

@@ -40,6 +40,8 @@ MAX_CATEGORY_LENGTH = 255
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 REJECTED_STATUS = frozenset({400, 413})
 UNAUTHORISED_STATUS = frozenset({401, 403})
+# The API key permission Mail Send needs (SendGrid's API Key Permissions list).
+MAIL_SEND_SCOPE = "mail.send"
 # SendGrid's Mail Send limitations forbid `,` and `;` in `to.name` (such a
 # recipient is parsed into a bogus address and dropped as "Invalid");
 # `"` `<` `>` would end the quoted display name or start an address in the To
@@ -53,6 +55,15 @@ MAX_NAME_LENGTH = 100
 # send our body as it is instead of running json.dumps over the dict: orjson
 # writes the 1,000-personalization body several times faster.
 _JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+class Unreachable(RetryLater):
+    """No answer from the host at all: refused, unknown name, timed out, cut off."""
+
+    def __init__(self, host: str, reason: object) -> None:
+        super().__init__(f"cannot reach {host}: {reason}")
+        self.host = host
+        self.reason = str(reason)
 
 
 class _Payload(bytes):
@@ -271,6 +282,33 @@ class SendGridTransport:
         self._now = now
         self._sandbox = sandbox
         self._tracking = TrackingSettings(open_tracking=open_tracking)
+
+    def scopes(self) -> frozenset[str]:
+        """The key's permissions, from SendGrid's `GET /v3/scopes` (`{"scopes": [...]}`).
+
+        Sends no mail, so an installation can check its key (it needs `mail.send`)
+        before a wave depends on it. A GET changes nothing at SendGrid, so unlike a
+        send, a lost answer is simply Unreachable. HTTP errors are translated as
+        for a send: 401/403 NotAuthorised, 429/5xx RetryLater.
+        """
+        try:
+            response = self._client.client.scopes.get(timeout=self._timeout)
+        except HTTPError as err:
+            raise error_for_status(err.status_code, err.body, err.headers, self._now()) from err
+        except URLError as err:
+            raise Unreachable(self._host, err.reason) from err
+        except (OSError, http.client.HTTPException) as err:
+            raise Unreachable(self._host, f"{type(err).__name__}: {err}") from err
+        try:
+            scopes = json.loads(response.body or b"{}").get("scopes")
+        except (ValueError, AttributeError):
+            scopes = None
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise Rejected(
+                f"{self._host} answered {response.status_code} without a scopes list",
+                status_code=int(response.status_code),
+            )
+        return frozenset(scopes)
 
     def send(self, batch: OutgoingBatch) -> Accepted:
         check_categories(ascii_categories(batch.categories))
