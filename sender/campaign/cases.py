@@ -9,7 +9,7 @@ out (messages and actions still point at it); such cases are reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,9 @@ from sender.campaign.campaigns import DEFAULT_SLUG, ensure_campaign
 from sender.core.config import Settings, get_settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
+from sender.core.languages import FALLBACK_LANGUAGE, known_language
 from sender.core.models import Campaign, Case
-from sender.core.vocabulary import CaseStatus, Language
+from sender.core.vocabulary import CaseStatus
 from sender.render.case_text import CASE_FIELDS, CaseText
 
 REQUIRED_FIELDS = ("slug", "person", "country", "status", "content")
@@ -155,22 +156,53 @@ def _content(value: Any, where: str, lang: str, problems: _Problems) -> CaseText
 
 def _contents(value: Any, where: str, problems: _Problems) -> dict[str, CaseText]:
     if not isinstance(value, dict):
-        problems.error(where, "`content` must map languages (en, es, fr, ar) to texts")
+        problems.error(where, "`content` must map language codes (en, de, fa, ...) to texts")
         return {}
-    known = {str(lang) for lang in Language}
     contents: dict[str, CaseText] = {}
     for lang, text in value.items():
-        if lang not in known:
-            problems.error(where, f"unknown language {lang!r} (known: {', '.join(sorted(known))})")
+        code = known_language(lang) if isinstance(lang, str) else None
+        if code is None:
+            problems.error(
+                where,
+                f"`content.{lang}`: unknown language {lang!r}"
+                " (a code Babel knows, e.g. 'de', 'fa', 'pt_BR')",
+            )
             continue
-        parsed = _content(text, where, lang, problems)
+        if code in contents:
+            problems.error(where, f"`content.{lang}`: language {code!r} is given twice")
+            continue
+        parsed = _content(text, where, code, problems)
         if parsed is not None:
-            contents[lang] = parsed
-    if Language.EN not in value:
-        problems.error(where, "missing `content.en`: English is the fallback for every supporter")
-    for lang in sorted(known - set(value)):
-        problems.warnings.append(f"{where}: no `{lang}` text; those supporters get English")
+            contents[code] = parsed
     return contents
+
+
+def check_languages(
+    case_file: CaseFile, declared: Sequence[str], source: str = "cases file"
+) -> CaseFile:
+    """The file against the campaign's languages: every case speaks every one of them.
+
+    A campaign with no declared languages (a row made before they existed)
+    needs English, the last fallback of every supporter. Raises InvalidInput
+    naming each case and field; text in a language the campaign does not
+    declare is kept and noted (a later `campaign.yaml` may add it).
+    """
+    needed = tuple(declared) or (FALLBACK_LANGUAGE,)
+    errors: list[str] = []
+    warnings = list(case_file.warnings)
+    for definition in case_file.cases:
+        where = f"case {definition.slug!r}"
+        for lang in needed:
+            if lang not in definition.content:
+                errors.append(
+                    f"{where}: missing `content.{lang}` (the campaign's languages: "
+                    f"{', '.join(needed)})"
+                )
+        for lang in sorted(set(definition.content) - set(needed)):
+            warnings.append(f"{where}: `content.{lang}` is not a language of the campaign; unused")
+    if errors:
+        raise InvalidInput(f"{source}: " + "; ".join(errors))
+    return CaseFile(case_file.cases, tuple(warnings))
 
 
 def _definition(raw: Any, index: int, problems: _Problems) -> CaseDefinition | None:
@@ -262,6 +294,7 @@ def load_cases(
     unchanged: list[str] = []
     with session_scope(engine) as session:
         campaign = ensure_campaign(session, settings or get_settings(), campaign_slug)
+        case_file = check_languages(case_file, campaign.languages or (), str(path))
         existing = {
             case.slug: case
             for case in session.scalars(select(Case).where(Case.campaign_id == campaign.id))

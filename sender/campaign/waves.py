@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from sender.campaign.campaigns import DEFAULT_SLUG, ensure_campaign
-from sender.campaign.plan_file import Plan, WaveSpec, check_in_window
+from sender.campaign.plan_file import Plan, WaveSpec, check_in_window, check_languages
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, InvalidInput
@@ -59,6 +59,7 @@ def apply_plan(engine: Engine, settings: Settings, plan: Plan) -> ApplyResult:
         campaign = _campaign(session, settings, plan.campaign)
         for spec in plan.waves:
             check_in_window(spec, campaign.window_start, campaign.window_end)
+            check_languages(spec, campaign.languages or (), campaign.slug)
         existing = {w.name: w for w in repo.waves_of(session, campaign.id)}
         for spec in plan.waves:
             wave = existing.get(spec.name)
@@ -79,6 +80,7 @@ def create_wave(engine: Engine, settings: Settings, spec: WaveSpec) -> None:
     with session_scope(engine) as session:
         campaign = ensure_campaign(session, settings)
         check_in_window(spec, campaign.window_start, campaign.window_end)
+        check_languages(spec, campaign.languages or (), campaign.slug)
         if any(w.name == spec.name for w in repo.waves_of(session, campaign.id)):
             raise InvalidInput(f"a wave named {spec.name!r} exists already")
         session.add(_new_wave(campaign, spec))

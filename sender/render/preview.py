@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import formatdate, make_msgid
 from html.parser import HTMLParser
@@ -152,7 +152,8 @@ def check_all(engine: Engine, settings: Settings) -> list[Problem]:
     problems = template_problems(renderer)
     if problems:
         return problems  # rendering broken templates would only repeat them
-    identities, variants = _variants(engine, settings, renderer.templates.languages)
+    identities, variants, declared = _variants(engine, settings, renderer.templates.languages)
+    problems += _uncatalogued(declared, renderer.templates.languages)
     renderers = {
         campaign_id: Renderer(settings, identity) for campaign_id, identity in identities.items()
     }
@@ -183,12 +184,34 @@ def template_problems(renderer: Renderer) -> list[Problem]:
 _Variant = tuple[int, WaveKind, CaseContent, str, WaveContent | None]  # campaign id first
 
 
+def _uncatalogued(
+    declared: Mapping[str, Sequence[str]], catalogued: Sequence[str]
+) -> list[Problem]:
+    """A campaign language without a catalogue would mail its words in English."""
+    return [
+        Problem(
+            f"campaign {slug}",
+            None,
+            f"language {language!r} has no catalogue:"
+            f" add locales/{language}/LC_MESSAGES/messages.po to the templates",
+        )
+        for slug, languages in declared.items()
+        for language in languages
+        if language not in catalogued
+    ]
+
+
 def _variants(
-    engine: Engine, settings: Settings, languages: Sequence[str]
-) -> tuple[dict[int, SenderIdentity], list[_Variant]]:
-    """Each campaign's identity, and every variant its cases can produce."""
+    engine: Engine, settings: Settings, catalogued: Sequence[str]
+) -> tuple[dict[int, SenderIdentity], list[_Variant], dict[str, tuple[str, ...]]]:
+    """Each campaign's identity, every variant its cases can produce (in the campaign's
+    languages; every catalogued one for a campaign that declares none), and the
+    languages each campaign declares."""
     with db.session_scope(engine) as session:
-        identities = {c.id: sender_identity(settings, c) for c in session.scalars(select(Campaign))}
+        campaigns = list(session.scalars(select(Campaign).order_by(Campaign.id)))
+        identities = {c.id: sender_identity(settings, c) for c in campaigns}
+        speaks = {c.id: tuple(c.languages or ()) or tuple(catalogued) for c in campaigns}
+        declared = {c.slug: tuple(c.languages or ()) for c in campaigns}
         cases = [
             (c.campaign_id, CaseContent.from_row(c))
             for c in session.scalars(select(Case).order_by(Case.id))
@@ -196,10 +219,10 @@ def _variants(
         waves = [WaveContent.from_row(w) for w in session.scalars(select(Wave).order_by(Wave.id))]
     variants: list[_Variant] = []
     for campaign_id, case in cases:
-        for language in languages:
+        for language in speaks[campaign_id]:
             variants += [(campaign_id, kind, case, language, None) for kind in WaveKind]
             variants += [(campaign_id, wave.kind, case, language, wave) for wave in waves]
-    return identities, variants
+    return identities, variants, declared
 
 
 def screenshot(html_file: Path, png_file: Path, width: int = 640, height: int = 1800) -> Path:
