@@ -17,6 +17,7 @@ from sender.render.identity import sender_identity
 
 DEFAULT_SLUG = "w4r-2020"
 DEFAULT_WINDOW = (datetime(2020, 10, 1, tzinfo=UTC), datetime(2021, 2, 1, tzinfo=UTC))
+DEFAULT_LANGUAGES = ("en", "es", "fr", "ar")  # the 2020 campaign's, its fallback first
 
 
 def ensure_campaign(session: Session, settings: Settings, slug: str = DEFAULT_SLUG) -> Campaign:
@@ -33,6 +34,7 @@ def ensure_campaign(session: Session, settings: Settings, slug: str = DEFAULT_SL
             from_email=defaults.sender.email,
             from_name=defaults.sender.name or "",
             brand=dict(defaults.brand),
+            languages=list(DEFAULT_LANGUAGES),
         )
         session.add(campaign)
         session.flush()
