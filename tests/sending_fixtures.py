@@ -83,7 +83,12 @@ def make_sender(
     )
 
 
-def add_case(engine: Engine, settings: Settings, slug: str = "nassima") -> int:
+def add_case(
+    engine: Engine,
+    settings: Settings,
+    slug: str = "nassima",
+    content: dict[str, dict[str, str]] | None = None,
+) -> int:
     with session_scope(engine) as session:
         campaign = ensure_campaign(session, settings)
         row = Case(
@@ -92,7 +97,7 @@ def add_case(engine: Engine, settings: Settings, slug: str = "nassima") -> int:
             person=slug.title(),
             country="MA",
             action_url=f"https://act.example.org/{slug}",
-            content=CASE_TEXT,
+            content=content or CASE_TEXT,
         )
         session.add(row)
         session.flush()

@@ -133,7 +133,8 @@ def message_language(
     `declared`: the campaign's languages, its fallback first; `available`: the
     languages the case (and wave) have text in. The supporter's own language
     if usable (declared and available), else a usable language of their
-    country, else the campaign's first language if available, else English.
+    country, else the campaign's first language if available, else English
+    (or, when the case has no English text, the first usable language).
     """
     usable = [code for code in declared if code in available]
     if supporter_language:
@@ -146,7 +147,9 @@ def message_language(
             return found
     if declared and declared[0] in available:
         return declared[0]
-    return FALLBACK_LANGUAGE
+    if FALLBACK_LANGUAGE in available or not usable:
+        return FALLBACK_LANGUAGE
+    return usable[0]  # English would have no case text here: any language the case speaks
 
 
 @lru_cache(maxsize=1)
