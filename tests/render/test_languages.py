@@ -22,8 +22,8 @@ from sender.render.templating import DEFAULT_TEMPLATES_DIR, Templates
 
 TEXTS = {
     **fx.TEXTS,
-    "de": {**fx.TEXTS_EN, "title": "Freiheit für die Verteidigerin des Flusses"},
-    "fa": {**fx.TEXTS_EN, "title": "مدافع رودخانه را آزاد کنید", "letter": "لطفاً او را آزاد کنید."},
+    "de": {**fx.TEXTS_EN, "ask": "Fordere ihre sofortige Freilassung."},
+    "fa": {**fx.TEXTS_EN, "ask": "خواستار آزادی فوری او شوید."},
 }
 POT = DEFAULT_TEMPLATES_DIR / "locales" / "messages.pot"
 
@@ -62,7 +62,7 @@ def test_german_renders_left_to_right_in_german(renderer: Renderer, kind: WaveKi
     assert _html_attributes(variant.html) == ("de", "ltr")
     assert "text-align:right" not in variant.html
     assert "Diese E-Mails abbestellen" in variant.html and "Referenz:" in variant.text
-    assert "Freiheit für die Verteidigerin des Flusses" in variant.html
+    assert "Fordere ihre sofortige Freilassung." in variant.html  # every kind shows the ask
     assert variant.fallbacks == ()
 
 
@@ -73,7 +73,7 @@ def test_persian_renders_right_to_left_in_persian(renderer: Renderer, kind: Wave
     assert '<body dir="rtl"' in variant.html and "text-align:right" in variant.html
     assert "text-align:left" not in variant.html
     assert "لغو اشتراک این ایمیل‌ها" in variant.html
-    assert "مدافع رودخانه را آزاد کنید" in variant.html
+    assert "خواستار آزادی فوری او شوید." in variant.html
     assert variant.fallbacks == ()
 
 
