@@ -50,7 +50,7 @@ COUNTRIES = [None, "DE", "AT", "CH", "IR", "AF", "BR", "PT", "MZ", "FR", "US", "
 def test_sql_and_the_rule_agree_for_every_language_country_and_case(any_engine: Engine) -> None:
     declared = ["de", "fa", "en", "pt_BR"]
     _declare(any_engine, declared)
-    everything = {language: TEXT for language in declared}
+    everything = dict.fromkeys(declared, TEXT)
     full = add_case(any_engine, SETTINGS, "full", everything)
     german = add_case(any_engine, SETTINGS, "german", {"de": TEXT, "en": TEXT})
     persian = add_case(any_engine, SETTINGS, "persian", {"fa": TEXT, "pt_BR": TEXT})
@@ -72,10 +72,10 @@ def test_sql_and_the_rule_agree_for_every_language_country_and_case(any_engine: 
     }
     assert wrong == {}
     # Spot checks of what that means.
-    assert planned["fa-IR-%d@example.org" % full][3] == "de"  # no Persian subject: first language
-    assert planned["pt-BR-%d@example.org" % full][3] == "pt_BR"
-    assert planned["fr-FR-%d@example.org" % german][3] == "de"
-    assert planned["ja-JP-%d@example.org" % persian][3] == "pt_BR"  # the case has no English
+    assert planned[f"fa-IR-{full}@example.org"][3] == "de"  # no Persian subject: first language
+    assert planned[f"pt-BR-{full}@example.org"][3] == "pt_BR"
+    assert planned[f"fr-FR-{german}@example.org"][3] == "de"
+    assert planned[f"ja-JP-{persian}@example.org"][3] == "pt_BR"  # the case has no English
 
 
 def test_an_undeclared_language_gets_the_campaigns_fallback_and_the_supporter_is_unchanged(
