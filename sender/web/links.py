@@ -28,7 +28,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
-from sender.core.languages import FALLBACK_LANGUAGE as SOURCE_LANGUAGE
+from sender.core.languages import FALLBACK_LANGUAGE
 from sender.core.models import Case, Message, Supporter
 from sender.core.tokens import MessageRef, TokenSigner
 from sender.core.vocabulary import ActionKind, LinkTarget
@@ -193,7 +193,7 @@ def _case_text(case: Case, recipient: VerifiedLink) -> dict[str, Any]:
     """The case in the message's language (English when it has none), with that language
     marked: the page's own words may be in another one."""
     text, fallbacks = case_text(case.content, recipient.language, case.slug)
-    language = SOURCE_LANGUAGE if fallbacks else recipient.language
+    language = FALLBACK_LANGUAGE if fallbacks else recipient.language
     return {
         **text.as_json(),
         "person": case.person,

@@ -234,3 +234,13 @@ def test_set_status_and_list(any_engine: Engine, env: pytest.MonkeyPatch, tmp_pa
     with pytest.raises(InvalidInput, match="bad status"):
         set_case_status(any_engine, "one", "closed")
     assert {case.slug: case.status for case in list_cases(any_engine)} == listed
+
+
+def test_an_unknown_language_names_the_file_case_and_field() -> None:
+    case = _case("odd", content={"en": _text("English"), "xx": _text("?")})
+    with pytest.raises(InvalidInput) as raised:
+        parse_cases(yaml.safe_dump({"cases": [case]}), source="w4r-2026/cases.yaml")
+    assert str(raised.value) == (
+        "w4r-2026/cases.yaml: case 'odd': `content.xx`: unknown language 'xx'"
+        " (a code Babel knows, e.g. 'de', 'fa', 'pt_BR')"
+    )
