@@ -22,12 +22,14 @@ kept here.
 
 from __future__ import annotations
 
+import pickle
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale
+from babel import Locale, localedata
 from babel.localedata import locale_identifiers
 
 from sender.core.languages import (
@@ -229,22 +231,46 @@ def valid_timezone(name: str) -> str | None:
 
 
 @lru_cache(maxsize=1)
+def _language_codes() -> tuple[str, ...]:
+    """Every bare language Babel has locale data for."""
+    return tuple(sorted({primary(identifier) for identifier in locale_identifiers()}))
+
+
+@lru_cache(maxsize=1)
 def _language_names() -> dict[str, str]:
-    """Every language Babel has data for, by code, by its own name and by its name in
-    the name locales: "Deutsch", "German", "Allemand" and "de" all say "de"."""
-    codes = sorted({primary(identifier) for identifier in locale_identifiers()})
+    """Languages by code and by their name in the name locales: "German", "Allemand"."""
     names: dict[str, str] = {}
     for display in NAME_LOCALES:
         shown = Locale(display).languages
-        for code in codes:
+        for code in _language_codes():
             if code in shown:
                 names.setdefault(_fold(shown[code]), code)
-    for code in codes:
-        own = Locale.parse(code).languages.get(code)
-        if own:
-            names[_fold(own)] = code  # a language's own name wins over a homonym elsewhere
-    for code in codes:
+    for code in _language_codes():
         names[code.casefold()] = code
+    return names
+
+
+@lru_cache(maxsize=1)
+def _own_names() -> dict[str, str]:
+    """Languages by their own name ("Deutsch", "فارسی", "Português").
+
+    Read once, and only when a CRM value is neither a code nor a name in the
+    name locales. Each name is one entry of its locale's data file: opening
+    300 locales through `Locale` would keep ~130 MB of merged CLDR data for
+    the whole import, so the files are read raw (Babel's own pickles) and
+    dropped.
+    """
+    names: dict[str, str] = {}
+    for code in _language_codes():
+        path = Path(localedata._dirname) / f"{code}.dat"
+        try:
+            with path.open("rb") as handle:
+                data = pickle.load(handle)  # noqa: S301 - Babel's own installed data
+        except OSError:
+            continue
+        own = data.get("languages", {}).get(code) if isinstance(data, dict) else None
+        if isinstance(own, str) and own:
+            names.setdefault(_fold(own), code)
     return names
 
 
@@ -258,4 +284,5 @@ def supported_language(raw: str) -> str | None:
     found = _language_names().get(folded)
     if found is not None:
         return found
-    return language_subtag(raw)
+    code = language_subtag(raw)
+    return code if code is not None else _own_names().get(folded)
