@@ -51,7 +51,7 @@ FALLBACK = CountryDefaults("UTC", FALLBACK_LANGUAGE)
 
 EN, ES, FR, AR = "en", "es", "fr", "ar"
 
-# ISO 3166-1 alpha-2 -> (most populous timezone, most likely supported language).
+# ISO 3166-1 alpha-2 -> (most populous timezone, the language campaign mail most likely uses).
 DEFAULTS: dict[str, CountryDefaults] = {
     # English-speaking
     "US": CountryDefaults("America/New_York", EN),

@@ -258,12 +258,12 @@ _MESSAGE_COLUMNS = [
 
 
 def case_languages(session: Session, campaign_id: int) -> dict[int, frozenset[str]]:
-    """The languages each active case of the campaign has text in (a few rows)."""
-    rows = session.execute(
-        select(Case.id, Case.content).where(
-            Case.campaign_id == campaign_id, Case.status == CaseStatus.ACTIVE
-        )
-    )
+    """The languages each case of the campaign has text in (a few rows).
+
+    Every case, whatever its status: which cases a wave reaches is the
+    audience's business (a good-news wave reaches resolved ones).
+    """
+    rows = session.execute(select(Case.id, Case.content).where(Case.campaign_id == campaign_id))
     return {case_id: frozenset(content or {}) for case_id, content in rows}
 
 
