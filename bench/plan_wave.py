@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.plan_wave [--supporters N] [--sample N]
 
-Fills a throwaway PostgreSQL with supporters in 40 time zones, two cases and
+Fills a throwaway PostgreSQL with supporters in 40 time zones, 11 countries and
+six languages (two of them undeclared, so the country decides), two cases and
 one assignment each, then times `sender.send.planner.plan_wave` (set-based SQL). For
 comparison, on a database of `--sample` supporters it times the set-based
 path and a naive one (per supporter: eligibility queries, a slot computed in
@@ -56,21 +57,31 @@ ZONES = [
 ]  # fmt: skip
 
 
+# The campaign's four languages and two it does not declare (chosen by country).
+LANGUAGES = ("en", "es", "fr", "ar", "de", "pt")
+COUNTRIES = ("US", "ES", "FR", "MA", "CH", "BR", "DE", None, "EG", "MX", "SN")
+
+
 def fill(engine: Engine, count: int) -> None:
     stamp = datetime(2020, 9, 1, tzinfo=UTC)
     campaign_id = bench_campaign(engine, START)
     with db.session_scope(engine) as session:
+        text_of = dict.fromkeys(("title", "summary", "ask", "authority", "letter"), "x")
+        content = {lang: {**text_of, "authority_address": ["x"]} for lang in LANGUAGES[:4]}
         for slug in ("first", "second"):
-            session.add(Case(campaign_id=campaign_id, slug=slug, person=slug, country="MA"))
+            session.add(
+                Case(campaign_id=campaign_id, slug=slug, person=slug, country="MA", content=content)
+            )
     with engine.begin() as connection:
         cursor = connection.connection.cursor()
-        columns = "email, email_hash, language, timezone, consent, status, created_at, updated_at"
+        columns = "email, email_hash, language, country, timezone, consent, status, "
+        columns += "created_at, updated_at"
         with cursor.copy(f"COPY supporters ({columns}) FROM STDIN") as copy:
             for n in range(count):
                 email = f"s{n}@example.org"
                 digest = hashlib.sha256(email.encode()).hexdigest()
-                language = ("en", "es", "fr", "ar")[n % 4]
-                row = (email, digest, language, ZONES[n % len(ZONES)], n % 50 != 0)
+                language, country = LANGUAGES[n % len(LANGUAGES)], COUNTRIES[n % len(COUNTRIES)]
+                row = (email, digest, language, country, ZONES[n % len(ZONES)], n % 50 != 0)
                 copy.write_row((*row, "subscribed", stamp, stamp))
         connection.execute(
             text(

@@ -67,3 +67,11 @@ def add_campaign_now(engine: Engine, slug: str, now: datetime, **options: object
     with session_scope(engine) as session:
         campaign, _ = store_campaign(session, parse_campaign(text, f"{slug}/campaign.yaml"))
         return campaign.id
+
+
+def declare_2020_languages(engine: Engine, languages: list[str]) -> None:
+    """The 2020 campaign.yaml edited to declare `languages`, stored as `campaigns create` does."""
+    path = W4R_2020 / CAMPAIGN_FILE
+    text = path.read_text().replace("languages: [en, es, fr, ar]", f"languages: {languages}")
+    with session_scope(engine) as session:
+        store_campaign(session, parse_campaign(text, str(path)), path)

@@ -84,7 +84,11 @@ def make_sender(
 
 
 def add_case(
-    engine: Engine, settings: Settings, slug: str = "nassima", campaign_id: int | None = None
+    engine: Engine,
+    settings: Settings,
+    slug: str = "nassima",
+    content: dict[str, dict[str, str]] | None = None,
+    campaign_id: int | None = None,
 ) -> int:
     """A case of the given campaign, else of the 2020 one."""
     with session_scope(engine) as session:
@@ -94,7 +98,7 @@ def add_case(
             person=slug.title(),
             country="MA",
             action_url=f"https://act.example.org/{slug}",
-            content=CASE_TEXT,
+            content=content or CASE_TEXT,
         )
         session.add(row)
         session.flush()

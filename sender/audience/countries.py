@@ -3,10 +3,17 @@
 A supporter's local send window is computed from their timezone, and the email
 language from their language; CRM exports often carry only a country. Each
 entry below gives the zone where most of the country's people live (for
-countries spanning several zones) and the campaign language they most likely
-read among those the templates exist in (en, es, fr, ar). Where none of the
-country's main languages is supported we fall back to English, and a supporter
-with no usable country gets English and UTC.
+countries spanning several zones) and the language they most likely read
+campaign mail in, whatever the campaigns declare: supporters are shared by
+every campaign, and each campaign picks its own language for them at planning
+time (`sender.core.languages.message_language`: a Swiss supporter stored as
+"de" reads French in a campaign declaring en/es/fr/ar). A country missing here
+gets its most spoken official language from CLDR and UTC; no usable country
+gets English and UTC.
+
+A CRM language ("Deutsch", "فارسی", "Português", "pt-BR") is any language
+Babel knows, stored as its bare language subtag ("pt"): the country says
+the region.
 
 Country names as well as ISO codes are accepted ("United Kingdom", "Maroc",
 "México"), resolved through Babel's CLDR territory names rather than a list
@@ -15,27 +22,36 @@ kept here.
 
 from __future__ import annotations
 
+import pickle
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale, UnknownLocaleError
+from babel import Locale, localedata
+from babel.localedata import locale_identifiers
 
-from sender.core.vocabulary import Language
+from sender.core.languages import (
+    FALLBACK_LANGUAGE,
+    country_languages,
+    known_language,
+    language_subtag,
+    primary,
+)
 
 
 @dataclass(frozen=True)
 class CountryDefaults:
     timezone: str
-    language: Language
+    language: str  # a bare language subtag Babel knows
 
 
-FALLBACK = CountryDefaults("UTC", Language.EN)
+FALLBACK = CountryDefaults("UTC", FALLBACK_LANGUAGE)
 
-EN, ES, FR, AR = Language.EN, Language.ES, Language.FR, Language.AR
+EN, ES, FR, AR = "en", "es", "fr", "ar"
 
-# ISO 3166-1 alpha-2 -> (most populous timezone, most likely supported language).
+# ISO 3166-1 alpha-2 -> (most populous timezone, the language campaign mail most likely uses).
 DEFAULTS: dict[str, CountryDefaults] = {
     # English-speaking
     "US": CountryDefaults("America/New_York", EN),
@@ -51,7 +67,7 @@ DEFAULTS: dict[str, CountryDefaults] = {
     "UG": CountryDefaults("Africa/Kampala", EN),
     "ZW": CountryDefaults("Africa/Harare", EN),
     "IN": CountryDefaults("Asia/Kolkata", EN),
-    "PK": CountryDefaults("Asia/Karachi", EN),  # Urdu unsupported; English is official
+    "PK": CountryDefaults("Asia/Karachi", EN),  # English is official and usual in NGO mail
     "BD": CountryDefaults("Asia/Dhaka", EN),
     "LK": CountryDefaults("Asia/Colombo", EN),
     "NP": CountryDefaults("Asia/Kathmandu", EN),
@@ -82,8 +98,8 @@ DEFAULTS: dict[str, CountryDefaults] = {
     "PR": CountryDefaults("America/Puerto_Rico", ES),
     # French-speaking
     "FR": CountryDefaults("Europe/Paris", FR),
-    "BE": CountryDefaults("Europe/Brussels", FR),  # Dutch unsupported; French is official
-    "CH": CountryDefaults("Europe/Zurich", FR),  # German unsupported; French is official
+    "BE": CountryDefaults("Europe/Brussels", "nl"),  # a campaign without Dutch: French
+    "CH": CountryDefaults("Europe/Zurich", "de"),  # a campaign without German: French
     "LU": CountryDefaults("Europe/Luxembourg", FR),
     "MC": CountryDefaults("Europe/Monaco", FR),
     "SN": CountryDefaults("Africa/Dakar", FR),
@@ -122,38 +138,38 @@ DEFAULTS: dict[str, CountryDefaults] = {
     "SD": CountryDefaults("Africa/Khartoum", AR),
     "PS": CountryDefaults("Asia/Gaza", AR),
     "MR": CountryDefaults("Africa/Nouakchott", AR),
-    # Languages the templates do not carry: English
-    "TR": CountryDefaults("Europe/Istanbul", EN),
-    "DE": CountryDefaults("Europe/Berlin", EN),
-    "AT": CountryDefaults("Europe/Vienna", EN),
-    "NL": CountryDefaults("Europe/Amsterdam", EN),
-    "IT": CountryDefaults("Europe/Rome", EN),
-    "PT": CountryDefaults("Europe/Lisbon", EN),
-    "BR": CountryDefaults("America/Sao_Paulo", EN),
-    "SE": CountryDefaults("Europe/Stockholm", EN),
-    "NO": CountryDefaults("Europe/Oslo", EN),
-    "DK": CountryDefaults("Europe/Copenhagen", EN),
-    "FI": CountryDefaults("Europe/Helsinki", EN),
-    "PL": CountryDefaults("Europe/Warsaw", EN),
-    "CZ": CountryDefaults("Europe/Prague", EN),
-    "GR": CountryDefaults("Europe/Athens", EN),
-    "HU": CountryDefaults("Europe/Budapest", EN),
-    "RO": CountryDefaults("Europe/Bucharest", EN),
-    "UA": CountryDefaults("Europe/Kyiv", EN),
-    "RU": CountryDefaults("Europe/Moscow", EN),
-    "IL": CountryDefaults("Asia/Jerusalem", EN),
-    "IR": CountryDefaults("Asia/Tehran", EN),
-    "CN": CountryDefaults("Asia/Shanghai", EN),
-    "JP": CountryDefaults("Asia/Tokyo", EN),
-    "KR": CountryDefaults("Asia/Seoul", EN),
-    "TW": CountryDefaults("Asia/Taipei", EN),
-    "TH": CountryDefaults("Asia/Bangkok", EN),
-    "VN": CountryDefaults("Asia/Ho_Chi_Minh", EN),
-    "ID": CountryDefaults("Asia/Jakarta", EN),
-    "ET": CountryDefaults("Africa/Addis_Ababa", EN),
-    "TZ": CountryDefaults("Africa/Dar_es_Salaam", EN),
-    "MZ": CountryDefaults("Africa/Maputo", EN),
-    "AO": CountryDefaults("Africa/Luanda", EN),
+    # Other languages
+    "TR": CountryDefaults("Europe/Istanbul", "tr"),
+    "DE": CountryDefaults("Europe/Berlin", "de"),
+    "AT": CountryDefaults("Europe/Vienna", "de"),
+    "NL": CountryDefaults("Europe/Amsterdam", "nl"),
+    "IT": CountryDefaults("Europe/Rome", "it"),
+    "PT": CountryDefaults("Europe/Lisbon", "pt"),
+    "BR": CountryDefaults("America/Sao_Paulo", "pt"),
+    "SE": CountryDefaults("Europe/Stockholm", "sv"),
+    "NO": CountryDefaults("Europe/Oslo", "nb"),
+    "DK": CountryDefaults("Europe/Copenhagen", "da"),
+    "FI": CountryDefaults("Europe/Helsinki", "fi"),
+    "PL": CountryDefaults("Europe/Warsaw", "pl"),
+    "CZ": CountryDefaults("Europe/Prague", "cs"),
+    "GR": CountryDefaults("Europe/Athens", "el"),
+    "HU": CountryDefaults("Europe/Budapest", "hu"),
+    "RO": CountryDefaults("Europe/Bucharest", "ro"),
+    "UA": CountryDefaults("Europe/Kyiv", "uk"),
+    "RU": CountryDefaults("Europe/Moscow", "ru"),
+    "IL": CountryDefaults("Asia/Jerusalem", "he"),
+    "IR": CountryDefaults("Asia/Tehran", "fa"),
+    "CN": CountryDefaults("Asia/Shanghai", "zh"),
+    "JP": CountryDefaults("Asia/Tokyo", "ja"),
+    "KR": CountryDefaults("Asia/Seoul", "ko"),
+    "TW": CountryDefaults("Asia/Taipei", "zh"),
+    "TH": CountryDefaults("Asia/Bangkok", "th"),
+    "VN": CountryDefaults("Asia/Ho_Chi_Minh", "vi"),
+    "ID": CountryDefaults("Asia/Jakarta", "id"),
+    "ET": CountryDefaults("Africa/Addis_Ababa", "am"),
+    "TZ": CountryDefaults("Africa/Dar_es_Salaam", "sw"),
+    "MZ": CountryDefaults("Africa/Maputo", "pt"),
+    "AO": CountryDefaults("Africa/Luanda", "pt"),
 }
 
 NAME_LOCALES = ("en", "es", "fr", "ar")
@@ -185,11 +201,20 @@ def country_code(raw: str) -> str | None:
     return _territories().get(_fold(raw))
 
 
+@lru_cache(maxsize=512)
 def defaults_for(country: str | None) -> CountryDefaults:
-    """The country's default timezone and language; English/UTC when unknown."""
+    """The country's default timezone and language; English/UTC when unknown.
+
+    A country missing from the table reads its most spoken official language
+    (CLDR) in UTC.
+    """
     if country is None:
         return FALLBACK
-    return DEFAULTS.get(country.upper(), FALLBACK)
+    found = DEFAULTS.get(country.upper())
+    if found is not None:
+        return found
+    spoken = [code for code in country_languages(country) if known_language(code)]
+    return CountryDefaults("UTC", primary(spoken[0])) if spoken else FALLBACK
 
 
 @lru_cache(maxsize=1024)
@@ -206,29 +231,58 @@ def valid_timezone(name: str) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def _language_names() -> dict[str, Language]:
-    """Supported languages by code and by their name in every supported language."""
-    names: dict[str, Language] = {}
-    for language in Language:
-        names[language.value] = language
-        for display in NAME_LOCALES:
-            name = Locale(display).languages.get(language.value)
-            if name:
-                names[_fold(name)] = language
+def _language_codes() -> tuple[str, ...]:
+    """Every bare language Babel has locale data for."""
+    return tuple(sorted({primary(identifier) for identifier in locale_identifiers()}))
+
+
+@lru_cache(maxsize=1)
+def _language_names() -> dict[str, str]:
+    """Languages by code and by their name in the name locales: "German", "Allemand"."""
+    names: dict[str, str] = {}
+    for display in NAME_LOCALES:
+        shown = Locale(display).languages
+        for code in _language_codes():
+            if code in shown:
+                names.setdefault(_fold(shown[code]), code)
+    for code in _language_codes():
+        names[code.casefold()] = code
+    return names
+
+
+@lru_cache(maxsize=1)
+def _own_names() -> dict[str, str]:
+    """Languages by their own name ("Deutsch", "فارسی", "Português").
+
+    Read once, and only when a CRM value is neither a code nor a name in the
+    name locales. Each name is one entry of its locale's data file: opening
+    300 locales through `Locale` would keep ~130 MB of merged CLDR data for
+    the whole import, so the files are read raw (Babel's own pickles) and
+    dropped.
+    """
+    names: dict[str, str] = {}
+    for code in _language_codes():
+        path = Path(localedata._dirname) / f"{code}.dat"
+        try:
+            with path.open("rb") as handle:
+                data = pickle.load(handle)  # noqa: S301 - Babel's own installed data
+        except OSError:
+            continue
+        own = data.get("languages", {}).get(code) if isinstance(data, dict) else None
+        if isinstance(own, str) and own:
+            names.setdefault(_fold(own), code)
     return names
 
 
 @lru_cache(maxsize=1024)
-def supported_language(raw: str) -> Language | None:
-    """A supported language from a code ('es', 'es-MX', 'fr_CA') or a name ('Español')."""
+def supported_language(raw: str) -> str | None:
+    """The language subtag of a code ('es', 'es-MX', 'fr_CA', 'pt-BR') or a name
+    ('Español', 'Deutsch', 'فارسی') Babel knows, else None."""
     folded = _fold(raw)
     if not folded:
         return None
     found = _language_names().get(folded)
     if found is not None:
         return found
-    try:
-        primary = Locale.parse(raw.strip().replace("-", "_")).language
-    except (ValueError, UnknownLocaleError):
-        return None
-    return _language_names().get(primary)
+    code = language_subtag(raw)
+    return code if code is not None else _own_names().get(folded)

@@ -177,8 +177,7 @@ def _settings(
     if timezone_raw and timezone is None:
         warnings.append(RowWarning.INVALID_TIMEZONE)
     defaults = defaults_for(country)
-    given_language = language.value if language else None
-    settings = (country, given_language, defaults.language.value, timezone, defaults.timezone)
+    settings = (country, language, defaults.language, timezone, defaults.timezone)
     return settings, tuple(warnings)
 
 

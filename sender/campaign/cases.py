@@ -9,7 +9,7 @@ out (messages and actions still point at it); such cases are reported.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,9 @@ from sqlalchemy.orm import Session
 from sender.campaign.campaigns import require_open, resolve_campaign
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
+from sender.core.languages import FALLBACK_LANGUAGE, known_language
 from sender.core.models import Campaign, Case
-from sender.core.vocabulary import CaseStatus, Language
+from sender.core.vocabulary import CaseStatus
 from sender.render.case_text import CASE_FIELDS, OPTIONAL_CASE_FIELDS, CaseText
 
 REQUIRED_FIELDS = ("slug", "person", "country", "status", "content")
@@ -157,22 +158,53 @@ def _content(value: Any, where: str, lang: str, problems: _Problems) -> CaseText
 
 def _contents(value: Any, where: str, problems: _Problems) -> dict[str, CaseText]:
     if not isinstance(value, dict):
-        problems.error(where, "`content` must map languages (en, es, fr, ar) to texts")
+        problems.error(where, "`content` must map language codes (en, de, fa, ...) to texts")
         return {}
-    known = {str(lang) for lang in Language}
     contents: dict[str, CaseText] = {}
     for lang, text in value.items():
-        if lang not in known:
-            problems.error(where, f"unknown language {lang!r} (known: {', '.join(sorted(known))})")
+        code = known_language(lang) if isinstance(lang, str) else None
+        if code is None:
+            problems.error(
+                where,
+                f"`content.{lang}`: unknown language {lang!r}"
+                " (a code Babel knows, e.g. 'de', 'fa', 'pt_BR')",
+            )
             continue
-        parsed = _content(text, where, lang, problems)
+        if code in contents:
+            problems.error(where, f"`content.{lang}`: language {code!r} is given twice")
+            continue
+        parsed = _content(text, where, code, problems)
         if parsed is not None:
-            contents[lang] = parsed
-    if Language.EN not in value:
-        problems.error(where, "missing `content.en`: English is the fallback for every supporter")
-    for lang in sorted(known - set(value)):
-        problems.warnings.append(f"{where}: no `{lang}` text; those supporters get English")
+            contents[code] = parsed
     return contents
+
+
+def check_languages(
+    case_file: CaseFile, declared: Sequence[str], source: str = "cases file"
+) -> CaseFile:
+    """The file against the campaign's languages: every case speaks every one of them.
+
+    A campaign with no declared languages (a row made before they existed)
+    needs English, the last fallback of every supporter. Raises InvalidInput
+    naming each case and field; text in a language the campaign does not
+    declare is kept and noted (a later `campaign.yaml` may add it).
+    """
+    needed = tuple(declared) or (FALLBACK_LANGUAGE,)
+    errors: list[str] = []
+    warnings = list(case_file.warnings)
+    for definition in case_file.cases:
+        where = f"case {definition.slug!r}"
+        for lang in needed:
+            if lang not in definition.content:
+                errors.append(
+                    f"{where}: missing `content.{lang}` (the campaign's languages: "
+                    f"{', '.join(needed)})"
+                )
+        for lang in sorted(set(definition.content) - set(needed)):
+            warnings.append(f"{where}: `content.{lang}` is not a language of the campaign; unused")
+    if errors:
+        raise InvalidInput(f"{source}: " + "; ".join(errors))
+    return CaseFile(case_file.cases, tuple(warnings))
 
 
 def _definition(raw: Any, index: int, problems: _Problems) -> CaseDefinition | None:
@@ -256,6 +288,7 @@ def load_cases(engine: Engine, path: Path, campaign_slug: str | None = None) -> 
     case_file = read_cases(path)
     with session_scope(engine) as session:
         campaign = require_open(resolve_campaign(session, campaign_slug))
+        case_file = check_languages(case_file, campaign.languages or (), str(path))
         return store_cases(session, campaign, case_file)
 
 

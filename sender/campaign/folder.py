@@ -24,14 +24,15 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from sender.campaign.cases import CaseFile, parse_cases
+from sender.campaign.cases import CaseFile, check_languages, parse_cases
 from sender.campaign.kinds import parse_kinds
 from sender.campaign.plan_file import Plan, check_in_window, parse_plan, parse_window
+from sender.campaign.plan_file import check_languages as check_languages_of_wave
 from sender.core.errors import InvalidInput
+from sender.core.languages import language_codes
 
 CAMPAIGN_FILE = "campaign.yaml"
 CASES_FILE = "cases.yaml"
@@ -138,8 +139,10 @@ def read_folder(path: Path) -> CampaignFolder:
         raise InvalidInput(f"{path}: not a campaign folder (write one with `campaign init {path}`)")
     settings = parse_campaign(_read(path / CAMPAIGN_FILE), source=str(path / CAMPAIGN_FILE))
     settings = _with_kinds(settings, path)
-    cases = parse_cases(_read(path / CASES_FILE), source=str(path / CASES_FILE))
-    _check_case_languages(cases, settings, str(path / CASES_FILE))
+    cases_source = str(path / CASES_FILE)
+    cases = parse_cases(_read(path / CASES_FILE), source=cases_source)
+    # Every case speaks every declared language: a supporter never gets half an email.
+    cases = check_languages(cases, settings.languages, cases_source)
     plan = None
     if (path / PLAN_FILE).exists():
         plan_source = str(path / PLAN_FILE)
@@ -233,26 +236,8 @@ def _domain(value: str | None, where: str) -> str | None:
         raise InvalidInput(f"{where}: {value!r} is not a domain name") from error
 
 
-def known_language(code: str) -> bool:
-    """A language Babel has data for: its plural rules, names and text direction."""
-    try:
-        Locale.parse(code)
-    except (UnknownLocaleError, ValueError, TypeError):
-        return False
-    return True
-
-
 def _languages(codes: Sequence[str], source: str) -> tuple[str, ...]:
-    for index, code in enumerate(codes):
-        if not known_language(code):
-            raise InvalidInput(
-                f"{source}: languages[{index}]: unknown language {code!r}"
-                " (a code such as en, de, pt_BR or fa)"
-            )
-    doubles = sorted({c for c in codes if list(codes).count(c) > 1})
-    if doubles:
-        raise InvalidInput(f"{source}: languages: {doubles[0]!r} is listed twice")
-    return tuple(codes)
+    return tuple(language_codes(list(codes), f"{source}: languages"))
 
 
 def _with_kinds(settings: CampaignSettings, folder: Path) -> CampaignSettings:
@@ -263,24 +248,16 @@ def _with_kinds(settings: CampaignSettings, folder: Path) -> CampaignSettings:
     return replace(settings, kinds=kinds)
 
 
-def _check_case_languages(cases: CaseFile, settings: CampaignSettings, source: str) -> None:
-    """Every case speaks every declared language: a supporter never gets half an email."""
-    problems = [
-        f"case {case.slug!r}: no text in {language!r}, which campaign.yaml declares"
-        for case in cases.cases
-        for language in settings.languages
-        if language not in case.content
-    ]
-    if problems:
-        raise InvalidInput(f"{source}: " + "; ".join(problems))
-
-
 def _parse_yaml_plan(text: str, source: str) -> Plan:
     return parse_plan(_load_yaml(text, source), source=source)
 
 
 def check_plan(plan: Plan, settings: CampaignSettings, source: str) -> None:
-    """The plan belongs to this campaign, fits its window and speaks its languages."""
+    """The plan belongs to this campaign, fits its window and speaks only its languages.
+
+    A language with no subject is allowed: its supporters fall back
+    (sender.core.languages.message_language).
+    """
     if plan.campaign is not None and plan.campaign != settings.slug:
         raise InvalidInput(
             f"{source}: campaign: {plan.campaign!r} is not this folder's campaign"
@@ -290,17 +267,9 @@ def check_plan(plan: Plan, settings: CampaignSettings, source: str) -> None:
         where = f"{source}: waves[{index}] ({spec.name})"
         try:
             check_in_window(spec, settings.window_start, settings.window_end)
+            check_languages_of_wave(spec, settings.languages, settings.slug)
         except InvalidInput as error:
             raise InvalidInput(f"{where}: {error}") from error
-        for language in settings.languages:
-            if language not in spec.subjects:
-                raise InvalidInput(f"{where}.subjects: no subject in {language!r}")
-        extra = sorted(set(spec.subjects) - set(settings.languages))
-        if extra:
-            raise InvalidInput(
-                f"{where}.subjects: {extra[0]!r} is not a language of this campaign"
-                f" (campaign.yaml: languages: {', '.join(settings.languages)})"
-            )
 
 
 def _first(error: ValidationError) -> str:

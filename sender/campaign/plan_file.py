@@ -7,7 +7,7 @@ plan edit must not move a wave under the feet of the workers sending it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sender.core.errors import InvalidInput
+from sender.core.languages import known_language
 from sender.core.vocabulary import AudienceRule
 from sender.render.kinds import NAME_PATTERN
 
@@ -69,6 +70,22 @@ class _WaveModel(BaseModel):
                 f"{value!r} is not a kind name (lower-case letters, digits and _, e.g. thank_you)"
             )
         return value
+
+    @field_validator("subjects", "preheaders")
+    @classmethod
+    def _languages(cls, value: dict[str, str]) -> dict[str, str]:
+        """Keys are language codes, kept in their normal form ("pt-BR" -> "pt_BR")."""
+        texts: dict[str, str] = {}
+        for key, text in value.items():
+            code = known_language(key)
+            if code is None:
+                raise ValueError(
+                    f"unknown language {key!r} (a code Babel knows, e.g. 'de', 'fa', 'pt_BR')"
+                )
+            if code in texts:
+                raise ValueError(f"language {code!r} is given twice")
+            texts[code] = text
+        return texts
 
     @field_validator("start", "end")
     @classmethod
@@ -165,6 +182,19 @@ def check_in_window(spec: WaveSpec, window_start: datetime, window_end: datetime
             f" UTC, outside the campaign window {window_start:%Y-%m-%d}–{window_end:%Y-%m-%d};"
             " move the wave or widen the campaign window"
         )
+
+
+def check_languages(spec: WaveSpec, declared: Sequence[str], campaign: str) -> None:
+    """A wave speaks only languages its campaign declares (none declared: any)."""
+    if not declared:
+        return
+    for part, texts in (("subjects", spec.subjects), ("preheaders", spec.preheaders)):
+        for language in texts:
+            if language not in declared:
+                raise InvalidInput(
+                    f"wave {spec.name!r}: `{part}.{language}`: {language!r} is not a language"
+                    f" of campaign {campaign!r} ({', '.join(declared)})"
+                )
 
 
 def _spec(model: _WaveModel) -> WaveSpec:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from sender.campaign.campaigns import require_open, resolve_campaign
 from sender.campaign.kinds import check_kind
-from sender.campaign.plan_file import Plan, WaveSpec, check_in_window
+from sender.campaign.plan_file import Plan, WaveSpec, check_in_window, check_languages
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, InvalidInput
@@ -79,6 +79,7 @@ def store_plan(
     audiences: dict[str, AudienceRule] = {}
     for spec in plan.waves:
         check_in_window(spec, campaign.window_start, campaign.window_end)
+        check_languages(spec, campaign.languages or (), campaign.slug)
         audiences[spec.name] = wave_audience(campaign, spec, templates_dir)
     existing = {w.name: w for w in repo.waves_of(session, campaign.id)}
     for spec in plan.waves:
@@ -106,6 +107,7 @@ def create_wave(
     with session_scope(engine) as session:
         target = require_open(resolve_campaign(session, campaign))
         check_in_window(spec, target.window_start, target.window_end)
+        check_languages(spec, target.languages or (), target.slug)
         audience = wave_audience(target, spec, templates_dir)
         if any(w.name == spec.name for w in repo.waves_of(session, target.id)):
             raise InvalidInput(f"a wave named {spec.name!r} exists already in {target.slug}")

@@ -14,6 +14,7 @@ from sender.core import db
 from sender.core.addresses import normalise_email
 from sender.core.config import Settings, get_settings
 from sender.core.errors import CampaignError, InvalidInput, NotFound
+from sender.core.languages import language_code
 from sender.core.models import Campaign, Supporter
 from sender.core.vocabulary import WaveKind
 from sender.render.identity import sender_identity
@@ -26,7 +27,9 @@ HELP = "Render one case email as a supporter sees it, or check every variant wit
 
 def preview_command(
     case: Annotated[str | None, typer.Option("--case", help="Case slug.")] = None,
-    lang: Annotated[str, typer.Option("--lang", help="Language code (en, es, fr, ar).")] = "en",
+    lang: Annotated[
+        str, typer.Option("--lang", help="Language code (en, de, fa, pt_BR, ...).")
+    ] = "en",
     kind: Annotated[
         str, typer.Option("--kind", help="Which email: a shipped kind or the campaign's own.")
     ] = WaveKind.CASE_EMAIL.value,
@@ -52,6 +55,7 @@ def preview_command(
             return
         if case is None:
             raise InvalidInput("give --case SLUG (or --all)")
+        lang = language_code(lang, "--lang")
         result = _preview_one(settings, case, lang, kind, supporter, campaign)
         _write(result, out / f"{case}-{lang}-{kind}", png)
     except CampaignError as error:

@@ -9,13 +9,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Language(StrEnum):
-    EN = "en"
-    ES = "es"
-    FR = "fr"
-    AR = "ar"
-
-
 class SupporterStatus(StrEnum):
     SUBSCRIBED = "subscribed"
     UNSUBSCRIBED = "unsubscribed"

@@ -35,7 +35,7 @@ from sender.core.config import Settings, get_settings, reset_settings
 from sender.core.errors import CampaignError
 from sender.core.models import Campaign, Case, Event, Wave
 from sender.core.speedups import collector_paused
-from sender.core.vocabulary import EventType, Language, WaveKind
+from sender.core.vocabulary import EventType, WaveKind
 from sender.devtools.crm_export import write_crm_export
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.local_sendgrid.webhooks import USER_AGENTS
@@ -324,7 +324,7 @@ def finish_report(paths: DemoPaths, engine: Engine, waves: list[WaveOutcome]) ->
 
 
 def write_previews(paths: DemoPaths, engine: Engine, settings: Settings) -> tuple[Path, ...]:
-    """One case in all four languages, as staff would check it before launch."""
+    """One case in each of its campaign's languages, as staff would check it before launch."""
     problems = check_all(engine, settings)
     if problems:
         raise CampaignError("templates refuse to render: " + "; ".join(map(str, problems)))
@@ -333,14 +333,14 @@ def write_previews(paths: DemoPaths, engine: Engine, settings: Settings) -> tupl
         if case is None:
             raise CampaignError("no cases loaded")
         content = CaseContent.from_row(case)
-        renderer = Renderer(
-            settings, sender_identity(settings, session.get(Campaign, case.campaign_id))
-        )
+        campaign = session.get(Campaign, case.campaign_id)
+        languages = tuple(campaign.languages) if campaign and campaign.languages else ()
+        renderer = Renderer(settings, sender_identity(settings, campaign))
     paths.previews.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for language in Language:
-        result = preview(renderer, WaveKind.CASE_EMAIL, content, language.value)
-        stem = paths.previews / f"{content.slug}-{language.value}"
+    for language in languages or renderer.templates.languages:
+        result = preview(renderer, WaveKind.CASE_EMAIL, content, language)
+        stem = paths.previews / f"{content.slug}-{language}"
         stem.with_suffix(".html").write_text(result.html, encoding="utf-8")
         stem.with_suffix(".txt").write_text(result.text, encoding="utf-8")
         stem.with_suffix(".eml").write_bytes(result.eml)

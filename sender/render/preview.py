@@ -154,8 +154,10 @@ def check_all(engine: Engine, settings: Settings) -> list[Problem]:
     problems = template_problems(renderer)
     if problems:
         return problems  # rendering broken templates would only repeat them
-    for campaign in _campaigns(engine, settings):
-        problems += _campaign_problems(campaign, settings, renderer.templates.languages)
+    campaigns = _campaigns(engine, settings, renderer.templates.languages)
+    problems += _uncatalogued({c.slug: c.declared for c in campaigns}, renderer.templates.languages)
+    for campaign in campaigns:
+        problems += _campaign_problems(campaign, settings)
     return problems
 
 
@@ -180,9 +182,13 @@ class _Campaign:
     kinds: Mapping[str, Any]  # Campaign.kinds
     cases: tuple[CaseContent, ...]
     waves: tuple[WaveContent, ...]
+    declared: tuple[str, ...]  # Campaign.languages
+    speaks: tuple[str, ...]  # what is rendered: the declared, else every catalogued one
 
 
-def _campaigns(engine: Engine, settings: Settings) -> list[_Campaign]:
+def _campaigns(engine: Engine, settings: Settings, catalogued: Sequence[str]) -> list[_Campaign]:
+    """Each campaign with its cases and waves, in its declared languages (every
+    catalogued one for a campaign that declares none)."""
     with db.session_scope(engine) as session:
         cases: dict[int, list[CaseContent]] = {}
         for case in session.scalars(select(Case).order_by(Case.id)):
@@ -197,14 +203,14 @@ def _campaigns(engine: Engine, settings: Settings) -> list[_Campaign]:
                 dict(c.kinds or {}),
                 tuple(cases.get(c.id, ())),
                 tuple(waves.get(c.id, ())),
+                tuple(c.languages or ()),
+                tuple(c.languages or ()) or tuple(catalogued),
             )
             for c in session.scalars(select(Campaign).order_by(Campaign.id))
         ]
 
 
-def _campaign_problems(
-    campaign: _Campaign, settings: Settings, languages: Sequence[str]
-) -> list[Problem]:
+def _campaign_problems(campaign: _Campaign, settings: Settings) -> list[Problem]:
     try:
         renderer = Renderer(settings, campaign.identity, kinds=campaign.kinds)
     except TemplateProblem as error:
@@ -216,7 +222,7 @@ def _campaign_problems(
     if problems:
         return problems
     for case in campaign.cases:
-        for language in languages:
+        for language in campaign.speaks:
             variants: list[tuple[str, WaveContent | None]] = [(k, None) for k in renderer.kinds]
             variants += [(wave.kind, wave) for wave in campaign.waves]
             for kind, wave in variants:
@@ -229,6 +235,23 @@ def _campaign_problems(
                     )
                     problems.append(Problem(label, None, str(error)))
     return problems
+
+
+def _uncatalogued(
+    declared: Mapping[str, Sequence[str]], catalogued: Sequence[str]
+) -> list[Problem]:
+    """A campaign language without a catalogue would mail its words in English."""
+    return [
+        Problem(
+            f"campaign {slug}",
+            None,
+            f"language {language!r} has no catalogue:"
+            f" add locales/{language}/LC_MESSAGES/messages.po to the templates",
+        )
+        for slug, languages in declared.items()
+        for language in languages
+        if language not in catalogued
+    ]
 
 
 def screenshot(html_file: Path, png_file: Path, width: int = 640, height: int = 1800) -> Path:

@@ -23,6 +23,7 @@ from premailer import Premailer
 
 from sender.core.config import Settings
 from sender.core.errors import TemplateProblem
+from sender.core.languages import direction
 from sender.core.mail import Address, OutgoingBatch, Recipient
 from sender.core.models import Case, Wave
 from sender.core.speedups import fast_recipient, reference_code
@@ -40,7 +41,7 @@ from sender.render.merge import (
     tag_values,
 )
 from sender.render.merge import personalise as personalise
-from sender.render.templating import RIGHT_TO_LEFT, Templates
+from sender.render.templating import Templates
 
 
 def _N(message: str) -> str:
@@ -288,10 +289,11 @@ class Renderer:
     def _render(self, key: VariantKey, case: CaseContent, wave: WaveContent | None) -> Variant:
         language = key.language
         values, fallbacks = case_values(case, language)
+        writing = direction(language)
         base: dict[str, Any] = {
-            "lang": language,
-            "dir": "rtl" if language in RIGHT_TO_LEFT else "ltr",
-            "align": "right" if language in RIGHT_TO_LEFT else "left",
+            "lang": language.replace("_", "-"),  # HTML wants BCP 47: pt-BR
+            "dir": writing,
+            "align": "right" if writing == "rtl" else "left",
             "brand": self.identity.brand,
             "kind": key.kind,
             "case": values,

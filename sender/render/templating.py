@@ -28,10 +28,10 @@ from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup, escape
 
 from sender.core.errors import TemplateProblem
+from sender.core.languages import FALLBACK_LANGUAGE, known_language
 from sender.render.merge import FIELDS
 
-SOURCE_LANGUAGE = "en"
-RIGHT_TO_LEFT = frozenset({"ar", "fa", "he", "ur"})
+SOURCE_LANGUAGE = FALLBACK_LANGUAGE  # msgids are English: English needs no catalogue
 DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
@@ -215,12 +215,24 @@ def line_breaks(value: str) -> Markup:
 
 
 def load_catalogues(locales: Path) -> dict[str, dict[str, str]]:
-    """{language: {msgid: msgstr}} from locales/<lang>/LC_MESSAGES/messages.po."""
+    """{language: {msgid: msgstr}} from locales/<lang>/LC_MESSAGES/messages.po.
+
+    A language is a folder: any code Babel knows, in its normal form (`de`,
+    `fa`, `pt_BR`, as gettext names them); a folder named otherwise is refused
+    rather than silently never used.
+    """
     catalogues: dict[str, dict[str, str]] = {}
     if not locales.is_dir():
         return catalogues
     for po in sorted(locales.glob("*/LC_MESSAGES/messages.po")):
-        language = po.parent.parent.name
+        folder = po.parent.parent.name
+        language = known_language(folder)
+        if language is None:
+            raise TemplateProblem(
+                f"{po}: folder {folder!r} is not a language code Babel knows (e.g. de, fa, pt_BR)"
+            )
+        if language != folder:
+            raise TemplateProblem(f"{po}: name the folder {language!r}, not {folder!r}")
         catalogues[language] = _strings(_read(po, language))
     return catalogues
 

@@ -7,7 +7,7 @@ docs/SENDING.md ("Send slots and batches") and PERFORMANCE.md ("Wave planning").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +35,7 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from sender.core.config import Settings
 from sender.core.db import rowcount, session_scope
+from sender.core.languages import FALLBACK_LANGUAGE, LanguageRule, language_rule
 from sender.core.models import (
     Action,
     Assignment,
@@ -49,7 +50,6 @@ from sender.core.models import (
 from sender.core.vocabulary import (
     BatchStatus,
     CaseStatus,
-    Language,
     MessageStatus,
     SupporterStatus,
     WaveStatus,
@@ -129,7 +129,7 @@ def plan_messages(
     now: datetime,
     cap: timedelta,
     batch_size: int,
-    default_language: str,
+    declared: Sequence[str],
     bulk: BulkLoad = BulkLoad(),
 ) -> tuple[int, int]:
     """Messages and their batches for every eligible supporter; returns (messages, batches).
@@ -153,7 +153,10 @@ def plan_messages(
     connection = session.connection()
     _PLAN_ROWS.drop(connection, checkfirst=True)  # left over on this connection after an error
     _PLAN_ROWS.create(connection)
-    numbered = _numbered(wave, now, cap, batch_size, default_language)
+    language = message_language_column(
+        language_rules(declared, wave.subjects or {}, case_languages(session, wave.campaign_id))
+    )
+    numbered = _numbered(wave, now, cap, batch_size, language)
     planned = rowcount(
         session.execute(
             insert(_PLAN_ROWS).from_select(list(numbered.selected_columns.keys()), numbered),
@@ -257,14 +260,88 @@ _MESSAGE_COLUMNS = [
 ]
 
 
+def case_languages(session: Session, campaign_id: int) -> dict[int, frozenset[str]]:
+    """The languages each case of the campaign has text in (a few rows).
+
+    Every case, whatever its status: which cases a wave reaches is the
+    audience's business (a good-news wave reaches resolved ones).
+    """
+    rows = session.execute(select(Case.id, Case.content).where(Case.campaign_id == campaign_id))
+    return {case_id: frozenset(content or {}) for case_id, content in rows}
+
+
+def language_rules(
+    declared: Sequence[str], subjects: Mapping[str, str], cases: Mapping[int, frozenset[str]]
+) -> dict[frozenset[int], LanguageRule]:
+    """One rule per set of cases that speak the same languages (usually one set).
+
+    A message's language must be one its case has text in and its wave has a
+    subject in: available = the case's languages that the wave's subjects name.
+    """
+    groups: dict[frozenset[str], set[int]] = {}
+    for case_id, languages in cases.items():
+        groups.setdefault(languages & frozenset(subjects), set()).add(case_id)
+    return {frozenset(ids): language_rule(declared, available) for available, ids in groups.items()}
+
+
+def message_language_column(rules: Mapping[frozenset[int], LanguageRule]) -> ColumnElement[str]:
+    """`sender.core.languages.message_language` for each row, as one SQL expression.
+
+    Set-based: a CASE over the supporter's language and country with a few
+    constant IN lists (PostgreSQL hashes them), built from the unrolled rule,
+    so a million rows cost no per-row Python and no extra query.
+    """
+    if not rules:
+        return literal(FALLBACK_LANGUAGE)
+    ordered = sorted(rules.items(), key=lambda item: min(item[0]))
+    *leading, (_, last) = ordered
+    if not leading:
+        return _rule_column(last)
+    return case(
+        *((Assignment.case_id.in_(sorted(ids)), _rule_column(rule)) for ids, rule in leading),
+        else_=_rule_column(last),
+    )
+
+
+def _rule_column(rule: LanguageRule) -> ColumnElement[str]:
+    whens: list[tuple[ColumnElement[bool], ColumnElement[str]]] = []
+    if rule.exact:
+        own: ColumnElement[str] = Supporter.__table__.c.language
+        whens.append((Supporter.language.in_(rule.exact), own))
+    for language, choices in rule.by_language.items():
+        for chosen, countries in _by_answer(
+            {c: v for c, v in choices.items() if c is not None}
+        ).items():
+            whens.append(
+                (
+                    and_(Supporter.language == language, Supporter.country.in_(countries)),
+                    literal(chosen),
+                )
+            )
+        whens.append((Supporter.language == language, literal(choices[None])))
+    for chosen, countries in _by_answer(rule.by_country).items():
+        whens.append((Supporter.country.in_(countries), literal(chosen)))
+    if not whens:
+        return literal(rule.fallback)
+    return case(*whens, else_=literal(rule.fallback))
+
+
+def _by_answer(choices: Mapping[str, str]) -> dict[str, list[str]]:
+    """{country: language} -> {language: [countries]}: one IN list per answer."""
+    grouped: dict[str, list[str]] = {}
+    for country, chosen in sorted(choices.items()):
+        grouped.setdefault(chosen, []).append(country)
+    return grouped
+
+
 def _numbered(
-    wave: Wave, now: datetime, cap: timedelta, batch_size: int, default_language: str
+    wave: Wave,
+    now: datetime,
+    cap: timedelta,
+    batch_size: int,
+    language: ColumnElement[str],
 ) -> Select[Any]:
     """Eligible supporters, one case each, numbered into batches per (case, language, slot)."""
-    languages = sorted(wave.subjects)
-    language = case(
-        (Supporter.language.in_(languages), Supporter.language), else_=literal(default_language)
-    )
     conditions: list[ColumnElement[bool]] = [
         Case.campaign_id == wave.campaign_id,
         _case_status(wave.audience),
@@ -431,12 +508,16 @@ def plan_wave(
                 campaign.frequency_cap_hours, timedelta(hours=settings.frequency_cap_hours)
             ),
             batch_size=settings.batch_size,
-            default_language=_default_language(wave),
+            declared=declared_languages(campaign, wave),
             bulk=bulk,
         )
         return PlanResult(wave.name, messages, batches, len(slots))
 
 
-def _default_language(wave: Wave) -> str:
-    languages = list(wave.subjects or {})
-    return Language.EN.value if Language.EN.value in languages or not languages else languages[0]
+def declared_languages(campaign: Campaign, wave: Wave) -> tuple[str, ...]:
+    """The campaign's languages, its fallback first; a campaign row without any (made
+    before languages were declared) speaks its waves' subject languages, English first."""
+    if campaign.languages:
+        return tuple(campaign.languages)
+    subjects = sorted(wave.subjects or {})
+    return tuple(sorted(subjects, key=lambda code: code != FALLBACK_LANGUAGE))

@@ -28,6 +28,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
+from sender.core.languages import FALLBACK_LANGUAGE
 from sender.core.models import Case, Message, Supporter
 from sender.core.tokens import MessageRef, TokenSigner
 from sender.core.vocabulary import ActionKind, LinkTarget
@@ -39,7 +40,7 @@ from sender.track.clicks import HONEYPOT_SUFFIX, Windows
 from sender.track.link_clicks import LinkVisit, record_visit
 from sender.track.unsubscribe import unsubscribe
 from sender.web import context
-from sender.web.page_text import LANGUAGES, direction, language_of, page_text
+from sender.web.page_text import LANGUAGES, direction, html_lang, language_of, page_text
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 bp = Blueprint("links", __name__, template_folder=str(TEMPLATES))
@@ -149,7 +150,7 @@ def _recipient(
         link_key = str(message.id)
     else:
         link_key = "t" + hashlib.sha256(token.encode()).hexdigest()[:32]
-    return VerifiedLink(supporter, case, ref, language_of(language), link_key)
+    return VerifiedLink(supporter, case, ref, language, link_key)
 
 
 def _visit(session: Session, recipient: VerifiedLink, target: LinkTarget, url: str | None) -> None:
@@ -189,17 +190,27 @@ def _record(session: Session, recipient: VerifiedLink, kind: ActionKind, url: st
 
 
 def _case_text(case: Case, recipient: VerifiedLink) -> dict[str, Any]:
-    text, _ = case_text(case.content, recipient.language, case.slug)
-    return {**text.as_json(), "person": case.person, "image_url": case.image_url}
+    """The case in the message's language (English when it has none), with that language
+    marked: the page's own words may be in another one."""
+    text, fallbacks = case_text(case.content, recipient.language, case.slug)
+    language = FALLBACK_LANGUAGE if fallbacks else recipient.language
+    return {
+        **text.as_json(),
+        "person": case.person,
+        "image_url": case.image_url,
+        "lang": html_lang(language),
+        "dir": direction(language),
+    }
 
 
 def _page(template: str, language: str, status: int = 200, **values: Any) -> tuple[str, int]:
     brand = sender_identity(context.settings()).brand
+    words = language_of(language)  # the pages' words fall back to English
     html = render_template(
         template,
-        lang=language,
-        dir=direction(language),
-        t=page_text(language),
+        lang=html_lang(words),
+        dir=direction(words),
+        t=page_text(words),
         org_name=brand["org_name"],
         org_address=brand["org_address"],
         brand=brand,

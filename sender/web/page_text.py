@@ -1,17 +1,21 @@
-"""The words on supporter-facing pages, in each campaign language.
+"""The words on supporter-facing pages (action, thanks, unsubscribe), per language.
 
 A handful of short strings, so a dict per language reads better than a
-gettext catalogue; the email catalogue is separate and much larger.
+gettext catalogue; the email catalogue is separate and much larger. A
+language the pages do not speak (a campaign's German, say) gets the English
+words around the case's own text, which keeps its language: the page says so
+with `lang`/`dir` on each part. Adding the pages' words for a language is one
+entry here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sender.core.vocabulary import Language
+from sender.core import languages
+from sender.core.languages import FALLBACK_LANGUAGE, primary
 
-FALLBACK = Language.EN
-RTL = frozenset({Language.AR})
+FALLBACK = FALLBACK_LANGUAGE
 
 _TEXT: dict[str, dict[str, str]] = {
     "en": {
@@ -84,13 +88,23 @@ LANGUAGES = tuple(_TEXT)
 
 
 def language_of(requested: str | None) -> str:
-    """A language the pages speak: the requested one, else the fallback."""
-    return requested if requested in _TEXT else FALLBACK
+    """A language the pages speak: the requested one or its bare language, else English."""
+    if not requested:
+        return FALLBACK
+    if requested in _TEXT:
+        return requested
+    return base if (base := primary(requested)) in _TEXT else FALLBACK
 
 
 def page_text(language: str) -> Mapping[str, str]:
     return _TEXT[language_of(language)]
 
 
+def html_lang(language: str) -> str:
+    """The `lang` attribute: BCP 47 ("pt-BR"), not gettext's "pt_BR"."""
+    return language.replace("_", "-")
+
+
 def direction(language: str) -> str:
-    return "rtl" if language_of(language) in RTL else "ltr"
+    """Which way a text in `language` runs (CLDR), for its `dir` attribute."""
+    return languages.direction(language)

@@ -59,7 +59,8 @@ def test_semicolon_and_tab_files_are_sniffed(
     assert reasons(report) == {3: RejectReason.INVALID_EMAIL}
     rows = supporters(any_engine)
     assert rows["lea@example.fr"].last_name == "Dupont, fille"
-    assert rows["paul@example.be"].language == "fr"
+    # Belgium's most spoken language; a campaign without Dutch picks French at planning.
+    assert rows["paul@example.be"].language == "nl"
 
 
 def test_mixed_case_duplicates_keep_the_first(any_engine: Engine, tmp_path: Path) -> None:
@@ -352,9 +353,12 @@ def test_consent_and_defaults_from_country(any_engine: Engine, tmp_path: Path) -
     text = (
         f"{HEADER}\n"
         "none@example.org,N,N,SN,,,\n"
-        "odd@example.org,O,O,Maroc,de,Mars/Olympus,maybe\n"
+        "odd@example.org,O,O,Maroc,klingon,Mars/Olympus,maybe\n"
         "given@example.org,G,G,US,es-MX,America/Chicago,Y\n"
         "nowhere@example.org,W,W,Narnia,,,no\n"
+        "deutsch@example.org,D,D,AT,Deutsch,,yes\n"
+        "farsi@example.org,F,F,IR,فارسی,,yes\n"
+        "brazil@example.org,B,B,BR,pt-BR,,yes\n"
     )
     report = import_supporters(any_engine, write(tmp_path, text), source="stall-2020")
     assert report.warnings == {
@@ -386,6 +390,13 @@ def test_consent_and_defaults_from_country(any_engine: Engine, tmp_path: Path) -
         rows["nowhere@example.org"].language,
         rows["nowhere@example.org"].timezone,
     ) == (None, "en", "UTC")
+    # Any language Babel knows, stored bare: the country says the region.
+    assert rows["deutsch@example.org"].language == "de"
+    assert rows["farsi@example.org"].language == "fa"
+    assert (rows["brazil@example.org"].language, rows["brazil@example.org"].timezone) == (
+        "pt",
+        "America/Sao_Paulo",
+    )
 
 
 @pytest.mark.parametrize("style", ["en", "fr", "es"])

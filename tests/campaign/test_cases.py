@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from campaign_fixtures import add_2020_campaign
+from campaign_fixtures import add_2020_campaign, add_campaign_now
 from sqlalchemy import Engine, func, select
 
 from sender.campaign.cases import list_cases, load_cases, parse_cases, set_case_status
@@ -131,8 +132,16 @@ BAD_CASES = {
     ),
     "bad country": (_case("bad", country="XX"), "`country` must be an ISO 3166-1 alpha-2"),
     "unknown language": (
-        _case("bad", content={**_case("bad")["content"], "de": _text("x")}),
-        "unknown language 'de'",
+        _case("bad", content={**_case("bad")["content"], "xx": _text("x")}),
+        "`content.xx`: unknown language 'xx'",
+    ),
+    "one language twice": (
+        _case("bad", content={**_case("bad")["content"], "EN": _text("x")}),
+        "language 'en' is given twice",
+    ),
+    "missing declared language": (
+        _case("bad", content=_without(_case("bad")["content"], "fr")),
+        "missing `content.fr` (the campaign's languages: en, es, fr, ar)",
     ),
 }
 
@@ -167,21 +176,47 @@ def test_broken_yaml_syntax_is_refused_and_db_is_untouched(
     assert _rows(engine) == before
 
 
-def test_missing_non_english_language_is_loaded_and_reported(
-    engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
+def _campaign(engine: Engine, slug: str, languages: list[str]) -> None:
+    """A campaign declaring `languages`, as `campaigns create` stores it."""
+    add_campaign_now(engine, slug, datetime(2026, 12, 3, tzinfo=UTC), languages=str(languages))
+
+
+def test_a_campaign_in_german_and_persian_needs_no_english(
+    any_engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    case = _case("partial")
-    del case["content"]["fr"]
-    report = load_cases(engine, _write(tmp_path, [case]))
-    assert report.created == ("partial",)
-    assert any("'partial'" in w and "`fr`" in w for w in report.warnings)
+    _campaign(any_engine, "w4r-2026-de", ["de", "fa"])
+    case = _case("zwei", content={"de": _text("Zwei"), "fa": _text("دو"), "en": _text("Two")})
+    report = load_cases(any_engine, _write(tmp_path, [case]), campaign_slug="w4r-2026-de")
+    assert report.created == ("zwei",)
+    # English is not declared: kept, unused, and said.
+    assert report.warnings == (
+        "case 'zwei': `content.en` is not a language of the campaign; unused",
+    )
+    with session_scope(any_engine) as session:
+        (row,) = session.scalars(select(Case))
+        assert set(row.content) == {"de", "fa", "en"}
 
 
-def test_missing_english_is_an_error() -> None:
-    case = _case("no-en")
-    del case["content"]["en"]
-    with pytest.raises(InvalidInput, match=r"case 'no-en'.*content.en"):
-        parse_cases(yaml.safe_dump({"cases": [case]}))
+def test_a_case_missing_a_declared_language_is_refused_and_nothing_loaded(
+    any_engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _campaign(any_engine, "w4r-2026-de", ["de", "fa"])
+    good = _case("eins", content={"de": _text("Eins"), "fa": _text("یک")})
+    bad = _case("zwei", content={"de": _text("Zwei")})
+    path = _write(tmp_path, [good, bad])
+    with pytest.raises(InvalidInput) as raised:
+        load_cases(any_engine, path, campaign_slug="w4r-2026-de")
+    assert str(raised.value) == (
+        f"{path}: case 'zwei': missing `content.fa` (the campaign's languages: de, fa)"
+    )
+    with session_scope(any_engine) as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_language_codes_are_kept_in_their_normal_form() -> None:
+    case = _case("pt", content={"pt-BR": _text("Brasil"), "en": _text("English")})
+    (parsed,) = parse_cases(yaml.safe_dump({"cases": [case]})).cases
+    assert set(parsed.content) == {"pt_BR", "en"}
 
 
 def test_duplicate_slug_is_an_error() -> None:
@@ -206,3 +241,13 @@ def test_set_status_and_list(engine: Engine, env: pytest.MonkeyPatch, tmp_path: 
     with pytest.raises(InvalidInput, match="bad status"):
         set_case_status(engine, "one", "closed")
     assert {case.slug: case.status for case in list_cases(engine)} == listed
+
+
+def test_an_unknown_language_names_the_file_case_and_field() -> None:
+    case = _case("odd", content={"en": _text("English"), "xx": _text("?")})
+    with pytest.raises(InvalidInput) as raised:
+        parse_cases(yaml.safe_dump({"cases": [case]}), source="w4r-2026/cases.yaml")
+    assert str(raised.value) == (
+        "w4r-2026/cases.yaml: case 'odd': `content.xx`: unknown language 'xx'"
+        " (a code Babel knows, e.g. 'de', 'fa', 'pt_BR')"
+    )

@@ -106,7 +106,7 @@ def test_create_is_idempotent_and_applies_an_edit(any_engine: Engine, tmp_path: 
             "campaign.yaml: window.end (2026-12-02 00:00 UTC) is not after window.start",
         ),
         ("campaign.yaml", {"languages": ["en", "xx-nowhere"]}, "languages[1]: unknown language"),
-        ("campaign.yaml", {"languages": ["en", "fr"]}, "no text in 'fr', which campaign.yaml"),
+        ("campaign.yaml", {"languages": ["en", "fr"]}, "case 'example-case': missing `content.fr`"),
         ("campaign.yaml", {"slug": "Bad Slug"}, "campaign.yaml: slug: String should match"),
         (
             "campaign.yaml",
@@ -140,7 +140,7 @@ def test_plan_waves_outside_the_window_or_without_a_subject_are_named(tmp_path: 
     plan["waves"][1].update(start="2026-12-10T00:00:00Z", end="2026-12-11T00:00:00Z")
     plan["waves"][2]["subjects"] = {"en": "Hi", "de": "Hallo"}
     (path / "plan.yaml").write_text(yaml.safe_dump(plan))
-    with pytest.raises(InvalidInput, match=r"waves\[2\] \(last-chance\).subjects: 'de' is not"):
+    with pytest.raises(InvalidInput, match=r"waves\[2\] \(last-chance\): .*`subjects.de`"):
         read_folder(path)
 
 

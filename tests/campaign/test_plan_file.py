@@ -76,6 +76,9 @@ def test_windows_parse_and_the_whole_day_is_one_window() -> None:
         ({"rate_per_hour": 0}, "rate_per_hour"),
         ({"audience": "everyone"}, "audience"),
         ({"colour": "red"}, "colour"),
+        ({"subjects": {"en": "Hi", "xx": "?"}}, r"subjects: Value error, unknown language 'xx'"),
+        ({"preheaders": {"klingon": "?"}}, "preheaders: Value error, unknown language 'klingon'"),
+        ({"subjects": {"de": "Hallo", "DE": "Hallo"}}, "language 'de' is given twice"),
     ],
 )
 def test_bad_wave_entries_are_refused_with_the_field_named(
@@ -153,3 +156,35 @@ def test_wave_spec_from_loose_values_is_checked_like_a_plan_entry() -> None:
             end=datetime(2020, 12, 11, tzinfo=UTC),
             subjects={"en": "x"},
         )
+
+
+def test_a_bad_language_in_a_plan_file_names_the_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text(
+        "waves:\n  - name: w\n    kind: case_email\n    start: 2020-12-01T00:00:00Z\n"
+        "    end: 2020-12-02T00:00:00Z\n    subjects: {en: Hi, xx: Hi}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InvalidInput) as raised:
+        load_plan(path)
+    assert str(raised.value).startswith(f"{path}: waves.0.subjects: ")
+    assert "unknown language 'xx'" in str(raised.value)
+
+
+def test_subject_languages_are_kept_in_their_normal_form() -> None:
+    plan = parse_plan({"waves": [_wave(subjects={"en": "Hi", "pt-BR": "Olá"})]})
+    assert dict(plan.waves[0].subjects) == {"en": "Hi", "pt_BR": "Olá"}
+
+
+def test_a_subject_in_a_language_the_campaign_does_not_declare_is_refused_and_nothing_stored(
+    engine: Engine,
+) -> None:
+    apply_plan(engine, parse_plan({"waves": [_wave("kept")]}))
+    german = _wave("german", subjects={"en": "Hi", "de": "Hallo"})
+    with pytest.raises(InvalidInput) as raised:
+        apply_plan(engine, parse_plan({"waves": [_wave("fine"), german]}))
+    assert str(raised.value) == (
+        "wave 'german': `subjects.de`: 'de' is not a language of campaign 'w4r-2020'"
+        " (en, es, fr, ar)"
+    )
+    assert _names(engine) == {"kept": WaveStatus.DRAFT}

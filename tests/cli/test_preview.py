@@ -257,3 +257,30 @@ def test_preview_png(runner: CliRunner, database: None, tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert (tmp_path / "ana-rios-ar-case_email.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_preview_in_persian_normalises_the_code_and_writes_right_to_left(
+    runner: CliRunner, database: None, tmp_path: Path
+) -> None:
+    with db.session_scope(_engine()) as session:
+        case = session.scalar(select(Case).where(Case.slug == "ana-rios"))
+        assert case is not None
+        case.content = {**case.content, "fa": {**fx.TEXTS_EN, "ask": "خواستار آزادی او شوید."}}
+    result = runner.invoke(
+        app, ["preview", "--case", "ana-rios", "--lang", "FA", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "ana-rios-fa-case_email.html").read_text()
+    assert '<html lang="fa" dir="rtl"' in html and "خواستار آزادی او شوید." in html
+
+
+def test_preview_refuses_an_unknown_language_and_writes_nothing(
+    runner: CliRunner, database: None, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["preview", "--case", "ana-rios", "--lang", "xx", "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "--lang: unknown language 'xx'" in result.output
+    assert not out.exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import render_fixtures as fx
-from campaign_fixtures import the_2020_campaign
+from campaign_fixtures import declare_2020_languages, the_2020_campaign
 from sqlalchemy import Engine
 
 from sender.core import db
@@ -117,3 +117,37 @@ def test_screenshot_of_the_arabic_preview(tmp_path: Path) -> None:
     page.write_text(result.html, encoding="utf-8")
     png = screenshot(page, tmp_path / "ar.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def _declare(engine: Engine, languages: list[str]) -> None:
+    declare_2020_languages(engine, languages)
+
+
+def test_check_all_renders_each_campaign_in_its_declared_languages(
+    sqlite_engine: Engine,
+) -> None:
+    _declare(sqlite_engine, ["de", "fa"])
+    texts = {"de": {**fx.TEXTS_EN, "title": "Zwei"}, "fa": {**fx.TEXTS_EN, "letter": ""}}
+    add_case(sqlite_engine, "zwei", texts)
+    problems = check_all(sqlite_engine, fx.settings())
+    # Only the declared languages are rendered: the Persian letter is empty, no es/fr/ar run.
+    assert {p.template for p in problems} == {f"{kind.value} × zwei × fa" for kind in WaveKind}
+
+
+def test_check_all_refuses_a_declared_language_without_a_catalogue(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    _declare(sqlite_engine, ["en", "pt_BR"])
+    add_case(sqlite_engine, "ana", {"en": fx.TEXTS_EN, "pt_BR": fx.TEXTS_EN})
+    problems = check_all(sqlite_engine, fx.settings())
+    assert [str(p) for p in problems] == [
+        "campaign w4r-2020: language 'pt_BR' has no catalogue:"
+        " add locales/pt_BR/LC_MESSAGES/messages.po to the templates"
+    ]
+    # With the catalogue added to a copy of the templates (no code change): clean.
+    templates = fx.copy_templates(tmp_path / "templates")
+    source = templates / "locales" / "es" / "LC_MESSAGES" / "messages.po"
+    target = templates / "locales" / "pt_BR" / "LC_MESSAGES" / "messages.po"
+    target.parent.mkdir(parents=True)
+    target.write_text(source.read_text(encoding="utf-8").replace("Language: es", "Language: pt_BR"))
+    assert check_all(sqlite_engine, fx.settings(templates_dir=templates)) == []

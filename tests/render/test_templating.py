@@ -12,7 +12,6 @@ import render_fixtures as fx
 from sender.core.errors import TemplateProblem
 from sender.render.templating import (
     DEFAULT_TEMPLATES_DIR,
-    RIGHT_TO_LEFT,
     SOURCE_LANGUAGE,
     Problem,
     Templates,
@@ -155,14 +154,10 @@ def test_the_guard_follows_extends_and_includes(tmp_path: Path) -> None:
 # --- right-to-left languages and catalogues -------------------------------------
 
 
-def test_right_to_left_languages() -> None:
-    assert "ar" in RIGHT_TO_LEFT and {"en", "es", "fr"}.isdisjoint(RIGHT_TO_LEFT)
-
-
 def test_languages_are_english_and_every_catalogue(tmp_path: Path) -> None:
     templates = make_templates(tmp_path, {"a.txt": ""}, {"fr": {}, "ar": {}})
     assert templates.languages == ("ar", SOURCE_LANGUAGE, "fr")
-    assert Templates(DEFAULT_TEMPLATES_DIR).languages == ("ar", "en", "es", "fr")
+    assert Templates(DEFAULT_TEMPLATES_DIR).languages == ("ar", "de", "en", "es", "fa", "fr")
 
 
 def test_translations_come_from_the_catalogue_and_misses_are_noted(tmp_path: Path) -> None:

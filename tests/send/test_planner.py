@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sending_fixtures import DEC1, add_case, add_supporters, add_wave, by_email
+from sending_fixtures import CASE_TEXT, DEC1, add_case, add_supporters, add_wave, by_email
 from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import OperationalError
 
@@ -121,7 +121,8 @@ def test_one_message_per_supporter_for_the_first_assigned_active_case(any_engine
 def test_batches_group_by_variant_and_slot_and_hold_at_most_the_batch_size(
     any_engine: Engine,
 ) -> None:
-    case = add_case(any_engine, SETTINGS)
+    text = CASE_TEXT["en"]
+    case = add_case(any_engine, SETTINGS, content={"en": text, "es": text, "fr": text})
     add_supporters(any_engine, [case], [f"en{i}@example.org" for i in range(5)])
     add_supporters(any_engine, [case], [f"es{i}@example.org" for i in range(2)], language="es")
     add_supporters(any_engine, [case], [f"fr{i}@example.org" for i in range(2)], language="fr")

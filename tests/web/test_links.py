@@ -11,7 +11,7 @@ from replies_fixtures import SECRET, Seeded, message_ref, seed, settings_for
 from sqlalchemy import Engine, func, select
 
 from sender.core.db import session_scope
-from sender.core.models import Action, Message, Supporter, Suppression
+from sender.core.models import Action, Case, Message, Supporter, Suppression
 from sender.core.tokens import MessageRef, TokenSigner
 from sender.core.vocabulary import ActionKind, MessageStatus, SupporterStatus
 from sender.web import create_app
@@ -219,3 +219,45 @@ def test_invalid_page_follows_the_browser_language(
     response = client.get("/a/nope", headers={"Accept-Language": "fr-FR,fr;q=0.9"})
     assert response.status_code == 400
     assert "Ce lien ne fonctionne pas" in response.get_data(as_text=True)
+
+
+def test_a_language_the_pages_lack_keeps_the_case_in_it_around_english_words(
+    world: tuple[Engine, Seeded, FlaskClient],
+) -> None:
+    engine, seeded, client = world
+    persian = {
+        "title": "ژرمن روکوکی را آزاد کنید",
+        "summary": "پدری که به خاطر کار حقوق بشری‌اش زندانی شد.",
+        "ask": "خواستار آزادی او شوید.",
+        "authority": "رئیس‌جمهور بوروندی",
+        "authority_address": ["کاخ ریاست‌جمهوری", "گیتگا، بوروندی"],
+        "letter": "آقای رئیس‌جمهور، ژرمن روکوکی را آزاد کنید.",
+    }
+    with session_scope(engine) as session:
+        case = session.get(Case, seeded.plain_case_id)
+        assert case is not None
+        case.content = {**case.content, "fa": persian}
+        message = session.get(Message, seeded.message_ids[SALMA])
+        assert message is not None
+        message.language = "fa"
+    token = SIGNER.action(message_ref(seeded, SALMA, seeded.plain_case_id))
+    page = client.get(f"/a/{token}").get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in page  # the page's words: English
+    assert "I have sent my letter" in page and "Write to" in page
+    assert '<h1 lang="fa" dir="rtl">ژرمن روکوکی را آزاد کنید</h1>' in page
+    assert '<div class="letter" lang="fa" dir="rtl">آقای رئیس‌جمهور' in page
+    assert "Free Germain Rukuki" not in page
+
+
+def test_a_message_language_the_case_lacks_shows_english_marked_english(
+    world: tuple[Engine, Seeded, FlaskClient],
+) -> None:
+    engine, seeded, client = world
+    with session_scope(engine) as session:
+        message = session.get(Message, seeded.message_ids[SALMA])
+        assert message is not None
+        message.language = "de"  # the case has no German text
+    token = SIGNER.action(message_ref(seeded, SALMA, seeded.plain_case_id))
+    page = client.get(f"/a/{token}").get_data(as_text=True)
+    assert '<html lang="en" dir="ltr">' in page
+    assert '<h1 lang="en" dir="ltr">Free Germain Rukuki</h1>' in page
