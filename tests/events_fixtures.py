@@ -11,12 +11,13 @@ from sqlalchemy import Engine
 
 from sender.core.addresses import email_hash
 from sender.core.db import session_scope
-from sender.core.models import Campaign, Case, Message, Supporter, Wave
+from sender.core.models import Batch, Campaign, Case, Message, Supporter, Wave
 from sender.report.totals import count_sends
 from sender.track.event_store import parse_batch, store_events
 from sender.track.providers.sendgrid import PROVIDER
 
 T0 = datetime(2020, 12, 1, 9, 0, tzinfo=UTC)
+SEND_KEY = "seeded-batch-key"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class World:
     supporters: list[int]
     messages: list[int]  # sent, one per supporter in wave 1
     planned: list[int]  # planned, one per supporter in the later wave
+    send_key: str = SEND_KEY  # of the batch the sent messages went out in
 
 
 def seed(engine: Engine, people: int = 3) -> World:
@@ -75,9 +77,23 @@ def seed(engine: Engine, people: int = 3) -> World:
         ]
         s.add_all(supporters)
         s.flush()
+        batch = Batch(
+            wave_id=waves[0].id,
+            case_id=case.id,
+            language="en",
+            send_after=T0,
+            send_before=T0 + timedelta(1),
+            status="sent",
+            size=people,
+            send_key=SEND_KEY,
+            sent_at=T0,
+        )
+        s.add(batch)
+        s.flush()
         sent = [
             Message(
                 wave_id=waves[0].id,
+                batch_id=batch.id,
                 supporter_id=p.id,
                 case_id=case.id,
                 language=p.language,
@@ -115,6 +131,7 @@ def sg_event(world: World, who: int, kind: str, n: int, **extra: Any) -> dict[st
         "supporter_id": str(world.supporters[who]),
         "case_id": str(world.case_id),
         "wave_id": str(world.wave_id),
+        "send_key": world.send_key,
         **extra,
     }
 

@@ -49,6 +49,8 @@ def _N(message: str) -> str:
 
 
 FRIEND = _N("friend")  # the first name used when a supporter gave none
+# The custom arg naming the installation that sent a batch; sender.track.providers read it.
+INSTALLATION_ARG = "installation_id"
 
 
 _NO_ARGS: Mapping[str, str] = MappingProxyType({})
@@ -254,7 +256,8 @@ class Renderer:
         custom_args: Mapping[str, str] = _NO_ARGS,
     ) -> OutgoingBatch:
         """The request for `recipients`; `custom_args` are those shared by all of them
-        (`batch_args`), sent once and carried by every recipient's events."""
+        (`batch_args`), sent once and carried by every recipient's events, with this
+        installation's id (events carrying another's are refused: sender.track.binding)."""
         return OutgoingBatch(
             send_key=send_key,
             sender=self.identity.sender,
@@ -264,7 +267,7 @@ class Renderer:
             text=variant.text,
             categories=tuple(categories),
             recipients=tuple(recipients),
-            custom_args=dict(custom_args),
+            custom_args={INSTALLATION_ARG: self.settings.installation, **custom_args},
             headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
 

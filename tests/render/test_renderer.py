@@ -190,6 +190,7 @@ def test_recipient_tokens_headers_and_custom_args(renderer: Renderer) -> None:
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     assert batch.custom_args_for(rec) == {
+        "installation_id": renderer.settings.installation,
         "case_id": "7",
         "wave_id": "3",
         "send_key": "k-1",
