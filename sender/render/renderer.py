@@ -33,6 +33,7 @@ from sender.render.identity import SenderIdentity, sender_identity
 from sender.render.merge import (
     HTML_RECIPIENT,
     HTML_TAGS,
+    REPLY_TOKEN_TAG,
     TEXT_RECIPIENT,
     TEXT_TAGS,
     MergeField,
@@ -134,7 +135,8 @@ class Variant:
     preheader: str
     html: str  # inlined once; holds substitution tags
     text: str
-    reply_to: Address  # reply+TOKEN@inbound_domain
+    reply_to: Address  # reply+-reply_token-@inbound_domain: each recipient's token fills it
+    reply_token: str  # the variant's own (no message): for previews and proofs
     fallbacks: tuple[str, ...]  # strings that fell back to English
     greeting: str  # the first name used when a supporter gave none, in this language
 
@@ -205,6 +207,8 @@ class Renderer:
         and values that cannot need HTML escaping skip it.
         """
         tokens_for = self.signer.pair
+        reply_for, language = self.signer.reply_for, variant.key.language
+        reply_wave = variant.key.wave_id or 0  # as in the variant's own token
         unsubscribe_base, unsubscribe_base_html = (
             self._unsubscribe_base,
             self._unsubscribe_base_html,
@@ -237,6 +241,12 @@ class Renderer:
                 action_url,
                 action_url if action_base_html is None else action_base_html + action_token,
                 reference_code(message, supporter),
+            )
+            # Each email's own Reply-To token names its message: a reply binds to it alone.
+            substitutions[REPLY_TOKEN_TAG] = (
+                variant.reply_token
+                if message is None  # previews and proofs
+                else reply_for(reply_wave, case_id, language, message)
             )
             args = (
                 {"supporter_id": str(supporter)}
@@ -327,7 +337,8 @@ class Renderer:
             preheader=heads["preheader"]["text"],
             html=inline_css(html.text),
             text=_tidy_text(text.text),
-            reply_to=Address(f"reply+{reply}@{self.identity.reply_domain}"),
+            reply_to=Address(f"reply+{REPLY_TOKEN_TAG}@{self.identity.reply_domain}"),
+            reply_token=reply,
             fallbacks=fallbacks,
             greeting=self.friend(language),
         )
