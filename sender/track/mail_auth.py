@@ -8,8 +8,8 @@ test suites, e.g. django-anymail's):
 - `SPF`: the SPF result for the SMTP envelope sender, one word: `pass`, `fail`,
   `softfail`, `neutral`, `none`, `temperror` or `permerror`;
 - `dkim`: one result per signature, in SendGrid's not-quite-JSON
-  `{@gmail.com : pass}` (several are separated by commas; `{}` or absent when the
-  email carries no signature).
+  `{@gmail.com : pass}`, several separated by commas (`{@a.com : pass, @b.com : fail}`);
+  `none` when the email carries no signature, absent when the checks are off.
 
 A From address is anyone's to write, so a reply that asks to stop counts as the
 supporter's only when one of them passes *for the From address's domain*: SPF for
@@ -27,7 +27,7 @@ from email.utils import parseaddr
 
 SPF_FIELD = "SPF"
 DKIM_FIELD = "dkim"
-PASS = "pass"
+PASS = "pass"  # noqa: S105 - the SPF/DKIM result word, not a secret
 _DKIM_RESULT = re.compile(r"@([^\s:,{}]+)\s*:\s*([A-Za-z]+)")
 _MAX_FIELD = 2000  # a longer field is not SendGrid's
 

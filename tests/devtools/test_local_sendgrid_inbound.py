@@ -85,7 +85,7 @@ def test_a_raw_mode_reply_is_matched_through_its_envelope(world: World) -> None:
     fields = reply.raw_form["fields"]
     assert "text" not in fields and "headers" not in fields  # raw mode posts neither
     assert json.loads(fields["envelope"])["to"] == [reply_address(world.seeded, "es")]
-    assert (fields["SPF"], fields["dkim"]) == ("pass", "{@example.net : pass}")
+    assert (fields["SPF"], fields["dkim"]) == ("pass", "{@example.com : pass}")  # From domain
     assert world.actions() == 1
 
 
