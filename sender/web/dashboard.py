@@ -78,6 +78,9 @@ REPLY_COLUMNS = (
     "body",
     "case_id",
     "wave_id",
+    "problem",
+    "spf",
+    "dkim",
 )
 
 
@@ -95,6 +98,9 @@ def replies_csv(replies: Iterable[ReviewItem]) -> str:
                 r.body,
                 r.case_id,
                 r.wave_id,
+                r.problem,
+                r.spf,
+                r.dkim,
             )
             for r in replies
         ),
