@@ -258,9 +258,7 @@ def test_every_recipient_gets_a_reply_to_naming_their_own_message(renderer: Rend
     batch = renderer.batch(variant, recs, "k", ("w4r",))
     addresses = [personalise(batch.reply_to.email, r.substitutions) for r in recs]
     assert len(set(addresses)) == 2
-    refs = [
-        renderer.signer.read_reply(a.removeprefix("reply+").split("@")[0]) for a in addresses
-    ]
+    refs = [renderer.signer.read_reply(a.removeprefix("reply+").split("@")[0]) for a in addresses]
     assert refs == [ReplyRef(3, 7, "en", 9001), ReplyRef(3, 7, "en", 9002)]
     # What the outbox (and a preview) writes is what SendGrid sends: the filled address.
     assert build_eml(batch, recs[1], ())["Reply-To"] == addresses[1]
