@@ -157,3 +157,38 @@ def keep_odd_events(engine: Engine) -> list[str]:
     body = json.dumps([odd[0], good, odd[1]]).encode()
     store_events(engine, PROVIDER, parse_batch(PROVIDER, body), T0)
     return ["event 0: missing or invalid event", "event 2: missing or invalid timestamp"]
+
+
+def refuse_forged_events(engine: Engine) -> list[str]:
+    """Store and process two forged events (sender.track.binding refuses both: one names
+    a supporter without a message, one is another installation's); their reasons."""
+    import json
+
+    from sender.core.clock import MovableClock
+    from sender.core.config import Settings
+    from sender.track.actions import process_pending_events
+
+    stamp = int(T0.timestamp())
+    forged = [
+        {
+            "event": "unsubscribe",
+            "email": "x@example.net",
+            "timestamp": stamp,
+            "sg_event_id": "forged-1",
+            "supporter_id": "1",
+        },
+        {
+            "event": "spamreport",
+            "email": "y@example.net",
+            "timestamp": stamp,
+            "sg_event_id": "forged-2",
+            "installation_id": "someone-else",
+        },
+    ]
+    store_events(engine, PROVIDER, parse_batch(PROVIDER, json.dumps(forged).encode()), T0)
+    settings = Settings(database_url="sqlite://", secret_key="fixture-secret")
+    process_pending_events(engine, settings=settings, clock=MovableClock(T0))
+    return [
+        "forged-1: supporter_id without a message_id",
+        "forged-2: installation_id is another installation's",
+    ]

@@ -7,6 +7,8 @@ unique key makes a retried event, a second click or a re-parsed reply a no-op.
 
 `process_pending_events` claims unprocessed events and handles them in the
 same transaction as everything it derives, so a crash leaves them pending.
+Each event acts only through the message sender.track.binding binds it to (or
+on its address alone); refused ones are kept raw in rejected_events instead.
 It is idempotent (one action per event, keyed by the provider's prefix and
 event id, e.g. "sg:<sg_event_id>") and safe to run concurrently: PostgreSQL
 workers claim with SKIP LOCKED; SQLite serialises writers, and the claiming
