@@ -97,8 +97,8 @@ def process_pending_events(
         claimed = _claim(session, limit, now)
         if not claimed:
             return ProcessReport(0, 0, 0)
-        sent = sent_messages(session, claimed)
-        bindings = {id(e): bind(e, sent, settings.installation) for e in claimed}
+        sent, installation = sent_messages(session, claimed), settings.installation
+        bindings = {id(e): bind(e, sent, installation) for e in claimed}
         refused = _refused(claimed, bindings)
         _keep_refused(session, refused, now)
         # Everything below sees only the events bound to what we sent, or about an
