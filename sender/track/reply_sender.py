@@ -50,16 +50,14 @@ def reply_sender(
 ) -> ReplySender:
     """The reply's sender, bound by its per-recipient token or by SPF/DKIM; never raises."""
     by_address, who_problem = supporter_by_address(session, from_value)
-    if ref is not None and ref.message_id is not None:
-        return _by_message_token(session, by_address, ref)
     domain = domain_of_address(from_value)
-    authenticated = auth.passes_for(domain)
+    spoofed = None if auth.passes_for(domain) else _spoofed(domain, auth)
+    if ref is not None and ref.message_id is not None:
+        return _by_message_token(session, by_address, ref, spoofed)
     if by_address is None:
         return ReplySender(None, problem=who_problem)
-    if not authenticated:
-        checks = f"SPF {auth.spf_text}, DKIM {auth.dkim_text}"
-        why = f"{SPOOFED}: neither SPF nor DKIM passes for {domain or 'the sender'} ({checks})"
-        return ReplySender(by_address, problem=why)
+    if spoofed is not None:
+        return ReplySender(by_address, problem=spoofed)
     if ref is None:
         return ReplySender(by_address, may_stop=True)  # nothing to count it for
     message = session.execute(
@@ -77,19 +75,23 @@ def reply_sender(
     return ReplySender(by_address, message.id, may_stop=True, counts=True)
 
 
-def _by_message_token(session: Session, by_address: Supporter | None, ref: ReplyRef) -> ReplySender:
+def _by_message_token(
+    session: Session, by_address: Supporter | None, ref: ReplyRef, spoofed: str | None
+) -> ReplySender:
     message = session.get(Message, ref.message_id)
     if message is None or (message.wave_id, message.case_id) != (ref.wave_id, ref.case_id):
         return ReplySender(by_address, problem="the reply token names no message we sent")
     owner = session.get(Supporter, message.supporter_id)
     if owner is None or by_address is None or owner.id != by_address.id:
         # Forwarded, or a second address of theirs: a person decides, nothing acts.
-        return ReplySender(
-            owner,
-            message.id,
-            problem="sent from another address than the one its reply token was sent to",
-        )
+        why = "sent from another address than the one its reply token was sent to"
+        return ReplySender(owner, message.id, problem=f"{spoofed}; {why}" if spoofed else why)
     return ReplySender(owner, message.id, may_stop=True, counts=True)
+
+
+def _spoofed(domain: str | None, auth: MailAuth) -> str:
+    checks = f"SPF {auth.spf_text}, DKIM {auth.dkim_text}"
+    return f"{SPOOFED}: neither SPF nor DKIM passes for {domain or 'the sender'} ({checks})"
 
 
 def supporter_by_address(

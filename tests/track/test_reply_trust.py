@@ -164,7 +164,11 @@ def test_someone_else_s_token_under_a_forged_from_changes_nothing(
         reply = _reply(world, to, text)  # SPF and DKIM pass for Bob's domain even
         assert reply.status == ReplyStatus.REVIEW
         assert "another address" in (reply.problem or "")
+        assert "possibly spoofed" not in (reply.problem or "")
         assert reply.supporter_id == seeded.supporter_ids["ana@example.com"]
+    forged = _reply(world, to, "Stop", **FORGED)
+    assert forged.status == ReplyStatus.REVIEW
+    assert (forged.problem or "").startswith("asks to stop; possibly spoofed")
     assert _state(engine) == before
 
 
