@@ -21,10 +21,12 @@ from collections.abc import Callable
 from itsdangerous import URLSafeSerializer
 
 from sender.core.speedups import (
+    FastReplySignature,
     FastTokenPair,
     fast_recipient,
     plain_recipient,
     plain_reference_code,
+    plain_reply_signature,
     plain_token_pair,
     reference_code,
 )
@@ -43,6 +45,9 @@ def main() -> None:
     action = URLSafeSerializer("bench-secret", salt="action")
     unsubscribe = URLSafeSerializer("bench-secret", salt="unsubscribe")
     pair = FastTokenPair(action, unsubscribe)
+    reply = URLSafeSerializer("bench-secret", salt="reply")
+    reply_signature = FastReplySignature(reply)
+    reply_payload = "5.3.en.10012345"
     subs, args, headers = (
         {"-first_name-": "Zoë"},
         {"supporter_id": "1"},
@@ -54,6 +59,11 @@ def main() -> None:
             lambda: pair(*ids),
             lambda: plain_token_pair(action, unsubscribe, *ids),
             lambda: (action.dumps(list(ids)), unsubscribe.dumps(list(ids))),
+        ),
+        "reply token signature (1 per email)": (
+            lambda: reply_signature(reply_payload),
+            lambda: plain_reply_signature(reply, reply_payload),
+            None,
         ),
         "reference code": (
             lambda: reference_code(ids[1], ids[0]),

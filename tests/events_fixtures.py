@@ -11,12 +11,13 @@ from sqlalchemy import Engine
 
 from sender.core.addresses import email_hash
 from sender.core.db import session_scope
-from sender.core.models import Campaign, Case, Message, Supporter, Wave
+from sender.core.models import Batch, Campaign, Case, Message, Supporter, Wave
 from sender.report.totals import count_sends
 from sender.track.event_store import parse_batch, store_events
 from sender.track.providers.sendgrid import PROVIDER
 
 T0 = datetime(2020, 12, 1, 9, 0, tzinfo=UTC)
+SEND_KEY = "seeded-batch-key"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class World:
     supporters: list[int]
     messages: list[int]  # sent, one per supporter in wave 1
     planned: list[int]  # planned, one per supporter in the later wave
+    send_key: str = SEND_KEY  # of the batch the sent messages went out in
 
 
 def seed(engine: Engine, people: int = 3) -> World:
@@ -75,9 +77,23 @@ def seed(engine: Engine, people: int = 3) -> World:
         ]
         s.add_all(supporters)
         s.flush()
+        batch = Batch(
+            wave_id=waves[0].id,
+            case_id=case.id,
+            language="en",
+            send_after=T0,
+            send_before=T0 + timedelta(1),
+            status="sent",
+            size=people,
+            send_key=SEND_KEY,
+            sent_at=T0,
+        )
+        s.add(batch)
+        s.flush()
         sent = [
             Message(
                 wave_id=waves[0].id,
+                batch_id=batch.id,
                 supporter_id=p.id,
                 case_id=case.id,
                 language=p.language,
@@ -115,6 +131,7 @@ def sg_event(world: World, who: int, kind: str, n: int, **extra: Any) -> dict[st
         "supporter_id": str(world.supporters[who]),
         "case_id": str(world.case_id),
         "wave_id": str(world.wave_id),
+        "send_key": world.send_key,
         **extra,
     }
 
@@ -140,3 +157,38 @@ def keep_odd_events(engine: Engine) -> list[str]:
     body = json.dumps([odd[0], good, odd[1]]).encode()
     store_events(engine, PROVIDER, parse_batch(PROVIDER, body), T0)
     return ["event 0: missing or invalid event", "event 2: missing or invalid timestamp"]
+
+
+def refuse_forged_events(engine: Engine) -> list[str]:
+    """Store and process two forged events (sender.track.binding refuses both: one names
+    a supporter without a message, one is another installation's); their reasons."""
+    import json
+
+    from sender.core.clock import MovableClock
+    from sender.core.config import Settings
+    from sender.track.actions import process_pending_events
+
+    stamp = int(T0.timestamp())
+    forged = [
+        {
+            "event": "unsubscribe",
+            "email": "x@example.net",
+            "timestamp": stamp,
+            "sg_event_id": "forged-1",
+            "supporter_id": "1",
+        },
+        {
+            "event": "spamreport",
+            "email": "y@example.net",
+            "timestamp": stamp,
+            "sg_event_id": "forged-2",
+            "installation_id": "someone-else",
+        },
+    ]
+    store_events(engine, PROVIDER, parse_batch(PROVIDER, json.dumps(forged).encode()), T0)
+    settings = Settings(database_url="sqlite://", secret_key="fixture-secret")
+    process_pending_events(engine, settings=settings, clock=MovableClock(T0))
+    return [
+        "forged-1: supporter_id without a message_id",
+        "forged-2: installation_id is another installation's",
+    ]

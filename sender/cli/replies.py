@@ -51,15 +51,20 @@ def review(
     if not items:
         console.print("nothing to review")
         return
-    table = Table("id", "received", "status", "from", "subject", "problem", title="review list")
+    table = Table(
+        "id", "received", "status", "from", "SPF", "DKIM", "subject", "problem", title="review list"
+    )
     for item in items:
         table.add_row(
             str(item.reply_id),
             item.received_at.strftime("%Y-%m-%d %H:%M"),
             item.status,
             item.from_email or "",
+            item.spf,
+            item.dkim,
             (item.subject or "")[:60],
             item.problem or "",
+            style="red" if item.possibly_spoofed else None,
         )
     console.print(table)
 

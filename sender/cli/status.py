@@ -125,19 +125,31 @@ def problem_lines(report: StatusReport) -> list[RenderableType]:
 
 
 def rejected_lines(report: StatusReport) -> list[RenderableType]:
-    """Webhook events kept raw because they could not be stored, with the latest reasons."""
+    """Webhook events kept raw (not storable, or refused), with the latest reasons."""
     rejected = report.rejected_events
     if not rejected.count:
         return []
-    lines: list[RenderableType] = [
-        Text(
-            f"{_plural(rejected.count, 'webhook event')} could not be stored and "
-            "are kept raw (rejected_events); latest:",
-            style="yellow",
+    lines: list[RenderableType] = []
+    if rejected.refused:
+        lines.append(
+            Text(
+                f"{_plural(rejected.refused, 'webhook event')} refused: not bound to a message "
+                "we sent (mismatched custom args or another installation); they changed "
+                "no supporter",
+                style="red",
+            )
         )
-    ]
+    if rejected.unstorable:
+        lines.append(
+            Text(
+                f"{_plural(rejected.unstorable, 'webhook event')} could not be stored and "
+                "are kept raw (rejected_events)",
+                style="yellow",
+            )
+        )
+    lines.append(Text("latest kept raw (rejected_events):", style="yellow"))
     lines += [
-        Text(f"  {r.received_at:%Y-%m-%d %H:%M:%S} {r.provider}: {r.reason}")
+        Text(f"  {r.received_at:%Y-%m-%d %H:%M:%S} {r.provider} {r.kind}: {r.reason}")
         for r in rejected.latest
     ]
     return lines

@@ -7,6 +7,8 @@ in-process, mail written to an outbox folder instead of SendGrid.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 
@@ -84,6 +86,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=1000, ge=1, le=1000)
     rate_per_hour: int = 1_000_000
 
+    # Sent with every batch as a custom arg and required back on events: events for
+    # another installation sharing the SendGrid account are refused (docs/SECURITY.md).
+    # Unset: derived from SECRET_KEY, so two installations differ without configuring it.
+    installation_id: str | None = Field(default=None, min_length=1, max_length=64)
+
     staff_user: str = "staff"
     staff_password: str = DEV_STAFF_PASSWORD
     report_token: str | None = None
@@ -97,6 +104,14 @@ class Settings(BaseSettings):
     @property
     def uses_sendgrid(self) -> bool:
         return bool(self.sendgrid_api_key)
+
+    @property
+    def installation(self) -> str:
+        """This installation's id: INSTALLATION_ID, else an HMAC of SECRET_KEY (not the key)."""
+        if self.installation_id:
+            return self.installation_id
+        digest = hmac.new(self.secret_key.encode(), b"installation-id", hashlib.sha256)
+        return digest.hexdigest()[:16]
 
     @property
     def sends_real_mail(self) -> bool:

@@ -14,7 +14,8 @@ went. Kept:
   million-email wave signs two million. `FastTokenPair` writes the very bytes
   itsdangerous signs (its plain twin, `plain_token_pair`) from pre-keyed
   HMAC-SHA1 states; reading tokens always goes through itsdangerous
-  (sender.core.tokens).
+  (sender.core.tokens). `FastReplySignature` does the same for the
+  per-recipient reply token (its twin, `plain_reply_signature`).
 - Reference codes. `reference_code` turns ids into Crockford base32 with
   table look-ups instead of `plain_reference_code`'s digit loop.
 - Recipient values. `fast_recipient` builds the frozen Recipient and its
@@ -133,6 +134,36 @@ def _payload(supporter_id: int, message_id: int | None, case_id: int, wave_id: i
         wave = b"null" if wave_id is None else b"%d" % wave_id
         text = b"[%d,%s,%d,%s]" % (supporter_id, message, case_id, wave)
     return _b2a(text, newline=False).translate(_URLSAFE).rstrip(b"=")
+
+
+def plain_reply_signature(reply: URLSafeSerializer, payload: str) -> str:
+    """A reply token's signature: itsdangerous's for `payload`, as 20 hex digits.
+
+    Lower-case hex, because some mail systems fold the case of local parts. The
+    definition; `FastReplySignature` computes the same in a fifth of the time.
+    """
+    return reply.make_signer().get_signature(payload).hex()[:20]
+
+
+class FastReplySignature:
+    """`plain_reply_signature(reply, payload)` from pre-keyed SHA-1 states.
+
+    Every email carries its own reply token (sender.render.renderer), so a
+    million-email wave signs a million: key derivation per call is most of the
+    plain cost. The 20 hex digits are the first 10 base64 characters.
+    """
+
+    def __init__(self, reply: URLSafeSerializer) -> None:
+        self._inner, self._outer = _prekeyed(reply)
+        if self("1.2.en.3") != plain_reply_signature(reply, "1.2.en.3"):
+            raise ValueError("fast reply signing no longer matches itsdangerous")
+
+    def __call__(self, payload: str) -> str:
+        inner = self._inner.copy()
+        inner.update(payload.encode())
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return _b2a(outer.digest(), newline=False).translate(_URLSAFE)[:10].hex()
 
 
 _SHA1_BLOCK = 64

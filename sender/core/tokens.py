@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from sender.core.errors import InvalidInput
-from sender.core.speedups import FastTokenPair
+from sender.core.speedups import FastReplySignature, FastTokenPair, plain_reply_signature
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,18 @@ class MessageRef:
 
 @dataclass(frozen=True)
 class ReplyRef:
-    """What a reply-to address names: the request's wave, case and language."""
+    """What a reply-to address names: the wave, case and language, and the message.
+
+    Every email carries its own Reply-To (a SendGrid substitution: docs/SENDGRID.md),
+    so the token names the message and with it the supporter. Without a message id
+    (previews, proofs, mail sent before 0.2) it names only the variant, and the
+    supporter must be found by the sender's address (sender.track.inbound).
+    """
 
     wave_id: int
     case_id: int
     language: str
+    message_id: int | None = None
 
 
 class TokenSigner:
@@ -47,6 +54,7 @@ class TokenSigner:
         self._reply = URLSafeSerializer(secret, salt="reply")
         # Public for the one loop that signs a million pairs (Renderer.recipients).
         self.pair = FastTokenPair(self._action, self._unsubscribe)
+        self._reply_signature = FastReplySignature(self._reply)
 
     def action(self, ref: MessageRef) -> str:
         return self.message_tokens(ref)[0]
@@ -65,11 +73,19 @@ class TokenSigner:
         return self.pair(supporter_id, message_id, case_id, wave_id)
 
     def reply(self, ref: ReplyRef) -> str:
-        # Lower-case letters and digits only: some mail systems fold the case of
-        # local parts, so the signature travels as hex.
-        payload = f"{ref.wave_id}.{ref.case_id}.{ref.language}"
-        signature = self._reply.make_signer().get_signature(payload).hex()[:20]
-        return f"{payload}.{signature}"
+        """`wave.case.language[.message].signature`: lower-case letters, digits and dots.
+
+        Some mail systems fold the case of local parts, so the signature travels as hex.
+        """
+        return self.reply_for(ref.wave_id, ref.case_id, ref.language, ref.message_id)
+
+    def reply_for(self, wave_id: int, case_id: int, language: str, message_id: int | None) -> str:
+        """`reply` without building a ReplyRef: called once per email sent."""
+        if message_id is None:
+            payload = f"{wave_id}.{case_id}.{language}"
+        else:
+            payload = f"{wave_id}.{case_id}.{language}.{message_id}"
+        return f"{payload}.{self._reply_signature(payload)}"
 
     def read_action(self, token: str) -> MessageRef:
         return _ref_from(_loads(self._action, token))
@@ -78,15 +94,20 @@ class TokenSigner:
         return _ref_from(_loads(self._unsubscribe, token))
 
     def read_reply(self, token: str) -> ReplyRef:
+        parts = token.lower().split(".")
+        if len(parts) not in (4, 5):
+            raise InvalidInput("malformed reply token")
+        *fields, signature = parts
+        payload = ".".join(fields)
         try:
-            wave, case, language, signature = token.lower().split(".")
-            payload = f"{wave}.{case}.{language}"
-            expected = self._reply.make_signer().get_signature(payload).hex()[:20]
-            if not _same(signature, expected):
-                raise InvalidInput("reply token signature does not match")
-            return ReplyRef(int(wave), int(case), language)
+            numbers = [int(value) for value in (fields[0], fields[1], *fields[3:])]
         except ValueError as error:
             raise InvalidInput("malformed reply token") from error
+        expected = plain_reply_signature(self._reply, payload)
+        if not _same(signature, expected):
+            raise InvalidInput("reply token signature does not match")
+        message = numbers[2] if len(numbers) == 3 else None
+        return ReplyRef(numbers[0], numbers[1], fields[2], message)
 
 
 def _ref_from(value: object) -> MessageRef:

@@ -122,12 +122,23 @@ class BounceClass(StrEnum):
 
 
 class RejectionKind(StrEnum):
-    """Why a webhook event could not be stored as an event (it is kept raw instead)."""
+    """Why a webhook event is kept raw in rejected_events instead of taking effect.
+
+    The first four: it could not be stored as an event. The last two: it was stored,
+    but its custom args do not bind it to a message we sent (sender.track.binding),
+    so it changes no supporter.
+    """
 
     NOT_AN_OBJECT = "not_an_object"
     MISSING_TYPE = "missing_type"
     MISSING_TIMESTAMP = "missing_timestamp"
     INVALID_TEXT = "invalid_text"  # NUL characters or lone surrogates: jsonb holds neither
+    MISMATCHED = "mismatched"  # names a message or supporter it does not match
+    FOREIGN = "foreign"  # carries another installation's id
+
+
+# The rejections of events that were stored but refused when processed.
+REFUSED_KINDS = frozenset({RejectionKind.MISMATCHED, RejectionKind.FOREIGN})
 
 
 class ActionKind(StrEnum):

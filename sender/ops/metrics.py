@@ -71,8 +71,9 @@ EVENTS_INGESTED = Counter(
 )
 EVENTS_REJECTED = Counter(
     "events_rejected",
-    "Webhook events kept raw because they could not be stored as events, by kind "
-    "(not_an_object, missing_type, missing_timestamp, invalid_text).",
+    "Webhook events kept raw instead of taking effect, by kind: could not be stored "
+    "(not_an_object, missing_type, missing_timestamp, invalid_text) or stored but refused "
+    "for not matching what we sent (mismatched, foreign).",
     ["kind"],
 )
 WEBHOOK_REFUSALS = Counter(
@@ -125,7 +126,7 @@ def count_events(types: Iterable[str]) -> None:
 
 
 def count_rejected(kinds: Iterable[str]) -> None:
-    """The events of one webhook batch kept raw instead of stored, by rejection kind."""
+    """Events kept raw instead of taking effect (one webhook or processing batch), by kind."""
     for kind, count in CollectionCounter(kinds).items():
         EVENTS_REJECTED.labels(kind=kind).inc(count)
 

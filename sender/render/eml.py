@@ -31,7 +31,9 @@ def build_eml(
     message = EmailMessage()
     message["From"] = _address(batch.sender)
     message["To"] = _address(recipient.to)
-    message["Reply-To"] = _address(batch.reply_to)
+    # The provider fills substitutions in the Reply-To too: each recipient's reply token.
+    reply_to = Address(personalise(batch.reply_to.email, fill), batch.reply_to.name)
+    message["Reply-To"] = _address(reply_to)
     message["Subject"] = personalise(batch.subject, fill)
     for name, value in (*ids, *batch.headers_for(recipient).items(), *extra):
         message[name] = value

@@ -40,6 +40,10 @@ def text_tag(field: MergeField) -> str:
 
 HTML_TAGS: dict[MergeField, str] = {f: html_tag(f) for f in FIELDS}
 TEXT_TAGS: dict[MergeField, str] = {f: text_tag(f) for f in FIELDS}
+# In the Reply-To address only, never in a template: each recipient's own reply token.
+# SendGrid applies substitutions to `reply_to` (tsg_mail_v3.yaml, personalizations
+# `substitutions`), so one request still carries 1,000 different Reply-To addresses.
+REPLY_TOKEN_TAG = "-reply_token-"  # noqa: S105 - a substitution tag, not a secret
 
 
 class RecipientTags:

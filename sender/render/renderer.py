@@ -34,6 +34,7 @@ from sender.render.kinds import KindInfo, campaign_kinds, known_names, template_
 from sender.render.merge import (
     HTML_RECIPIENT,
     HTML_TAGS,
+    REPLY_TOKEN_TAG,
     TEXT_RECIPIENT,
     TEXT_TAGS,
     MergeField,
@@ -50,6 +51,8 @@ def _N(message: str) -> str:
 
 
 FRIEND = _N("friend")  # the first name used when a supporter gave none
+# The custom arg naming the installation that sent a batch; sender.track.providers read it.
+INSTALLATION_ARG = "installation_id"
 
 
 _NO_ARGS: Mapping[str, str] = MappingProxyType({})
@@ -133,7 +136,8 @@ class Variant:
     preheader: str
     html: str  # inlined once; holds substitution tags
     text: str
-    reply_to: Address  # reply+TOKEN@inbound_domain
+    reply_to: Address  # reply+-reply_token-@inbound_domain: each recipient's token fills it
+    reply_token: str  # the variant's own (no message): for previews and proofs
     fallbacks: tuple[str, ...]  # strings that fell back to English
     greeting: str  # the first name used when a supporter gave none, in this language
 
@@ -215,6 +219,8 @@ class Renderer:
         and values that cannot need HTML escaping skip it.
         """
         tokens_for = self.signer.pair
+        reply_for, language = self.signer.reply_for, variant.key.language
+        reply_wave = variant.key.wave_id or 0  # as in the variant's own token
         unsubscribe_base, unsubscribe_base_html = (
             self._unsubscribe_base,
             self._unsubscribe_base_html,
@@ -248,6 +254,12 @@ class Renderer:
                 action_url if action_base_html is None else action_base_html + action_token,
                 reference_code(message, supporter),
             )
+            # Each email's own Reply-To token names its message: a reply binds to it alone.
+            substitutions[REPLY_TOKEN_TAG] = (
+                variant.reply_token
+                if message is None  # previews and proofs
+                else reply_for(reply_wave, case_id, language, message)
+            )
             args = (
                 {"supporter_id": str(supporter)}
                 if message is None  # previews and proofs
@@ -266,7 +278,8 @@ class Renderer:
         custom_args: Mapping[str, str] = _NO_ARGS,
     ) -> OutgoingBatch:
         """The request for `recipients`; `custom_args` are those shared by all of them
-        (`batch_args`), sent once and carried by every recipient's events."""
+        (`batch_args`), sent once and carried by every recipient's events, with this
+        installation's id (events carrying another's are refused: sender.track.binding)."""
         return OutgoingBatch(
             send_key=send_key,
             sender=self.identity.sender,
@@ -276,7 +289,7 @@ class Renderer:
             text=variant.text,
             categories=tuple(categories),
             recipients=tuple(recipients),
-            custom_args=dict(custom_args),
+            custom_args={INSTALLATION_ARG: self.settings.installation, **custom_args},
             headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
 
@@ -337,7 +350,8 @@ class Renderer:
             preheader=heads["preheader"]["text"],
             html=inline_css(html.text),
             text=_tidy_text(text.text),
-            reply_to=Address(f"reply+{reply}@{self.identity.reply_domain}"),
+            reply_to=Address(f"reply+{REPLY_TOKEN_TAG}@{self.identity.reply_domain}"),
+            reply_token=reply,
             fallbacks=fallbacks,
             greeting=self.friend(language),
         )

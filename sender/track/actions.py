@@ -7,6 +7,8 @@ unique key makes a retried event, a second click or a re-parsed reply a no-op.
 
 `process_pending_events` claims unprocessed events and handles them in the
 same transaction as everything it derives, so a crash leaves them pending.
+Each event acts only through the message sender.track.binding binds it to (or
+on its address alone); refused ones are kept raw in rejected_events instead.
 It is idempotent (one action per event, keyed by the provider's prefix and
 event id, e.g. "sg:<sg_event_id>") and safe to run concurrently: PostgreSQL
 workers claim with SKIP LOCKED; SQLite serialises writers, and the claiming
@@ -28,13 +30,16 @@ from sender.core.clock import Clock, SystemClock
 from sender.core.config import Settings, get_settings
 from sender.core.db import session_scope
 from sender.core.dedupe import insert_once
-from sender.core.models import Action, Case, Event, Message, Supporter, Wave
+from sender.core.models import Action, Case, Event
 from sender.core.upsert import insert_for
 from sender.core.vocabulary import ActionKind, EventType
+from sender.ops import metrics
 from sender.report import totals as reports
 from sender.track import account, providers, suppressions
+from sender.track.binding import Binding, bind, sent_messages
 from sender.track.clicks import is_honeypot_url, is_scanner_agent
 from sender.track.providers.base import NormalisedEvent, Provider
+from sender.track.rejected_events import RejectedItem, rejected_item, store_rejected
 
 _COUNTED_EVENTS: Mapping[EventType, str] = {
     EventType.DELIVERED: reports.Metric.DELIVERIES,
@@ -58,6 +63,8 @@ class ProcessReport:
     suppressed: int
     # Account stops and reactivations seen, already handed to the `on_account` hook.
     notices: tuple[account.AccountNotice, ...] = ()
+    # Events refused because they do not match what we sent (sender.track.binding).
+    refused: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,10 +94,17 @@ def process_pending_events(
     limit = min(limit, MAX_LIMIT)
     now = (clock or SystemClock()).now()
     with session_scope(engine) as session:
-        events = _claim(session, limit, now)
-        if not events:
+        claimed = _claim(session, limit, now)
+        if not claimed:
             return ProcessReport(0, 0, 0)
-        contexts = _contexts(session, events)
+        sent, installation = sent_messages(session, claimed), settings.installation
+        bindings = {id(e): bind(e, sent, installation) for e in claimed}
+        refused = _refused(claimed, bindings)
+        _keep_refused(session, refused, now)
+        # Everything below sees only the events bound to what we sent, or about an
+        # address alone: a refused event changes no supporter, message or report.
+        events = [e for e in claimed if bindings[id(e)].refusal is None]
+        contexts = _contexts(session, events, bindings)
         actions = [
             row
             for event in events
@@ -106,7 +120,32 @@ def process_pending_events(
         notices = account.notices_for((e, contexts[id(e)].wave_id) for e in events)
         if notices and on_account is not None:
             on_account(session, notices, now)
-    return ProcessReport(len(events), created, suppressed, tuple(notices))
+    metrics.count_rejected(item.kind.value for _, item in refused)  # after the commit
+    return ProcessReport(len(claimed), created, suppressed, tuple(notices), len(refused))
+
+
+def _refused(
+    events: Sequence[NormalisedEvent], bindings: Mapping[int, Binding]
+) -> list[tuple[str, RejectedItem]]:
+    """(provider, kept item) for each refused event, its reason naming the event."""
+    found = []
+    for event in events:
+        refusal = bindings[id(event)].refusal
+        if refusal is not None:
+            named = refusal._replace(reason=f"{event.provider_event_id}: {refusal.reason}")
+            found.append((event.provider, rejected_item(dict(event.raw), 0, named)))
+    return found
+
+
+def _keep_refused(
+    session: Session, refused: Sequence[tuple[str, RejectedItem]], now: datetime
+) -> None:
+    """Refused events are kept raw beside those that could not be stored, for ops."""
+    by_provider: dict[str, list[RejectedItem]] = {}
+    for provider, item in refused:
+        by_provider.setdefault(provider, []).append(item)
+    for provider, items in by_provider.items():
+        store_rejected(session.connection(), provider, items, now)
 
 
 def has_pending_events(engine: Engine) -> bool:
@@ -157,32 +196,30 @@ def _claim(session: Session, limit: int, now: datetime) -> list[NormalisedEvent]
     return [providers.get(row.provider).translate(row.raw) for row in rows]
 
 
-def _contexts(session: Session, events: Sequence[NormalisedEvent]) -> dict[int, Context]:
-    messages = _by_id(
-        session,
-        select(
-            Message.id, Message.supporter_id, Message.case_id, Message.wave_id, Message.language
-        ),
-        Message.id,
-        (e.message_id for e in events),
-    )
-    supporters = _existing(session, Supporter.id, (e.supporter_id for e in events))
-    waves = _existing(session, Wave.id, (e.wave_id for e in events))
-    case_ids = {e.case_id for e in events} | {m.case_id for m in messages.values()}
+def _contexts(
+    session: Session, events: Sequence[NormalisedEvent], bindings: Mapping[int, Binding]
+) -> dict[int, Context]:
+    """Who each event is about: its bound message's supporter, case and wave, or nobody.
+
+    Only the binding counts (sender.track.binding): the ids an event claims in its
+    custom args are never used on their own.
+    """
+    case_ids = {m.case_id for e in events if (m := bindings[id(e)].message) is not None}
     cases = _by_id(session, select(Case.id, Case.action_url), Case.id, case_ids)
     contexts = {}
     for event in events:
-        message = messages.get(event.message_id or 0)
-        if message is not None:
-            case_id = message.case_id
-            context = Context(message.supporter_id, case_id, message.wave_id, message.language)
-        else:
-            case_id = event.case_id if event.case_id in cases else None
-            supporter = event.supporter_id if event.supporter_id in supporters else None
-            context = Context(supporter, case_id, event.wave_id if event.wave_id in waves else None)
-        case = cases.get(case_id or 0)
-        action_url = case.action_url if case is not None else None
-        contexts[id(event)] = Context(**{**context.__dict__, "action_url": action_url})
+        message = bindings[id(event)].message
+        if message is None:
+            contexts[id(event)] = Context()
+            continue
+        case = cases.get(message.case_id)
+        contexts[id(event)] = Context(
+            message.supporter_id,
+            message.case_id,
+            message.wave_id,
+            message.language,
+            case.action_url if case is not None else None,
+        )
     return contexts
 
 
@@ -191,13 +228,6 @@ def _by_id(session: Session, query: Any, key: Any, ids: Iterable[int | None]) ->
     if not wanted:
         return {}
     return {row.id: row for row in session.execute(query.where(key.in_(wanted)))}
-
-
-def _existing(session: Session, key: Any, ids: Iterable[int | None]) -> set[int]:
-    wanted = {i for i in ids if i is not None}
-    if not wanted:
-        return set()
-    return set(session.scalars(select(key).where(key.in_(wanted))))
 
 
 def is_action_link(url: str | None, action_url: str | None, public_base_url: str) -> bool:

@@ -4,9 +4,11 @@ The webhook stores first (sendgrid drops mail it cannot deliver to us), so
 everything here works on what was stored and never loses it: a reply that
 cannot be understood is marked for review with the reason, not discarded.
 
-A reply is matched by two things: the signed token in the reply-to address
-(`reply+TOKEN@inbound_domain`, naming the wave, case and language) and the
-sender's From address (naming the supporter); in raw mode the token may be
+A reply is matched by the signed token in its reply-to address
+(`reply+TOKEN@inbound_domain`: every email's own, naming its message, wave, case
+and language) and the sender's From address; it counts for a supporter, or stops
+their mail, only when sender.track.reply_sender trusts it (the token names their
+message, or SPF or DKIM passes for the From domain). In raw mode the token may be
 only in the SMTP envelope SendGrid posts beside the email.
 
 A mail to the List-Unsubscribe mailto address (`unsubscribe <token>` in its
@@ -28,19 +30,20 @@ from email.policy import default as default_policy
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 
-from sender.core.addresses import normalise_email
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
-from sender.core.models import Message, Reply, Supporter
+from sender.core.models import Reply, Supporter
 from sender.core.tokens import ReplyRef, TokenSigner
 from sender.core.vocabulary import ActionKind, ReplyStatus
 from sender.ops import metrics
 from sender.track.actions import REPLY_SOURCE, new_action, record_action, reply_key
+from sender.track.mail_auth import read_auth
 from sender.track.quoting import strip_quoted, strip_quoted_html
+from sender.track.reply_sender import reply_sender
 from sender.track.unsubscribe import token_supporter, unsubscribe
 
 _AUTO_SUBJECTS = re.compile(
@@ -149,8 +152,9 @@ def parse_reply(
     reply.subject = _clip(mail.subject, 2000)
     reply.from_email = _clip(parseaddr(mail.from_value or "")[1] or None, 320)
     reply.parsed_at = now
-    supporter, who_problem = _find_supporter(session, mail.from_value)
     ref, token_problem = _find_reply_ref(mail.to_values, signer, inbound_domain)
+    who = reply_sender(session, mail.from_value, ref, read_auth(_fields(reply)))
+    supporter = who.supporter
     language = ref.language if ref else (supporter.language if supporter else None)
     reply.language = language
     reply.body = reply_words(mail, language or "en")
@@ -166,17 +170,23 @@ def parse_reply(
     if is_auto_reply(mail):
         return _mark(reply, ReplyOutcome(ReplyStatus.AUTO_REPLY))
     if supporter is not None and asks_to_stop(reply.body, mail.subject):
-        # Honoured even without a valid token: being generous with "stop" is safe.
+        if not who.may_stop:  # a forged From must not stop anyone's mail: a person looks
+            return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, f"asks to stop; {who.problem}"))
         unsubscribe(session, supporter, source="reply", now=now)
         return _mark(reply, ReplyOutcome(ReplyStatus.UNSUBSCRIBE))
-    problem = who_problem or token_problem
+    problem = who.problem or token_problem
     if problem is None and not reply.body:
         problem = "the reply has no text"
-    if problem is not None or supporter is None or ref is None:
+    if problem is not None or supporter is None or ref is None or not who.counts:
         return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, problem))
-    _record_reply_action(session, reply, supporter, ref, now)
+    _record_reply_action(session, reply, supporter, ref, who.message_id, now)
     # Counted, but staff should know a photo or document did not come through.
     return _mark(reply, ReplyOutcome(ReplyStatus.MATCHED, _attachment_note(reply.raw_form)))
+
+
+def _fields(reply: Reply) -> dict[str, str]:
+    fields = (reply.raw_form or {}).get("fields", {})
+    return fields if isinstance(fields, dict) else {}
 
 
 def _unsubscribe_by_mail(
@@ -353,20 +363,6 @@ def _header_text(message: EmailMessage, name: str) -> str | None:
     return str(value) if value is not None else None
 
 
-def _find_supporter(
-    session: Session, from_value: str | None
-) -> tuple[Supporter | None, str | None]:
-    address = parseaddr(from_value or "")[1]
-    if not address:
-        return None, "no sender address"
-    try:
-        normal = normalise_email(address)
-    except InvalidInput as error:
-        return None, f"sender address not valid: {error}"
-    supporter = session.scalar(select(Supporter).where(Supporter.email == normal))
-    return supporter, None if supporter else "no supporter with the sender's address"
-
-
 def _find_reply_ref(
     to_values: tuple[str, ...], signer: TokenSigner, inbound_domain: str
 ) -> tuple[ReplyRef | None, str | None]:
@@ -388,13 +384,13 @@ def _find_reply_ref(
 
 
 def _record_reply_action(
-    session: Session, reply: Reply, supporter: Supporter, ref: ReplyRef, now: datetime
+    session: Session,
+    reply: Reply,
+    supporter: Supporter,
+    ref: ReplyRef,
+    message_id: int | None,
+    now: datetime,
 ) -> None:
-    message_id = session.scalar(
-        select(Message.id).where(
-            Message.wave_id == ref.wave_id, Message.supporter_id == supporter.id
-        )
-    )
     action = new_action(
         ActionKind.REPLIED,
         source=REPLY_SOURCE,

@@ -1,4 +1,5 @@
-"""Webhook events that could not be stored as events: kept raw, with the reason, for staff.
+"""Webhook events kept raw, with the reason, for staff: those that could not be stored as
+events, and those stored but refused for not matching what we sent (sender.track.binding).
 
 A signed batch is answered 2xx even when some of its events are odd, so that the
 unsubscribes sharing the batch are not lost to the provider's retries; the odd
@@ -22,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from sender.core.models import RejectedEvent
-from sender.core.vocabulary import RejectionKind
+from sender.core.vocabulary import REFUSED_KINDS, RejectionKind
 from sender.track.providers.base import Rejection
 
 MAX_REASON = 200  # the column's width
@@ -87,16 +88,33 @@ class RejectedReason:
 
 @dataclass(frozen=True)
 class RejectedSummary:
-    """How many webhook events were kept raw, and the latest few reasons."""
+    """How many webhook events were kept raw, and the latest few reasons.
+
+    `refused` of them were stored but refused when processed, because their custom
+    args do not bind them to a message we sent (sender.track.binding): a steady
+    trickle means another system or installation shares the provider account, a
+    burst may be an attack. The rest could not be stored at all.
+    """
 
     count: int = 0
     latest: tuple[RejectedReason, ...] = ()
+    refused: int = 0
+
+    @property
+    def unstorable(self) -> int:
+        return self.count - self.refused
 
 
 def rejected_summary(engine: Engine, limit: int = LATEST_SHOWN) -> RejectedSummary:
     """The one reader of rejected events for people: the CLI and the dashboard show this."""
     with engine.connect() as connection:
-        count = int(connection.scalar(select(func.count()).select_from(RejectedEvent)) or 0)
+        by_kind: dict[str, int] = {
+            kind: int(n)
+            for kind, n in connection.execute(
+                select(RejectedEvent.kind, func.count()).group_by(RejectedEvent.kind)
+            )
+        }
+        count = sum(by_kind.values())
         if not count:
             return RejectedSummary()
         rows = connection.execute(
@@ -109,6 +127,9 @@ def rejected_summary(engine: Engine, limit: int = LATEST_SHOWN) -> RejectedSumma
             .order_by(RejectedEvent.received_at.desc(), RejectedEvent.id.desc())
             .limit(limit)
         ).all()
+    refused = sum(by_kind.get(kind.value, 0) for kind in REFUSED_KINDS)
     return RejectedSummary(
-        count, tuple(RejectedReason(r.received_at, r.provider, r.kind, r.reason) for r in rows)
+        count,
+        tuple(RejectedReason(r.received_at, r.provider, r.kind, r.reason) for r in rows),
+        refused,
     )

@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from sender.campaign.cases import case_by_slug
 from sender.core.models import Reply, Supporter
 from sender.core.vocabulary import ReplyStatus
+from sender.track.mail_auth import read_auth
+from sender.track.reply_sender import SPOOFED
 
 NEEDS_A_PERSON = (ReplyStatus.REVIEW, ReplyStatus.MATCHED)
 EXPORT_HEADER = ("reply_id", "received_at", "language", "first_name", "country", "message")
@@ -48,6 +50,13 @@ class ReviewItem:
     body: str | None = None
     case_id: int | None = None
     wave_id: int | None = None
+    # The provider's checks of the sender, as posted (sender.track.mail_auth).
+    spf: str = "not checked"
+    dkim: str = "none"
+
+    @property
+    def possibly_spoofed(self) -> bool:
+        return SPOOFED in (self.problem or "")
 
 
 def solidarity_messages(session: Session, case_slug: str) -> list[SolidarityMessage]:
@@ -74,8 +83,9 @@ def solidarity_messages(session: Session, case_slug: str) -> list[SolidarityMess
 def review_list(session: Session, limit: int | None = 500) -> Sequence[ReviewItem]:
     """Replies that need a person, newest first: the CLI's review and the dashboard's list.
 
-    Unmatched or unreadable ones (REVIEW), any with a note attached, and the
-    matched messages themselves, for staff to read.
+    Unmatched or unreadable ones (REVIEW: possibly spoofed ones among them), any with a
+    note attached, and the matched messages themselves, for staff to read; each with the
+    provider's SPF and DKIM results.
     Auto-replies and STOPs are handled already and left out.
     """
     query = (
@@ -84,20 +94,25 @@ def review_list(session: Session, limit: int | None = 500) -> Sequence[ReviewIte
         .order_by(Reply.received_at.desc(), Reply.id.desc())
     )
     replies = session.scalars(query if limit is None else query.limit(limit))
-    return [
-        ReviewItem(
-            r.id,
-            r.received_at,
-            r.status,
-            r.from_email,
-            r.subject,
-            r.problem,
-            body=r.body,
-            case_id=r.case_id,
-            wave_id=r.wave_id,
-        )
-        for r in replies
-    ]
+    return [_item(r) for r in replies]
+
+
+def _item(reply: Reply) -> ReviewItem:
+    fields = (reply.raw_form or {}).get("fields", {})
+    auth = read_auth(fields if isinstance(fields, dict) else {})
+    return ReviewItem(
+        reply.id,
+        reply.received_at,
+        reply.status,
+        reply.from_email,
+        reply.subject,
+        reply.problem,
+        body=reply.body,
+        case_id=reply.case_id,
+        wave_id=reply.wave_id,
+        spf=auth.spf_text,
+        dkim=auth.dkim_text,
+    )
 
 
 def unparsed(session: Session) -> list[int]:

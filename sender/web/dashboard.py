@@ -74,6 +74,9 @@ REPLY_COLUMNS = (
     "body",
     "case_id",
     "wave_id",
+    "problem",
+    "spf",
+    "dkim",
 )
 
 
@@ -91,6 +94,9 @@ def replies_csv(replies: Iterable[ReviewItem]) -> str:
                 r.body,
                 r.case_id,
                 r.wave_id,
+                r.problem,
+                r.spf,
+                r.dkim,
             )
             for r in replies
         ),

@@ -142,3 +142,37 @@ def test_parse_finishes_replies_a_dead_worker_left(
     with session_scope(engine) as session:
         assert session.scalar(select(Reply.status).where(Reply.id == left)) == ReplyStatus.MATCHED
     assert "0 replies parsed" in runner.invoke(app, ["replies", "parse"]).output
+
+
+def test_review_shows_spf_and_dkim_and_marks_a_spoofed_stop(
+    world: tuple[Engine, Settings, Seeded], runner: CliRunner, env: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: staff see why a STOP was not honoured, on both lists."""
+    engine, settings, seeded = world
+    forged = {
+        **parse_fields(sender="bob@example.org", to=reply_address(seeded, "en"), text="STOP"),
+        "SPF": "fail",
+        "dkim": "none",
+    }
+    with session_scope(engine) as session:
+        reply = Reply(raw_form={"fields": forged, "files": []})
+        session.add(reply)
+        session.flush()
+        reply_id = reply.id
+    parse_stored_reply(engine, settings, reply_id, NOW)
+    receive(engine, settings, sender="ana@example.com", to=reply_address(seeded, "es"), text="Hi")
+    env.setattr(console, "width", 300)
+    cli = runner.invoke(app, ["replies", "review"]).output
+    assert "possibly spoofed" in cli and "fail (example.org)" in cli
+    assert "pass (example.com)" in cli  # Ana's real reply: SPF and DKIM pass
+    staff = make_app(engine).test_client()
+    assert log_in(staff) == 302
+    html = staff.get("/dashboard/replies").get_data(as_text=True)
+    assert html.count('data-testid="possibly-spoofed"') == 1
+    assert '<td data-testid="spf">fail (example.org)</td>' in html
+    assert '<td data-testid="dkim">none</td>' in html
+    assert '<td data-testid="dkim">pass (example.com)</td>' in html
+    rows = list(csv.DictReader(io.StringIO(staff.get("/dashboard/replies.csv").get_data(True))))
+    spoofed = next(row for row in rows if int(row["id"]) == reply_id)
+    assert (spoofed["spf"], spoofed["dkim"]) == ("fail (example.org)", "none")
+    assert spoofed["problem"].startswith("asks to stop; possibly spoofed")

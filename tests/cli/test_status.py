@@ -97,6 +97,21 @@ def test_status_shows_webhook_events_kept_raw(runner: CliRunner, seeded_db: str)
     assert "event 2: missing or invalid timestamp" in result.output
 
 
+def test_status_shows_refused_webhook_events_apart(
+    runner: CliRunner, seeded_db: str, env: pytest.MonkeyPatch
+) -> None:
+    from events_fixtures import keep_odd_events, refuse_forged_events
+
+    keep_odd_events(get_engine(seeded_db))
+    reasons = refuse_forged_events(get_engine(seeded_db))
+    env.setattr(console, "width", 250)  # the console measured the terminal at import
+    result = runner.invoke(app, ["status"])
+    assert result.exit_code == 0, result.output
+    assert "2 webhook events refused: not bound to a message we sent" in result.output
+    assert "2 webhook events could not be stored" in result.output
+    assert all(reason in result.output for reason in reasons)
+
+
 def test_status_counts_webhook_events_still_waiting(runner: CliRunner, seeded_db: str) -> None:
     engine = get_engine(seeded_db)
     assert "waiting to be processed" not in runner.invoke(app, ["status"]).output

@@ -20,12 +20,14 @@ from sender.core import speedups
 from sender.core.mail import Address, Recipient
 from sender.core.speedups import (
     SWITCH_INTERVAL,
+    FastReplySignature,
     FastTokenPair,
     collector_paused,
     fast_recipient,
     freeze_start_up_heap,
     plain_recipient,
     plain_reference_code,
+    plain_reply_signature,
     plain_token_pair,
     prompt_switches,
     reference_code,
@@ -57,6 +59,24 @@ def test_fast_token_pair_is_what_itsdangerous_writes(
         made = serializer.dumps(payload)
         # ...and `dumps` itself, unless it compressed this payload.
         assert made.startswith(".") or token == made
+
+
+@settings(max_examples=25)  # each example derives a key
+@given(
+    secret=st.text(min_size=1, max_size=300),
+    wave=ids,
+    case=ids,
+    language=st.sampled_from(["en", "es", "fr", "ar"]),
+    message=optional_ids,
+)
+def test_fast_reply_signature_is_what_itsdangerous_signs(
+    secret: str, wave: int, case: int, language: str, message: int | None
+) -> None:
+    reply = URLSafeSerializer(secret, salt="reply")
+    payload = f"{wave}.{case}.{language}" + ("" if message is None else f".{message}")
+    fast = FastReplySignature(reply)(payload)
+    assert fast == plain_reply_signature(reply, payload)
+    assert re.fullmatch(r"[0-9a-f]{20}", fast)
 
 
 @settings(max_examples=25)  # each example derives two keys

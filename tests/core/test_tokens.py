@@ -31,6 +31,24 @@ def test_reply_token_round_trip_and_case_folding() -> None:
     assert SIGNER.read_reply(token.upper()) == ReplyRef(4, 7, "ar")
 
 
+def test_a_message_reply_token_names_its_message_and_cannot_be_moved_to_another() -> None:
+    ref = ReplyRef(4, 7, "es", 9001)
+    token = SIGNER.reply(ref)
+    assert token == token.lower() and token.count(".") == 4
+    assert SIGNER.read_reply(token.upper()) == ref
+    assert SIGNER.reply_for(4, 7, "es", 9001) == token
+    wave, case, language, _message, signature = token.split(".")
+    for forged in (
+        f"{wave}.{case}.{language}.9002.{signature}",  # another supporter's message
+        f"{wave}.{case}.{language}.{signature}",  # the message dropped: a variant token
+        f"{wave}.8.{language}.9001.{signature}",  # another case
+    ):
+        with pytest.raises(InvalidInput):
+            SIGNER.read_reply(forged)
+    with pytest.raises(InvalidInput):
+        TokenSigner("other-secret").read_reply(token)
+
+
 def test_tampered_signature_refused() -> None:
     token = SIGNER.action(A)
     last = "A" if token[-1] != "A" else "B"
@@ -64,7 +82,10 @@ def test_forged_payload_shapes_refused() -> None:
             SIGNER.read_action(serializer.dumps(payload))
 
 
-@pytest.mark.parametrize("token", ["", "1.2.en", "1.2.en.deadbeef", "x.2.en.0000", "garbage"])
+@pytest.mark.parametrize(
+    "token",
+    ["", "1.2.en", "1.2.en.deadbeef", "x.2.en.0000", "garbage", "1.2.en.x.0000", "1.2.en.3.4.5"],
+)
 def test_bad_reply_tokens_refused(token: str) -> None:
     with pytest.raises(InvalidInput):
         SIGNER.read_reply(token)

@@ -23,7 +23,7 @@ from sendgrid_fixtures import Receiver, receiver
 from sqlalchemy import Engine, select
 
 from sender.core.db import session_scope
-from sender.core.models import Action, Reply
+from sender.core.models import Action, Reply, Supporter
 from sender.core.vocabulary import ReplyStatus
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.webapp import serving
@@ -85,7 +85,7 @@ def test_a_raw_mode_reply_is_matched_through_its_envelope(world: World) -> None:
     fields = reply.raw_form["fields"]
     assert "text" not in fields and "headers" not in fields  # raw mode posts neither
     assert json.loads(fields["envelope"])["to"] == [reply_address(world.seeded, "es")]
-    assert (fields["SPF"], fields["dkim"]) == ("pass", "{@example.net : pass}")
+    assert (fields["SPF"], fields["dkim"]) == ("pass", "{@example.com : pass}")  # From domain
     assert world.actions() == 1
 
 
@@ -221,3 +221,33 @@ def test_an_unknown_charset_is_refused_and_nothing_is_posted(
     assert answer.status_code == 400
     assert "unknown charset" in answer.json()["error"]
     assert receiver.posts == []
+
+
+@pytest.mark.parametrize(
+    ("checks", "status"),
+    [
+        ({}, ReplyStatus.UNSUBSCRIBE),  # SendGrid's checks pass, as for a real supporter
+        ({"spf": "fail", "dkim": "none"}, ReplyStatus.REVIEW),  # a forged From
+        ({"spf": "softfail", "dkim": "fail"}, ReplyStatus.REVIEW),
+        ({"spf": "fail", "dkim": "pass"}, ReplyStatus.UNSUBSCRIBE),  # signed by its domain
+    ],
+)
+def test_a_stop_posted_with_sendgrids_checks_acts_only_when_one_passes(
+    world: World, checks: dict[str, str], status: ReplyStatus
+) -> None:
+    answer = world.reply(
+        to=reply_address(world.seeded, "en"), text="STOP", **{"from": "bob@example.org"}, **checks
+    )
+    assert answer["status"] == 200
+    reply = world.stored()
+    assert reply.status == status
+    fields = reply.raw_form["fields"]
+    assert fields["SPF"] == checks.get("spf", "pass")
+    expected_dkim = checks.get("dkim", "pass")
+    assert fields["dkim"] == (
+        "none" if expected_dkim == "none" else f"{{@example.org : {expected_dkim}}}"
+    )
+    with session_scope(world.engine) as session:
+        bob = session.get(Supporter, world.seeded.supporter_ids["bob@example.org"])
+        assert bob is not None
+        assert bob.status == ("unsubscribed" if status is ReplyStatus.UNSUBSCRIBE else "subscribed")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,8 +13,9 @@ import render_fixtures as fx
 from sender.core.errors import TemplateProblem
 from sender.core.mail import Address
 from sender.core.models import Case, Wave
-from sender.core.tokens import MessageRef
+from sender.core.tokens import MessageRef, ReplyRef
 from sender.core.vocabulary import WaveKind
+from sender.render.eml import build_eml
 from sender.render.identity import SenderIdentity, sender_identity
 from sender.render.merge import personalise
 from sender.render.renderer import CaseContent, RecipientData, Renderer, WaveContent, batch_args
@@ -191,6 +193,7 @@ def test_recipient_tokens_headers_and_custom_args(renderer: Renderer) -> None:
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     assert batch.custom_args_for(rec) == {
+        "installation_id": renderer.settings.installation,
         "case_id": "7",
         "wave_id": "3",
         "send_key": "k-1",
@@ -242,9 +245,27 @@ def test_reply_to_names_wave_case_and_language(renderer: Renderer) -> None:
     wave = WaveContent(12, "reminder", WaveKind.ACTION_REMINDER)
     variant = renderer.variant(WaveKind.ACTION_REMINDER, fx.case(), "fr", wave)
     local, domain = variant.reply_to.email.split("@")
-    assert domain == "parse.example.org" and local.startswith("reply+")
-    ref = renderer.signer.read_reply(local.removeprefix("reply+"))
-    assert (ref.wave_id, ref.case_id, ref.language) == (12, 7, "fr")
+    assert domain == "parse.example.org" and local == "reply+-reply_token-"
+    ref = renderer.signer.read_reply(variant.reply_token)
+    assert ref == ReplyRef(12, 7, "fr", None)
+
+
+def test_every_recipient_gets_a_reply_to_naming_their_own_message(renderer: Renderer) -> None:
+    """Issue 13: one shared Reply-To token let a forged From claim any case's reply."""
+    wave = WaveContent(3, "first", WaveKind.CASE_EMAIL)
+    variant = renderer.variant(WaveKind.CASE_EMAIL, fx.case(), "en", wave)
+    rows = [fx.who(), replace(fx.who("Li"), supporter_id=42, message_id=9002)]
+    recs = renderer.recipients(variant, rows, 7, 3)
+    batch = renderer.batch(variant, recs, "k", ("w4r",))
+    addresses = [personalise(batch.reply_to.email, r.substitutions) for r in recs]
+    assert len(set(addresses)) == 2
+    refs = [renderer.signer.read_reply(a.removeprefix("reply+").split("@")[0]) for a in addresses]
+    assert refs == [ReplyRef(3, 7, "en", 9001), ReplyRef(3, 7, "en", 9002)]
+    # What the outbox (and a preview) writes is what SendGrid sends: the filled address.
+    assert build_eml(batch, recs[1], ())["Reply-To"] == addresses[1]
+    # Previews and proofs have no message: the variant's token.
+    preview = renderer.recipient(variant, replace(fx.who(), message_id=None))
+    assert preview.substitutions["-reply_token-"] == variant.reply_token
 
 
 def test_batch_shares_the_variant_body(renderer: Renderer) -> None:

@@ -60,7 +60,12 @@ def test_shared_args_go_once_in_the_batch_and_a_recipient_s_own_win(
 ) -> None:
     made = renderer.recipients(variant, [_row(1)], 7, 3)
     batch = renderer.batch(variant, made, "k", ("w4r",), batch_args(7, 3, send_key="k"))
-    assert batch.custom_args == {"case_id": "7", "wave_id": "3", "send_key": "k"}
+    assert batch.custom_args == {
+        "installation_id": renderer.settings.installation,  # events for others are refused
+        "case_id": "7",
+        "wave_id": "3",
+        "send_key": "k",
+    }
     assert batch.headers == {"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
     clash = renderer.batch(variant, made, "k", ("w4r",), {"message_id": "shared"})
     assert clash.custom_args_for(made[0])["message_id"] == "501"  # as SendGrid merges them

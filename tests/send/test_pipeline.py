@@ -76,7 +76,8 @@ def test_an_accepted_batch_marks_batch_and_messages_sent_with_custom_args(
     args = request.custom_args_for(request.recipients[0])
     assert set(args) >= {"message_id", "wave_id", "case_id", "supporter_id", "send_key"}
     assert args["send_key"] == request.send_key
-    assert set(request.custom_args) == {"wave_id", "case_id", "send_key"}  # once per request
+    # Once per request, with the installation id that events must carry back.
+    assert set(request.custom_args) == {"installation_id", "wave_id", "case_id", "send_key"}
 
 
 def test_a_batch_is_sent_once_however_often_it_is_dispatched(pg_engine: Engine) -> None:

@@ -110,8 +110,10 @@ def test_unknown_ids_in_custom_args_are_not_trusted(any_engine: Engine) -> None:
         "wave_id": "996",
     }
     ingest(any_engine, [event])
-    _run(any_engine)
-    assert _actions(any_engine) == [("opened", False, None, None)]
+    report = _run(any_engine)
+    # Refused whole (sender.track.binding): no action at all, kept raw for ops.
+    assert (report.events, report.actions, report.refused) == (1, 0, 1)
+    assert _actions(any_engine) == []
 
 
 def test_limit_and_concurrent_processors_handle_each_event_once(pg_engine: Engine) -> None:

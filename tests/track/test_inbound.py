@@ -265,7 +265,8 @@ def test_raw_mime_reply_is_matched(world: tuple[Engine, Settings, Seeded]) -> No
         "Bonne chance =E0 Jani.\r\n\r\nOn Wed, Dec 2, 2020 at 10:00 AM Amnesty "
         "<campaigns@example.org> wrote:\r\n> Write a letter\r\n"
     ).encode("ascii")
-    reply = parsed(engine, settings, {"fields": {}, "files": []}, raw_email=raw)
+    checks = {"SPF": "pass", "dkim": "{@example.org : pass}"}  # posted in raw mode too
+    reply = parsed(engine, settings, {"fields": checks, "files": []}, raw_email=raw)
     assert reply.status == ReplyStatus.MATCHED
     assert reply.body == "Bonne chance à Jani."
     assert count(engine, Action) == 1

@@ -7,8 +7,9 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-from events_fixtures import keep_odd_events
+from events_fixtures import keep_odd_events, refuse_forged_events
 from flask.testing import FlaskClient
+from markupsafe import escape
 from ops_fixtures import EMAILS, seed
 from sqlalchemy import Engine, select
 from web_fixtures import csrf_token, log_in, make_app
@@ -185,3 +186,8 @@ def test_index_shows_webhook_events_kept_raw_with_reasons(
     assert 'data-testid="rejected-events"' in html
     assert "2 webhook events could not be stored" in html
     assert all(reason in html for reason in reasons)
+    assert 'data-testid="refused-events"' not in html
+    refused = refuse_forged_events(any_engine)
+    html = staff.get("/dashboard/").get_data(as_text=True)
+    assert 'data-testid="refused-events"' in html and "2 webhook events refused" in html
+    assert all(str(escape(reason)) in html for reason in refused)  # as Jinja escapes

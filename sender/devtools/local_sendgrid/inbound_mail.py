@@ -9,7 +9,9 @@ written here in our own words:
   `charsets` (JSON naming each text field's charset: the bytes of `text`,
   `html` and `subject` are in the mail's own charset, not re-encoded as
   UTF-8; anymail's capture of 7/2020 shows windows-1252, iso-8859-1 and cp850),
-  `SPF`, `dkim` (SendGrid's not-quite-JSON `{@domain : pass}`), `sender_ip`,
+  `SPF` (the envelope sender's SPF result: pass, fail, softfail, neutral, none...),
+  `dkim` (SendGrid's not-quite-JSON `{@domain : pass}`, one entry per signature, or
+  `none` for an unsigned email), `sender_ip`,
   `spam_score`, `spam_report`, and for attachments `attachments` (their count),
   `attachment-info` (JSON by part name: `filename`, `name`, `type`) and one file
   part per attachment named `attachment1`, `attachment2`...;
@@ -61,6 +63,10 @@ class InboundMail:
     charset: str = "utf-8"  # of the body (and, in default mode, of text/html/subject)
     attachments: tuple[Attachment, ...] = ()
     envelope_to: str | None = None  # the SMTP recipient; the address in `to` by default
+    # What SendGrid's checks say: pass by default (a real supporter's provider signs);
+    # "fail", "softfail", "none"... to play a forged From (docs/SENDGRID.md).
+    spf: str = "pass"
+    dkim: str = "pass"  # the result of a signature by the From domain, or "none"
 
     @classmethod
     def from_json(cls, data: dict[str, Any], to: str, subject: str) -> InboundMail:
@@ -79,6 +85,8 @@ class InboundMail:
             charset=charset,
             attachments=tuple(_attachment(item) for item in data.get("attachments") or ()),
             envelope_to=data.get("envelope_to"),
+            spf=str(data.get("spf") or "pass"),
+            dkim=str(data.get("dkim") or "pass"),
         )
 
     @property
@@ -106,7 +114,7 @@ def parsed_form(mail: InboundMail) -> list[Part]:
         ("html", html.encode(mail.charset)),
         ("envelope", mail.envelope.encode()),
         ("charsets", _charsets(charset).encode()),
-        *_checks(),
+        *_checks(mail),
         ("attachments", str(len(mail.attachments)).encode()),
     ]
     if mail.attachments:
@@ -132,7 +140,7 @@ def raw_form(mail: InboundMail) -> list[Part]:
         ("subject", mail.subject.encode()),
         ("envelope", mail.envelope.encode()),
         ("charsets", json.dumps({"to": "UTF-8", "from": "UTF-8", "subject": "UTF-8"}).encode()),
-        *_checks(),
+        *_checks(mail),
     ]
     return [(name, (None, value)) for name, value in fields]
 
@@ -171,10 +179,13 @@ def _charsets(charset: str) -> str:
     return json.dumps(named)
 
 
-def _checks() -> list[tuple[str, bytes]]:
+def _checks(mail: InboundMail) -> list[tuple[str, bytes]]:
+    """SendGrid's SPF and DKIM results, for the From address's domain as a real one signs."""
+    domain = (parseaddr(mail.sender)[1] or mail.sender).rpartition("@")[2] or "example.net"
+    dkim = "none" if mail.dkim == "none" else f"{{@{domain} : {mail.dkim}}}"
     return [
-        ("SPF", b"pass"),
-        ("dkim", b"{@example.net : pass}"),
+        ("SPF", mail.spf.encode()),
+        ("dkim", dkim.encode()),
         ("sender_ip", b"198.51.100.20"),
         ("spam_score", b"0.1"),
         ("spam_report", _SPAM_REPORT.encode()),

@@ -429,7 +429,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             to = found[-1]["reply_to"]
             subject = subject or f"Re: {found[-1]['subject']}"
-        # Options (docs/SENDGRID.md): raw, charset, attachments, envelope_to.
+        # Options (docs/SENDGRID.md): raw, charset, attachments, envelope_to, spf, dkim.
         mail = InboundMail.from_json(data, str(to), str(subject or "Re:"))
         form = reply_form(mail, raw=bool(data.get("raw")))
         status = post_inbound(url, form, self.app.inbound_auth)

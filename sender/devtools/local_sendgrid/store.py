@@ -258,7 +258,8 @@ class Store:
             "substitutions": subs,
             "headers": _merged(body.get("headers"), item.get("headers")),
             "from": body["from"]["email"],
-            "reply_to": (body.get("reply_to") or {}).get("email"),
+            # SendGrid applies substitutions to reply_to as to subject and content.
+            "reply_to": personalise((body.get("reply_to") or {}).get("email") or "", subs) or None,
             "categories": body.get("categories") or [],
             "links": [personalise(link, subs) for link in links],
             "name": address.get("name"),

@@ -43,6 +43,8 @@ class NormalisedEvent:
     case_id: int | None = None
     supporter_id: int | None = None
     batch_key: str | None = None
+    # The installation that sent the message (a custom arg); None on older mail.
+    installation: str | None = None
     url: str | None = None
     machine_open: bool = False
     user_agent: str | None = None  # of a click, where the provider reports it

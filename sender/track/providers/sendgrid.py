@@ -185,6 +185,7 @@ def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
         case_id=f.case_id,
         supporter_id=f.supporter_id,
         batch_key=f.batch_key,
+        installation=_installation(raw),
         url=raw["url"] if isinstance(raw.get("url"), str) else None,
         machine_open=raw.get("sg_machine_open") is True,
         user_agent=raw["useragent"] if isinstance(raw.get("useragent"), str) else None,
@@ -199,6 +200,17 @@ def translate(raw: Mapping[str, Any]) -> NormalisedEvent:
         account_todo=todo,
         raw=raw,
     )
+
+
+def _installation(raw: Mapping[str, Any]) -> str | None:
+    """The `installation_id` custom arg; None only when absent (mail sent before it existed).
+
+    Any other value that is not a short string stays one that matches no installation.
+    """
+    if "installation_id" not in raw:
+        return None
+    value = raw["installation_id"]
+    return value if isinstance(value, str) and len(value) <= MAX_BATCH_KEY else "?"
 
 
 def _bounce_class(classification: str | None) -> BounceClass | None:
