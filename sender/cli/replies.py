@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sender.cli.common import console, err_console, open_database
+from sender.cli.common import CampaignOption, console, err_console, open_database
 from sender.core.clock import SystemClock
 from sender.core.config import get_settings
 from sender.core.csvsafe import to_csv
@@ -26,10 +26,11 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the CSV here instead of stdout.")
     ] = None,
+    campaign: CampaignOption = None,
 ) -> None:
     """Solidarity messages for one case as CSV (no auto-replies, safe in spreadsheets)."""
     with session_scope(open_database()) as session:
-        messages = solidarity_messages(session, case)
+        messages = solidarity_messages(session, case, campaign)
     text = to_csv(EXPORT_HEADER, [message.row() for message in messages])
     if out is None:
         typer.echo(text, nl=False)

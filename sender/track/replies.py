@@ -59,12 +59,14 @@ class ReviewItem:
         return SPOOFED in (self.problem or "")
 
 
-def solidarity_messages(session: Session, case_slug: str) -> list[SolidarityMessage]:
+def solidarity_messages(
+    session: Session, case_slug: str, campaign: str | None = None
+) -> list[SolidarityMessage]:
     """Matched replies for a case, oldest first: no auto-replies, STOPs or unverified mail.
 
     Only first names: the people the messages go to never see supporters' addresses.
     """
-    case = case_by_slug(session, case_slug)
+    case = case_by_slug(session, case_slug, campaign)
     rows = session.execute(
         select(Reply, Supporter.first_name, Supporter.country)
         .outerjoin(Supporter, Supporter.id == Reply.supporter_id)

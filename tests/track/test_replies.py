@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from campaign_fixtures import add_2020_campaign
 from sqlalchemy import Engine
 
 from sender.core.db import session_scope
@@ -54,5 +55,6 @@ def test_review_list_holds_what_needs_a_person_newest_first(any_engine: Engine) 
 
 
 def test_solidarity_messages_need_a_known_case(any_engine: Engine) -> None:
-    with session_scope(any_engine) as session, pytest.raises(NotFound):
+    add_2020_campaign(any_engine)
+    with session_scope(any_engine) as session, pytest.raises(NotFound, match="in campaign"):
         solidarity_messages(session, "nobody")
