@@ -14,13 +14,19 @@ from pathlib import Path
 import pytest
 import redis
 from hypothesis import settings
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from typer.testing import CliRunner
 
 from sender.core import db
 from sender.core.config import reset_settings
-from sender.core.models import Base
+from sender.core.models import Base, StaffSessionVersion
 from sender.devtools.services import postgres_server, redis_server
+
+# The suite runs in dev mode (sender.core.runmode): its settings use throwaway
+# secrets and plain-http addresses. Before any Settings is read, and inherited
+# by every worker, server and CLI process a test starts. Tests of production
+# mode pass campaign_mode="production" themselves.
+os.environ["CAMPAIGN_MODE"] = "dev"
 
 # The machine is shared and its speed swings 2-3x for minutes: Hypothesis's
 # per-example deadline (200 ms) would fail correct code on a slow minute.
@@ -41,6 +47,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _services.close()
+
+
+def _tables_the_migration_lacks(engine: Engine) -> None:
+    """TEMPORARY (issue 13): staff_session_versions is in the models, not yet in 0001.
+
+    Creates only tables missing from the migrated schema, so this does nothing
+    once scripts/regen-migration has run; delete it then.
+    """
+    if not inspect(engine).has_table(StaffSessionVersion.__tablename__):
+        StaffSessionVersion.__table__.create(engine)
 
 
 def _worker_database(base_url: str) -> str:
@@ -65,6 +81,7 @@ def pg_url() -> str:
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
     db.upgrade(engine)
+    _tables_the_migration_lacks(engine)
     return url
 
 
@@ -86,6 +103,7 @@ def pg_engine(pg_url: str) -> Iterator[Engine]:
 def sqlite_engine(tmp_path: Path) -> Engine:
     engine = db.get_engine(f"sqlite:///{tmp_path / 'campaign.db'}")
     db.upgrade(engine)
+    _tables_the_migration_lacks(engine)
     return engine
 
 
