@@ -5,7 +5,8 @@ token), so an access log that keeps it would let anyone who reads the log act
 or unsubscribe as that supporter. `TokenMaskFilter` rewrites every string a
 record carries, before any handler sees it, on the loggers that write request
 lines: gunicorn's access log (its default format included, whatever
-``--access-logfile`` says) and Werkzeug's development server. Addresses are
+``--access-logfile`` says), Werkzeug's development server, and the Flask
+app's logger (its "Exception on /a/<token>" error lines). Addresses are
 masked too (``?email=`` in a query string), as sender.ops.logs does for
 application records.
 
@@ -23,7 +24,8 @@ from sender.ops.logs import mask_emails
 # /a/<token>, /a/<token>/x, /a/<token>/sent, /unsubscribe/<token>
 TOKEN_PATH = re.compile(r"(/(?:a|unsubscribe)/)[^/\s?#\"']+")
 MASK = r"\1<token>"
-REQUEST_LOGGERS = ("gunicorn.access", "werkzeug")
+# gunicorn's and Werkzeug's request lines, and Flask's own "Exception on <path>".
+REQUEST_LOGGERS = ("gunicorn.access", "werkzeug", "sender.web")
 
 
 def mask_tokens(text: str) -> str:
