@@ -50,7 +50,7 @@ def test_other_paths_are_left_alone() -> None:
 
 class _Response:
     status = "200 OK"
-    headers = [("Content-Type", "text/html")]
+    headers = (("Content-Type", "text/html"),)
     sent = 120
 
 
