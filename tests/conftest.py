@@ -56,7 +56,7 @@ def _tables_the_migration_lacks(engine: Engine) -> None:
     once scripts/regen-migration has run; delete it then.
     """
     if not inspect(engine).has_table(StaffSessionVersion.__tablename__):
-        StaffSessionVersion.__table__.create(engine)
+        Base.metadata.create_all(engine, tables=[StaffSessionVersion.__table__])  # type: ignore[list-item]
 
 
 def _worker_database(base_url: str) -> str:

@@ -45,5 +45,6 @@ def secret_command(
     if not hash_password:
         typer.echo(new_secret())
         return
-    password = typer.prompt("staff password", hide_input=True, confirmation_prompt=True)
+    # The prompt goes to stderr, so `$(campaign secret --password-hash)` captures the hash only.
+    password = typer.prompt("staff password", hide_input=True, confirmation_prompt=True, err=True)
     typer.echo(password_hash(password))

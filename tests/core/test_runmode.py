@@ -18,6 +18,7 @@ from sender.core.runmode import (
     refuse_unsafe_start,
     secret_weakness,
 )
+from sender.core.vocabulary import RunMode
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = {
@@ -46,12 +47,12 @@ def test_good_settings_have_no_problems() -> None:
 
 
 def test_the_embedded_defaults_are_refused_by_name() -> None:
-    defaults = Settings(_env_file=None, campaign_mode="production")  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None, campaign_mode=RunMode.PRODUCTION)  # type: ignore[call-arg]
     assert named(defaults) == ["SECRET_KEY", "STAFF_PASSWORD", "INBOUND_SECRET", "PUBLIC_BASE_URL"]
 
 
 def test_env_example_as_copied_is_refused_for_every_secret_it_holds() -> None:
-    copied = Settings(_env_file=ROOT / ".env.example", campaign_mode="production")  # type: ignore[call-arg]
+    copied = Settings(_env_file=ROOT / ".env.example", campaign_mode=RunMode.PRODUCTION)  # type: ignore[call-arg]
     assert named(copied, flower=True) == [
         "SECRET_KEY",
         "STAFF_PASSWORD",
@@ -203,6 +204,6 @@ def test_the_refusal_names_every_problem_and_how_to_fix_it() -> None:
 
 @pytest.mark.parametrize("mode", ["dev", "demo"])
 def test_dev_and_demo_run_on_the_published_values(mode: str) -> None:
-    relaxed = Settings(_env_file=None, campaign_mode=mode)  # type: ignore[call-arg]
+    relaxed = Settings(_env_file=None, campaign_mode=RunMode(mode))  # type: ignore[call-arg]
     refuse_unsafe_start(relaxed, "The web app")
     assert production_problems(relaxed)  # the problems are still there, only not refused
