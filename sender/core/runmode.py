@@ -2,10 +2,10 @@
 
 Production (CAMPAIGN_MODE unset or ``production``) is everything but the demo
 and the test suite: the web app, Celery workers, beat and Flower all call
-`refuse_unsafe_start` before they serve or send, and `campaign doctor` lists
-the same `production_problems`. The checks are pure: settings in, a list of
-problems out, each naming the setting, what is wrong with it and how to make
-a good value, so a refusal can name every bad setting at once.
+`refuse_unsafe_start` before they serve or send; `production_problems` is the
+list a health check (`campaign doctor`) shows. The checks are pure: settings
+in, a list of problems out, each naming the setting, what is wrong with it and
+how to make a good value, so a refusal can name every bad setting at once.
 
 What is refused, whatever SendGrid host is configured (the web app signs
 cookies and unsubscribe links with SECRET_KEY even with no API key):

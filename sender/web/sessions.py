@@ -115,10 +115,8 @@ def begin(user: str) -> None:
     now = context.clock().now()
     version = _version_of(user)
     session.clear()
-    session.update(
-        {STAFF: True, USER: user, VERSION: version, LOGIN_AT: now.timestamp()},
-    )
-    session[SEEN_AT] = now.timestamp()
+    at = now.timestamp()
+    session.update({STAFF: True, USER: user, VERSION: version, LOGIN_AT: at, SEEN_AT: at})
     session.permanent = True
 
 
