@@ -228,7 +228,8 @@ def test_sent_batches_show_on_metrics_by_wave_case_and_202(
     sg: LocalSendGrid,  # noqa: F811
 ) -> None:
     wave, batches, sender = _planned_wave(pg_engine, sg)
-    client = make_app(pg_engine).test_client()
+    # Every scrape reads the database here; the cache is tested on its own (tests/web/test_ops.py).
+    client = make_app(pg_engine, metrics_refresh_seconds=0).test_client()
     before = _scrape(client)
     assert [send_batch(b, sender).outcome for b in batches] == [
         BatchOutcome.SENT,
