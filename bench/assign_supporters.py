@@ -28,16 +28,15 @@ from pathlib import Path
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
-from bench.bulk import write_rows
+from bench.bulk import bench_campaign, write_rows
 from sender.audience.assignment import Strategy, assign
 from sender.campaign.cases import load_cases
 from sender.core import db
-from sender.core.config import Settings
 from sender.core.models import Assignment, Case, Supporter
 from sender.devtools.services import postgres_server
 
 SERVER_PID: int | None = None  # the PostgreSQL postmaster, for CPU accounting
-CASES_FILE = Path(__file__).parent.parent / "audiences" / "cases-2020.yaml"
+CASES_FILE = Path(__file__).parent.parent / "audiences" / "w4r-2020" / "cases.yaml"
 COUNTRIES = ["US", "GB", "FR", "ES", "MX", "CA", "DE", "SA", "PK", "TR", "BI", "CO", "AR"]
 SLUGS = ["nassima-al-sada", "jani-silva", "teyonna-lofton", None, None, None, None]
 COLUMNS = (
@@ -101,7 +100,8 @@ def naive_assign(engine: Engine) -> int:
 
 def prepare(engine: Engine, supporters: int) -> float:
     db.upgrade(engine)
-    load_cases(engine, CASES_FILE, settings=Settings(secret_key="bench"))
+    bench_campaign(engine, datetime.now(UTC))
+    load_cases(engine, CASES_FILE)
     return fill(engine, supporters)
 
 
@@ -138,7 +138,8 @@ def bench_engine(
     print(f"\n== {name} ==")
     big = make_engine("big")
     db.upgrade(big)
-    load_cases(big, CASES_FILE, settings=Settings(secret_key="bench"))
+    bench_campaign(big, datetime.now(UTC))
+    load_cases(big, CASES_FILE)
     timed(f"fill {supporters:,} supporters (bulk)", lambda: fill(big, supporters))
     runs = [(Strategy.BALANCED, False), (Strategy.COUNTRY, True), (Strategy.PREFERENCE, True)]
     for strategy, reassign in runs:

@@ -7,9 +7,13 @@ take longer than the thing measured.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
+
+from sender.campaign.folder import parse_campaign
+from sender.campaign.registry import store_campaign
+from sender.core.db import session_scope
 
 
 def write_rows(
@@ -29,3 +33,18 @@ def write_rows(
         for row in rows
     ]
     connection.exec_driver_sql(f"INSERT INTO {table} ({columns}) VALUES ({marks})", plain)
+
+
+def bench_campaign(engine: Engine, start: datetime, days: int = 4, slug: str = "w4r-bench") -> int:
+    """A campaign whose window opens a day before `start`, made as `campaigns create` makes it."""
+    begin = (start - timedelta(days=1)).isoformat()
+    end = (start + timedelta(days=days)).isoformat()
+    text = (
+        f"slug: {slug}\nname: {slug}\n"
+        f"window: {{start: '{begin}', end: '{end}', timezone: UTC}}\n"
+        "sender: {from_email: campaigns@example.org, from_name: Write for Rights}\n"
+        "languages: [en, es, fr, ar]\n"
+    )
+    with session_scope(engine) as session:
+        campaign, _ = store_campaign(session, parse_campaign(text, f"{slug}/campaign.yaml"))
+        return campaign.id

@@ -22,13 +22,14 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, exists, func, select, text
 from sqlalchemy.orm import Session
 
-from sender.campaign.campaigns import ensure_campaign
+from bench.bulk import bench_campaign
 from sender.core import db
 from sender.core.config import Settings
 from sender.core.models import (
     Action,
     Assignment,
     Batch,
+    Campaign,
     Case,
     Message,
     Supporter,
@@ -57,10 +58,10 @@ ZONES = [
 
 def fill(engine: Engine, count: int) -> None:
     stamp = datetime(2020, 9, 1, tzinfo=UTC)
+    campaign_id = bench_campaign(engine, START)
     with db.session_scope(engine) as session:
-        campaign = ensure_campaign(session, SETTINGS)
         for slug in ("first", "second"):
-            session.add(Case(campaign_id=campaign.id, slug=slug, person=slug, country="MA"))
+            session.add(Case(campaign_id=campaign_id, slug=slug, person=slug, country="MA"))
     with engine.begin() as connection:
         cursor = connection.connection.cursor()
         columns = "email, email_hash, language, timezone, consent, status, created_at, updated_at"
@@ -88,9 +89,8 @@ def fill(engine: Engine, count: int) -> None:
 
 def new_wave(engine: Engine, name: str) -> int:
     with db.session_scope(engine) as session:
-        campaign = ensure_campaign(session, SETTINGS)
         wave = Wave(
-            campaign_id=campaign.id,
+            campaign_id=session.scalars(select(Campaign.id)).one(),
             name=name,
             kind="case_email",
             audience="all_assigned",

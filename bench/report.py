@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.report [--events 5000000]
 
-Fills a throwaway PostgreSQL in SQL (generate_series): 10 cases, 3 waves,
+Fills a throwaway PostgreSQL in SQL (generate_series): two campaigns of 5 cases and 3 waves,
 events/5 supporters and sent messages, the events (a realistic mix) and one
 action per open/click event, as sender.track.actions would store them. Running
 totals are then built by the production code path for actions
@@ -30,13 +30,15 @@ from sender.devtools.services import postgres_server
 from sender.report.totals import ROLL_UP_CHUNK, Dimension, build_report, roll_up_actions
 from sender.track.providers.sendgrid import PROVIDER
 
+CAMPAIGNS = ("w4r-2020", "w4r-2026")
 SETUP = [
     """INSERT INTO supporters (email, email_hash, language, timezone, consent, status,
        created_at, updated_at) SELECT 's' || n || '@example.org', md5(n::text) || md5(n::text),
        (ARRAY['en','es','fr','ar'])[n % 4 + 1], 'UTC', true, 'subscribed', now(), now()
        FROM generate_series(1, :people) n""",
     """INSERT INTO messages (wave_id, supporter_id, case_id, language, status, sent_at, created_at)
-       SELECT n % 3 + 1, n, n % 10 + 1, (ARRAY['en','es','fr','ar'])[n % 4 + 1], 'sent',
+       SELECT n % 6 + 1, n, n % 5 + 1 + CASE WHEN n % 6 >= 3 THEN 5 ELSE 0 END,
+       (ARRAY['en','es','fr','ar'])[n % 4 + 1], 'sent',
        timestamptz '2020-12-01' + (n % 20) * interval '1 day', now()
        FROM generate_series(1, :people) n""",
     # Event mix per message: processed, delivered, open, open (machine 1 in 3), click.
@@ -46,7 +48,9 @@ SETUP = [
        SELECT CAST(:provider AS text), 'ev' || n,
        (ARRAY['queued','delivered','opened','opened','clicked'])[n % 5 + 1],
        (ARRAY['processed','delivered','open','open','click'])[n % 5 + 1], NULL, n / 5 + 1,
-       n / 5 + 1, (n / 5 + 1) % 10 + 1, (n / 5 + 1) % 3 + 1, 'k' || n / 5000,
+       n / 5 + 1,
+       (n / 5 + 1) % 5 + 1 + CASE WHEN (n / 5 + 1) % 6 >= 3 THEN 5 ELSE 0 END,
+       (n / 5 + 1) % 6 + 1, 'k' || n / 5000,
        timestamptz '2020-12-01' + (n % 20) * interval '1 day', now(), now(),
        jsonb_build_object('event', 'x', 'sg_event_id', 'ev' || n)
        FROM generate_series(0, :events - 1) n""",
@@ -83,32 +87,35 @@ NAIVE = [
 def fill(engine: Engine, events: int) -> float:
     began = time.perf_counter()
     start = datetime(2020, 12, 1, tzinfo=UTC)
-    with session_scope(engine) as session:  # the few rows with defaults: through the ORM
-        campaign = Campaign(
-            slug="w4r",
-            name="W4R",
-            window_start=start,
-            window_end=start,
-            from_email="c@example.org",
-            from_name="C",
-        )
-        session.add(campaign)
-        session.flush()
-        session.add_all(
-            Case(campaign_id=campaign.id, slug=f"case{n}", person=f"Person {n}", country="ZZ")
-            for n in range(1, 11)
-        )
-        session.add_all(
-            Wave(
-                campaign_id=campaign.id,
-                name=f"wave{n}",
-                kind="case_email",
-                audience="all_assigned",
-                starts_at=start,
-                ends_at=start,
+    # Two campaigns of 5 cases and 3 waves each; every message belongs to one of them.
+    for year, slug in enumerate(CAMPAIGNS):
+        with session_scope(engine) as session:  # the few rows with defaults: through the ORM
+            campaign = Campaign(
+                slug=slug,
+                name=slug,
+                window_start=start,
+                window_end=start,
+                from_email="c@example.org",
+                from_name="C",
             )
-            for n in range(1, 4)
-        )
+            session.add(campaign)
+            session.flush()
+            session.add_all(
+                Case(campaign_id=campaign.id, slug=f"case{n}", person=f"Person {n}", country="ZZ")
+                for n in range(5 * year + 1, 5 * year + 6)
+            )
+            session.flush()
+            session.add_all(
+                Wave(
+                    campaign_id=campaign.id,
+                    name=f"wave{n}",
+                    kind="case_email",
+                    audience="all_assigned",
+                    starts_at=start,
+                    ends_at=start,
+                )
+                for n in range(1, 4)
+            )
     # Stored as SendGrid's events and actions are: under its name and action key prefix.
     params = {
         "events": events,
@@ -152,7 +159,9 @@ def main() -> None:
         rolled = roll_up(engine)
         print(f"rolled actions up in {rolled:.0f} s", flush=True)
         report = build_report(engine, Dimension.CASE)
-        fast = best_of(5, lambda: build_report(engine, Dimension.CASE))
+        whole = best_of(5, lambda: build_report(engine, Dimension.CASE))
+        per_campaign = [build_report(engine, Dimension.CASE, slug) for slug in CAMPAIGNS]
+        fast = best_of(5, lambda: build_report(engine, Dimension.CASE, CAMPAIGNS[1]))
 
         def naive() -> None:
             with engine.connect() as connection:
@@ -178,9 +187,15 @@ def main() -> None:
         f"sends in the report {totals['sends']:,}, live count of sent messages {live_sends:,}: "
         f"{'OK' if totals['sends'] == live_sends else 'MISMATCH'}"
     )
+    apart = sum(r["totals"]["sends"] for r in per_campaign)
     print(
-        f"per-case report from running totals: {fast * 1000:.0f} ms (best of 5); "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"sends per campaign {' + '.join(str(r['totals']['sends']) for r in per_campaign)}"
+        f" = {apart:,}: {'OK' if apart == totals['sends'] else 'MISMATCH'}"
+    )
+    print(
+        f"one campaign's per-case report from running totals: {fast * 1000:.0f} ms (best of 5);"
+        f" the whole database's (the query before campaigns): {whole * 1000:.0f} ms,"
+        f" ratio {fast / whole:.2f}; load average {os.getloadavg()[0]:.1f}"
     )
     print(
         f"plain GROUP BY over events/actions/messages: {slow * 1000:.0f} ms (best of 3); "

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import redis
 from celery import Celery
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, func, select, text
 
-from bench.bulk import write_rows
+from bench.bulk import bench_campaign, write_rows
 from sender.campaign.cases import load_cases
 from sender.campaign.plan_file import wave_spec
 from sender.campaign.waves import create_wave, launch
@@ -48,7 +48,7 @@ from sender.celery_app import SEND_BATCH_TASK, create_celery
 from sender.core import db
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.core.models import Batch, Campaign, Case
+from sender.core.models import Batch, Case
 from sender.core.speedups import collector_paused
 from sender.core.vocabulary import BatchStatus, WaveKind
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
@@ -59,7 +59,7 @@ from sender.send.transport.sendgrid import SendGridTransport
 from sender.send.wiring import default_sender
 
 ROOT = Path(__file__).resolve().parent.parent
-CASES_FILE = ROOT / "audiences" / "cases-2020.yaml"
+CASES_FILE = ROOT / "audiences" / "w4r-2020" / "cases.yaml"
 API_KEY = "SG.bench-wave"
 LANGUAGES = ("en", "es", "fr", "ar")
 ZONES = ("Europe/London", "America/Mexico_City", "Europe/Paris", "Asia/Karachi", "UTC")
@@ -109,14 +109,10 @@ def supporter_rows(count: int) -> Iterator[tuple[object, ...]]:
 def fill(engine: Engine, count: int) -> float:
     """Cases, supporters (COPY or executemany) and one assignment each; seconds taken."""
     started = time.perf_counter()
-    load_cases(engine, CASES_FILE)
     now = datetime.now(UTC)
+    bench_campaign(engine, now)
+    load_cases(engine, CASES_FILE)
     with session_scope(engine) as session:
-        session.execute(
-            update(Campaign).values(
-                window_start=now - timedelta(days=1), window_end=now + timedelta(days=3)
-            )
-        )
         cases = list(session.scalars(select(Case.id).order_by(Case.id)))
     with engine.begin() as connection:
         write_rows(connection, "supporters", COLUMNS, supporter_rows(count))
@@ -146,7 +142,7 @@ def declare(engine: Engine, settings: Settings) -> None:
         window="00:00-24:00",
         rate_per_hour=RATE_PER_HOUR,
     )
-    create_wave(engine, settings, spec)
+    create_wave(engine, spec)
 
 
 # --- workers ----------------------------------------------------------------------

@@ -53,7 +53,7 @@ def _tables_the_migration_lacks(engine: Engine) -> None:
     """TEMPORARY (issue 13): staff_session_versions is in the models, not yet in 0001.
 
     Creates only tables missing from the migrated schema, so this does nothing
-    once scripts/regen-migration has run; delete it then.
+    once a migration (scripts/new-migration) creates the table; delete it then.
     """
     if not inspect(engine).has_table(StaffSessionVersion.__tablename__):
         Base.metadata.create_all(engine, tables=[StaffSessionVersion.__table__])  # type: ignore[list-item]

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from campaign_fixtures import the_2020_campaign
 from sqlalchemy import Engine
 
-from sender.campaign.campaigns import ensure_campaign
 from sender.core.addresses import email_hash
 from sender.core.config import Settings
 from sender.core.db import session_scope
@@ -45,7 +45,7 @@ class Seeded:
 
 def seed(engine: Engine, settings: Settings) -> Seeded:
     with session_scope(engine) as session:
-        campaign = ensure_campaign(session, settings)
+        campaign = the_2020_campaign(session)
         external = Case(
             campaign_id=campaign.id,
             slug="jani-silva",

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from campaign_fixtures import the_2020_campaign
 from sqlalchemy import Engine, func, select
 
-from sender.campaign.campaigns import ensure_campaign
 from sender.core.addresses import email_hash
 from sender.core.clock import Clock
 from sender.core.config import Settings
@@ -83,11 +83,13 @@ def make_sender(
     )
 
 
-def add_case(engine: Engine, settings: Settings, slug: str = "nassima") -> int:
+def add_case(
+    engine: Engine, settings: Settings, slug: str = "nassima", campaign_id: int | None = None
+) -> int:
+    """A case of the given campaign, else of the 2020 one."""
     with session_scope(engine) as session:
-        campaign = ensure_campaign(session, settings)
         row = Case(
-            campaign_id=campaign.id,
+            campaign_id=campaign_id or the_2020_campaign(session).id,
             slug=slug,
             person=slug.title(),
             country="MA",
@@ -136,12 +138,12 @@ def add_wave(
     days: int = 2,
     window: tuple[time, time] = (time(9), time(11)),
     status: WaveStatus = WaveStatus.SCHEDULED,
+    campaign_id: int | None = None,
     **extra: Any,
 ) -> int:
     with session_scope(engine) as session:
-        campaign = ensure_campaign(session, settings)
         wave = Wave(
-            campaign_id=campaign.id,
+            campaign_id=campaign_id or the_2020_campaign(session).id,
             name=name,
             kind=kind,
             audience=audience,

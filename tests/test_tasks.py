@@ -11,13 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from campaign_fixtures import add_campaign_now
 from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixtures
 from sending_fixtures import add_case, add_supporters, add_wave, statuses
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
 from sender.core.config import Settings
-from sender.core.db import session_scope
-from sender.core.models import Campaign, Event, Message
+from sender.core.models import Event, Message
 from sender.core.vocabulary import MessageStatus
 from sender.devtools.local_sendgrid.process import LocalSendGrid
 from sender.devtools.waiting import wait_until
@@ -77,17 +77,13 @@ def test_a_tick_enqueued_to_two_workers_sends_everyone_once(
 ) -> None:
     now = datetime.now(UTC)
     settings = Settings(secret_key="test")
-    case = add_case(pg_engine, settings)
-    with session_scope(pg_engine) as session:  # a campaign running today
-        session.execute(
-            update(Campaign).values(
-                window_start=now - timedelta(days=1), window_end=now + timedelta(days=2)
-            )
-        )
+    campaign = add_campaign_now(pg_engine, "w4r-today", now)  # a campaign running today
+    case = add_case(pg_engine, settings, campaign_id=campaign)
     add_supporters(pg_engine, [case], [f"w{i}@example.net" for i in range(7)])
     add_wave(
         pg_engine,
         settings,
+        campaign_id=campaign,
         starts_at=now - timedelta(minutes=5),
         days=1,
         window=(datetime.min.time(), datetime.min.time()),

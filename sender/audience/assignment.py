@@ -45,9 +45,10 @@ from itertools import chain, cycle, repeat
 from operator import itemgetter
 
 from sqlalchemy import Connection, Engine, Exists, delete, exists, func, select
+from sqlalchemy.orm import Session
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
-from sender.campaign.campaigns import DEFAULT_SLUG
+from sender.campaign.campaigns import require_open, resolve_campaign
 from sender.core.errors import InvalidInput
 from sender.core.models import Assignment, Base, Campaign, Case, Supporter, utcnow
 from sender.core.vocabulary import CaseStatus, SupporterStatus
@@ -280,14 +281,12 @@ class _CampaignCase:
     excluded: frozenset[str]
 
 
-def _campaign_cases(connection: Connection, campaign_slug: str) -> list[_CampaignCase]:
+def _campaign_cases(connection: Connection, campaign_slug: str | None) -> list[_CampaignCase]:
+    with Session(bind=connection) as session:
+        campaign_id = require_open(resolve_campaign(session, campaign_slug)).id
     # FOR UPDATE on the campaign row: two `campaign assign` runs at once would
     # otherwise both see the same supporters as unassigned.
-    campaign_id = connection.scalar(
-        select(Campaign.id).where(Campaign.slug == campaign_slug).with_for_update()
-    )
-    if campaign_id is None:
-        raise InvalidInput(f"no campaign {campaign_slug!r}: run `campaign cases load FILE` first")
+    connection.execute(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update())
     query = (
         select(Case.id, Case.slug, Case.person, Case.status, Case.excluded_countries)
         .where(Case.campaign_id == campaign_id)
@@ -432,7 +431,7 @@ def assign(
     cases_per_supporter: int = 1,
     seed: int = 0,
     reassign: bool = False,
-    campaign_slug: str = DEFAULT_SLUG,
+    campaign_slug: str | None = None,
     bulk: BulkThresholds = BULK,
 ) -> AssignReport:
     """Assign cases to supporters who have none yet (all of them with `reassign`)."""
@@ -446,7 +445,10 @@ def assign(
         all_ids = [case.id for case in cases]
         active = [case for case in cases if case.status == CaseStatus.ACTIVE]
         if not active:
-            raise InvalidInput(f"campaign {campaign_slug!r} has no active case to assign")
+            raise InvalidInput(
+                "the campaign has no active case to assign: load its cases with"
+                " `campaign campaigns create DIR` or `campaign cases load FILE`"
+            )
         replaced = _remove_assignments(connection, all_ids, bulk.truncate_from) if reassign else 0
         # The campaign row is locked (FOR UPDATE), so nobody else changes its
         # assignments meanwhile: the counts after writing are known without a query.

@@ -1,6 +1,6 @@
 """Cases: the people and groups supporters write for, loaded from a YAML file.
 
-The file (see `audiences/cases-2020.yaml`) is checked as a whole before the
+The file (see `audiences/w4r-2020/cases.yaml`) is checked as a whole before the
 database is touched, so a mistake in one case never leaves half a file loaded.
 Loading is idempotent: a case is matched by its slug within the campaign,
 updated when the file changed it, and never deleted when the file leaves it
@@ -20,8 +20,7 @@ from babel import Locale
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from sender.campaign.campaigns import DEFAULT_SLUG, ensure_campaign
-from sender.core.config import Settings, get_settings
+from sender.campaign.campaigns import require_open, resolve_campaign
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
 from sender.core.models import Campaign, Case
@@ -249,35 +248,36 @@ def _changed(case: Case, values: dict[str, Any]) -> bool:
     return any(getattr(case, name) != value for name, value in values.items())
 
 
-def load_cases(
-    engine: Engine,
-    path: Path,
-    campaign_slug: str = DEFAULT_SLUG,
-    settings: Settings | None = None,
-) -> LoadReport:
+def load_cases(engine: Engine, path: Path, campaign_slug: str | None = None) -> LoadReport:
     """Create or update the file's cases in one transaction; report what changed."""
     case_file = read_cases(path)
+    with session_scope(engine) as session:
+        campaign = require_open(resolve_campaign(session, campaign_slug))
+        return store_cases(session, campaign, case_file)
+
+
+def store_cases(session: Session, campaign: Campaign, case_file: CaseFile) -> LoadReport:
+    """The file's cases into the campaign, inside the caller's transaction."""
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
-    with session_scope(engine) as session:
-        campaign = ensure_campaign(session, settings or get_settings(), campaign_slug)
-        existing = {
-            case.slug: case
-            for case in session.scalars(select(Case).where(Case.campaign_id == campaign.id))
-        }
-        for definition in case_file.cases:
-            values = definition.row_values()
-            case = existing.get(definition.slug)
-            if case is None:
-                session.add(Case(campaign_id=campaign.id, slug=definition.slug, **values))
-                created.append(definition.slug)
-            elif _changed(case, values):
-                for name, value in values.items():
-                    setattr(case, name, value)
-                updated.append(definition.slug)
-            else:
-                unchanged.append(definition.slug)
+    existing = {
+        case.slug: case
+        for case in session.scalars(select(Case).where(Case.campaign_id == campaign.id))
+    }
+    for definition in case_file.cases:
+        values = definition.row_values()
+        case = existing.get(definition.slug)
+        if case is None:
+            session.add(Case(campaign_id=campaign.id, slug=definition.slug, **values))
+            created.append(definition.slug)
+        elif _changed(case, values):
+            for name, value in values.items():
+                setattr(case, name, value)
+            updated.append(definition.slug)
+        else:
+            unchanged.append(definition.slug)
+    session.flush()
     in_file = {definition.slug for definition in case_file.cases}
     return LoadReport(
         created=tuple(created),
@@ -300,34 +300,26 @@ def _summary(case: Case) -> CaseSummary:
     )
 
 
-def _campaign_id(engine: Engine, campaign_slug: str) -> int | None:
+def list_cases(engine: Engine, campaign_slug: str | None = None) -> tuple[CaseSummary, ...]:
     with session_scope(engine) as session:
-        return session.scalar(select(Campaign.id).where(Campaign.slug == campaign_slug))
-
-
-def list_cases(engine: Engine, campaign_slug: str = DEFAULT_SLUG) -> tuple[CaseSummary, ...]:
-    campaign_id = _campaign_id(engine, campaign_slug)
-    with session_scope(engine) as session:
+        campaign = resolve_campaign(session, campaign_slug)
         cases = session.scalars(
-            select(Case).where(Case.campaign_id == campaign_id).order_by(Case.id)
+            select(Case).where(Case.campaign_id == campaign.id).order_by(Case.id)
         )
         return tuple(_summary(case) for case in cases)
 
 
-def case_by_slug(session: Session, slug: str, campaign_slug: str = DEFAULT_SLUG) -> Case:
+def case_by_slug(session: Session, slug: str, campaign_slug: str | None = None) -> Case:
     """The one lookup of a case by slug: slugs are unique within a campaign only."""
-    case = session.scalar(
-        select(Case)
-        .join(Campaign, Campaign.id == Case.campaign_id)
-        .where(Campaign.slug == campaign_slug, Case.slug == slug)
-    )
+    campaign = resolve_campaign(session, campaign_slug)
+    case = session.scalar(select(Case).where(Case.campaign_id == campaign.id, Case.slug == slug))
     if case is None:
-        raise NotFound(f"no case with slug {slug!r} in campaign {campaign_slug!r}")
+        raise NotFound(f"no case with slug {slug!r} in campaign {campaign.slug!r}")
     return case
 
 
 def set_case_status(
-    engine: Engine, slug: str, status: CaseStatus | str, campaign_slug: str = DEFAULT_SLUG
+    engine: Engine, slug: str, status: CaseStatus | str, campaign_slug: str | None = None
 ) -> CaseSummary:
     """Pause, resume or resolve a case: the kill switch, and the only way a status changes.
 
@@ -340,5 +332,6 @@ def set_case_status(
         )
     with session_scope(engine) as session:
         case = case_by_slug(session, slug, campaign_slug)
+        require_open(session.get_one(Campaign, case.campaign_id))
         case.status = str(CaseStatus(status))
         return _summary(case)

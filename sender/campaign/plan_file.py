@@ -27,8 +27,9 @@ class WaveSpec:
     audience: AudienceRule
     starts_at: datetime
     ends_at: datetime
-    window_start: time
-    window_end: time
+    # None: the campaign's send window (campaign.yaml: send_window).
+    window_start: time | None
+    window_end: time | None
     subjects: Mapping[str, str]
     preheaders: Mapping[str, str] = field(default_factory=dict)
     rate_per_hour: int | None = None
@@ -49,7 +50,7 @@ class _WaveModel(BaseModel):
     audience: AudienceRule | None = None
     start: datetime
     end: datetime
-    window: str = "09:00-11:00"
+    window: str | None = None
     subjects: dict[str, str] = Field(min_length=1)
     preheaders: dict[str, str] = Field(default_factory=dict)
     rate_per_hour: int | None = Field(default=None, gt=0)
@@ -97,7 +98,7 @@ def wave_spec(
     end: datetime,
     subjects: Mapping[str, str],
     audience: str | None = None,
-    window: str = "09:00-11:00",
+    window: str | None = None,
     preheaders: Mapping[str, str] | None = None,
     rate_per_hour: int | None = None,
     domain_rates: Mapping[str, int] | None = None,
@@ -157,7 +158,7 @@ def check_in_window(spec: WaveSpec, window_start: datetime, window_end: datetime
 
 
 def _spec(model: _WaveModel) -> WaveSpec:
-    window_start, window_end = parse_window(model.window)
+    window_start, window_end = parse_window(model.window) if model.window else (None, None)
     if model.end <= model.start:
         raise InvalidInput(f"wave {model.name!r} ends before it starts")
     return WaveSpec(

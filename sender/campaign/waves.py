@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from sender.campaign.campaigns import DEFAULT_SLUG, ensure_campaign
+from sender.campaign.campaigns import require_open, resolve_campaign
 from sender.campaign.plan_file import Plan, WaveSpec, check_in_window
 from sender.core.config import Settings
 from sender.core.db import session_scope
@@ -49,74 +49,83 @@ class ApplyResult:
 # --- declaring waves ----------------------------------------------------------
 
 
-def apply_plan(engine: Engine, settings: Settings, plan: Plan) -> ApplyResult:
-    """Create or update the plan's waves; all or nothing, idempotent."""
+def apply_plan(engine: Engine, plan: Plan, campaign: str | None = None) -> ApplyResult:
+    """Create or update the plan's waves; all or nothing, idempotent.
+
+    The campaign is the one named by the plan, else `campaign`, else the only open one.
+    """
+    with session_scope(engine) as session:
+        target = require_open(resolve_campaign(session, plan.campaign or campaign))
+        if plan.campaign and campaign and plan.campaign != campaign:
+            raise InvalidInput(f"the plan is for campaign {plan.campaign!r}, not {campaign!r}")
+        return store_plan(session, target, plan)
+
+
+def store_plan(session: Session, campaign: Campaign, plan: Plan) -> ApplyResult:
+    """The plan's waves into the campaign, inside the caller's transaction."""
     created: list[str] = []
     updated: list[str] = []
     unchanged: list[str] = []
     kept: list[str] = []
-    with session_scope(engine) as session:
-        campaign = _campaign(session, settings, plan.campaign)
-        for spec in plan.waves:
-            check_in_window(spec, campaign.window_start, campaign.window_end)
-        existing = {w.name: w for w in repo.waves_of(session, campaign.id)}
-        for spec in plan.waves:
-            wave = existing.get(spec.name)
-            if wave is None:
-                session.add(_new_wave(campaign, spec))
-                created.append(spec.name)
-            elif wave.status != WaveStatus.DRAFT:
-                (unchanged if _same(wave, spec) else kept).append(spec.name)
-            elif _same(wave, spec):
-                unchanged.append(spec.name)
-            else:
-                _copy(spec, wave)
-                updated.append(spec.name)
+    for spec in plan.waves:
+        check_in_window(spec, campaign.window_start, campaign.window_end)
+    existing = {w.name: w for w in repo.waves_of(session, campaign.id)}
+    for spec in plan.waves:
+        wave = existing.get(spec.name)
+        if wave is None:
+            session.add(_new_wave(campaign, spec))
+            created.append(spec.name)
+        elif wave.status != WaveStatus.DRAFT:
+            (unchanged if _same(wave, spec, campaign) else kept).append(spec.name)
+        elif _same(wave, spec, campaign):
+            unchanged.append(spec.name)
+        else:
+            _copy(spec, wave, campaign)
+            updated.append(spec.name)
+    session.flush()
     return ApplyResult(tuple(created), tuple(updated), tuple(unchanged), tuple(kept))
 
 
-def create_wave(engine: Engine, settings: Settings, spec: WaveSpec) -> None:
+def create_wave(engine: Engine, spec: WaveSpec, campaign: str | None = None) -> None:
     with session_scope(engine) as session:
-        campaign = ensure_campaign(session, settings)
-        check_in_window(spec, campaign.window_start, campaign.window_end)
-        if any(w.name == spec.name for w in repo.waves_of(session, campaign.id)):
-            raise InvalidInput(f"a wave named {spec.name!r} exists already")
-        session.add(_new_wave(campaign, spec))
-
-
-def _campaign(session: Session, settings: Settings, slug: str | None) -> Campaign:
-    if slug in (None, DEFAULT_SLUG):
-        return ensure_campaign(session, settings)
-    return repo.campaign_by_slug(session, slug)
+        target = require_open(resolve_campaign(session, campaign))
+        check_in_window(spec, target.window_start, target.window_end)
+        if any(w.name == spec.name for w in repo.waves_of(session, target.id)):
+            raise InvalidInput(f"a wave named {spec.name!r} exists already in {target.slug}")
+        session.add(_new_wave(target, spec))
 
 
 def _new_wave(campaign: Campaign, spec: WaveSpec) -> Wave:
     wave = Wave(campaign_id=campaign.id, name=spec.name, status=WaveStatus.DRAFT)
-    _copy(spec, wave)
+    _copy(spec, wave, campaign)
     return wave
 
 
-def _copy(spec: WaveSpec, wave: Wave) -> None:
+def _local_window(spec: WaveSpec, campaign: Campaign) -> tuple[time, time]:
+    if spec.window_start is None or spec.window_end is None:
+        return campaign.local_window_start, campaign.local_window_end
+    return spec.window_start, spec.window_end
+
+
+def _copy(spec: WaveSpec, wave: Wave, campaign: Campaign) -> None:
     wave.kind = spec.kind
     wave.audience = spec.audience
     wave.starts_at = spec.starts_at
     wave.ends_at = spec.ends_at
-    wave.local_window_start = spec.window_start
-    wave.local_window_end = spec.window_end
+    wave.local_window_start, wave.local_window_end = _local_window(spec, campaign)
     wave.subjects = dict(spec.subjects)
     wave.preheaders = dict(spec.preheaders)
     wave.rate_per_hour = spec.rate_per_hour
     wave.domain_rates = dict(spec.domain_rates)
 
 
-def _same(wave: Wave, spec: WaveSpec) -> bool:
+def _same(wave: Wave, spec: WaveSpec, campaign: Campaign) -> bool:
     return (
         wave.kind == spec.kind
         and wave.audience == spec.audience
         and wave.starts_at == spec.starts_at
         and wave.ends_at == spec.ends_at
-        and wave.local_window_start == spec.window_start
-        and wave.local_window_end == spec.window_end
+        and (wave.local_window_start, wave.local_window_end) == _local_window(spec, campaign)
         and wave.subjects == dict(spec.subjects)
         and (wave.preheaders or {}) == dict(spec.preheaders)
         and wave.rate_per_hour == spec.rate_per_hour
@@ -130,16 +139,20 @@ Checker = Callable[[Engine, Settings], Sequence[object]]
 
 
 def launch(
-    engine: Engine, settings: Settings, name: str, now: datetime, check: Checker | None = None
+    engine: Engine,
+    settings: Settings,
+    name: str,
+    now: datetime,
+    check: Checker | None = None,
+    campaign: str | None = None,
 ) -> str:
     """draft → scheduled once the templates render; a second launch changes nothing."""
     with session_scope(engine) as session:
-        wave = _wave(session, settings, name)
+        wave = _wave(session, name, campaign)
         if wave.status != WaveStatus.DRAFT:
             return f"wave {name} is already {wave.status}; nothing changed"
-        campaign = session.get(Campaign, wave.campaign_id)
-        assert campaign is not None
-        if now >= min(wave.ends_at, campaign.window_end):
+        window_end = session.get_one(Campaign, wave.campaign_id).window_end
+        if now >= min(wave.ends_at, window_end):
             repo.move_wave(session, wave.id, [WaveStatus.DRAFT], WaveStatus.MISSED, _late(wave))
             session.commit()
             raise LaunchRefused(f"wave {name} not launched: {_late(wave)}")
@@ -148,7 +161,7 @@ def launch(
         listed = "; ".join(str(p) for p in problems[:5])
         raise LaunchRefused(f"wave {name} not launched, templates have problems: {listed}")
     with session_scope(engine) as session:
-        wave = _wave(session, settings, name)
+        wave = _wave(session, name, campaign)
         moved = repo.move_wave(
             session, wave.id, [WaveStatus.DRAFT], WaveStatus.SCHEDULED, launched_at=now
         )
@@ -165,9 +178,11 @@ def _late(wave: Wave) -> str:
     return f"its end ({wave.ends_at:%Y-%m-%d %H:%M} UTC) passed before it could start"
 
 
-def pause(engine: Engine, settings: Settings, name: str, reason: str = "paused by staff") -> str:
+def pause(
+    engine: Engine, name: str, reason: str = "paused by staff", campaign: str | None = None
+) -> str:
     with session_scope(engine) as session:
-        wave = _wave(session, settings, name)
+        wave = _wave(session, name, campaign)
         moved = repo.move_wave(session, wave.id, PAUSABLE, WaveStatus.PAUSED, reason)
     return f"wave {name} paused" if moved else f"wave {name} is {wave.status}; nothing changed"
 
@@ -224,9 +239,9 @@ def _note_reactivation(session: Session, notice: AccountNotice) -> Iterable[str]
         yield f"wave {wave.name}: {note}"
 
 
-def resume(engine: Engine, settings: Settings, name: str, now: datetime) -> str:
+def resume(engine: Engine, name: str, now: datetime, campaign: str | None = None) -> str:
     with session_scope(engine) as session:
-        wave = _wave(session, settings, name)
+        wave = _wave(session, name, campaign)
         if wave.status != WaveStatus.PAUSED:
             return f"wave {name} is {wave.status}; nothing changed"
         if wave.planned_at is None and now >= wave.ends_at:
@@ -240,18 +255,25 @@ def resume(engine: Engine, settings: Settings, name: str, now: datetime) -> str:
     return f"wave {name} resumed ({back}{resent})"
 
 
-def cancel(engine: Engine, settings: Settings, name: str) -> str:
+def cancel(engine: Engine, name: str, campaign: str | None = None) -> str:
     with session_scope(engine) as session:
-        wave = _wave(session, settings, name)
-        if not repo.move_wave(session, wave.id, UNFINISHED, WaveStatus.CANCELLED, "cancelled"):
+        wave = _wave(session, name, campaign)
+        batches = cancel_wave(session, wave, "cancelled")
+        if batches is None:
             return f"wave {name} is {wave.status}; nothing changed"
-        batches = repo.cancel_wave_batches(session, wave.id)
     return f"wave {name} cancelled ({batches} unsent batches dropped)"
 
 
-def retry_failed(engine: Engine, settings: Settings, name: str) -> int:
+def cancel_wave(session: Session, wave: Wave, reason: str) -> int | None:
+    """Stop an unfinished wave and drop its unsent batches; None if it was finished."""
+    if not repo.move_wave(session, wave.id, UNFINISHED, WaveStatus.CANCELLED, reason):
+        return None
+    return repo.cancel_wave_batches(session, wave.id)
+
+
+def retry_failed(engine: Engine, name: str, campaign: str | None = None) -> int:
     with session_scope(engine) as session:
-        wave = _wave(session, settings, name)
+        wave = _wave(session, name, campaign)
         count = repo.retry_failed(session, wave.id)
         if count:
             repo.move_wave(
@@ -260,5 +282,6 @@ def retry_failed(engine: Engine, settings: Settings, name: str) -> int:
     return count
 
 
-def _wave(session: Session, settings: Settings, name: str) -> Wave:
-    return repo.wave_by_name(session, ensure_campaign(session, settings).id, name)
+def _wave(session: Session, name: str, campaign: str | None) -> Wave:
+    """A wave of an open campaign: a closed campaign's waves take no more commands."""
+    return repo.wave_by_name(session, require_open(resolve_campaign(session, campaign)).id, name)

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from sender.cli import assign as assign_cli
+from sender.cli import campaigns as campaigns_cli
 from sender.cli import case_control as case_control_cli
 from sender.cli import cases as cases_cli
 from sender.cli import db as db_cli
@@ -30,6 +31,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.command("init", help=campaigns_cli.INIT_HELP)(campaigns_cli.init_command)
+app.add_typer(campaigns_cli.app, name="campaigns")
 app.add_typer(db_cli.app, name="db")
 app.command("demo", help=demo_cli.HELP)(demo_cli.demo_command)
 app.add_typer(wave_cli.app, name="wave")

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from sender.audience.assignment import AssignReport, Strategy, assign
-from sender.cli.common import console, open_database
+from sender.cli.common import CampaignOption, console, open_database
 
 HELP = """Assign cases to supporters who have none yet (every supporter not forgotten).
 
@@ -36,8 +36,11 @@ def assign_command(
             "--reassign", help="Delete the campaign's assignments and assign everyone again"
         ),
     ] = False,
+    campaign: CampaignOption = None,
 ) -> None:
-    report = assign(open_database(), strategy, cases_per_supporter, seed, reassign)
+    report = assign(
+        open_database(), strategy, cases_per_supporter, seed, reassign, campaign_slug=campaign
+    )
     console.print(_table(report))
     console.print(
         f"{report.assignments_created} assignments created for "

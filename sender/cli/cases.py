@@ -12,17 +12,20 @@ import typer
 from rich.table import Column, Table
 
 from sender.campaign.cases import list_cases, load_cases
-from sender.cli.common import console, open_database
+from sender.cli.common import CampaignOption, console, open_database
 
 app = typer.Typer(help="Cases supporters write for.", no_args_is_help=True)
 
 
 @app.command()
 def load(
-    path: Annotated[Path, typer.Argument(help="A cases YAML file, e.g. audiences/cases-2020.yaml")],
+    path: Annotated[
+        Path, typer.Argument(help="A cases YAML file, e.g. audiences/w4r-2020/cases.yaml")
+    ],
+    campaign: CampaignOption = None,
 ) -> None:
     """Create or update the file's cases (safe to run again; nothing is deleted)."""
-    report = load_cases(open_database(), path)
+    report = load_cases(open_database(), path, campaign)
     table = Table("outcome", "cases", title=f"cases from {path}")
     for label, slugs in (
         ("created", report.created),
@@ -37,9 +40,9 @@ def load(
 
 
 @app.command("list")
-def list_() -> None:
+def list_(campaign: CampaignOption = None) -> None:
     """Show every case with its status, languages and exclusions."""
-    cases = list_cases(open_database())
+    cases = list_cases(open_database(), campaign)
     # Staff copy slugs into other commands: never wrap or cut them.
     slug = Column("slug", no_wrap=True, min_width=max((len(c.slug) for c in cases), default=4))
     table = Table(slug, "person", "country", "status", "languages", "excluded", "action page")

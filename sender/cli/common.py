@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
 from sender.core import db
 from sender.core.config import Settings, get_settings
+
+# Every command that acts on one campaign takes this; without it, the command
+# uses the only open campaign or names the open ones (sender.campaign.campaigns).
+CampaignOption = Annotated[
+    str | None,
+    typer.Option(
+        "--campaign",
+        envvar="CAMPAIGN",
+        metavar="SLUG",
+        help="The campaign (default: the only open one).",
+    ),
+]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -18,6 +33,14 @@ def open_database(settings: Settings | None = None) -> Engine:
     engine = db.get_engine((settings or get_settings()).database_url)
     db.ensure_schema(engine)
     return engine
+
+
+def campaign_slug(engine: Engine, campaign: str | None) -> str:
+    """The slug of the campaign a command acts on (see CampaignOption)."""
+    from sender.campaign.campaigns import resolve_campaign
+
+    with db.session_scope(engine) as session:
+        return resolve_campaign(session, campaign).slug
 
 
 def fitted_tables(

@@ -9,19 +9,18 @@ import typer
 
 from sender.campaign.plan_file import load_plan
 from sender.campaign.waves import apply_plan
-from sender.cli.common import console, open_database
-from sender.core.config import get_settings
+from sender.cli.common import CampaignOption, console, open_database
 
 app = typer.Typer(help="The campaign plan (waves in a YAML file).", no_args_is_help=True)
 
 
 @app.command()
 def apply(
-    file: Annotated[Path, typer.Argument(help="plan YAML, e.g. audiences/plan-2020.yaml")],
+    file: Annotated[Path, typer.Argument(help="plan YAML, e.g. audiences/w4r-2020/plan.yaml")],
+    campaign: CampaignOption = None,
 ) -> None:
     """Create or update the plan's waves; running it again changes nothing."""
-    settings = get_settings()
-    result = apply_plan(open_database(settings), settings, load_plan(file))
+    result = apply_plan(open_database(), load_plan(file), campaign)
     for label, names in (
         ("created", result.created),
         ("updated", result.updated),

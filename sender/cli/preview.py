@@ -9,7 +9,7 @@ import typer
 from sqlalchemy import select
 
 from sender.campaign.cases import case_by_slug
-from sender.cli.common import console, open_database
+from sender.cli.common import CampaignOption, console, open_database
 from sender.core import db
 from sender.core.addresses import normalise_email
 from sender.core.config import Settings, get_settings
@@ -38,6 +38,7 @@ def preview_command(
     templates_dir: Annotated[
         Path | None, typer.Option("--templates-dir", help="Use templates from this folder.")
     ] = None,
+    campaign: CampaignOption = None,
 ) -> None:
     settings = get_settings()
     if templates_dir is not None:
@@ -48,7 +49,7 @@ def preview_command(
             return
         if case is None:
             raise InvalidInput("give --case SLUG (or --all)")
-        result = _preview_one(settings, case, lang, kind, supporter)
+        result = _preview_one(settings, case, lang, kind, supporter, campaign)
         _write(result, out / f"{case}-{lang}-{kind.value}", png)
     except CampaignError as error:
         console.print(f"[bold red]error:[/] {error}")
@@ -66,11 +67,16 @@ def _check_every(settings: Settings) -> None:
 
 
 def _preview_one(
-    settings: Settings, slug: str, language: str, kind: WaveKind, email: str | None
+    settings: Settings,
+    slug: str,
+    language: str,
+    kind: WaveKind,
+    email: str | None,
+    campaign: str | None,
 ) -> Preview:
     engine = open_database(settings)
     with db.session_scope(engine) as session:
-        row = case_by_slug(session, slug)
+        row = case_by_slug(session, slug, campaign)
         content = CaseContent.from_row(row)
         identity = sender_identity(settings, session.get(Campaign, row.campaign_id))
         who = None

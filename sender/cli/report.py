@@ -10,8 +10,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from sender.cli.common import console, err_console, fitted_tables, open_database
+from sender.cli.common import (
+    CampaignOption,
+    campaign_slug,
+    console,
+    err_console,
+    fitted_tables,
+    open_database,
+)
 from sender.core.csvsafe import to_csv
+from sender.report.campaigns import compare_campaigns
 from sender.report.charts import write_chart
 from sender.report.totals import Dimension, build_report
 
@@ -30,8 +38,19 @@ def report_command(
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Also write a PNG bar chart here.")
     ] = None,
+    campaign: CampaignOption = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            "--compare", metavar="A,B", help="Campaigns side by side, e.g. w4r-2020,w4r-2026."
+        ),
+    ] = None,
 ) -> None:
-    report = build_report(open_database(), by)
+    engine = open_database()
+    if compare is not None:
+        _print_comparison(compare_campaigns(engine, _slugs(compare), by), format)
+        return
+    report = build_report(engine, by, campaign_slug(engine, campaign))
     if format is Format.JSON:
         typer.echo(json.dumps(report, indent=2))
     elif format is Format.CSV:
@@ -42,6 +61,10 @@ def report_command(
             tables += _bounce_tables(report)
         for table in tables:
             console.print(table)
+        if report.get("unattributed"):
+            counts = report["unattributed"]["counts"]
+            figures = ", ".join(f"{v} {k}" for k, v in counts.items() if v and k != "action_rate")
+            console.print(f"not attributable to any campaign (kept out of the totals): {figures}")
     if chart is not None:
         write_chart(report, chart)
         # stderr: stdout may be CSV or JSON piped elsewhere
@@ -87,3 +110,38 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     return f"{value:.1%}" if isinstance(value, float) else f"{value:,}"
+
+
+def _slugs(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _print_comparison(comparison: dict[str, Any], format: Format) -> None:
+    if format is Format.JSON:
+        typer.echo(json.dumps(comparison, indent=2))
+        return
+    slugs, metrics = comparison["campaigns"], comparison["metrics"]
+    if format is Format.CSV:
+        header = [comparison["by"], *(f"{slug} {m}" for slug in slugs for m in metrics)]
+        cells = [(row["key"], row["campaigns"]) for row in comparison["rows"]]
+        cells.append(("all", comparison["totals"]))
+        rows = [[key, *(_compared(c[s], m) for s in slugs for m in metrics)] for key, c in cells]
+        typer.echo(to_csv(header, rows), nl=False)
+        return
+    # A table per figure, the campaigns side by side: it fits 80 columns and
+    # reads as a comparison, where one wide table per campaign would not.
+    for metric in metrics:
+        table = Table(comparison["by"], *slugs, title=f"{metric}, year over year")
+        for row in comparison["rows"]:
+            table.add_row(row["key"], *(_compared(row["campaigns"][s], metric) for s in slugs))
+        table.add_row("all", *(_compared(comparison["totals"][s], metric) for s in slugs))
+        console.print(table)
+
+
+def _compared(cells: dict[str, Any] | None, metric: str) -> str:
+    if cells is None:
+        return "-"
+    value = cells[metric]
+    if metric == "action_rate":
+        return "-" if value is None else f"{value:.1%}"
+    return str(value)

@@ -13,10 +13,15 @@ from typing import Annotated
 import typer
 
 from sender.campaign import waves
-from sender.campaign.campaigns import DEFAULT_SLUG
 from sender.campaign.plan_file import wave_spec
 from sender.celery_app import TICK_TASK
-from sender.cli.common import console, open_database
+from sender.cli.common import (
+    CampaignOption,
+    campaign_slug,
+    console,
+    fitted_tables,
+    open_database,
+)
 from sender.core.clock import MovableClock
 from sender.core.config import get_settings
 from sender.core.db import session_scope
@@ -67,11 +72,14 @@ def create(
     audience: Annotated[
         str | None, typer.Option(help="all_assigned, not_acted, opened_not_acted")
     ] = None,
-    window: Annotated[str, typer.Option(help="local send window HH:MM-HH:MM")] = "09:00-11:00",
+    window: Annotated[
+        str | None,
+        typer.Option(help="local send window HH:MM-HH:MM (default: the campaign's)"),
+    ] = None,
     rate: Annotated[int | None, typer.Option(help="messages per hour")] = None,
+    campaign: CampaignOption = None,
 ) -> None:
     """Declare one wave (a draft until launched)."""
-    settings = get_settings()
     spec = wave_spec(
         name=name,
         kind=kind,
@@ -82,70 +90,76 @@ def create(
         window=window,
         rate_per_hour=rate,
     )
-    waves.create_wave(open_database(settings), settings, spec)
+    waves.create_wave(open_database(), spec, campaign)
     console.print(f"wave {name} created (draft)")
 
 
 @app.command("list")
-def list_waves() -> None:
+def list_waves(campaign: CampaignOption = None) -> None:
     """Every wave with its state and message counts."""
-    from sender.campaign.campaigns import ensure_campaign
+    from rich.markup import escape
+
+    from sender.campaign.campaigns import resolve_campaign
     from sender.ops.status import MessageCounts, message_counts
     from sender.send import store as repo
 
-    settings = get_settings()
-    with session_scope(open_database(settings)) as session:
-        all_waves = repo.waves_of(session, ensure_campaign(session, settings).id)
+    with session_scope(open_database()) as session:
+        target = resolve_campaign(session, campaign)
+        slug = target.slug
+        all_waves = repo.waves_of(session, target.id)
         counts = message_counts(session, [w.id for w in all_waves])
     if not all_waves:
         console.print("no waves yet: `campaign plan apply FILE` or `campaign wave create`")
+        return
+    headers = ["wave", "kind", "status", "starts (UTC)", "planned", "sent", "skipped", "failed"]
+    rows = []
     for w in all_waves:
         c = counts.get(w.id, MessageCounts())
-        console.print(
-            f"{w.name}  [{w.kind}]  {w.status}  starts {w.starts_at:%Y-%m-%d %H:%M} UTC  "
-            f"planned {c.planned}, sent {c.sent}, skipped {c.skipped}, failed {c.failed}"
+        rows.append(
+            [w.name, w.kind, w.status, f"{w.starts_at:%Y-%m-%d %H:%M}"]
+            + [f"{n:,}" for n in (c.planned, c.sent, c.skipped, c.failed)]
         )
+    for table in fitted_tables(f"Waves of {slug}", headers, rows):
+        console.print(table)
+    for w in all_waves:
         if w.status_reason:
-            console.print(f"    {w.status_reason}")
+            console.print(f"{escape(w.name)}: {escape(w.status_reason)}")
 
 
 @app.command()
-def launch(name: str, now: NowOption = None) -> None:
+def launch(name: str, now: NowOption = None, campaign: CampaignOption = None) -> None:
     """Check every template, then schedule the wave (it starts on its own)."""
     settings = get_settings()
     engine = open_database(settings)
     at = parse_instant(now)
-    console.print(waves.launch(engine, settings, name, at))
+    console.print(waves.launch(engine, settings, name, at, campaign=campaign))
     _kick(at)
 
 
 @app.command()
-def pause(name: str) -> None:
+def pause(name: str, campaign: CampaignOption = None) -> None:
     """Stop sending at once; batches in flight finish, the rest wait."""
-    settings = get_settings()
-    console.print(waves.pause(open_database(settings), settings, name))
+    console.print(waves.pause(open_database(), name, campaign=campaign))
 
 
 @app.command()
-def resume(name: str, now: NowOption = None) -> None:
-    settings = get_settings()
+def resume(name: str, now: NowOption = None, campaign: CampaignOption = None) -> None:
+    """Go on sending a paused wave."""
     at = parse_instant(now)
-    console.print(waves.resume(open_database(settings), settings, name, at))
+    console.print(waves.resume(open_database(), name, at, campaign))
     _kick(at)
 
 
 @app.command()
-def cancel(name: str) -> None:
+def cancel(name: str, campaign: CampaignOption = None) -> None:
     """Drop every unsent batch of the wave for good."""
-    settings = get_settings()
-    console.print(waves.cancel(open_database(settings), settings, name))
+    console.print(waves.cancel(open_database(), name, campaign))
 
 
 @app.command("retry-failed")
-def retry_failed(name: str, now: NowOption = None) -> None:
+def retry_failed(name: str, now: NowOption = None, campaign: CampaignOption = None) -> None:
     """Queue the batches the provider refused again (after fixing the cause)."""
-    settings = get_settings()
-    count = waves.retry_failed(open_database(settings), settings, name)
+    count = waves.retry_failed(open_database(), name, campaign)
     console.print(f"wave {name}: {count} failed batches queued again")
     if count:
         _kick(parse_instant(now))
@@ -155,13 +169,15 @@ def retry_failed(name: str, now: NowOption = None) -> None:
 def proof(
     name: str,
     to: Annotated[list[str], typer.Option("--to", help="staff address, repeatable")],
+    campaign: CampaignOption = None,
 ) -> None:
     """Send every variant of the wave to staff only; nothing is recorded as sent."""
     from sender.send.proofs import send_proofs
 
     settings = get_settings()
     engine = open_database(settings)
-    sent = send_proofs(engine, settings, DEFAULT_SLUG, name, to, transport_for(settings))
+    slug = campaign_slug(engine, campaign)
+    sent = send_proofs(engine, settings, slug, name, to, transport_for(settings))
     for item in sent:
         console.print(f"proof {item.case}/{item.language} → {', '.join(item.to)}")
     console.print(f"{len(sent)} variants sent to staff")

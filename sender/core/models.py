@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from sender.core.vocabulary import (
     BatchStatus,
+    CampaignStatus,
     CaseStatus,
     MessageStatus,
     ReplyStatus,
@@ -99,7 +100,20 @@ class Campaign(Base):
     from_email: Mapped[str] = mapped_column(String(320))
     from_name: Mapped[str] = mapped_column(String(200))
     brand: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The rest comes from the campaign folder's campaign.yaml (sender.campaign.folder).
+    status: Mapped[str] = mapped_column(String(16), default=CampaignStatus.OPEN)
+    closed_at: Mapped[datetime | None]
+    languages: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # None: the installation's INBOUND_DOMAIN.
+    reply_domain: Mapped[str | None] = mapped_column(String(253))
+    local_window_start: Mapped[time] = mapped_column(Time, default=time(9, 0))
+    local_window_end: Mapped[time] = mapped_column(Time, default=time(11, 0))
+    # None: the installation's FREQUENCY_CAP_HOURS. The cap counts every campaign's mail.
+    frequency_cap_hours: Mapped[int | None] = mapped_column(Integer)
+    # Email kinds beyond the built-in ones: {name: {...}} (sender.campaign.kinds).
+    kinds: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Case(Base):

@@ -24,6 +24,11 @@ class SupporterStatus(StrEnum):
     FORGOTTEN = "forgotten"
 
 
+class CampaignStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # everything stopped; read-only from then on
+
+
 class CaseStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"

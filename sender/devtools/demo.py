@@ -25,9 +25,10 @@ from sqlalchemy import Engine, select
 
 from sender.audience.assignment import AssignReport, Strategy, assign
 from sender.audience.importer import ImportReport, import_supporters
-from sender.campaign.cases import LoadReport, load_cases
-from sender.campaign.plan_file import load_plan
-from sender.campaign.waves import apply_plan, launch
+from sender.campaign.cases import LoadReport
+from sender.campaign.folder import read_folder
+from sender.campaign.registry import create_from_folder
+from sender.campaign.waves import launch
 from sender.core import db
 from sender.core.clock import MovableClock
 from sender.core.config import Settings, get_settings, reset_settings
@@ -51,8 +52,7 @@ from sender.send.wiring import default_sender
 from sender.web import create_app
 
 PROJECT = Path(__file__).resolve().parents[2]
-CASES_FILE = PROJECT / "audiences" / "cases-2020.yaml"
-PLAN_FILE = PROJECT / "audiences" / "plan-2020.yaml"
+CAMPAIGN_DIR = PROJECT / "audiences" / "w4r-2020"
 TICK = timedelta(hours=1)  # simulated time between scheduler ticks
 DEMO_KEY = "SG.demo-local-key"
 DEMO_INBOUND_SECRET = "demo-inbound-secret"  # noqa: S105 - local demo only
@@ -201,7 +201,8 @@ def load_audience(
     supporters: int,
     seed: int,
 ) -> tuple[LoadReport, ImportReport, AssignReport]:
-    cases = load_cases(engine, CASES_FILE)
+    # The campaign folder holds the cases and the plan: its waves wait as drafts.
+    cases = create_from_folder(engine, read_folder(CAMPAIGN_DIR)).cases
     write_crm_export(paths.crm_export, supporters, seed=seed, style="fr", messy=True)
     imported = import_supporters(
         engine, paths.crm_export, source="demo CRM export", errors_path=paths.rejected
@@ -373,7 +374,6 @@ def run_demo(
         cases, imported, assigned = load_audience(paths, engine, supporters, seed)
         narrator.step("Previewing every variant; writing one case in four languages")
         previews = write_previews(paths, engine, settings)
-        apply_plan(engine, settings, load_plan(PLAN_FILE))
         outcomes: list[WaveOutcome] = []
         with serving(create_app(), web_port):
             for wave in waves_in_order(engine):

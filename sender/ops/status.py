@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sender.core.db import session_scope
 from sender.core.errors import NotFound
 from sender.core.models import Batch, Campaign, Case, Message, Wave
-from sender.core.vocabulary import BatchStatus, MessageStatus, WaveStatus
+from sender.core.vocabulary import BatchStatus, CampaignStatus, MessageStatus, WaveStatus
 from sender.ops.metrics import WaveCount
 from sender.send.ratelimit import BucketLevel, RedisTokenBucket
 from sender.track.actions import PendingEvents, pending_events
@@ -282,12 +282,24 @@ class CampaignWaves:
 
 
 def campaign_waves(engine: Engine, now: datetime) -> tuple[CampaignWaves, ...]:
-    """Every campaign with the progress of every one of its waves, drafts included."""
+    """Every open campaign with the progress of each of its waves, drafts included.
+
+    A closed campaign sends nothing more; its report stays (`campaign report`).
+    """
     with session_scope(engine) as session:
         campaigns = session.execute(
-            select(Campaign.slug, Campaign.name).order_by(Campaign.id)
+            select(Campaign.slug, Campaign.name)
+            .where(Campaign.status == CampaignStatus.OPEN)
+            .order_by(Campaign.window_start, Campaign.id)
         ).all()
-        wave_ids = list(session.scalars(select(Wave.id).order_by(Wave.starts_at, Wave.id)))
+        wave_ids = list(
+            session.scalars(
+                select(Wave.id)
+                .join(Campaign, Campaign.id == Wave.campaign_id)
+                .where(Campaign.status == CampaignStatus.OPEN)
+                .order_by(Wave.starts_at, Wave.id)
+            )
+        )
     progress = wave_progress(engine, now, wave_ids)
     return tuple(
         CampaignWaves(slug, name, tuple(w for w in progress if w.campaign == slug))

@@ -23,6 +23,7 @@ from sender.core.errors import NotFound
 from sender.core.models import Batch, Campaign, Case, Message, Supporter, Wave
 from sender.core.vocabulary import (
     BatchStatus,
+    CampaignStatus,
     CaseStatus,
     MessageStatus,
     SupporterStatus,
@@ -30,7 +31,14 @@ from sender.core.vocabulary import (
 )
 from sender.render.renderer import CaseContent, RecipientData, WaveContent
 from sender.send.batch import BatchOutcome, CampaignIdentity, Ending, PreparedBatch, Settled
-from sender.send.eligibility import SkipReason, acted, excludes_actors, recently_mailed, suppressed
+from sender.send.eligibility import (
+    SkipReason,
+    acted,
+    campaign_cap,
+    excludes_actors,
+    recently_mailed,
+    suppressed,
+)
 from sender.send.store import cancel_batches, cancel_wave_batches, mark_sent, move_wave
 
 
@@ -221,6 +229,11 @@ class SqlSendStore:
                 return Settled(BatchOutcome.NOT_MINE)
             batch, wave, case_row, campaign = batch_with_context(session, batch_id)
             ids = (wave.id, case_row.id)
+            if campaign.status == CampaignStatus.CLOSED:
+                # Closing cancels every wave; a batch claimed meanwhile still never sends.
+                finish_batch(session, batch_id, send_key, BatchStatus.PENDING)
+                cancel_wave_batches(session, wave.id)
+                return Settled(BatchOutcome.HELD, *ids, detail="campaign closed")
             if wave.status != WaveStatus.SENDING or case_row.status != CaseStatus.ACTIVE:
                 finish_batch(session, batch_id, send_key, BatchStatus.PENDING)
                 if wave.status == WaveStatus.CANCELLED:
@@ -231,7 +244,8 @@ class SqlSendStore:
                 finish_batch(session, batch_id, send_key, BatchStatus.QUEUED)
                 cancel_batches(session, [batch_id], SkipReason.MISSED, "send window closed")
                 return Settled(BatchOutcome.EXPIRED, *ids)
-            going, skipped = recipients(session, batch, wave, now, self.frequency_cap)
+            cap = campaign_cap(campaign.frequency_cap_hours, self.frequency_cap)
+            going, skipped = recipients(session, batch, wave, now, cap)
             skip_messages(session, skipped)
             if not going:
                 record_accepted(session, batch_id, send_key, now, None)

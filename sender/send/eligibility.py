@@ -10,6 +10,7 @@ still qualify: active and, for reminders, not acted on yet.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -67,3 +68,8 @@ def recently_mailed(supporter: Any, wave_id: Any, since: Any) -> ColumnElement[b
         other.c.status == MessageStatus.SENT,
         other.c.sent_at > since,
     )
+
+
+def campaign_cap(campaign_hours: int | None, default: timedelta) -> timedelta:
+    """The campaign's frequency cap, else the installation's; it counts every campaign's mail."""
+    return default if campaign_hours is None else timedelta(hours=campaign_hours)

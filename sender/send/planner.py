@@ -57,6 +57,7 @@ from sender.core.vocabulary import (
 from sender.send.eligibility import (
     OPENING_KINDS,
     acted,
+    campaign_cap,
     excludes_actors,
     needs_open,
     recently_mailed,
@@ -406,7 +407,9 @@ def plan_wave(
             session,
             wave,
             now=now,
-            cap=timedelta(hours=settings.frequency_cap_hours),
+            cap=campaign_cap(
+                campaign.frequency_cap_hours, timedelta(hours=settings.frequency_cap_hours)
+            ),
             batch_size=settings.batch_size,
             default_language=_default_language(wave),
             bulk=bulk,

@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from werkzeug.wrappers import Response as BaseResponse
 
 from sender.campaign import waves
-from sender.campaign.campaigns import DEFAULT_SLUG
 from sender.core.clock import SystemClock
 from sender.core.config import Settings
 from sender.core.csvsafe import to_csv
@@ -25,8 +24,9 @@ from sender.core.errors import InvalidInput, NotFound
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
 from sender.report.activity import actions_per_case_day
+from sender.report.campaigns import open_campaign_reports
 from sender.report.lookup import look_up_suppression
-from sender.report.totals import Dimension, build_report
+from sender.report.totals import Dimension
 from sender.track.rejected_events import rejected_summary
 from sender.track.replies import ReviewItem, review_list
 from sender.web import context
@@ -53,15 +53,11 @@ def control_wave(
 ) -> str:
     """Pause, resume or cancel through the pipeline's own staff controls (sender.campaign.waves)."""
     wave = status.wave_named(engine, wave_id)
-    if wave.campaign != DEFAULT_SLUG:
-        raise InvalidInput(
-            f"wave {wave.name} belongs to campaign {wave.campaign}, not {DEFAULT_SLUG}"
-        )
     if action == "pause":
-        return waves.pause(engine, settings, wave.name)
+        return waves.pause(engine, wave.name, campaign=wave.campaign)
     if action == "resume":
-        return waves.resume(engine, settings, wave.name, now)
-    return waves.cancel(engine, settings, wave.name)
+        return waves.resume(engine, wave.name, now, wave.campaign)
+    return waves.cancel(engine, wave.name, wave.campaign)
 
 
 def _replies(limit: int | None) -> list[ReviewItem]:
@@ -162,12 +158,13 @@ def report_page() -> tuple[str, int]:
     if choice not in {d.value for d in Dimension}:
         choices = ", ".join(d.value for d in Dimension)
         return render_template(
-            "web/dashboard/report.html", report=None, problem=f"by must be one of {choices}"
+            "web/dashboard/report.html", reports=None, problem=f"by must be one of {choices}"
         ), 400
-    report = build_report(context.engine(), Dimension(choice))
+    reports = open_campaign_reports(context.engine(), Dimension(choice))
     return render_template(
         "web/dashboard/report.html",
-        report=report,
+        reports=reports,
+        by=choice,
         problem=None,
         dimensions=[d.value for d in Dimension],
     ), 200

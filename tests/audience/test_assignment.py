@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from campaign_fixtures import add_2020_campaign, add_campaign_now
 from sqlalchemy import Engine, insert, inspect, select
 from sqlalchemy.exc import IntegrityError
 
@@ -24,7 +25,8 @@ from sender.core.db import alembic_config, session_scope
 from sender.core.errors import InvalidInput
 from sender.core.models import Assignment, Case, Supporter
 
-CASES_FILE = Path(__file__).parents[2] / "audiences" / "cases-2020.yaml"
+OURS = "w4r-2020"
+CASES_FILE = Path(__file__).parents[2] / "audiences" / "w4r-2020" / "cases.yaml"
 COUNTRIES = ["US", "GB", "FR", "ES", "MX", "SA", "PK", "TR", "BI", "CO", None]
 
 
@@ -78,6 +80,7 @@ def excluded_by_slug(engine: Engine) -> dict[str, list[str]]:
 
 @pytest.fixture
 def cases(any_engine: Engine, env: pytest.MonkeyPatch) -> Engine:
+    add_2020_campaign(any_engine)
     load_cases(any_engine, CASES_FILE)
     return any_engine
 
@@ -173,12 +176,13 @@ def test_large_reassign_empties_only_its_own_campaign(cases: Engine, other_campa
     small = BulkThresholds(recheck_foreign_keys_from=10, truncate_from=10)
     add_supporters(cases, 1_000, preferences=("jani-silva", None))
     if other_campaign:
+        add_campaign_now(cases, "other", datetime(2026, 12, 3, tzinfo=UTC))
         load_cases(cases, CASES_FILE, campaign_slug="other")
         assign(cases, Strategy.BALANCED, campaign_slug="other", bulk=small)
-    first = assign(cases, Strategy.BALANCED, seed=5, bulk=small)
+    first = assign(cases, Strategy.BALANCED, seed=5, bulk=small, campaign_slug=OURS)
     fresh = sorted(assignments(cases))
-    assign(cases, Strategy.PREFERENCE, seed=6, reassign=True, bulk=small)
-    again = assign(cases, Strategy.BALANCED, seed=5, reassign=True, bulk=small)
+    assign(cases, Strategy.PREFERENCE, seed=6, reassign=True, bulk=small, campaign_slug=OURS)
+    again = assign(cases, Strategy.BALANCED, seed=5, reassign=True, bulk=small, campaign_slug=OURS)
     assert again.assignments_replaced == 1_000
     assert sorted(assignments(cases)) == fresh  # the other campaign's rows included
     assert again.cases == first.cases
@@ -236,7 +240,10 @@ def test_several_cases_per_supporter_are_distinct(cases: Engine) -> None:
 def test_no_active_case_or_campaign_is_a_clear_error(
     any_engine: Engine, env: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(InvalidInput, match="cases load"):
+    with pytest.raises(InvalidInput, match="campaign init DIR"):
+        assign(any_engine, Strategy.BALANCED)
+    add_2020_campaign(any_engine)
+    with pytest.raises(InvalidInput, match="campaign cases load FILE"):
         assign(any_engine, Strategy.BALANCED)
     load_cases(any_engine, CASES_FILE)
     with pytest.raises(InvalidInput, match="unknown strategy 'random'"):
@@ -265,6 +272,7 @@ def test_big_postgresql_batch_keeps_its_foreign_keys(
     pg_engine: Engine, env: pytest.MonkeyPatch
 ) -> None:
     # Force the drop-and-recheck path that batches of 100,000+ rows take.
+    add_2020_campaign(pg_engine)
     load_cases(pg_engine, CASES_FILE)
     add_supporters(pg_engine, 500)
     report = assign(pg_engine, Strategy.BALANCED, bulk=BulkThresholds(recheck_foreign_keys_from=1))

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+from campaign_fixtures import add_2020_campaign
 from sqlalchemy import Engine, func, select
 
 from sender.campaign.cases import list_cases, load_cases, parse_cases, set_case_status
@@ -14,7 +15,15 @@ from sender.core.errors import InvalidInput, NotFound
 from sender.core.models import Case
 from sender.core.vocabulary import CaseStatus
 
-REAL_FILE = Path(__file__).parents[2] / "audiences" / "cases-2020.yaml"
+
+@pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    """Both databases, holding the 2020 campaign as `campaigns create` makes it."""
+    add_2020_campaign(any_engine)
+    return any_engine
+
+
+REAL_FILE = Path(__file__).parents[2] / "audiences" / "w4r-2020" / "cases.yaml"
 
 
 def _text(title: str) -> dict[str, Any]:
@@ -71,11 +80,11 @@ def test_real_file_has_seven_cases_in_four_languages() -> None:
 
 
 def test_load_twice_creates_no_duplicates_and_applies_updates(
-    any_engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
+    engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    first = load_cases(any_engine, REAL_FILE)
+    first = load_cases(engine, REAL_FILE)
     assert len(first.created) == 7 and not first.updated
-    again = load_cases(any_engine, REAL_FILE)
+    again = load_cases(engine, REAL_FILE)
     assert again.created == () and again.updated == () and len(again.unchanged) == 7
 
     document = yaml.safe_load(REAL_FILE.read_text(encoding="utf-8"))
@@ -83,21 +92,21 @@ def test_load_twice_creates_no_duplicates_and_applies_updates(
     document["cases"][0]["content"]["en"]["title"] = "A new title"
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump(document, allow_unicode=True), encoding="utf-8")
-    report = load_cases(any_engine, changed)
+    report = load_cases(engine, changed)
     assert report.updated == ("idris-khattak",) and len(report.unchanged) == 6
 
-    with session_scope(any_engine) as session:
+    with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(Case)) == 7
-    assert _rows(any_engine)["idris-khattak"][:2] == ("paused", "A new title")
+    assert _rows(engine)["idris-khattak"][:2] == ("paused", "A new title")
 
 
 def test_reload_without_a_case_keeps_it_and_says_so(
-    any_engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
+    engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    load_cases(any_engine, _write(tmp_path, [_case("one"), _case("two")]))
-    report = load_cases(any_engine, _write(tmp_path, [_case("one")], "fewer.yaml"))
+    load_cases(engine, _write(tmp_path, [_case("one"), _case("two")]))
+    report = load_cases(engine, _write(tmp_path, [_case("one")], "fewer.yaml"))
     assert report.not_in_file == ("two",)
-    assert set(_rows(any_engine)) == {"one", "two"}
+    assert set(_rows(engine)) == {"one", "two"}
 
 
 def _without(mapping: dict[str, Any], key: str) -> dict[str, Any]:
@@ -130,40 +139,40 @@ BAD_CASES = {
 
 @pytest.mark.parametrize("problem", sorted(BAD_CASES))
 def test_bad_case_is_refused_naming_case_and_field_and_db_is_untouched(
-    any_engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path, problem: str
+    engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path, problem: str
 ) -> None:
-    load_cases(any_engine, _write(tmp_path, [_case("good"), _case("bad", status="paused")]))
-    before = _rows(any_engine)
+    load_cases(engine, _write(tmp_path, [_case("good"), _case("bad", status="paused")]))
+    before = _rows(engine)
     bad, expected = BAD_CASES[problem]
     changed_good = _case("good", action_url="https://act.example.org/changed")
     path = _write(tmp_path, [changed_good, bad], "bad.yaml")
 
     with pytest.raises(InvalidInput) as raised:
-        load_cases(any_engine, path)
+        load_cases(engine, path)
     assert "case 'bad'" in str(raised.value)
     assert expected in str(raised.value)
     # The valid case in the same file was not applied either: all or nothing.
-    assert _rows(any_engine) == before
+    assert _rows(engine) == before
 
 
 def test_broken_yaml_syntax_is_refused_and_db_is_untouched(
-    any_engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
+    engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    load_cases(any_engine, _write(tmp_path, [_case("good")]))
-    before = _rows(any_engine)
+    load_cases(engine, _write(tmp_path, [_case("good")]))
+    before = _rows(engine)
     path = tmp_path / "broken.yaml"
     path.write_text("cases:\n  - slug: good\n    person: [unclosed\n", encoding="utf-8")
     with pytest.raises(InvalidInput, match="not valid YAML"):
-        load_cases(any_engine, path)
-    assert _rows(any_engine) == before
+        load_cases(engine, path)
+    assert _rows(engine) == before
 
 
 def test_missing_non_english_language_is_loaded_and_reported(
-    any_engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
+    engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     case = _case("partial")
     del case["content"]["fr"]
-    report = load_cases(any_engine, _write(tmp_path, [case]))
+    report = load_cases(engine, _write(tmp_path, [case]))
     assert report.created == ("partial",)
     assert any("'partial'" in w and "`fr`" in w for w in report.warnings)
 
@@ -186,14 +195,14 @@ def test_case_without_urls_is_accepted() -> None:
     assert parsed.action_url is None and parsed.image_url is None
 
 
-def test_set_status_and_list(any_engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    load_cases(any_engine, _write(tmp_path, [_case("one"), _case("two")]))
-    summary = set_case_status(any_engine, "two", CaseStatus.RESOLVED)
+def test_set_status_and_list(engine: Engine, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    load_cases(engine, _write(tmp_path, [_case("one"), _case("two")]))
+    summary = set_case_status(engine, "two", CaseStatus.RESOLVED)
     assert summary.status == "resolved"
-    listed = {case.slug: case.status for case in list_cases(any_engine)}
+    listed = {case.slug: case.status for case in list_cases(engine)}
     assert listed == {"one": "active", "two": "resolved"}
     with pytest.raises(NotFound, match="no case with slug 'three' in campaign 'w4r-2020'"):
-        set_case_status(any_engine, "three", "paused")
+        set_case_status(engine, "three", "paused")
     with pytest.raises(InvalidInput, match="bad status"):
-        set_case_status(any_engine, "one", "closed")
-    assert {case.slug: case.status for case in list_cases(any_engine)} == listed
+        set_case_status(engine, "one", "closed")
+    assert {case.slug: case.status for case in list_cases(engine)} == listed

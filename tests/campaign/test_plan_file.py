@@ -5,18 +5,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from campaign_fixtures import add_2020_campaign
 from sqlalchemy import Engine, select
 
 from sender.campaign.plan_file import load_plan, parse_plan, parse_window, wave_spec
 from sender.campaign.waves import apply_plan
-from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
 from sender.core.models import Wave
 from sender.core.vocabulary import AudienceRule, WaveKind, WaveStatus
 
+
+@pytest.fixture
+def engine(any_engine: Engine) -> Engine:
+    """Both databases, holding the 2020 campaign as `campaigns create` makes it."""
+    add_2020_campaign(any_engine)
+    return any_engine
+
+
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = Settings(secret_key="test")
 
 
 def _wave(name: str = "case-email", **changes: Any) -> dict[str, object]:
@@ -37,7 +44,7 @@ def _names(engine: Engine) -> dict[str, str]:
 
 
 def test_example_plan_declares_three_waves_in_the_local_morning() -> None:
-    plan = load_plan(ROOT / "audiences" / "plan-2020.yaml")
+    plan = load_plan(ROOT / "audiences" / "w4r-2020" / "plan.yaml")
     assert [w.kind for w in plan.waves] == [
         WaveKind.CASE_EMAIL,
         WaveKind.ACTION_REMINDER,
@@ -90,41 +97,41 @@ def test_unreadable_and_invalid_yaml_files_are_refused(tmp_path: Path) -> None:
         load_plan(broken)
 
 
-def test_apply_is_idempotent(any_engine: Engine) -> None:
-    plan = load_plan(ROOT / "audiences" / "plan-2020.yaml")
-    first = apply_plan(any_engine, SETTINGS, plan)
-    second = apply_plan(any_engine, SETTINGS, plan)
+def test_apply_is_idempotent(engine: Engine) -> None:
+    plan = load_plan(ROOT / "audiences" / "w4r-2020" / "plan.yaml")
+    first = apply_plan(engine, plan)
+    second = apply_plan(engine, plan)
     assert len(first.created) == 3
     assert second.created == () and second.updated == ()
     assert len(second.unchanged) == 3
-    assert set(_names(any_engine).values()) == {WaveStatus.DRAFT}
-    assert len(_names(any_engine)) == 3
+    assert set(_names(engine).values()) == {WaveStatus.DRAFT}
+    assert len(_names(engine)) == 3
 
 
-def test_apply_updates_a_draft_but_keeps_a_launched_wave(any_engine: Engine) -> None:
-    apply_plan(any_engine, SETTINGS, parse_plan({"waves": [_wave("a"), _wave("b")]}))
-    with session_scope(any_engine) as session:
+def test_apply_updates_a_draft_but_keeps_a_launched_wave(engine: Engine) -> None:
+    apply_plan(engine, parse_plan({"waves": [_wave("a"), _wave("b")]}))
+    with session_scope(engine) as session:
         wave = session.scalar(select(Wave).where(Wave.name == "b"))
         assert wave is not None
         wave.status = WaveStatus.SCHEDULED
     changed = {"subjects": {"en": "New words, {{ first_name }}"}}
     result = apply_plan(
-        any_engine, SETTINGS, parse_plan({"waves": [_wave("a", **changed), _wave("b", **changed)]})
+        engine, parse_plan({"waves": [_wave("a", **changed), _wave("b", **changed)]})
     )
     assert result.updated == ("a",) and result.kept == ("b",)
-    with session_scope(any_engine) as session:
+    with session_scope(engine) as session:
         subjects = {w.name: w.subjects["en"] for w in session.scalars(select(Wave))}
     assert subjects == {"a": "New words, {{ first_name }}", "b": "Write a letter, {{ first_name }}"}
 
 
 def test_a_wave_outside_the_campaign_window_is_refused_and_nothing_is_stored(
-    any_engine: Engine,
+    engine: Engine,
 ) -> None:
-    apply_plan(any_engine, SETTINGS, parse_plan({"waves": [_wave("kept")]}))
+    apply_plan(engine, parse_plan({"waves": [_wave("kept")]}))
     late = _wave("late", start="2021-01-31T00:00:00Z", end="2021-02-03T00:00:00Z")
     with pytest.raises(InvalidInput, match="outside the campaign window 2020-10-01"):
-        apply_plan(any_engine, SETTINGS, parse_plan({"waves": [_wave("fine"), late]}))
-    assert _names(any_engine) == {"kept": WaveStatus.DRAFT}
+        apply_plan(engine, parse_plan({"waves": [_wave("fine"), late]}))
+    assert _names(engine) == {"kept": WaveStatus.DRAFT}
 
 
 def test_wave_spec_from_loose_values_is_checked_like_a_plan_entry() -> None:

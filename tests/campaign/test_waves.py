@@ -39,9 +39,9 @@ def test_launching_after_the_end_marks_the_wave_missed(any_engine: Engine) -> No
 
 def test_pause_resume_and_cancel(any_engine: Engine) -> None:
     wave = add_wave(any_engine, SETTINGS)
-    assert "paused" in pause(any_engine, SETTINGS, "case-email")
+    assert "paused" in pause(any_engine, "case-email")
     assert wave_status(any_engine, wave)[0] == WaveStatus.PAUSED
-    assert "resumed (scheduled)" in resume(any_engine, SETTINGS, "case-email", DEC1)
-    assert "cancelled" in cancel(any_engine, SETTINGS, "case-email")
-    assert "nothing changed" in resume(any_engine, SETTINGS, "case-email", DEC1)
+    assert "resumed (scheduled)" in resume(any_engine, "case-email", DEC1)
+    assert "cancelled" in cancel(any_engine, "case-email")
+    assert "nothing changed" in resume(any_engine, "case-email", DEC1)
     assert wave_status(any_engine, wave)[0] == WaveStatus.CANCELLED

@@ -4,6 +4,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from campaign_fixtures import add_2020_campaign
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
@@ -13,7 +14,7 @@ from sender.core.config import reset_settings
 from sender.core.errors import InvalidInput
 from sender.core.models import Supporter
 
-CASES_FILE = Path(__file__).parent.parent.parent / "audiences" / "cases-2020.yaml"
+CASES_FILE = Path(__file__).parent.parent.parent / "audiences" / "w4r-2020" / "cases.yaml"
 
 
 def _supporters(count: int, country: str) -> None:
@@ -35,6 +36,7 @@ def own_database(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # pointing at the previous test's file through pooled connections.
     env.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'campaign.db'}")
     reset_settings()
+    add_2020_campaign(open_database())
 
 
 def test_assign_prints_per_case_table_and_unassignable(

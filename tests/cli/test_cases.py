@@ -3,15 +3,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from campaign_fixtures import add_2020_campaign
 from typer.testing import CliRunner
 
 from sender.campaign.cases import list_cases
 from sender.cli import app
+from sender.cli.common import open_database
 from sender.core.config import get_settings, reset_settings
 from sender.core.db import get_engine
 from sender.core.errors import InvalidInput, NotFound
 
-CASES_FILE = Path(__file__).parent.parent.parent / "audiences" / "cases-2020.yaml"
+CASES_FILE = Path(__file__).parent.parent.parent / "audiences" / "w4r-2020" / "cases.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -20,6 +22,7 @@ def own_database(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # pointing at the previous test's file through pooled connections.
     env.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'campaign.db'}")
     reset_settings()
+    add_2020_campaign(open_database())
 
 
 def test_load_prints_created_then_unchanged(runner: CliRunner, env: pytest.MonkeyPatch) -> None:

@@ -1,19 +1,24 @@
 from __future__ import annotations
 
 import email
+from datetime import UTC, datetime
 from email.policy import default
 from pathlib import Path
 
 import pytest
 import render_fixtures as fx
+from campaign_fixtures import campaign_yaml, the_2020_campaign
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
-from sender.campaign.campaigns import DEFAULT_WINDOW, ensure_campaign
+from sender.campaign.folder import parse_campaign
+from sender.campaign.registry import store_campaign
 from sender.cli import app
 from sender.core import db
 from sender.core.config import get_settings, reset_settings
 from sender.core.models import Campaign, Case, Supporter
+
+NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -25,7 +30,7 @@ def database(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     engine = db.get_engine(settings.database_url)
     db.upgrade(engine)
     with db.session_scope(engine) as session:
-        campaign = ensure_campaign(session, settings)
+        campaign = the_2020_campaign(session)
         session.add(
             Case(
                 campaign_id=campaign.id,
@@ -105,20 +110,15 @@ def test_preview_renders_with_the_campaign_s_brand_and_sender(
 
 def test_preview_finds_cases_of_the_campaign_only(runner: CliRunner, database: None) -> None:
     with db.session_scope(_engine()) as session:
-        other = Campaign(
-            slug="other",
-            name="Other",
-            window_start=DEFAULT_WINDOW[0],
-            window_end=DEFAULT_WINDOW[1],
-            from_email="o@example.org",
-            from_name="O",
-        )
-        session.add(other)
-        session.flush()
+        other, _ = store_campaign(session, parse_campaign(campaign_yaml("other", NOW)))
         session.add(Case(campaign_id=other.id, slug="elsewhere", person="E", country="FR"))
-    result = runner.invoke(app, ["preview", "--case", "elsewhere"])
+    result = runner.invoke(app, ["preview", "--case", "elsewhere", "--campaign", "w4r-2020"])
     assert result.exit_code == 2
     assert "no case with slug 'elsewhere' in campaign 'w4r-2020'" in result.output
+    # Without --campaign, two open campaigns: the command names them instead of guessing.
+    result = runner.invoke(app, ["preview", "--case", "elsewhere"])
+    assert result.exit_code == 2
+    assert "2 campaigns are open (w4r-2020, other)" in " ".join(result.output.split())
 
 
 def test_preview_of_another_kind_with_the_sample_supporter(

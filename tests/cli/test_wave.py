@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from campaign_fixtures import add_2020_campaign
 from sending_fixtures import add_case, add_supporters
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner, Result
@@ -35,6 +36,7 @@ def _own_database(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Engines are cached by URL: an absolute path keeps each test's database its own.
     env.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'campaign.db'}")
     reset_settings()
+    add_2020_campaign(open_database())
 
 
 def _ok(runner: CliRunner, *args: str) -> str:
@@ -68,7 +70,7 @@ def _sent(engine: Engine) -> int:
 
 
 def test_plan_apply_twice_changes_nothing(env: pytest.MonkeyPatch, runner: CliRunner) -> None:
-    plan = str(ROOT / "audiences" / "plan-2020.yaml")
+    plan = str(ROOT / "audiences" / "w4r-2020" / "plan.yaml")
     assert "created: case-email, human-rights-day-reminder, last-chance" in _ok(
         runner, "plan", "apply", plan
     )

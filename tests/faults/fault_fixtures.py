@@ -13,9 +13,11 @@ wave, how often, against the supporters who should have been mailed.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -25,16 +27,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from campaign_fixtures import campaign_yaml
 from celery import Celery
-from sqlalchemy import Engine, func, select, text, update
+from sqlalchemy import Engine, func, select, text
 
-from sender.campaign.cases import load_cases
+from sender.campaign.folder import read_folder
 from sender.campaign.plan_file import wave_spec
+from sender.campaign.registry import create_from_folder
 from sender.campaign.waves import create_wave, launch
 from sender.celery_app import SEND_BATCH_TASK, create_celery
 from sender.core.config import Settings, reset_settings
 from sender.core.db import session_scope
-from sender.core.models import Batch, Campaign, Case, Message, Wave
+from sender.core.models import Batch, Case, Message, Wave
 from sender.core.vocabulary import BatchStatus, WaveStatus
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.services import free_port, start_redis
@@ -45,7 +49,7 @@ from sender.send.scheduler import TickReport, tick
 from sender.web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
-CASES_FILE = ROOT / "audiences" / "cases-2020.yaml"
+CASES_FILE = ROOT / "audiences" / "w4r-2020" / "cases.yaml"
 API_KEY = "SG.fault-tests"
 SECRET = "fault-test-secret"
 WAVE = "faults-wave"
@@ -237,15 +241,15 @@ def web_app(settings: Settings) -> AbstractContextManager[str]:
 
 
 def open_campaign(engine: Engine, settings: Settings) -> list[int]:
-    """The seven 2020 cases, and a campaign window around today; returns the case ids."""
-    load_cases(engine, CASES_FILE)
+    """A campaign running today with the seven 2020 cases, made from a campaign folder."""
     now = datetime.now(UTC)
-    with session_scope(engine) as session:
-        session.execute(
-            update(Campaign).values(
-                window_start=now - timedelta(days=1), window_end=now + timedelta(days=3)
-            )
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "campaign.yaml").write_text(
+            campaign_yaml("w4r-faults", now, days_after=3, languages="[en, es, fr, ar]")
         )
+        shutil.copy(CASES_FILE, Path(folder) / "cases.yaml")
+        create_from_folder(engine, read_folder(Path(folder)))
+    with session_scope(engine) as session:
         return list(session.scalars(select(Case.id).order_by(Case.id)))
 
 
@@ -288,7 +292,7 @@ def declare_wave(
         subjects={lang: SUBJECTS[lang] for lang in languages},
         window="00:00-24:00",
     )
-    create_wave(engine, settings, spec)
+    create_wave(engine, spec)
     with session_scope(engine) as session:
         return int(session.scalars(select(Wave.id).where(Wave.name == name)).one())
 

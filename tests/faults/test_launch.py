@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from campaign_fixtures import add_2020_campaign
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
@@ -103,6 +104,7 @@ def test_a_wave_outside_the_campaign_window_is_refused(
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
     reset_settings()
+    add_2020_campaign(pg_engine)
     good = runner.invoke(
         app,
         ["wave", "create", "december", "--kind", "case_email", "--start", "2020-12-01",

@@ -17,14 +17,15 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import requests
+from campaign_fixtures import add_campaign_now
 from sendgrid_fixtures import API_KEY, sendgrid_process, sg
 from sending_fixtures import add_case, add_supporters, add_wave
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from sender.core.clock import MovableClock, SystemClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.core.models import Action, Campaign, Message, Supporter, Suppression
+from sender.core.models import Action, Message, Supporter, Suppression
 from sender.core.vocabulary import ActionKind, AudienceRule, MessageStatus, WaveKind
 from sender.devtools.local_sendgrid.process import LocalSendGrid
 from sender.devtools.webapp import serving
@@ -58,6 +59,7 @@ class Campaign2026:
     web_url: str
     clock: MovableClock
     case_id: int
+    campaign_id: int
 
 
 @pytest.fixture
@@ -77,16 +79,10 @@ def world(pg_engine: Engine, sg: LocalSendGrid) -> Iterator[Campaign2026]:
         settings = app_settings.model_copy(
             update={"public_base_url": web_url, "frequency_cap_hours": 0, "batch_size": 10}
         )
-        case_id = add_case(pg_engine, settings)
-        now = datetime.now(UTC)
-        with session_scope(pg_engine) as session:
-            session.execute(
-                update(Campaign).values(
-                    window_start=now - timedelta(days=1), window_end=now + timedelta(days=3)
-                )
-            )
+        campaign_id = add_campaign_now(pg_engine, "w4r-2026", datetime.now(UTC), days_after=3)
+        case_id = add_case(pg_engine, settings, campaign_id=campaign_id)
         add_supporters(pg_engine, [case_id], BEHIND_GATEWAY + AT_HOME)
-        yield Campaign2026(pg_engine, sg, settings, web_url, clock, case_id)
+        yield Campaign2026(pg_engine, sg, settings, web_url, clock, case_id, campaign_id)
 
 
 def _send_wave(w: Campaign2026, name: str, kind: WaveKind, audience: AudienceRule) -> int:
@@ -95,6 +91,7 @@ def _send_wave(w: Campaign2026, name: str, kind: WaveKind, audience: AudienceRul
         w.engine,
         w.settings,
         name,
+        campaign_id=w.campaign_id,
         kind=kind,
         audience=audience,
         starts_at=now - timedelta(minutes=5),

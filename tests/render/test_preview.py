@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import render_fixtures as fx
+from campaign_fixtures import the_2020_campaign
 from sqlalchemy import Engine
 
-from sender.campaign.campaigns import ensure_campaign
 from sender.core import db
 from sender.core.models import Case
 from sender.core.vocabulary import WaveKind
@@ -21,7 +21,7 @@ def add_case(
     engine: Engine, slug: str = "ana-rios", texts: dict[str, dict[str, str]] | None = None
 ) -> None:
     with db.session_scope(engine) as session:
-        campaign = ensure_campaign(session, fx.settings())
+        campaign = the_2020_campaign(session)
         session.add(
             Case(
                 campaign_id=campaign.id,

@@ -380,7 +380,7 @@ def test_golden_output(renderer: Renderer, kind: str, language: str) -> None:
         assert actual == path.read_text(encoding="utf-8"), f"{path} differs (UPDATE_GOLDEN=1)"
 
 
-CASES_FILE = Path(__file__).parents[2] / "audiences" / "cases-2020.yaml"
+CASES_FILE = Path(__file__).parents[2] / "audiences" / "w4r-2020" / "cases.yaml"
 
 
 def test_the_2020_cases_render_in_every_kind_and_language(renderer: Renderer) -> None:

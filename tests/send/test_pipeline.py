@@ -121,7 +121,7 @@ def test_a_refused_batch_fails_with_the_reason_while_the_others_go_on(pg_engine:
     assert failed.status == BatchStatus.FAILED
     assert "400" in (failed.error or "") and "too many" in (failed.error or "")
     assert statuses(pg_engine, Message) == {MessageStatus.FAILED: 3, MessageStatus.SENT: 3}
-    assert retry_failed(pg_engine, SETTINGS, "case-email") == 1
+    assert retry_failed(pg_engine, "case-email") == 1
     with session_scope(pg_engine) as session:
         assert repo.release_due(session, NINE, 100) == [batches[0]]
     assert send_batch(batches[0], sender).outcome == BatchOutcome.SENT

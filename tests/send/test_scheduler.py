@@ -171,7 +171,7 @@ def test_pausing_mid_wave_stops_the_next_batches(pg_engine: Engine) -> None:
     dispatcher = InlineDispatcher(make_sender(pg_engine, SETTINGS, transport, clock))
     tick(pg_engine, SETTINGS, clock.at, dispatcher, POLICY)
     assert transport.emails() == ["tokyo@example.org"]
-    pause(pg_engine, SETTINGS, "case-email")
+    pause(pg_engine, "case-email")
     clock.advance(hours=9)
     tick(pg_engine, SETTINGS, clock.at, dispatcher, POLICY)
     assert transport.emails() == ["tokyo@example.org"]
