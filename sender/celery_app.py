@@ -6,12 +6,14 @@ default where the CLI does all the work itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
 from celery.signals import worker_init, worker_process_init
 
 from sender.core.config import Settings, get_settings
+from sender.core.runmode import refuse_unsafe_start
 from sender.core.speedups import freeze_start_up_heap
 
 # Task names, by which queued messages find their task: they must survive a
@@ -65,6 +67,28 @@ def create_celery(settings: Settings | None = None) -> Celery:
         },
     )
     return app
+
+
+def celery_role(argv: Sequence[str]) -> str:
+    """What `celery -A worker <role>` this process is, from its command line."""
+    words = [w for i, w in enumerate(argv[1:]) if i == 0 or argv[i] not in ("-A", "--app")]
+    for role in ("flower", "beat", "worker"):
+        if role in words:
+            return role
+    return "celery"
+
+
+def refuse_unsafe_celery_start(settings: Settings, argv: Sequence[str]) -> None:
+    """Called by worker.py as it is imported, before Celery reads anything.
+
+    worker.py is what `celery -A worker worker|beat|flower` loads, so one call
+    covers workers, beat and Flower (which also needs FLOWER_BASIC_AUTH). At
+    import, not in a start-up signal: Celery logs a signal handler's exception
+    and carries on.
+    """
+    role = celery_role(argv)
+    process = {"flower": "Flower", "beat": "Celery beat", "worker": "The Celery worker"}
+    refuse_unsafe_start(settings, process.get(role, "Celery"), flower=role == "flower")
 
 
 def _freeze_start_up_heap(**_signal: Any) -> None:

@@ -22,6 +22,12 @@ from sender.core.config import reset_settings
 from sender.core.models import Base
 from sender.devtools.services import postgres_server, redis_server
 
+# The suite runs in dev mode (sender.core.runmode): its settings use throwaway
+# secrets and plain-http addresses. Before any Settings is read, and inherited
+# by every worker, server and CLI process a test starts. Tests of production
+# mode pass campaign_mode="production" themselves.
+os.environ["CAMPAIGN_MODE"] = "dev"
+
 # The machine is shared and its speed swings 2-3x for minutes: Hypothesis's
 # per-example deadline (200 ms) would fail correct code on a slow minute.
 settings.register_profile("shared-host", deadline=None)

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import BinaryIO
 
+from sender.core.csvsafe import safe_cell
 from sender.core.errors import InvalidInput
 
 SAMPLE_BYTES = 64 * 1024
@@ -255,27 +256,28 @@ def read_rows(path: Path, layout: Layout, stats: ReadStats) -> Iterator[SourceRo
             yield SourceRow(start, tuple(fields))
 
 
-def neutralise(cell: str) -> str:
-    """Stop spreadsheet apps from running a cell as a formula (CSV injection)."""
-    if cell and cell[0] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + cell
-    return cell
+def _cell(text: str) -> str:
+    """A cell of the rejected-rows file: no control characters, no formula."""
+    return safe_cell(CONTROL.sub("\ufffd", text))
 
 
 class RejectWriter:
-    """Rejected rows, as given, with their line and reason; formulas neutralised."""
+    """Rejected rows, as given, with their line and reason; formulas neutralised.
+
+    The header too: it is the CRM file's own first line, as untrusted as its rows.
+    """
 
     def __init__(self, path: Path, header: tuple[str, ...]) -> None:
         self.path = path
         self._partial = path.with_name(path.name + ".partial")
         self._handle: io.TextIOWrapper = self._partial.open("w", encoding="utf-8", newline="")
         self._writer = csv.writer(self._handle)
-        self._writer.writerow(["line", "reason", "detail", *header])
+        self._writer.writerow([_cell(c) for c in ("line", "reason", "detail", *header)])
         self.rows = 0
 
     def write(self, row: SourceRow, reason: str, detail: str) -> None:
         cells = [str(row.line), reason, detail, *row.fields]
-        self._writer.writerow([neutralise(CONTROL.sub("\ufffd", cell)) for cell in cells])
+        self._writer.writerow([_cell(cell) for cell in cells])
         self.rows += 1
 
     def finish(self) -> None:

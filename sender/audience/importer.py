@@ -312,6 +312,24 @@ def _report(
     )
 
 
+def refuse_overwriting_input(path: Path, errors_path: Path) -> None:
+    """--errors must not name the export itself (nor the partial file written beside it).
+
+    The rejects file is written as it goes: pointed at the input, it would
+    truncate the CRM export before its first row is read.
+    """
+    partial = errors_path.with_name(errors_path.name + ".partial")
+    for target in (errors_path, partial):
+        same = target.resolve() == path.resolve()
+        if not same and target.exists() and path.exists():
+            same = target.samefile(path)  # a hard link or another name for the same file
+        if same:
+            raise InvalidInput(
+                f"--errors {errors_path} would overwrite the file being imported; "
+                "give the rejected rows a file of their own"
+            )
+
+
 def import_supporters(
     engine: Engine,
     path: Path,
@@ -329,6 +347,8 @@ def import_supporters(
     that thread is not kept waiting for the GIL after each write.
     """
     path = Path(path)
+    if errors_path is not None:
+        refuse_overwriting_input(path, Path(errors_path))
     if source is not None and len(source) > MAX_SOURCE:
         raise InvalidInput(f"--source is {len(source)} characters long (at most {MAX_SOURCE})")
     layout = read_layout(path)  # decides readability before any write

@@ -17,6 +17,7 @@ from sender.cli import plan as plan_cli
 from sender.cli import preview as preview_cli
 from sender.cli import replies as replies_cli
 from sender.cli import report as report_cli
+from sender.cli import secret as secret_cli
 from sender.cli import serve as serve_cli
 from sender.cli import status as status_cli
 from sender.cli import supporters as supporters_cli
@@ -47,6 +48,7 @@ app.command("assign", help=assign_cli.HELP)(assign_cli.assign_command)
 app.command("report", help=report_cli.HELP)(report_cli.report_command)
 app.add_typer(replies_cli.app, name="replies")
 app.command("serve", help=serve_cli.HELP)(serve_cli.serve_command)
+app.command("secret", help=secret_cli.HELP)(secret_cli.secret_command)
 app.command("status", help=status_cli.HELP)(status_cli.status_command)
 app.command("doctor", help=doctor_cli.HELP)(doctor_cli.doctor_command)
 

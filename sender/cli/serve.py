@@ -19,5 +19,6 @@ def serve_command(
 ) -> None:
     settings = get_settings()
     open_database(settings)  # migrate SQLite / refuse an outdated PostgreSQL before listening
+    app = create_app(settings)  # refuses unsafe settings in production mode
     console.print(f"serving on http://{host}:{port}  (Ctrl+C to stop)")
-    create_app(settings).run(host=host, port=port, debug=False, use_reloader=False)
+    app.run(host=host, port=port, debug=False, use_reloader=False)

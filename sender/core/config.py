@@ -2,7 +2,9 @@
 
 Every setting has an embedded default so that `campaign demo` runs on a fresh
 machine with nothing configured: SQLite in the working directory, tasks run
-in-process, mail written to an outbox folder instead of SendGrid.
+in-process, mail written to an outbox folder instead of SendGrid. Those
+defaults include published secrets, so they are only good in dev or demo mode
+(CAMPAIGN_MODE); in production, the default, sender.core.runmode refuses them.
 """
 
 from __future__ import annotations
@@ -15,14 +17,13 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from sender.core.errors import ConfigError
+from sender.core.vocabulary import RunMode
 
-# Published in this repository, so anyone could use them: each is refused once
-# real mail goes out (see `refuse_published_defaults`).
-DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused outside the embedded default
-DEV_INBOUND_SECRET = "dev-inbound-secret"  # noqa: S105 - refused outside the embedded default
-DEV_STAFF_PASSWORD = "change-me"  # noqa: S105 - refused outside the embedded default
-REAL_SENDGRID = "https://api.sendgrid.com"
+# Published in this repository, so anyone could use them: production refuses
+# each (sender.core.runmode), dev and demo mode run on them.
+DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused in production
+DEV_INBOUND_SECRET = "dev-inbound-secret"  # noqa: S105 - refused in production
+DEV_STAFF_PASSWORD = "change-me"  # noqa: S105 - refused in production
 
 # SendGrid retries an Event Webhook POST that got no 2xx for up to 24 hours,
 # then drops it (SendGrid's Event Webhook docs on retries, as noted in the
@@ -38,6 +39,9 @@ WEBHOOK_TOLERANCE_SECONDS = SENDGRID_RETRY_HORIZON_SECONDS + 3600
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    # CAMPAIGN_MODE: production unless the demo or the test suite says otherwise.
+    campaign_mode: RunMode = RunMode.PRODUCTION
 
     database_url: str = "sqlite:///campaign.db"
     redis_url: str | None = None
@@ -94,6 +98,22 @@ class Settings(BaseSettings):
     staff_user: str = "staff"
     staff_password: str = DEV_STAFF_PASSWORD
     report_token: str | None = None
+    # Staff sessions end this long after login whatever happens, and after this
+    # long without a request (docs/SECURITY.md).
+    session_lifetime_hours: float = Field(default=8.0, gt=0)
+    session_idle_minutes: float = Field(default=30.0, gt=0)
+    # How many reverse proxies in front of the web app set X-Forwarded-For and
+    # -Proto (Werkzeug's ProxyFix); 0 = the peer address is the client's.
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
+    # /metrics: open when both are unset; otherwise a matching bearer token or
+    # a client address inside one of the comma-separated networks.
+    metrics_token: str | None = None
+    metrics_allow: str | None = None
+    # Per-wave message counts on /metrics are re-read from the database at most
+    # this often (per web process), however often Prometheus scrapes.
+    metrics_refresh_seconds: float = Field(default=60.0, ge=0)
+    # Read by Flower itself (user:password); checked here so Flower refuses a weak one.
+    flower_basic_auth: str | None = None
 
     log_json: bool | None = None
 
@@ -113,39 +133,8 @@ class Settings(BaseSettings):
         digest = hmac.new(self.secret_key.encode(), b"installation-id", hashlib.sha256)
         return digest.hexdigest()[:16]
 
-    @property
-    def sends_real_mail(self) -> bool:
-        """A SendGrid key aimed at SendGrid itself, not the local test server."""
-        return self.uses_sendgrid and self.sendgrid_api_host.rstrip("/") == REAL_SENDGRID
-
-
-def published_defaults(settings: Settings) -> list[str]:
-    """Names of the secrets still at the value this repository publishes."""
-    published = {
-        "SECRET_KEY": (settings.secret_key, DEV_SECRET),
-        "STAFF_PASSWORD": (settings.staff_password, DEV_STAFF_PASSWORD),
-        "INBOUND_SECRET": (settings.inbound_secret, DEV_INBOUND_SECRET),
-    }
-    return [name for name, (value, default) in published.items() if not value or value == default]
-
-
-def refuse_published_defaults(settings: Settings) -> None:
-    """Real mail must not go out while a secret is one anyone can read here.
-
-    With the default SECRET_KEY anyone could forge unsubscribe and action
-    links for any supporter; with the default STAFF_PASSWORD anyone could read
-    supporter data on the dashboard; with the default INBOUND_SECRET anyone
-    could post fake replies. The demo and the local SendGrid of tests are
-    exempt: they send nothing real.
-    """
-    if not settings.sends_real_mail:
-        return
-    names = published_defaults(settings)
-    if names:
-        raise ConfigError(
-            f"{', '.join(names)} still at the development default: set long random values "
-            "before sending through SendGrid (see .env.example)"
-        )
+    def is_production(self) -> bool:
+        return self.campaign_mode == RunMode.PRODUCTION
 
 
 @lru_cache(maxsize=1)

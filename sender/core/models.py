@@ -439,3 +439,21 @@ class BounceStreak(Base):
     email_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     soft_bounces: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffSessionVersion(Base):
+    """The server-side session version of one staff login; every session names it.
+
+    Logout and a password change bump `version`, which ends every session
+    issued before (sender.core.staff_sessions). `credential` is a keyed digest
+    of the configured password, so a password changed in the settings is seen
+    on the next request. When staff accounts get rows of their own, these two
+    columns move there.
+    """
+
+    __tablename__ = "staff_session_versions"
+
+    user_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    credential: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

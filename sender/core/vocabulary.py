@@ -190,3 +190,17 @@ class ReplyStatus(StrEnum):
     AUTO_REPLY = "auto_reply"
     UNSUBSCRIBE = "unsubscribe"
     REVIEW = "review"  # matched no supporter, or could not be parsed
+
+
+class RunMode(StrEnum):
+    """How much the process trusts its settings (sender.core.runmode).
+
+    Production is the default: every process that serves or sends refuses to
+    start on a published or weak secret. `campaign demo` and the test suite
+    run in demo / dev mode, where the published development values are fine
+    because nothing reaches real supporters.
+    """
+
+    PRODUCTION = "production"
+    DEV = "dev"
+    DEMO = "demo"

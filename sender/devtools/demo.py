@@ -35,7 +35,7 @@ from sender.core.config import Settings, get_settings, reset_settings
 from sender.core.errors import CampaignError
 from sender.core.models import Campaign, Case, Event, Wave
 from sender.core.speedups import collector_paused
-from sender.core.vocabulary import EventType, WaveKind
+from sender.core.vocabulary import EventType, RunMode, WaveKind
 from sender.devtools.crm_export import write_crm_export
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.local_sendgrid.webhooks import USER_AGENTS
@@ -175,6 +175,9 @@ def prepare(root: Path) -> DemoPaths:
 def configure(paths: DemoPaths, server: LocalSendGrid, web_port: int) -> Settings:
     """Point every part (CLI functions, tasks, web app) at the demo's own world."""
     os.environ.update(
+        # Demo mode: its secrets are published and its web app is plain http on
+        # 127.0.0.1, which production refuses (sender.core.runmode).
+        CAMPAIGN_MODE=RunMode.DEMO.value,
         DATABASE_URL=paths.database_url,
         SENDGRID_API_KEY=server.api_key,
         SENDGRID_API_HOST=server.base_url,
@@ -389,5 +392,6 @@ def run_demo(
         previews,
         tuple(outcomes),
         report,
-        "campaign serve, then open /dashboard (login from STAFF_USER/STAFF_PASSWORD)",
+        "CAMPAIGN_MODE=demo campaign serve, then open /dashboard "
+        "(login from STAFF_USER/STAFF_PASSWORD)",
     )

@@ -18,7 +18,10 @@ How numbers reach Prometheus
   per-wave sent/failed/planned and the Celery queue depth are *collected at
   scrape time* from PostgreSQL and Redis by the collectors at the bottom,
   which only the web app registers (so a fleet of workers does not report the
-  same queue N times).
+  same queue N times). A scrape costs O(1): queue depths are one LLEN per
+  queue, and the per-wave counts (a GROUP BY over messages) come from a
+  `Cached` value re-read at most every METRICS_REFRESH_SECONDS per process,
+  however often (or by whom) /metrics is fetched.
 
 Label conventions: ``wave`` is the wave id as a string, ``case`` the case slug.
 Keep label values to that small, bounded set: never an address or a token.
@@ -27,10 +30,12 @@ Keep label values to that small, bounded set: never an address or a token.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import Counter as CollectionCounter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -86,6 +91,14 @@ LINK_ACTIONS = Counter(
     "link_actions", "Supporter clicks on email links, by action kind (repeats included).", ["kind"]
 )
 INVALID_LINKS = Counter("invalid_links", "Email link requests whose token did not verify.")
+LOGIN_THROTTLED = Counter(
+    "login_throttled",
+    "Requests refused by a failure brake (staff login, inbound secret), by the limit hit: "
+    "user_address, address, inbound_address.",
+    ["scope"],
+)
+
+T = TypeVar("T")
 
 
 def answer_label(status_code: int | None) -> str:
@@ -166,6 +179,36 @@ class WaveCount:
     wave: str
     status: str
     count: int
+
+
+class Cached(Generic[T]):
+    """A value loaded at most once every `seconds`, however often it is asked for.
+
+    One loader at a time: scrapes arriving together wait for the one load
+    rather than each running it. `monotonic` is injectable for tests.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], T],
+        seconds: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._load, self._seconds, self._monotonic = load, seconds, monotonic
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._loaded_at: float | None = None
+        self.loads = 0
+
+    def get(self) -> T:
+        with self._lock:
+            now = self._monotonic()
+            stale = self._loaded_at is None or now - self._loaded_at >= self._seconds
+            if stale or self._value is None:
+                self._value = self._load()
+                self._loaded_at = now
+                self.loads += 1
+            return self._value
 
 
 class QueueDepthCollector(Collector):

@@ -2,25 +2,29 @@
 
 One blueprint per module; `create_app` wires them to settings and the database.
 Run locally with `campaign serve`, in production with
-`gunicorn 'sender.web:create_app()'`.
+`gunicorn 'sender.web:create_app()'`. In production mode (the default) the
+factory refuses to build an app on published or weak secrets
+(sender.core.runmode), so gunicorn does not start.
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
-from sender.core.config import Settings, get_settings, refuse_published_defaults
+from sender.core.config import Settings, get_settings
 from sender.core.db import get_engine
+from sender.core.runmode import refuse_unsafe_start
 from sender.ops.logs import configure_logging
+from sender.web import access_log, auth, dashboard, hardening, inbound, links, ops
 from sender.web import api as api_web
-from sender.web import auth, dashboard, inbound, links, ops
 from sender.web import webhooks as webhooks_web
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
-    refuse_published_defaults(settings)
+    refuse_unsafe_start(settings, "The web app")
     configure_logging(settings)
+    access_log.install()  # token paths never reach a request log line
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -31,6 +35,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.extensions["campaign.settings"] = settings
     app.extensions["campaign.engine"] = get_engine(settings.database_url)
+    hardening.init_hardening(app, settings)
+    ops.init_metrics(app, settings)
     # Blueprints register here, one line each.
     app.register_blueprint(inbound.bp)
     app.register_blueprint(links.bp)

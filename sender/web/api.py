@@ -9,28 +9,21 @@ dashboards elsewhere) or from a logged-in staff session.
 
 from __future__ import annotations
 
-import hmac
-
-from flask import Blueprint, jsonify, request, session
+from flask import Blueprint, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from sender.core.errors import NotFound
 from sender.report.campaigns import open_campaign_reports
 from sender.report.totals import Dimension, build_report
 from sender.web import context
+from sender.web.hardening import bearer_matches
+from sender.web.sessions import is_staff
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
 def _authorised() -> bool:
-    if session.get("staff"):
-        return True
-    token = context.settings().report_token
-    header = request.headers.get("Authorization", "")
-    scheme, _, given = header.partition(" ")
-    if not token or scheme.lower() != "bearer" or not given:
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    return is_staff() or bearer_matches(context.settings().report_token)
 
 
 @bp.get("/report")

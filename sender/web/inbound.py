@@ -41,6 +41,7 @@ from sender.track import providers
 from sender.track.inbound import parse_stored_reply
 from sender.track.providers.base import InboundForm
 from sender.web import context
+from sender.web.auth import inbound_secret_limit
 
 bp = Blueprint("inbound", __name__)
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class StoredForm:
 
 
 @bp.post("/webhooks/<provider_name>/inbound")
+@inbound_secret_limit()  # wrong secrets per address; a throttled post gets a 503, never a 4xx
 def receive(provider_name: str) -> Response:
     inbound = _inbound_form(provider_name)
     if not _authorised():

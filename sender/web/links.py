@@ -11,6 +11,13 @@ neutral page that says nothing about who or what it named.
 - POST /a/<token>/sent         "I have sent my letter": the strongest action
 - GET  /unsubscribe/<token>    a confirmation page
 - POST /unsubscribe/<token>    RFC 8058 one-click (or the page's button)
+
+A token without a message id comes only from a staff preview (`campaign
+preview --email`): it names a real supporter but no email that supporter was
+sent. It shows the pages the supporter would see and changes nothing: no
+click, visit or letter is recorded, and its unsubscribe and "sent" POSTs get
+the invalid-link page. Only tokens of an email actually sent (their message
+id names a message to that supporter for that case) act (docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -56,6 +63,11 @@ class VerifiedLink:
     language: str
     link_key: str  # one per message (or per token when it names no message)
 
+    @property
+    def preview(self) -> bool:
+        """A staff preview's token: for looking at, never for acting."""
+        return self.ref.message_id is None
+
 
 @bp.after_request
 def _private(response: Response) -> Response:
@@ -73,7 +85,8 @@ def action(token: str) -> BaseResponse | tuple[str, int]:
         if recipient is None:
             return _invalid()
         case = recipient.case
-        _visit(session, recipient, LinkTarget.ACTION, case.action_url)
+        if not recipient.preview:
+            _visit(session, recipient, LinkTarget.ACTION, case.action_url)
         if case.action_url:
             return redirect(case.action_url, 302)
         return _page("web/action.html", recipient.language, case=_case_text(case, recipient))
@@ -86,7 +99,8 @@ def honeypot(token: str) -> Response | tuple[str, int]:
         recipient = _recipient(session, token, _signer().read_action)
         if recipient is None:
             return _invalid()
-        _visit(session, recipient, LinkTarget.HONEYPOT, None)
+        if not recipient.preview:
+            _visit(session, recipient, LinkTarget.HONEYPOT, None)
     return Response("\n", 200, mimetype="text/plain")
 
 
@@ -94,7 +108,7 @@ def honeypot(token: str) -> Response | tuple[str, int]:
 def letter_sent(token: str) -> tuple[str, int]:
     with session_scope(context.engine()) as session:
         recipient = _recipient(session, token, _signer().read_action)
-        if recipient is None:
+        if recipient is None or recipient.preview:
             return _invalid()
         _record(session, recipient, ActionKind.LETTER_SENT, None)
         return _page("web/thanks.html", recipient.language)
@@ -106,7 +120,8 @@ def unsubscribe_page(token: str) -> tuple[str, int]:
         recipient = _recipient(session, token, _signer().read_unsubscribe)
         if recipient is None:
             return _invalid()
-        _visit(session, recipient, LinkTarget.UNSUBSCRIBE, None)
+        if not recipient.preview:
+            _visit(session, recipient, LinkTarget.UNSUBSCRIBE, None)
         return _page("web/unsubscribe.html", recipient.language)
 
 
@@ -114,7 +129,7 @@ def unsubscribe_page(token: str) -> tuple[str, int]:
 def unsubscribe_now(token: str) -> Response | tuple[str, int]:
     with session_scope(context.engine()) as session:
         recipient = _recipient(session, token, _signer().read_unsubscribe)
-        if recipient is None:
+        if recipient is None or recipient.preview:
             return _invalid()
         one_click = request.form.get("List-Unsubscribe") == "One-Click"
         unsubscribe(

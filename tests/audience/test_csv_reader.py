@@ -15,10 +15,10 @@ from sender.audience.csv_reader import (
     RejectWriter,
     SourceRow,
     fold_header,
-    neutralise,
     read_layout,
     read_rows,
 )
+from sender.core.csvsafe import safe_cell
 from sender.core.errors import InvalidInput
 
 
@@ -197,8 +197,8 @@ def test_an_unparseable_row_is_reported_and_reading_goes_on(tmp_path: Path) -> N
     [("=SUM(A1)", "'=SUM(A1)"), ("+1", "'+1"), ("-2", "'-2"), ("@x", "'@x"), ("Ana", "Ana")],
 )
 def test_neutralise_stops_formulas(cell: str, written: str) -> None:
-    assert neutralise(cell) == written
-    assert neutralise("") == ""
+    assert safe_cell(cell) == written
+    assert safe_cell("") == ""
 
 
 def test_the_rejects_file_appears_only_when_finished(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from sender.core.vocabulary import ActionKind, MessageStatus, ReplyStatus
 
 DEMO_ENV = ("DATABASE_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST", "SENDGRID_WEBHOOK_PUBLIC_KEY",
             "PUBLIC_BASE_URL", "OUTBOX_DIR", "INBOUND_SECRET",
-            "CLICK_DELIVERY_WINDOW_SECONDS")  # fmt: skip
+            "CLICK_DELIVERY_WINDOW_SECONDS", "CAMPAIGN_MODE")  # fmt: skip
 
 
 @pytest.mark.slow
@@ -27,6 +27,8 @@ def test_demo_runs_the_whole_campaign(
 ) -> None:
     for key in DEMO_ENV:  # the demo points the process at its own world; restore it after
         env.setenv(key, "")
+    # The demo sets its own mode: it runs from a shell where production is the default.
+    env.setenv("CAMPAIGN_MODE", "production")
     out = tmp_path / "demo"
 
     result = runner.invoke(app, ["demo", "--dir", str(out), "--supporters", "400"])

@@ -45,3 +45,21 @@ def test_serve_runs_the_web_app(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_serve_refuses_the_published_settings_in_production(tmp_path: Path) -> None:
+    environment = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "SECRET_KEY"))},
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'campaign.db'}",
+        "CAMPAIGN_MODE": "production",
+    }
+    command = [str(Path(sys.executable).parent / "campaign"), "serve", "--port", str(free_port())]
+    done = subprocess.run(
+        command, env=environment, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2
+    output = " ".join(done.stdout.split())
+    assert "The web app refuses to start in production mode" in output
+    for name in ("SECRET_KEY", "STAFF_PASSWORD", "INBOUND_SECRET", "PUBLIC_BASE_URL"):
+        assert f"- {name} " in output
+    assert "serving on" not in output

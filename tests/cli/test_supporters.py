@@ -116,3 +116,32 @@ def test_import_command_runs_with_prompt_thread_switches(
     assert runner.invoke(app, ["supporters", "import", str(path)]).exit_code == 0
     assert seen == [pytest.approx(SWITCH_INTERVAL)]
     assert sys.getswitchinterval() == pytest.approx(before, abs=1e-6)
+
+
+@pytest.mark.parametrize("how", ["same", "relative", "symlink", "hardlink", "partial"])
+def test_errors_pointing_at_the_input_is_refused_and_the_export_kept(
+    env: pytest.MonkeyPatch, runner: CliRunner, tmp_path: Path, how: str
+) -> None:
+    """Attack by accident: `--errors export.csv` would truncate the export before reading it."""
+    path = tmp_path / "export.csv"
+    content = f"{HEADER}\na@example.org,A,A,GB,yes\nbroken,B,B,GB,yes\n"
+    path.write_text(content, encoding="utf-8")
+    target = {
+        "same": str(path),
+        "relative": "export.csv",  # the env fixture runs in tmp_path
+        "symlink": str(tmp_path / "link.csv"),
+        "hardlink": str(tmp_path / "hard.csv"),
+        "partial": str(tmp_path / "export"),  # its partial file would be export.partial
+    }[how]
+    if how == "symlink":
+        (tmp_path / "link.csv").symlink_to(path)
+    if how == "hardlink":
+        (tmp_path / "hard.csv").hardlink_to(path)
+    if how == "partial":
+        path.rename(tmp_path / "export.partial")
+        path = tmp_path / "export.partial"
+    result = runner.invoke(app, ["supporters", "import", str(path), "--errors", target])
+    assert result.exit_code == 2, result.output
+    assert "would overwrite the file being imported" in " ".join(result.output.split())
+    assert path.read_text(encoding="utf-8") == content
+    assert supporter_count() == 0

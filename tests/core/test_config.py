@@ -2,35 +2,25 @@ from __future__ import annotations
 
 import pytest
 
-from sender.core.config import Settings, published_defaults, refuse_published_defaults
-from sender.core.errors import ConfigError
-
-CHOSEN = {
-    "secret_key": "a-long-random-secret",
-    "staff_password": "another-long-random-one",
-    "inbound_secret": "and-a-third",
-}
+from sender.core.config import Settings
+from sender.core.vocabulary import RunMode
 
 
-def test_every_published_default_is_named() -> None:
-    assert published_defaults(Settings()) == ["SECRET_KEY", "STAFF_PASSWORD", "INBOUND_SECRET"]
-    assert published_defaults(Settings.model_validate(CHOSEN)) == []
-    assert published_defaults(Settings.model_validate({**CHOSEN, "staff_password": ""})) == [
-        "STAFF_PASSWORD"
-    ]
+def test_production_is_the_mode_unless_one_is_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CAMPAIGN_MODE", raising=False)
+    assert Settings(_env_file=None).campaign_mode == RunMode.PRODUCTION  # type: ignore[call-arg]
+    assert Settings(_env_file=None).is_production  # type: ignore[call-arg]
+    monkeypatch.setenv("CAMPAIGN_MODE", "demo")
+    assert Settings(_env_file=None).campaign_mode == RunMode.DEMO  # type: ignore[call-arg]
 
 
-@pytest.mark.parametrize("left", ["secret_key", "staff_password", "inbound_secret"])
-def test_real_sendgrid_refuses_each_default_by_name(left: str) -> None:
-    settings = Settings.model_validate({**CHOSEN, left: Settings.model_fields[left].default})
-    real = settings.model_copy(update={"sendgrid_api_key": "SG.real"})
-    with pytest.raises(ConfigError, match=left.upper()):
-        refuse_published_defaults(real)
+def test_an_unknown_mode_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import ValidationError
+
+    monkeypatch.setenv("CAMPAIGN_MODE", "relaxed")
+    with pytest.raises(ValidationError, match="campaign_mode"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
 
 
-def test_defaults_are_fine_where_no_real_mail_goes_out() -> None:
-    refuse_published_defaults(Settings())  # the demo: outbox, nothing sent
-    local = Settings(sendgrid_api_key="SG.test", sendgrid_api_host="http://127.0.0.1:8025")
-    assert not local.sends_real_mail
-    refuse_published_defaults(local)  # tests: the local SendGrid-compatible server
-    refuse_published_defaults(Settings.model_validate({"sendgrid_api_key": "SG.real", **CHOSEN}))
+def test_the_suite_runs_in_dev_mode() -> None:
+    assert Settings(_env_file=None).campaign_mode == RunMode.DEV  # type: ignore[call-arg]

@@ -69,6 +69,8 @@ def _copy_rows(source: Engine, target: Engine) -> None:
         for table in Base.metadata.sorted_tables:
             have = {row[1] for row in reading.execute(text(f"PRAGMA table_info({table.name})"))}
             columns = [c for c in table.columns if c.name in have]
+            if not columns:
+                continue  # a table of a later revision
             rows = [dict(r._mapping) for r in reading.execute(select(*columns))]
             # A bare table: the models' Python-side defaults would add 0002's columns.
             bare = sa_table(table.name, *(column(c.name, c.type) for c in columns))

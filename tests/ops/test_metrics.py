@@ -228,7 +228,8 @@ def test_sent_batches_show_on_metrics_by_wave_case_and_202(
     sg: LocalSendGrid,  # noqa: F811
 ) -> None:
     wave, batches, sender = _planned_wave(pg_engine, sg)
-    client = make_app(pg_engine).test_client()
+    # Every scrape reads the database here; the cache is tested on its own (tests/web/test_ops.py).
+    client = make_app(pg_engine, metrics_refresh_seconds=0).test_client()
     before = _scrape(client)
     assert [send_batch(b, sender).outcome for b in batches] == [
         BatchOutcome.SENT,
@@ -409,3 +410,19 @@ def test_link_clicks_and_bad_tokens_are_counted(any_engine: Engine) -> None:
     assert _value("link_actions_total", kind="clicked") == clicks + 2  # repeats included
     with session_scope(any_engine) as session:
         assert session.scalar(select(func.count()).select_from(Action)) == 1  # stored once
+
+
+def test_a_cached_value_is_loaded_at_most_once_per_interval() -> None:
+    now = [100.0]
+    loads: list[int] = []
+
+    def load() -> int:
+        loads.append(1)
+        return len(loads)
+
+    cached = metrics.Cached(load, 60, monotonic=lambda: now[0])
+    assert [cached.get() for _ in range(5)] == [1] * 5
+    now[0] += 59.9
+    assert cached.get() == 1
+    now[0] += 0.1
+    assert cached.get() == 2 and cached.loads == 2

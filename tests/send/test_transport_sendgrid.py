@@ -240,24 +240,36 @@ def test_transport_for_defaults_to_the_outbox(env: pytest.MonkeyPatch, tmp_path:
     assert chosen.directory == tmp_path / "mail"
 
 
-def test_real_sendgrid_refused_with_the_development_secret() -> None:
+@pytest.mark.parametrize(
+    "host", ["https://api.sendgrid.com", "https://api.eu.sendgrid.com", "http://127.0.0.1:8025"]
+)
+@pytest.mark.parametrize("key", ["SG.real", None])
+def test_production_sends_nothing_with_the_development_secret(
+    host: str, key: str | None, tmp_path: Path
+) -> None:
+    """Attack: forged links. Whatever the host, and to the outbox too, nothing goes out."""
+    import secrets
+
     from sender.core.config import DEV_SECRET, Settings
-    from sender.core.errors import ConfigError
+    from sender.core.runmode import UnsafeSettings
     from sender.send.transport.select import transport_for
 
-    chosen_secrets = {"staff_password": "long-random-1", "inbound_secret": "long-random-2"}
-    with pytest.raises(ConfigError, match="SECRET_KEY"):
-        transport_for(
-            Settings.model_validate(
-                {"sendgrid_api_key": "SG.real", "secret_key": DEV_SECRET, **chosen_secrets}
-            )
-        )
-    chosen = transport_for(
-        Settings.model_validate(
-            {"sendgrid_api_key": "SG.real", "secret_key": "long-random-value", **chosen_secrets}
-        )
+    chosen = {
+        "campaign_mode": "production",
+        "sendgrid_api_key": key,
+        "sendgrid_api_host": host,
+        "outbox_dir": str(tmp_path / "outbox"),
+        "staff_password": secrets.token_urlsafe(32),
+        "inbound_secret": secrets.token_urlsafe(32),
+        "public_base_url": "https://act.amnesty-demo.org",
+    }
+    with pytest.raises(UnsafeSettings, match="SECRET_KEY"):
+        transport_for(Settings.model_validate({**chosen, "secret_key": DEV_SECRET}))
+    good = transport_for(
+        Settings.model_validate({**chosen, "secret_key": secrets.token_urlsafe(32)})
     )
-    assert chosen.name == "sendgrid"
+    assert good.name == ("sendgrid" if key else "outbox")
+    assert not (tmp_path / "outbox").exists() or not any((tmp_path / "outbox").iterdir())
 
 
 # -- what the request carries (issue 12) ------------------------------------

@@ -7,10 +7,11 @@ import json
 from events_fixtures import ingest, seed, sg_event
 from sqlalchemy import Engine
 from typer.testing import CliRunner
+from web_fixtures import log_in
 from webhook_fixtures import Signer, app_for
 
 from sender.cli import app as cli_app
-from sender.core.config import Settings, reset_settings
+from sender.core.config import DEV_STAFF_PASSWORD, Settings, reset_settings
 from sender.track.actions import process_pending_events
 
 TOKEN = "r3port-t0ken"
@@ -43,9 +44,13 @@ def test_no_token_configured_means_session_only(sqlite_engine: Engine) -> None:
     app = app_for(sqlite_engine, Signer.generate())
     client = app.test_client()
     assert client.get("/api/report", headers={"Authorization": "Bearer None"}).status_code == 401
-    with client.session_transaction() as session:
-        session["staff"] = True
+    assert log_in(client, password=DEV_STAFF_PASSWORD, user="staff") == 302
     assert client.get("/api/report").status_code == 200
+    # A cookie that only claims staff (no login time, no session version) is no session.
+    forged = app.test_client()
+    with forged.session_transaction() as session:
+        session["staff"] = True
+    assert forged.get("/api/report").status_code == 401
 
 
 def test_token_gives_the_same_json_as_the_cli(

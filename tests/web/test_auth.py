@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
+
 import pytest
+from flask.testing import FlaskClient
 from ops_fixtures import ops_redis_fixture  # noqa: F401 - provides ops_redis_url
 from sqlalchemy import Engine
 from web_fixtures import STAFF_PASSWORD, csrf_token, log_in, make_app
@@ -58,13 +62,73 @@ def test_repeated_failures_are_slowed_then_refused(sqlite_engine: Engine) -> Non
     assert client.get("/dashboard/").status_code == 302
 
 
-def test_failures_are_counted_per_user_name_across_addresses(sqlite_engine: Engine) -> None:
+def test_failures_elsewhere_never_block_the_right_password_from_another_address(
+    sqlite_engine: Engine,
+) -> None:
+    """Attack: lock staff out of the pause and kill switches by failing from many addresses."""
     client = make_app(sqlite_engine).test_client()
-    for i in range(5):
-        client.environ_base["REMOTE_ADDR"] = f"10.0.0.{i}"
-        assert log_in(client, password=f"guess-{i}") == 401
-    client.environ_base["REMOTE_ADDR"] = "10.0.0.99"
-    assert log_in(client, password="one-more") == 429
+    for address in range(6):  # 36 failures: every attacking address gets locked out
+        client.environ_base["REMOTE_ADDR"] = f"203.0.113.{address}"
+        codes = [log_in(client, password=f"guess-{address}-{i}") for i in range(6)]
+        assert codes == [401] * 5 + [429]
+    client.environ_base["REMOTE_ADDR"] = "198.51.100.7"  # the organiser's office
+    assert log_in(client) == 302
+    assert client.get("/dashboard/").status_code == 200
+
+
+def test_one_address_trying_many_user_names_is_braked_too(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine).test_client()
+    codes = [log_in(client, user=f"user-{i}", password="guess") for i in range(21)]
+    assert codes == [401] * 20 + [429]
+    other = make_app(sqlite_engine).test_client()
+    other.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert log_in(other) == 302
+
+
+def test_a_lockout_is_logged_without_the_user_name_and_counted(
+    sqlite_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    from prometheus_client import REGISTRY
+
+    def throttled() -> float:
+        value = REGISTRY.get_sample_value("login_throttled_total", {"scope": "user_address"})
+        return value or 0.0
+
+    before = throttled()
+    client = make_app(sqlite_engine).test_client()
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    with caplog.at_level(logging.INFO):
+        codes = [log_in(client, user="organiser", password=f"guess-{i}") for i in range(7)]
+    assert codes[5:] == [429, 429]
+    assert throttled() == before + 2
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings and "203.0.113.9" in warnings[0].getMessage()
+    for record in caplog.records:  # at every level the limiter and the app log at
+        assert "organiser" not in record.getMessage()
+
+
+def test_forwarded_addresses_are_ignored_unless_proxies_are_trusted(sqlite_engine: Engine) -> None:
+    """Attack: dodge the brake by sending a new X-Forwarded-For with every guess."""
+    direct = make_app(sqlite_engine).test_client()
+    codes = [log_in_from(direct, f"192.0.2.{i}", password=f"guess-{i}") for i in range(6)]
+    assert codes == [401] * 5 + [429]  # the header is not the client's address: still braked
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_brake(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine, trusted_proxies=1).test_client()
+    client.environ_base["REMOTE_ADDR"] = "10.0.0.2"  # the proxy, for every request
+    codes = [log_in_from(client, "203.0.113.5", password=f"guess-{i}") for i in range(6)]
+    assert codes == [401] * 5 + [429]
+    # Without ProxyFix every client would share the proxy's address and be locked out.
+    assert log_in_from(client, "198.51.100.7") == 302
+
+
+def log_in_from(client: FlaskClient, forwarded: str, password: str = STAFF_PASSWORD) -> int:
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = forwarded
+    try:
+        return log_in(client, password=password)
+    finally:
+        del client.environ_base["HTTP_X_FORWARDED_FOR"]
 
 
 def test_successful_logins_are_not_counted(sqlite_engine: Engine) -> None:
@@ -157,14 +221,22 @@ def test_right_password_works_while_redis_is_down(sqlite_engine: Engine) -> None
     assert client.get("/dashboard/").status_code == 200
 
 
-def test_the_app_refuses_to_serve_real_mail_with_the_published_password(
+def test_a_published_password_means_no_production_app_to_log_in_to(
     sqlite_engine: Engine,
 ) -> None:
     from sender.core.config import DEV_STAFF_PASSWORD
-    from sender.core.errors import ConfigError
+    from sender.core.runmode import UnsafeSettings
 
-    real = {"sendgrid_api_key": "SG.real", "inbound_secret": "a-chosen-inbound-secret"}
-    with pytest.raises(ConfigError, match="STAFF_PASSWORD"):
-        make_app(sqlite_engine, staff_password=DEV_STAFF_PASSWORD, **real)
-    client = make_app(sqlite_engine, **real).test_client()  # chosen password: serves
+    strong = {
+        "campaign_mode": "production",
+        "secret_key": secrets.token_urlsafe(32),
+        "inbound_secret": secrets.token_urlsafe(32),
+        "public_base_url": "https://act.amnesty-demo.org",
+    }
+    with pytest.raises(UnsafeSettings, match="STAFF_PASSWORD") as refused:
+        make_app(sqlite_engine, staff_password=DEV_STAFF_PASSWORD, **strong)
+    assert [p.setting for p in refused.value.problems] == ["STAFF_PASSWORD"]
+    chosen = secrets.token_urlsafe(32)
+    client = make_app(sqlite_engine, staff_password=chosen, **strong).test_client()
     assert client.get("/login").status_code == 200
+    assert log_in(client, password=chosen) == 302

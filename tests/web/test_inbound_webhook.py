@@ -278,3 +278,20 @@ def test_with_redis_the_parse_goes_to_a_worker(
     assert parse_reply(reply.id) == ReplyStatus.MATCHED
     assert parse_reply(reply.id) == ReplyStatus.MATCHED  # a redelivery changes nothing
     assert actions(pg_engine) == 1
+
+
+def test_guessing_the_inbound_secret_is_braked_with_a_5xx(
+    world: tuple[Engine, Seeded, FlaskClient],
+) -> None:
+    """Attack: guess INBOUND_SECRET to post fake replies. SendGrid's own posts keep working."""
+    engine, seeded, client = world
+    fields = parse_fields(sender="bob@example.org", to=reply_address(seeded, "en"), text="STOP")
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.66"
+    codes = [post(client, fields, headers=auth(f"guess-{i}")).status_code for i in range(11)]
+    assert codes == [401] * 10 + [503]  # a 5xx: SendGrid would retry, never drop, real mail
+    throttled = post(client, fields)  # even the right secret waits, from that address
+    assert throttled.status_code == 503 and throttled.headers["Retry-After"] == "60"
+    assert replies(engine) == []
+    client.environ_base["REMOTE_ADDR"] = "198.51.100.20"  # SendGrid, elsewhere
+    assert post(client, fields).status_code == 200
+    assert len(replies(engine)) == 1

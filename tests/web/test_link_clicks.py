@@ -231,12 +231,16 @@ def test_evidence_after_the_window_leaves_a_persons_click_alone(world: World) ->
     assert [k for k, _, _ in world.clicks(BOB)] == [ActionKind.CLICKED]
 
 
-def test_a_preview_link_without_a_message_is_classified_too(world: World) -> None:
+def test_a_preview_link_without_a_message_shows_the_page_and_records_nothing(
+    world: World,
+) -> None:
+    """Staff previews carry a real supporter's id but no message: looking, never acting."""
     seeded = world.seeded
     ref = MessageRef(seeded.supporter_ids[BOB], None, seeded.case_id, None)
     path = f"/a/{SIGNER.action(ref)}"
     assert world.get(path, head=True) == 302
-    assert world.get(path) == 302  # a person, though seconds after a machine's HEAD
+    assert world.get(path) == 302
+    assert world.get(path + "/x") == 200
     with session_scope(world.engine) as session:
-        kinds = list(session.scalars(select(Action.kind).where(Action.message_id.is_(None))))
-    assert kinds == [ActionKind.CLICKED_MACHINE, ActionKind.CLICKED_MACHINE]
+        assert list(session.scalars(select(Action.kind))) == []
+        assert list(session.scalars(select(LinkHit.id))) == []

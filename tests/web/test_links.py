@@ -136,6 +136,25 @@ def test_letter_is_escaped_on_the_english_page(
     assert "Presidential Palace" in page and "I have sent my letter" in page
 
 
+def test_a_preview_token_shows_pages_but_unsubscribes_and_records_nothing(
+    world: tuple[Engine, Seeded, FlaskClient],
+) -> None:
+    """Attack: a token without a message id (a staff preview of Bob) used to act as Bob."""
+    engine, seeded, client = world
+    ref = MessageRef(seeded.supporter_ids[BOB], None, seeded.plain_case_id, None)
+    action, unsubscribe = SIGNER.action(ref), SIGNER.unsubscribe(ref)
+    assert client.get(f"/a/{action}").status_code == 200  # the page staff preview
+    assert client.get(f"/unsubscribe/{unsubscribe}").status_code == 200
+    assert client.post(f"/a/{action}/sent").status_code == 400
+    one_click = {"List-Unsubscribe": "One-Click"}
+    assert client.post(f"/unsubscribe/{unsubscribe}", data=one_click).status_code == 400
+    assert client.post(f"/unsubscribe/{unsubscribe}").status_code == 400
+    assert actions(engine) == [] and suppressions(engine) == 0
+    with session_scope(engine) as session:
+        bob = session.get(Supporter, seeded.supporter_ids[BOB])
+        assert bob is not None and bob.status == SupporterStatus.SUBSCRIBED
+
+
 def test_letter_sent_is_recorded_once_and_thanked(
     world: tuple[Engine, Seeded, FlaskClient],
 ) -> None:

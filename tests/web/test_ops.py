@@ -118,3 +118,74 @@ def test_compose_file_keeps_the_scaling_rules() -> None:
     assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
     for name in ("postgres", "redis", "web", "worker", "flower"):
         assert "healthcheck" in services[name], name
+
+
+def test_compose_carries_no_working_default_password() -> None:
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert "change-me" not in text
+    assert "POSTGRES_PASSWORD:-" not in text and "FLOWER_BASIC_AUTH:-" not in text
+    services = yaml.safe_load(text)["services"]
+    required = "${POSTGRES_PASSWORD:?"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith(required)
+    assert required in services["web"]["environment"]["DATABASE_URL"]
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"].startswith(
+        "${FLOWER_BASIC_AUTH:?"
+    )
+    # Every role runs production mode: none sets CAMPAIGN_MODE.
+    assert "CAMPAIGN_MODE" not in text
+
+
+def test_metrics_can_require_a_bearer_token(sqlite_engine: Engine) -> None:
+    token = "m" + "7Qx2Lp9Rt4vWn8bYc3dFg6hJk1sA5zEu"
+    client = make_app(sqlite_engine, metrics_token=token).test_client()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {token}"}):
+        response = client.get("/metrics", headers=headers)
+        assert response.status_code == 401
+        assert "wave_messages" not in response.get_data(as_text=True)
+    allowed = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert allowed.status_code == 200 and "wave_messages" in allowed.get_data(as_text=True)
+    assert client.get("/healthz").status_code == 200  # orchestrators need no token
+
+
+def test_metrics_can_be_limited_to_networks(sqlite_engine: Engine) -> None:
+    client = make_app(sqlite_engine, metrics_allow="10.0.0.0/8, 2001:db8::/32").test_client()
+    for address, code in (("10.1.2.3", 200), ("2001:db8::5", 200), ("203.0.113.9", 401)):
+        client.environ_base["REMOTE_ADDR"] = address
+        assert client.get("/metrics").status_code == code, address
+    # A forged X-Forwarded-For is no way in while no proxy is trusted.
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    assert client.get("/metrics", headers={"X-Forwarded-For": "10.0.0.1"}).status_code == 401
+
+
+def test_a_scrape_does_not_count_messages_each_time(pg_engine: Engine) -> None:
+    """Attack: scrape /metrics in a loop to run a GROUP BY over every message each time."""
+    from sqlalchemy import event
+
+    seed(pg_engine)
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    client = make_app(pg_engine).test_client()
+    event.listen(pg_engine, "before_cursor_execute", record)
+    try:
+        bodies = [client.get("/metrics").get_data(as_text=True) for _ in range(25)]
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", record)
+    counting = [s for s in statements if "messages" in s and "GROUP BY" in s.upper()]
+    assert len(counting) == 1, counting
+    assert all("wave_messages{" in body for body in bodies)
+
+
+def test_the_cached_counts_are_refreshed_after_the_interval(pg_engine: Engine) -> None:
+    from sender.web import ops
+
+    seeded = seed(pg_engine)
+    app = make_app(pg_engine, metrics_refresh_seconds=0)
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/metrics")
+    with app.app_context():
+        assert ops.wave_counts().loads == 3
+    assert f'wave="{seeded.wave_id}"' in client.get("/metrics").get_data(as_text=True)

@@ -6,9 +6,7 @@ Findings; SETTINGS_CHECKS lists them in the order they print.
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,8 +14,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from sender.core import db
-from sender.core.config import Settings, published_defaults
+from sender.core.config import Settings
 from sender.core.errors import ConfigError, TransportError
+from sender.core.runmode import production_problems
 from sender.ops.doctor.findings import Finding, Probe, Status
 from sender.send.transport.base import NotAuthorised
 from sender.send.transport.sendgrid import MAIL_SEND_SCOPE, SendGridTransport, Unreachable
@@ -27,80 +26,32 @@ Check = Callable[[Settings, Probe], Iterable[Finding]]
 
 # --- secrets --------------------------------------------------------------------
 
-# The values .env.example tells people to replace, and the ones people type instead.
-PLACEHOLDERS = frozenset(
-    {"replace-with-a-long-random-string", "replace-me", "change-me", "changeme", "secret"}
+# The settings whose run-mode problems this check reports; the others
+# (PUBLIC_BASE_URL, ...) have checks of their own below.
+SECRETS = (
+    "SECRET_KEY",
+    "STAFF_PASSWORD",
+    "INBOUND_SECRET",
+    "REPORT_TOKEN",
+    "METRICS_TOKEN",
+    "FLOWER_BASIC_AUTH",
+    "DATABASE_URL",
 )
-MIN_SECRET_BYTES = 32
-# An estimate from the characters used (Shannon, per character, times the length):
-# 32 random URL-safe characters carry about 150 bits, "aaaa…" none. 96 bits is
-# far past guessing and still met by any generated value.
-MIN_SECRET_BITS = 96
-PASSWORD_HASH_PREFIXES = ("scrypt:", "pbkdf2:")  # werkzeug's, as the login accepts them
-MAKE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"  # noqa: S105 - a command
-WHY_SECRET = {
-    "SECRET_KEY": "with it anyone can forge unsubscribe and action links and staff sessions",
-    "STAFF_PASSWORD": "with it anyone can open the dashboard and read supporter data",
-    "INBOUND_SECRET": "with it anyone can post fake replies, STOP included",
-    "REPORT_TOKEN": "with it anyone can read /api/report",
-}
-
-
-def estimated_bits(value: str) -> float:
-    counts = Counter(value)
-    per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
-    return per_char * len(value)
-
-
-def _secret_problem(name: str, value: str, published: Sequence[str]) -> str | None:
-    if not value.strip():
-        return "is empty"
-    if name in published:
-        return "is still the value published in this repository"
-    if value.strip().lower() in PLACEHOLDERS:
-        return f"is still a placeholder ({value!r}, as in .env.example)"
-    if name == "STAFF_PASSWORD" and value.startswith(PASSWORD_HASH_PREFIXES):
-        return None  # a hash: its password cannot be judged from here
-    size = len(value.encode())
-    if size < MIN_SECRET_BYTES:
-        return f"is {size} bytes long; at least {MIN_SECRET_BYTES} are needed"
-    if estimated_bits(value) < MIN_SECRET_BITS:
-        return "repeats too few characters to be hard to guess"
-    return None
 
 
 def _secret_findings(settings: Settings) -> list[Finding]:
-    """Published, placeholder, short or guessable secrets.
+    """Published, placeholder, short or guessable secrets: what production refuses.
 
-    The one place the doctor judges secrets: at merge it asks the run mode
-    (sender.core.runmode.production_problems) instead, so the doctor and the
-    refusal to start always agree.
+    The run mode (sender.core.runmode.production_problems) judges them, so the
+    doctor and the refusal to start always agree.
     """
-    values = {
-        "SECRET_KEY": settings.secret_key,
-        "STAFF_PASSWORD": settings.staff_password,
-        "INBOUND_SECRET": settings.inbound_secret,
-    }
-    if settings.report_token:
-        values["REPORT_TOKEN"] = settings.report_token
-    published = published_defaults(settings)
-    findings = []
-    for name, value in values.items():
-        problem = _secret_problem(name, value, published)
-        if problem is None:
-            continue
-        findings.append(
-            Finding(
-                "secrets",
-                Status.FAIL,
-                f"{name} {problem}: {WHY_SECRET[name]}",
-                f"set {name} to a long random value, e.g. the output of {MAKE_SECRET}",
-            )
-        )
-    if not findings:
-        listed = ", ".join(values)
-        return [Finding("secrets", Status.OK, f"{listed}: long, random, not published")]
-    return findings
+    problems = [p for p in production_problems(settings) if p.setting in SECRETS]
+    if not problems:
+        return [Finding("secrets", Status.OK, "long, random and not published")]
+    return [
+        Finding("secrets", Status.FAIL, f"{problem.setting} {problem.wrong}", problem.fix)
+        for problem in problems
+    ]
 
 
 def check_secrets(settings: Settings, probe: Probe) -> Iterable[Finding]:

@@ -1,16 +1,21 @@
-"""Pick the way out: SendGrid when a key is configured, else the outbox folder."""
+"""Pick the way out: SendGrid when a key is configured, else the outbox folder.
+
+In production mode nothing goes out on published or weak secrets, whichever
+way out (sender.core.runmode): the links in the mail would be forgeable.
+"""
 
 from __future__ import annotations
 
-from sender.core.config import Settings, refuse_published_defaults
+from sender.core.config import Settings
+from sender.core.runmode import refuse_unsafe_start
 from sender.send.transport.base import Transport
 from sender.send.transport.outbox import OutboxTransport
 from sender.send.transport.sendgrid import SendGridTransport
 
 
 def transport_for(settings: Settings) -> Transport:
+    refuse_unsafe_start(settings, "Sending")
     if settings.sendgrid_api_key:
-        refuse_published_defaults(settings)
         return SendGridTransport(
             settings.sendgrid_api_key,
             host=settings.sendgrid_api_host,
