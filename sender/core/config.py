@@ -133,6 +133,7 @@ class Settings(BaseSettings):
         digest = hmac.new(self.secret_key.encode(), b"installation-id", hashlib.sha256)
         return digest.hexdigest()[:16]
 
+    @property
     def is_production(self) -> bool:
         return self.campaign_mode == RunMode.PRODUCTION
 
