@@ -19,6 +19,7 @@ from sendgrid_fixtures import API_KEY, Canned, canned, sendgrid_process, sg, sil
 
 from sender.core import db
 from sender.core.config import DEV_INBOUND_SECRET, DEV_SECRET, DEV_STAFF_PASSWORD
+from sender.core.runmode import estimated_bits
 from sender.devtools.local_sendgrid.process import LocalSendGrid
 from sender.devtools.services import free_port
 from sender.ops.doctor import Probe, Status, diagnose, worst
@@ -31,7 +32,6 @@ from sender.ops.doctor.settings_checks import (
     check_webhook_key,
     database_finding,
 )
-from sender.core.runmode import estimated_bits
 
 __all__ = ["canned", "sendgrid_process", "sg", "silent_url"]  # fixtures used by name
 
