@@ -29,7 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sender.campaign.cases import CaseFile, check_languages, parse_cases
 from sender.campaign.kinds import parse_kinds
-from sender.campaign.plan_file import Plan, check_in_window, parse_plan, parse_window
+from sender.campaign.plan_file import (
+    Plan,
+    check_in_window,
+    first_problem,
+    parse_plan,
+    parse_window,
+)
 from sender.campaign.plan_file import check_languages as check_languages_of_wave
 from sender.core.errors import InvalidInput
 from sender.core.languages import language_codes
@@ -173,7 +179,7 @@ def parse_campaign(text: str, source: str = CAMPAIGN_FILE) -> CampaignSettings:
     try:
         model = _CampaignModel.model_validate(_load_yaml(text, source))
     except ValidationError as error:
-        raise InvalidInput(f"{source}: {_first(error)}") from error
+        raise InvalidInput(f"{source}: {first_problem(error)}") from error
     zone = _zone(model.window.timezone, source)
     start = _instant(model.window.start, zone, end_of_day=False)
     end = _instant(model.window.end, zone, end_of_day=True)
@@ -270,10 +276,3 @@ def check_plan(plan: Plan, settings: CampaignSettings, source: str) -> None:
             check_languages_of_wave(spec, settings.languages, settings.slug)
         except InvalidInput as error:
             raise InvalidInput(f"{where}: {error}") from error
-
-
-def _first(error: ValidationError) -> str:
-    problem = error.errors()[0]
-    where = ".".join(str(part) for part in problem["loc"])
-    message = str(problem["msg"])
-    return f"{where}: {message}" if where else message

@@ -146,7 +146,7 @@ def wave_spec(
     try:
         model = _WaveModel.model_validate(raw)
     except ValidationError as error:
-        raise InvalidInput(f"wave {name!r}: {_first(error)}") from error
+        raise InvalidInput(f"wave {name!r}: {first_problem(error)}") from error
     return _spec(model)
 
 
@@ -164,7 +164,7 @@ def parse_plan(data: object, source: str = "plan") -> Plan:
     try:
         model = _PlanModel.model_validate(data)
     except ValidationError as error:
-        raise InvalidInput(f"{source}: {_first(error)}") from error
+        raise InvalidInput(f"{source}: {first_problem(error)}") from error
     names = [w.name for w in model.waves]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -216,7 +216,8 @@ def _spec(model: _WaveModel) -> WaveSpec:
     )
 
 
-def _first(error: ValidationError) -> str:
+def first_problem(error: ValidationError) -> str:
+    """Pydantic's first complaint as `field.path: message`, the form every file error takes."""
     problem = error.errors()[0]
     where = ".".join(str(part) for part in problem["loc"])
     return f"{where}: {problem['msg']}" if where else str(problem["msg"])

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from sender.campaign.campaigns import all_campaigns
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import TemplateProblem
@@ -71,7 +72,7 @@ CampaignCheck = Callable[[CampaignFacts, Settings, datetime], Iterable[Finding]]
 def load_campaigns(engine: Engine, slug: str | None) -> tuple[list[CampaignFacts], list[str]]:
     """The named campaign, or every open one; and every slug there is, to name them."""
     with session_scope(engine) as session:
-        rows = list(session.scalars(select(Campaign).order_by(Campaign.slug)))
+        rows = all_campaigns(session)  # the one lookup of every campaign
         chosen = [
             row for row in rows if (row.slug == slug if slug else row.status == CampaignStatus.OPEN)
         ]
