@@ -31,3 +31,7 @@ class TemplateProblem(CampaignError):
 
 class TransportError(CampaignError):
     """Base for provider failures; see sender.send.transport.base for the kinds."""
+
+
+class Forbidden(CampaignError):
+    """The actor's role or campaign limit does not allow this change (web: 403)."""

@@ -457,3 +457,7 @@ class StaffSessionVersion(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     credential: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# The staff tables share this metadata; imported last because they need Base.
+from sender.core import staff_models  # noqa: E402, F401

@@ -65,18 +65,20 @@ def pg_0001(pg_url: str, tmp_path: Path) -> Iterator[Engine]:
 
 def _copy_rows(source: Engine, target: Engine) -> None:
     """Rows through the models' column types, limited to the columns 0001 had."""
+    copied = []
     with source.connect() as reading, target.begin() as writing:
         for table in Base.metadata.sorted_tables:
             have = {row[1] for row in reading.execute(text(f"PRAGMA table_info({table.name})"))}
             columns = [c for c in table.columns if c.name in have]
             if not columns:
                 continue  # a table of a later revision
+            copied.append(table)
             rows = [dict(r._mapping) for r in reading.execute(select(*columns))]
             # A bare table: the models' Python-side defaults would add 0002's columns.
             bare = sa_table(table.name, *(column(c.name, c.type) for c in columns))
             if rows:
                 writing.execute(bare.insert(), rows)
-        for table in Base.metadata.sorted_tables:
+        for table in copied:
             if "id" in table.columns and table.columns["id"].autoincrement is not False:
                 # The copied ids were explicit: move each sequence past them.
                 sequence = func.pg_get_serial_sequence(table.name, "id")

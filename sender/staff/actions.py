@@ -1,0 +1,93 @@
+"""Every audited kind of change, and the one table of which role each needs.
+
+The CLI, the web app and docs/SECURITY.md's role table all read `NEEDED`;
+a test checks that every action has an entry. None means no role is needed:
+sign-in events, and what only the system does.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sender.staff.roles import Role
+
+
+class What(StrEnum):
+    # Sign-in
+    LOGIN = "login"
+    LOGIN_FAILED = "login.failed"
+    LOCKOUT = "login.locked"
+    LOGOUT = "logout"
+    TOTP_ENROL = "2fa.enrol"
+    TOTP_FAILED = "2fa.failed"
+    RECOVERY_CODE_USED = "2fa.recovery"
+    BOOTSTRAP_LOGIN = "login.bootstrap"
+    # Staff
+    STAFF_ADD = "staff.add"
+    STAFF_DISABLE = "staff.disable"
+    STAFF_ENABLE = "staff.enable"
+    STAFF_PASSWORD = "staff.passwd"  # noqa: S105 (an action name)
+    STAFF_RESET_2FA = "staff.reset-2fa"
+    STAFF_ROLE = "staff.role"
+    # Campaigns and cases
+    CAMPAIGN_CREATE = "campaign.create"
+    CAMPAIGN_CLOSE = "campaign.close"
+    CASES_LOAD = "cases.load"
+    CASE_PAUSE = "case.pause"
+    CASE_RESUME = "case.resume"
+    # Supporters
+    IMPORT = "supporters.import"
+    ASSIGN = "assign"
+    FORGET = "supporters.forget"
+    SUPPRESS = "suppression.add"
+    UNSUPPRESS = "suppression.remove"
+    # Waves
+    PLAN_APPLY = "plan.apply"
+    WAVE_CREATE = "wave.create"
+    WAVE_LAUNCH = "wave.launch"
+    WAVE_PAUSE = "wave.pause"
+    WAVE_RESUME = "wave.resume"
+    WAVE_CANCEL = "wave.cancel"
+    WAVE_RETRY = "wave.retry-failed"
+    WAVE_PROOF = "wave.test"
+    WAVE_AUTO_PAUSE = "wave.auto-pause"  # 401, quota, account status: the system pauses
+    # Replies
+    REPLY_REVIEW = "reply.review"
+
+
+NEEDED: dict[What, Role | None] = {
+    What.LOGIN: None,
+    What.LOGIN_FAILED: None,
+    What.LOCKOUT: None,
+    What.LOGOUT: None,
+    What.TOTP_ENROL: None,
+    What.TOTP_FAILED: None,
+    What.RECOVERY_CODE_USED: None,
+    What.BOOTSTRAP_LOGIN: None,
+    What.STAFF_ADD: Role.ADMIN,
+    What.STAFF_DISABLE: Role.ADMIN,
+    What.STAFF_ENABLE: Role.ADMIN,
+    What.STAFF_PASSWORD: Role.ADMIN,  # one's own password: any role (sender.staff.audit.allowed)
+    What.STAFF_RESET_2FA: Role.ADMIN,
+    What.STAFF_ROLE: Role.ADMIN,
+    What.CAMPAIGN_CREATE: Role.ADMIN,
+    What.CAMPAIGN_CLOSE: Role.ADMIN,
+    What.CASES_LOAD: Role.CAMPAIGNER,
+    What.CASE_PAUSE: Role.CAMPAIGNER,
+    What.CASE_RESUME: Role.CAMPAIGNER,
+    What.IMPORT: Role.CAMPAIGNER,
+    What.ASSIGN: Role.CAMPAIGNER,
+    What.FORGET: Role.ADMIN,
+    What.SUPPRESS: Role.ADMIN,
+    What.UNSUPPRESS: Role.ADMIN,
+    What.PLAN_APPLY: Role.CAMPAIGNER,
+    What.WAVE_CREATE: Role.CAMPAIGNER,
+    What.WAVE_LAUNCH: Role.CAMPAIGNER,
+    What.WAVE_PAUSE: Role.CAMPAIGNER,
+    What.WAVE_RESUME: Role.CAMPAIGNER,
+    What.WAVE_CANCEL: Role.CAMPAIGNER,
+    What.WAVE_RETRY: Role.CAMPAIGNER,
+    What.WAVE_PROOF: Role.CAMPAIGNER,
+    What.WAVE_AUTO_PAUSE: Role.ADMIN,  # only the system pauses on its own
+    What.REPLY_REVIEW: Role.CAMPAIGNER,
+}
