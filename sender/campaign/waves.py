@@ -28,6 +28,8 @@ from sender.core.errors import CampaignError, InvalidInput
 from sender.core.models import Campaign, Wave
 from sender.core.vocabulary import AccountChange, AudienceRule, WaveStatus
 from sender.send import store as repo
+from sender.staff import audit
+from sender.staff.actions import What
 from sender.track.account import PAUSE_PREFIX, AccountNotice, resend_on_resume
 
 UNFINISHED = (WaveStatus.DRAFT, WaveStatus.SCHEDULED, WaveStatus.SENDING, WaveStatus.PAUSED)
@@ -180,6 +182,17 @@ def launch(
         window_end = session.get_one(Campaign, wave.campaign_id).window_end
         if now >= min(wave.ends_at, window_end):
             repo.move_wave(session, wave.id, [WaveStatus.DRAFT], WaveStatus.MISSED, _late(wave))
+            audit.record(
+                session,
+                audit.system_actor(),
+                What.WAVE_MISSED,
+                f"wave {name}",
+                before="status=draft",
+                after="status=missed",
+                detail=_late(wave),
+                campaign_id=wave.campaign_id,
+                at=now,
+            )
             session.commit()
             raise LaunchRefused(f"wave {name} not launched: {_late(wave)}")
     problems = (check or _preview_check)(engine, settings)
@@ -241,7 +254,18 @@ def _pause_for(session: Session, notice: AccountNotice) -> Iterable[str]:
         targets += repo.waves_in(session, [WaveStatus.DONE], notice.wave_ids)
     for wave in targets:
         reason = account_pause_reason(notice, wave.name)
-        if repo.move_wave(session, wave.id, [wave.status], WaveStatus.PAUSED, reason):
+        before = wave.status
+        if repo.move_wave(session, wave.id, [before], WaveStatus.PAUSED, reason):
+            audit.record(
+                session,
+                audit.system_actor(),
+                What.WAVE_AUTO_PAUSE,
+                f"wave {wave.name}",
+                before=f"status={before}",
+                after="status=paused",
+                detail=reason,
+                campaign_id=wave.campaign_id,
+            )
             yield f"wave {wave.name} paused: {reason}"
 
 

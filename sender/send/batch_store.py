@@ -43,6 +43,8 @@ from sender.send.eligibility import (
     suppressed,
 )
 from sender.send.store import cancel_batches, cancel_wave_batches, mark_sent, move_wave
+from sender.staff import audit
+from sender.staff.actions import What
 
 
 def claim_batch(session: Session, batch_id: int, send_key: str, now: datetime) -> bool:
@@ -302,7 +304,17 @@ class SqlSendStore:
                 fail_messages(session, batch.id)
             elif ending is Ending.PAUSED:
                 unfinished = [WaveStatus.SENDING, WaveStatus.SCHEDULED]
-                move_wave(session, batch.wave.id, unfinished, WaveStatus.PAUSED, error)
+                if move_wave(session, batch.wave.id, unfinished, WaveStatus.PAUSED, error):
+                    audit.record(
+                        session,
+                        audit.system_actor(),
+                        What.WAVE_AUTO_PAUSE,
+                        f"wave {batch.wave.name}",
+                        before="status=sending",
+                        after="status=paused",
+                        detail=error,
+                        campaign_id=batch.campaign.id,
+                    )
 
 
 def kinds_digest(kinds: Mapping[str, Any] | None) -> str:

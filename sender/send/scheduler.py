@@ -22,6 +22,8 @@ from sender.ops.logs import log_context
 from sender.send import store as repo
 from sender.send.pipeline import Sender, SendPolicy, send_batch
 from sender.send.planner import PlanResult, plan_wave
+from sender.staff import audit
+from sender.staff.actions import What
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,17 @@ def _mark_missed(engine: Engine, now: datetime) -> tuple[str, ...]:
             reason = f"missed: its end ({wave.ends_at:%Y-%m-%d %H:%M} UTC) passed before it started"
             if repo.move_wave(session, wave.id, [WaveStatus.SCHEDULED], WaveStatus.MISSED, reason):
                 names.append(wave.name)
+                audit.record(
+                    session,
+                    audit.system_actor(),
+                    What.WAVE_MISSED,
+                    f"wave {wave.name}",
+                    before="status=scheduled",
+                    after="status=missed",
+                    detail=reason,
+                    campaign_id=wave.campaign_id,
+                    at=now,
+                )
     return tuple(names)
 
 

@@ -44,6 +44,8 @@ from sender.core.vocabulary import (
 )
 from sender.report.totals import count_sends
 from sender.send.eligibility import SkipReason, case_statuses
+from sender.staff import audit
+from sender.staff.actions import What
 
 OPEN_BATCH = (BatchStatus.PENDING, BatchStatus.QUEUED, BatchStatus.SENDING)
 
@@ -257,7 +259,17 @@ def finished_waves(session: Session, now: datetime) -> list[str]:
         session.scalars(select(Wave).where(Wave.status == WaveStatus.SENDING, ~open_batches))
     )
     for wave in waves:
-        move_wave(session, wave.id, [WaveStatus.SENDING], WaveStatus.DONE, finished_at=now)
+        if move_wave(session, wave.id, [WaveStatus.SENDING], WaveStatus.DONE, finished_at=now):
+            audit.record(
+                session,
+                audit.system_actor(),
+                What.WAVE_DONE,
+                f"wave {wave.name}",
+                before="status=sending",
+                after="status=done",
+                campaign_id=wave.campaign_id,
+                at=now,
+            )
     return [w.name for w in waves]
 
 

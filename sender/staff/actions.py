@@ -51,6 +51,8 @@ class What(StrEnum):
     WAVE_RETRY = "wave.retry-failed"
     WAVE_PROOF = "wave.test"
     WAVE_AUTO_PAUSE = "wave.auto-pause"  # 401, quota, account status: the system pauses
+    WAVE_MISSED = "wave.missed"  # its end passed before it could start
+    WAVE_DONE = "wave.done"  # nothing left to send
     # Replies
     REPLY_REVIEW = "reply.review"
 
@@ -88,6 +90,8 @@ NEEDED: dict[What, Role | None] = {
     What.WAVE_CANCEL: Role.CAMPAIGNER,
     What.WAVE_RETRY: Role.CAMPAIGNER,
     What.WAVE_PROOF: Role.CAMPAIGNER,
-    What.WAVE_AUTO_PAUSE: Role.ADMIN,  # only the system pauses on its own
+    What.WAVE_AUTO_PAUSE: Role.ADMIN,  # these three only the system does
+    What.WAVE_MISSED: Role.ADMIN,
+    What.WAVE_DONE: Role.ADMIN,
     What.REPLY_REVIEW: Role.CAMPAIGNER,
 }

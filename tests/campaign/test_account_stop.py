@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 from account_fixtures import NINE, WAVE_NAME, Sent, cli_env, sent_world
+from audit_fixtures import audit_trail
 from cli_tables import row
 from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixtures
 from sending_fixtures import add_wave, wave_status
@@ -142,6 +143,12 @@ def test_a_suspension_pauses_every_wave_and_a_reactivation_resumes_none(
             assert "settle the account with SendGrid support, then `campaign wave resume" in reason
         assert wave_status(pg_engine, others["staff"]) == (WaveStatus.PAUSED, "by Ana")
         assert wave_status(pg_engine, others["done"])[0] == WaveStatus.DONE
+        pauses = audit_trail(pg_engine, "wave.auto-pause")
+        assert {(p.actor, p.before, p.after) for p in pauses} == {
+            ("system", "status=sending", "status=paused"),
+            ("system", "status=scheduled", "status=paused"),
+        }
+        assert all("compliance_suspend" in (p.detail or "") for p in pauses)
         assert send_batch(world.batches[0], world.sender).outcome == BatchOutcome.HELD
         assert sg.admin.count() == 0
 

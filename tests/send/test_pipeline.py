@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+from audit_fixtures import audit_trail
 from sending_fixtures import (
     DEC1,
     RecordingTransport,
@@ -142,6 +143,10 @@ def test_unauthorised_pauses_the_wave_and_marks_nothing_sent(pg_engine: Engine) 
     assert statuses(pg_engine, Message) == {MessageStatus.PLANNED: 6}
     assert statuses(pg_engine, Batch) == {BatchStatus.PENDING: 2}
     assert transport.sent == []
+    (row,) = audit_trail(pg_engine)  # one pause, however many batches hit the 401
+    assert (row.actor, row.action, row.outcome) == ("system", "wave.auto-pause", "done")
+    assert (row.before, row.after) == ("status=sending", "status=paused")
+    assert row.detail is not None and "401" in row.detail
 
 
 def test_rate_limited_and_server_errors_are_retried_after_the_right_wait(

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from audit_fixtures import audit_trail
 from sending_fixtures import (
     DEC1,
     RecordingTransport,
@@ -74,6 +75,8 @@ def test_a_day_of_ticks_sends_each_zone_in_its_morning_and_finishes(pg_engine: E
     assert sent_at["lima@example.org"] == DEC1 + timedelta(hours=14)  # 09:00 in Lima
     assert wave_status(pg_engine, wave)[0] == WaveStatus.DONE
     assert "wave case-email done" in lines
+    (done,) = audit_trail(pg_engine, "wave.done")
+    assert (done.actor, done.target, done.after) == ("system", "wave case-email", "status=done")
 
 
 def test_a_wave_whose_time_passed_is_marked_missed_and_never_sent(pg_engine: Engine) -> None:
@@ -89,6 +92,8 @@ def test_a_wave_whose_time_passed_is_marked_missed_and_never_sent(pg_engine: Eng
     assert status == WaveStatus.MISSED and reason and "passed before it started" in reason
     assert "wave case-email missed: its time passed before it started" in lines
     assert transport.sent == [] and statuses(pg_engine, Message) == {}
+    (missed,) = audit_trail(pg_engine)
+    assert (missed.actor, missed.action, missed.after) == ("system", "wave.missed", "status=missed")
 
 
 def test_future_waves_wait_in_the_database(pg_engine: Engine) -> None:
