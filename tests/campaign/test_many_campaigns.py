@@ -24,9 +24,11 @@ from sender.campaign.waves import launch, pause
 from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
+from sender.core.errors import InvalidInput
 from sender.core.models import Batch, Case, Message, Supporter, Wave
 from sender.core.vocabulary import BatchStatus, MessageStatus, WaveStatus
-from sender.report.totals import build_report
+from sender.report.campaigns import compare_campaigns
+from sender.report.totals import Dimension, build_report
 from sender.send.pipeline import send_batch
 from sender.send.scheduler import InlineDispatcher, tick
 from sender.track.unsubscribe import unsubscribe
@@ -233,3 +235,44 @@ class _Dropping:
 
     def dispatch(self, batch_ids: Sequence[int]) -> None:
         del batch_ids
+
+
+def test_two_campaigns_compared_side_by_side(pg_engine: Engine, tmp_path: Path) -> None:
+    first, second = _open(pg_engine, tmp_path, "w4r-a"), _open(pg_engine, tmp_path, "w4r-b", 0)
+    add_supporters(pg_engine, [first, second], ["both@example.org"])
+    add_supporters(pg_engine, [second], ["only-b@example.org"])
+    _launch(pg_engine, "w4r-a")
+    _launch(pg_engine, "w4r-b")
+    _tick(pg_engine, RecordingTransport())
+    by_case = compare_campaigns(pg_engine, ["w4r-a", "w4r-b"])
+    assert by_case["campaigns"] == ["w4r-a", "w4r-b"]
+    cells = {row["key"]: row["campaigns"] for row in by_case["rows"]}
+    # Each year's case lines up only with itself; the other year's column is empty.
+    assert cells["w4r-a-case"]["w4r-b"] is None and cells["w4r-b-case"]["w4r-a"] is None
+    assert cells["w4r-a-case"]["w4r-a"]["sends"] == 1
+    assert cells["w4r-b-case"]["w4r-b"]["sends"] == 2
+    by_wave = compare_campaigns(pg_engine, ["w4r-b", "w4r-a"], Dimension.WAVE)
+    (wave_row,) = by_wave["rows"]  # the same wave name in both years is one row
+    assert wave_row["key"] == "case-email"
+    assert {slug: c["sends"] for slug, c in wave_row["campaigns"].items()} == {
+        "w4r-a": 1,
+        "w4r-b": 2,
+    }
+    assert {slug: t["sends"] for slug, t in by_wave["totals"].items()} == {"w4r-a": 1, "w4r-b": 2}
+
+
+@pytest.mark.parametrize(
+    ("slugs", "by", "why"),
+    [
+        (["w4r-a"], Dimension.CASE, "two or more different campaigns"),
+        (["w4r-a", "w4r-a"], Dimension.CASE, "two or more different campaigns"),
+        (["w4r-a", "w4r-b"], Dimension.DAY, "different days"),
+    ],
+)
+def test_a_comparison_that_cannot_be_made_says_why(
+    pg_engine: Engine, tmp_path: Path, slugs: list[str], by: Dimension, why: str
+) -> None:
+    _open(pg_engine, tmp_path, "w4r-a")
+    _open(pg_engine, tmp_path, "w4r-b")
+    with pytest.raises(InvalidInput, match=why):
+        compare_campaigns(pg_engine, slugs, by)
