@@ -9,7 +9,7 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from sender.core import db
 from sender.core.config import Settings, get_settings
@@ -135,6 +135,14 @@ def campaign_id(engine: Engine, campaign: str | None) -> int:
 
     with db.session_scope(engine) as session:
         return resolve_campaign(session, campaign).id
+
+
+def existing_campaign_id(engine: Engine, slug: str) -> int | None:
+    """The id of a campaign that may not exist yet (`campaigns create` makes it)."""
+    from sender.core.models import Campaign
+
+    with db.session_scope(engine) as session:
+        return session.scalar(select(Campaign.id).where(Campaign.slug == slug))
 
 
 def audited_change(

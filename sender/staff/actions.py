@@ -35,6 +35,7 @@ class What(StrEnum):
     CASES_LOAD = "cases.load"
     CASE_PAUSE = "case.pause"
     CASE_RESUME = "case.resume"
+    CASE_RESOLVE = "case.resolve"
     # Supporters
     IMPORT = "supporters.import"
     ASSIGN = "assign"
@@ -53,6 +54,9 @@ class What(StrEnum):
     WAVE_AUTO_PAUSE = "wave.auto-pause"  # 401, quota, account status: the system pauses
     # Replies
     REPLY_REVIEW = "reply.review"
+    REPLY_PARSE = "reply.parse"
+    # The database
+    DB_APP_ROLE = "db.app-role"
 
 
 NEEDED: dict[What, Role | None] = {
@@ -75,6 +79,7 @@ NEEDED: dict[What, Role | None] = {
     What.CASES_LOAD: Role.CAMPAIGNER,
     What.CASE_PAUSE: Role.CAMPAIGNER,
     What.CASE_RESUME: Role.CAMPAIGNER,
+    What.CASE_RESOLVE: Role.CAMPAIGNER,
     What.IMPORT: Role.CAMPAIGNER,
     What.ASSIGN: Role.CAMPAIGNER,
     What.FORGET: Role.ADMIN,
@@ -90,4 +95,6 @@ NEEDED: dict[What, Role | None] = {
     What.WAVE_PROOF: Role.CAMPAIGNER,
     What.WAVE_AUTO_PAUSE: Role.ADMIN,  # only the system pauses on its own
     What.REPLY_REVIEW: Role.CAMPAIGNER,
+    What.REPLY_PARSE: Role.CAMPAIGNER,
+    What.DB_APP_ROLE: Role.ADMIN,
 }
