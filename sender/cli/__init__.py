@@ -23,6 +23,7 @@ from sender.cli import serve as serve_cli
 from sender.cli import staff as staff_cli
 from sender.cli import status as status_cli
 from sender.cli import supporters as supporters_cli
+from sender.cli import suppressions as suppressions_cli
 from sender.cli import wave as wave_cli
 from sender.cli.common import AsOption, act_as, console
 from sender.core.errors import CampaignError
@@ -63,6 +64,7 @@ app.command("secret", help=secret_cli.HELP)(secret_cli.secret_command)
 app.command("status", help=status_cli.HELP)(status_cli.status_command)
 app.command("doctor", help=doctor_cli.HELP)(doctor_cli.doctor_command)
 app.add_typer(staff_cli.app, name="staff")
+app.add_typer(suppressions_cli.app, name="suppressions")
 app.command("audit", help=audit_cli.HELP)(audit_cli.audit_command)
 
 
