@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner, Result
 
 from sender.cli import app
@@ -16,7 +16,7 @@ from sender.core.staff_models import AuditEntry
 from sender.staff import accounts
 from sender.staff.roles import Role
 
-GOOD_PASSWORD = "violet-tractor-sings-at-midnight"  # noqa: S105 (a test's password)
+GOOD_PASSWORD = "violet-tractor-sings-at-midnight"
 VIEWER = "viewer@example.org"
 CAMPAIGNER = "campaigner@example.org"
 ADMIN = "admin@example.org"
@@ -53,6 +53,6 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
         for table in Base.metadata.sorted_tables:
             if table.name == AuditEntry.__tablename__:
                 continue
-            rows = connection.execute(text(f"SELECT * FROM {table.name}")).all()
+            rows = connection.execute(select(table)).all()
             tables[table.name] = sorted((tuple(r) for r in rows), key=repr)
     return tables
