@@ -34,8 +34,11 @@ def add_one_per_role(engine: Engine) -> None:
     add_staff(engine, ADMIN, Role.ADMIN)
 
 
-def invoke(runner: CliRunner, *args: str, stdin: str | None = None) -> Result:
-    return runner.invoke(app, list(args), input=stdin)
+def invoke(
+    runner: CliRunner, *args: str, stdin: str | None = None, columns: int | None = None
+) -> Result:
+    env = None if columns is None else {"COLUMNS": str(columns)}
+    return runner.invoke(app, list(args), input=stdin, env=env)
 
 
 def audit_rows(engine: Engine) -> list[AuditEntry]:
