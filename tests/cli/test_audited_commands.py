@@ -6,7 +6,7 @@ and a draft wave; each command runs through the real CLI with `--as`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -55,7 +55,6 @@ class Command:
     before: str | None = None
     after: str | None = None
     detail: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 COMMANDS = [
