@@ -159,3 +159,23 @@ def test_role_change_limits_and_lifts_and_ends_sessions(pg: Engine, runner: CliR
     assert audit_rows(pg)[-1].before == "role=campaigner campaigns=w4r-2020 active 2fa=off"
     bad = invoke(runner, "staff", "role", VIEWER, "owner")
     assert isinstance(bad.exception, InvalidInput) and "choose one of" in str(bad.exception)
+
+
+def test_passwd_replaces_the_password_and_a_weak_one_keeps_the_old(
+    pg: Engine, runner: CliRunner
+) -> None:
+    add_one_per_role(pg)
+    first = _account(pg, VIEWER)
+    weak = invoke(runner, "staff", "passwd", VIEWER, "--password-stdin", stdin="viewer123456\n")
+    assert isinstance(weak.exception, InvalidInput)
+    new = "plum-orchard-quietly-hums-4096"
+    assert invoke(runner, "staff", "passwd", VIEWER, "--password-stdin", stdin=new).exit_code == 0
+    with session_scope(pg) as session:
+        assert accounts.verify_login(session, VIEWER, GOOD_PASSWORD, NOW) is None
+        assert accounts.verify_login(session, VIEWER, new, NOW) is not None
+    last = _account(pg, VIEWER)
+    assert first is not None and last is not None
+    assert last.session_version == first.session_version + 1  # the weak try changed nothing
+    rows = audit_rows(pg)[-2:]
+    assert [r.outcome for r in rows] == ["failed", "done"]
+    assert all(new not in str(vars(r)) and "viewer123456" not in str(vars(r)) for r in rows)
