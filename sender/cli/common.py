@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from sender.core import db
 from sender.core.config import Settings, get_settings
 from sender.core.errors import Forbidden, InvalidInput
+from sender.core.models import Campaign
 from sender.staff import accounts, audit
 from sender.staff.actions import What
 from sender.staff.audit import Actor
@@ -139,8 +140,6 @@ def campaign_id(engine: Engine, campaign: str | None) -> int:
 
 def existing_campaign_id(engine: Engine, slug: str) -> int | None:
     """The id of a campaign that may not exist yet (`campaigns create` makes it)."""
-    from sender.core.models import Campaign
-
     with db.session_scope(engine) as session:
         return session.scalar(select(Campaign.id).where(Campaign.slug == slug))
 
