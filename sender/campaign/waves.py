@@ -24,7 +24,7 @@ from sender.campaign.kinds import check_kind
 from sender.campaign.plan_file import Plan, WaveSpec, check_in_window, check_languages
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.core.errors import CampaignError, InvalidInput
+from sender.core.errors import CampaignError, InvalidInput, NotFound
 from sender.core.models import Campaign, Wave
 from sender.core.vocabulary import AccountChange, AudienceRule, WaveStatus
 from sender.send import store as repo
@@ -335,3 +335,13 @@ def retry_failed(engine: Engine, name: str, campaign: str | None = None) -> int:
 def _wave(session: Session, name: str, campaign: str | None) -> Wave:
     """A wave of an open campaign: a closed campaign's waves take no more commands."""
     return repo.wave_by_name(session, require_open(resolve_campaign(session, campaign)).id, name)
+
+
+def wave_status(engine: Engine, name: str, campaign: str | None = None) -> str | None:
+    """`status=...` of the wave, None when it does not exist: an audit row's before/after."""
+    try:
+        with session_scope(engine) as session:
+            wave = repo.wave_by_name(session, resolve_campaign(session, campaign).id, name)
+            return f"status={wave.status}"
+    except NotFound:
+        return None

@@ -7,6 +7,7 @@ import sys
 import typer
 
 from sender.cli import assign as assign_cli
+from sender.cli import audit as audit_cli
 from sender.cli import campaigns as campaigns_cli
 from sender.cli import case_control as case_control_cli
 from sender.cli import cases as cases_cli
@@ -19,10 +20,12 @@ from sender.cli import replies as replies_cli
 from sender.cli import report as report_cli
 from sender.cli import secret as secret_cli
 from sender.cli import serve as serve_cli
+from sender.cli import staff as staff_cli
 from sender.cli import status as status_cli
 from sender.cli import supporters as supporters_cli
+from sender.cli import suppressions as suppressions_cli
 from sender.cli import wave as wave_cli
-from sender.cli.common import console
+from sender.cli.common import AsOption, act_as, console
 from sender.core.errors import CampaignError
 from sender.ops.logs import configure_logging
 
@@ -32,6 +35,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _acting(acting: AsOption = None) -> None:
+    """Plan, send and measure letter-writing campaign emails."""
+    # Resolved before the command, so even a read needs an enabled account with --as.
+    act_as(acting)
+
+
 app.command("init", help=campaigns_cli.INIT_HELP)(campaigns_cli.init_command)
 app.add_typer(campaigns_cli.app, name="campaigns")
 app.add_typer(db_cli.app, name="db")
@@ -51,6 +63,9 @@ app.command("serve", help=serve_cli.HELP)(serve_cli.serve_command)
 app.command("secret", help=secret_cli.HELP)(secret_cli.secret_command)
 app.command("status", help=status_cli.HELP)(status_cli.status_command)
 app.command("doctor", help=doctor_cli.HELP)(doctor_cli.doctor_command)
+app.add_typer(staff_cli.app, name="staff")
+app.add_typer(suppressions_cli.app, name="suppressions")
+app.command("audit", help=audit_cli.HELP)(audit_cli.audit_command)
 
 
 def main() -> None:

@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from sender.audience.assignment import AssignReport, Strategy, assign
-from sender.cli.common import CampaignOption, console, open_database
+from sender.cli.common import CampaignOption, audited_change, campaign_id, console, open_database
+from sender.staff.actions import What
 
 HELP = """Assign cases to supporters who have none yet (every supporter not forgotten).
 
@@ -38,8 +39,19 @@ def assign_command(
     ] = False,
     campaign: CampaignOption = None,
 ) -> None:
-    report = assign(
-        open_database(), strategy, cases_per_supporter, seed, reassign, campaign_slug=campaign
+    engine = open_database()
+    report = audited_change(
+        engine,
+        What.ASSIGN,
+        f"{strategy} x{cases_per_supporter}" + (" reassign" if reassign else ""),
+        lambda: assign(
+            engine, strategy, cases_per_supporter, seed, reassign, campaign_slug=campaign
+        ),
+        campaign_id=campaign_id(engine, campaign),
+        detail=lambda r: (
+            f"{r.assignments_created} created, {r.assignments_replaced} replaced,"
+            f" {r.unassignable} unassignable of {r.supporters_considered} supporters"
+        ),
     )
     console.print(_table(report))
     console.print(

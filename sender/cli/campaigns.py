@@ -23,8 +23,16 @@ from sender.campaign.registry import (
     create_from_folder,
 )
 from sender.campaign.starter import write_starter
-from sender.cli.common import campaign_slug, console, open_database
+from sender.cli.common import (
+    audited_change,
+    campaign_id,
+    campaign_slug,
+    console,
+    existing_campaign_id,
+    open_database,
+)
 from sender.core.config import get_settings
+from sender.staff.actions import What
 
 app = typer.Typer(help="Campaigns: create from a folder, list, show, close.", no_args_is_help=True)
 
@@ -52,8 +60,29 @@ def create(
 ) -> None:
     """Store the folder's campaign, cases and waves; run it again after an edit."""
     templates = get_settings().templates_dir
-    report = create_from_folder(open_database(), read_folder(folder), templates)
+    engine = open_database()
+    found = read_folder(folder)
+    slug = found.settings.slug
+    report = audited_change(
+        engine,
+        What.CAMPAIGN_CREATE,
+        slug,
+        lambda: create_from_folder(engine, found, templates),
+        campaign_id=existing_campaign_id(engine, slug),
+        after=lambda r: f"campaign {r.outcome}",
+        detail=lambda r: f"folder {folder.name}: {_counts(r)}",
+    )
     _print_create(report)
+
+
+def _counts(report: CreateReport) -> str:
+    """How many cases and waves the folder created or changed, for the audit row."""
+    cases = report.cases
+    parts = [f"cases {len(cases.created)} created, {len(cases.updated)} updated"]
+    if report.waves is not None:
+        waves = report.waves
+        parts.append(f"waves {len(waves.created)} created, {len(waves.updated)} updated")
+    return "; ".join(parts)
 
 
 def _print_create(report: CreateReport) -> None:
@@ -130,7 +159,18 @@ def close(
     """Stop every unfinished wave, then make the campaign read-only. It cannot be reopened."""
     if not yes:
         typer.confirm(f"close {slug}: stop its waves for good and make it read-only?", abort=True)
-    for line in close_campaign(open_database(), slug, datetime.now(UTC)):
+    engine = open_database()
+    lines = audited_change(
+        engine,
+        What.CAMPAIGN_CLOSE,
+        slug,
+        lambda: close_campaign(engine, slug, datetime.now(UTC)),
+        campaign_id=campaign_id(engine, slug),
+        before=f"status={campaign_view(engine, slug).status}",
+        after=lambda _: "status=closed",
+        detail=lambda lines: f"{len(lines) - 1} waves stopped",
+    )
+    for line in lines:
         console.print(line)
 
 

@@ -12,7 +12,8 @@ import typer
 from rich.table import Column, Table
 
 from sender.campaign.cases import list_cases, load_cases
-from sender.cli.common import CampaignOption, console, open_database
+from sender.cli.common import CampaignOption, audited_change, campaign_id, console, open_database
+from sender.staff.actions import What
 
 app = typer.Typer(help="Cases supporters write for.", no_args_is_help=True)
 
@@ -25,7 +26,18 @@ def load(
     campaign: CampaignOption = None,
 ) -> None:
     """Create or update the file's cases (safe to run again; nothing is deleted)."""
-    report = load_cases(open_database(), path, campaign)
+    engine = open_database()
+    report = audited_change(
+        engine,
+        What.CASES_LOAD,
+        path.name,
+        lambda: load_cases(engine, path, campaign),
+        campaign_id=campaign_id(engine, campaign),
+        detail=lambda r: (
+            f"file {path.name}: {len(r.created)} created, {len(r.updated)} updated,"
+            f" {len(r.unchanged)} unchanged"
+        ),
+    )
     table = Table("outcome", "cases", title=f"cases from {path}")
     for label, slugs in (
         ("created", report.created),

@@ -7,13 +7,21 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy import Engine
 
-from sender.cli.common import CampaignOption, console, err_console, open_database
+from sender.cli.common import (
+    CampaignOption,
+    audited_change,
+    console,
+    err_console,
+    open_database,
+)
 from sender.core.clock import SystemClock
-from sender.core.config import get_settings
+from sender.core.config import Settings, get_settings
 from sender.core.csvsafe import to_csv
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
+from sender.staff.actions import What
 from sender.track.inbound import parse_stored_reply
 from sender.track.replies import EXPORT_HEADER, review_list, solidarity_messages, unparsed
 
@@ -75,11 +83,27 @@ def parse() -> None:
     """Parse replies that were stored but never parsed (a worker or Redis was down)."""
     settings = get_settings()
     engine = open_database(settings)
+    outcomes = audited_change(
+        engine,
+        What.REPLY_PARSE,
+        "unparsed replies",
+        lambda: _parse_all(engine, settings),
+        detail=_outcomes,
+    )
+    console.print(f"{sum(outcomes.values())} replies parsed" + _outcomes(outcomes, ": "))
+
+
+def _parse_all(engine: Engine, settings: Settings) -> dict[str, int]:
+    """How many stored replies ended in each status."""
     with session_scope(engine) as session:
         pending = unparsed(session)
     outcomes: dict[str, int] = {}
     for reply_id in pending:
         status = parse_stored_reply(engine, settings, reply_id, SystemClock().now())
         outcomes[status] = outcomes.get(status, 0) + 1
+    return outcomes
+
+
+def _outcomes(outcomes: dict[str, int], prefix: str = "") -> str:
     summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items()))
-    console.print(f"{len(pending)} replies parsed" + (f": {summary}" if summary else ""))
+    return prefix + summary if summary else ""

@@ -10,13 +10,14 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
-from sender.audience.erasure import forget_supporter
+from sender.audience.erasure import ForgetResult, forget_supporter
 from sender.audience.importer import ImportReport, import_supporters
-from sender.cli.common import console, open_database
+from sender.cli.common import audited_change, console, open_database
 from sender.core.db import session_scope
-from sender.core.errors import CampaignError
+from sender.core.errors import CampaignError, NotFound
 from sender.core.models import Supporter
 from sender.core.speedups import prompt_switches
+from sender.staff.actions import What
 
 app = typer.Typer(help="Supporter lists: import, erase, count.", no_args_is_help=True)
 
@@ -78,7 +79,13 @@ def import_(
         # The importer's database thread waits on the GIL after each write: this
         # process wants it back promptly (sender.core.speedups).
         with prompt_switches():
-            report = _import(engine, file, source, errors, size)
+            report = audited_change(
+                engine,
+                What.IMPORT,
+                file.name,
+                lambda: _import(engine, file, source, errors, size),
+                detail=_import_counts,
+            )
     except CampaignError as error:
         raise _fail(error) from error
     console.print(_summary(report))
@@ -90,11 +97,40 @@ def import_(
         console.print("use --errors FILE.csv to get every rejected row with its reason")
 
 
+def _import_counts(report: ImportReport) -> str:
+    """Counts per outcome for the audit row: never a supporter's data."""
+    rejected = ", ".join(f"{reason} {n}" for reason, n in sorted(report.rejected.items()))
+    return (
+        f"{report.rows} rows: {report.imported} imported, {report.updated} updated,"
+        f" {report.unchanged} unchanged, {report.rejected_total} rejected"
+        + (f" ({rejected})" if rejected else "")
+    )
+
+
+def _forget(engine: Engine, email: str) -> ForgetResult:
+    try:
+        return forget_supporter(engine, email)
+    except NotFound:
+        # The audit log keeps a failure's message: this one must not repeat the address.
+        raise NotFound("no supporter has that address") from None
+
+
 @app.command()
 def forget(email: Annotated[str, typer.Argument(help="The supporter's address.")]) -> None:
     """Erase a supporter's personal data; the address stays suppressed by hash."""
     try:
-        result = forget_supporter(open_database(), email)
+        engine = open_database()
+        result = audited_change(
+            engine,
+            What.FORGET,
+            "supporter",
+            lambda: _forget(engine, email),
+            after=lambda r: f"supporter #{r.supporter_id} status=forgotten",
+            detail=lambda r: (
+                f"1 supporter erased (#{r.supporter_id})"
+                + (", already forgotten" if r.already_forgotten else "")
+            ),
+        )
     except CampaignError as error:
         raise _fail(error) from error
     note = " (was already forgotten)" if result.already_forgotten else ""

@@ -7,16 +7,21 @@ sending is left to the workers (the tick is enqueued).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from functools import partial
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy import Engine
 
 from sender.campaign import waves
 from sender.campaign.plan_file import wave_spec
 from sender.celery_app import TICK_TASK
 from sender.cli.common import (
     CampaignOption,
+    audited_change,
+    campaign_id,
     campaign_slug,
     console,
     fitted_tables,
@@ -31,6 +36,9 @@ from sender.send.pipeline import Sender
 from sender.send.scheduler import InlineDispatcher, TickReport, tick
 from sender.send.transport.select import transport_for
 from sender.send.wiring import default_sender
+from sender.staff.actions import What
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Timed waves: declare, launch, pause, resume, cancel, proof.", no_args_is_help=True
@@ -93,7 +101,18 @@ def create(
         window=window,
         rate_per_hour=rate,
     )
-    waves.create_wave(open_database(), spec, campaign, get_settings().templates_dir)
+    engine = open_database()
+    templates = get_settings().templates_dir
+    _audited(
+        engine,
+        What.WAVE_CREATE,
+        name,
+        campaign,
+        lambda: waves.create_wave(engine, spec, campaign, templates),
+        detail=lambda _: (
+            f"kind={kind} {spec.starts_at:%Y-%m-%d %H:%M} to {spec.ends_at:%Y-%m-%d %H:%M}"
+        ),
+    )
     console.print(f"wave {name} created (draft)")
 
 
@@ -135,34 +154,43 @@ def launch(name: str, now: NowOption = None, campaign: CampaignOption = None) ->
     settings = get_settings()
     engine = open_database(settings)
     at = parse_instant(now)
-    console.print(waves.launch(engine, settings, name, at, campaign=campaign))
+    run = partial(waves.launch, engine, settings, name, at, campaign=campaign)
+    console.print(_audited(engine, What.WAVE_LAUNCH, name, campaign, run))
     _kick(at)
 
 
 @app.command()
 def pause(name: str, campaign: CampaignOption = None) -> None:
     """Stop sending at once; batches in flight finish, the rest wait."""
-    console.print(waves.pause(open_database(), name, campaign=campaign))
+    engine = open_database()
+    run = partial(waves.pause, engine, name, campaign=campaign)
+    console.print(_audited(engine, What.WAVE_PAUSE, name, campaign, run))
 
 
 @app.command()
 def resume(name: str, now: NowOption = None, campaign: CampaignOption = None) -> None:
     """Go on sending a paused wave."""
     at = parse_instant(now)
-    console.print(waves.resume(open_database(), name, at, campaign))
+    engine = open_database()
+    run = partial(waves.resume, engine, name, at, campaign)
+    console.print(_audited(engine, What.WAVE_RESUME, name, campaign, run))
     _kick(at)
 
 
 @app.command()
 def cancel(name: str, campaign: CampaignOption = None) -> None:
     """Drop every unsent batch of the wave for good."""
-    console.print(waves.cancel(open_database(), name, campaign))
+    engine = open_database()
+    run = partial(waves.cancel, engine, name, campaign)
+    console.print(_audited(engine, What.WAVE_CANCEL, name, campaign, run))
 
 
 @app.command("retry-failed")
 def retry_failed(name: str, now: NowOption = None, campaign: CampaignOption = None) -> None:
     """Queue the batches the provider refused again (after fixing the cause)."""
-    count = waves.retry_failed(open_database(), name, campaign)
+    engine = open_database()
+    run = partial(waves.retry_failed, engine, name, campaign)
+    count = _audited(engine, What.WAVE_RETRY, name, campaign, run, detail=_queued)
     console.print(f"wave {name}: {count} failed batches queued again")
     if count:
         _kick(parse_instant(now))
@@ -180,10 +208,43 @@ def proof(
     settings = get_settings()
     engine = open_database(settings)
     slug = campaign_slug(engine, campaign)
-    sent = send_proofs(engine, settings, slug, name, to, transport_for(settings))
+    sent = _audited(
+        engine,
+        What.WAVE_PROOF,
+        name,
+        slug,
+        lambda: send_proofs(engine, settings, slug, name, to, transport_for(settings)),
+        # A count, not the addresses: --to could name anyone.
+        detail=lambda sent: f"{len(sent)} variants to {len(to)} addresses",
+    )
     for item in sent:
         console.print(f"proof {item.case}/{item.language} → {', '.join(item.to)}")
     console.print(f"{len(sent)} variants sent to staff")
+
+
+def _audited(
+    engine: Engine,
+    what: What,
+    name: str,
+    campaign: str | None,
+    change: Callable[[], T],
+    detail: Callable[[T], str | None] | None = None,
+) -> T:
+    """A wave change, checked and recorded with the wave's status before and after."""
+    return audited_change(
+        engine,
+        what,
+        f"wave {name}",
+        change,
+        campaign_id=campaign_id(engine, campaign),
+        before=waves.wave_status(engine, name, campaign),
+        after=lambda _: waves.wave_status(engine, name, campaign),
+        detail=detail,
+    )
+
+
+def _queued(count: int) -> str:
+    return f"{count} failed batches queued again"
 
 
 def _kick(now: datetime) -> None:

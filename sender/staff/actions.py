@@ -35,6 +35,7 @@ class What(StrEnum):
     CASES_LOAD = "cases.load"
     CASE_PAUSE = "case.pause"
     CASE_RESUME = "case.resume"
+    CASE_RESOLVE = "case.resolve"
     # Supporters
     IMPORT = "supporters.import"
     ASSIGN = "assign"
@@ -55,6 +56,9 @@ class What(StrEnum):
     WAVE_DONE = "wave.done"  # nothing left to send
     # Replies
     REPLY_REVIEW = "reply.review"
+    REPLY_PARSE = "reply.parse"
+    # The database
+    DB_APP_ROLE = "db.app-role"
 
 
 NEEDED: dict[What, Role | None] = {
@@ -77,6 +81,7 @@ NEEDED: dict[What, Role | None] = {
     What.CASES_LOAD: Role.CAMPAIGNER,
     What.CASE_PAUSE: Role.CAMPAIGNER,
     What.CASE_RESUME: Role.CAMPAIGNER,
+    What.CASE_RESOLVE: Role.CAMPAIGNER,
     What.IMPORT: Role.CAMPAIGNER,
     What.ASSIGN: Role.CAMPAIGNER,
     What.FORGET: Role.ADMIN,
@@ -94,4 +99,6 @@ NEEDED: dict[What, Role | None] = {
     What.WAVE_MISSED: Role.ADMIN,
     What.WAVE_DONE: Role.ADMIN,
     What.REPLY_REVIEW: Role.CAMPAIGNER,
+    What.REPLY_PARSE: Role.CAMPAIGNER,
+    What.DB_APP_ROLE: Role.ADMIN,
 }

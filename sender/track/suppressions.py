@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from sender.core.errors import InvalidInput
 from sender.core.models import Batch, BounceStreak, Message, Supporter, Suppression
 from sender.core.upsert import insert_for
 from sender.core.vocabulary import (
@@ -116,7 +117,9 @@ def add(session: Session, item: Suppressed, source: str, now: datetime) -> bool:
 
 
 def _mark_supporter(session: Session, item: Suppressed, now: datetime) -> None:
-    status = _STATUS_FOR[item.reason]
+    status = _STATUS_FOR.get(item.reason)
+    if status is None:
+        return  # staff's own (manual) suppression: the address stops, the supporter's status stays
     weaker = [s.value for s in _RANK[: _RANK.index(status)]]
     match = Supporter.email_hash == item.email_hash
     if item.supporter_id is not None:
@@ -132,6 +135,24 @@ def _mark_supporter(session: Session, item: Suppressed, now: datetime) -> None:
     if item.reason in _CANCELS:
         owners = session.scalars(select(Supporter.id).where(match))
         cancel_pending(session, [*ids, *owners], item.reason)
+
+
+def remove_manual(session: Session, email_hash: str) -> bool:
+    """Lift a suppression staff added by hand; True when one was there.
+
+    The others stay: they record what the supporter or the provider said (an
+    unsubscribe, a complaint, a bounce, an erasure), which staff may not undo.
+    """
+    found = session.scalar(select(Suppression).where(Suppression.email_hash == email_hash))
+    if found is None:
+        return False
+    if found.reason != SuppressionReason.MANUAL.value:
+        raise InvalidInput(
+            f"this address is suppressed as {found.reason}, which only the supporter can undo;"
+            " only manual suppressions can be removed"
+        )
+    session.delete(found)
+    return True
 
 
 def cancel_pending(

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
 from events_fixtures import T0, ingest, seed, sg_event
 from sqlalchemy import Engine, select
 
 from sender.core.addresses import email_hash
 from sender.core.clock import MovableClock
 from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.errors import InvalidInput
 from sender.core.models import Message, Supporter, Suppression
+from sender.core.vocabulary import SuppressionReason
+from sender.track import suppressions
 from sender.track.actions import process_pending_events
+from sender.track.suppressions import Suppressed
 
 
 def _run(engine: Engine) -> int:
@@ -94,3 +100,21 @@ def test_suppression_by_hash_without_a_supporter(any_engine: Engine) -> None:
             select(Suppression.reason, Suppression.source).where(Suppression.email_hash == stranger)
         ).one()
     assert tuple(suppressed) == ("complained", "sendgrid")  # the provider that reported it
+
+
+def test_a_manual_suppression_keeps_the_status_and_only_it_can_be_lifted(
+    any_engine: Engine,
+) -> None:
+    seed(any_engine, people=2)
+    manual, bounced = email_hash("p0@example.org"), email_hash("p1@example.org")
+    with session_scope(any_engine) as session:
+        assert suppressions.add(session, Suppressed(manual, SuppressionReason.MANUAL), "staff", T0)
+        suppressions.add(session, Suppressed(bounced, SuppressionReason.BOUNCED), "event", T0)
+    assert _state(any_engine, 0)[:2] == ("manual", "subscribed")
+    with pytest.raises(InvalidInput, match="suppressed as bounced"), session_scope(any_engine) as s:
+        suppressions.remove_manual(s, bounced)
+    assert _state(any_engine, 1)[:2] == ("bounced", "bounced")
+    with session_scope(any_engine) as session:
+        assert suppressions.remove_manual(session, manual)
+        assert not suppressions.remove_manual(session, email_hash("nobody@example.org"))
+    assert _state(any_engine, 0)[:2] == (None, "subscribed")
