@@ -167,8 +167,28 @@ def _bump(session: Session, row: StaffAccount, now: datetime, **values: object) 
     session.expire(row)
 
 
+def _keep_an_admin(session: Session, row: StaffAccount, change: str) -> None:
+    """Refuse to leave the installation without an active admin: nobody could manage staff."""
+    if row.role != Role.ADMIN or row.disabled_at is not None:
+        return
+    others = session.scalar(
+        select(func.count())
+        .select_from(StaffAccount)
+        .where(
+            StaffAccount.role == Role.ADMIN.value,
+            StaffAccount.disabled_at.is_(None),
+            StaffAccount.id != row.id,
+        )
+    )
+    if not others:
+        raise InvalidInput(
+            f"{row.email} is the only active admin: add another admin before you {change} it"
+        )
+
+
 def disable(session: Session, email: str, now: datetime) -> Account:
     row = _row(session, email)
+    _keep_an_admin(session, row, "disable")
     if row.disabled_at is None:
         _bump(session, row, now, disabled_at=now)
     return _account(session, row)
@@ -193,6 +213,8 @@ def set_role(
 ) -> Account:
     """A new role, and with `campaigns` a new limit (empty: every campaign); sessions end."""
     row = _row(session, email)
+    if role is not Role.ADMIN:
+        _keep_an_admin(session, row, "demote")
     _bump(session, row, now, role=role.value)
     if campaigns is not None:
         _set_limits(session, row.id, campaigns)

@@ -73,7 +73,7 @@ NEEDED: dict[What, Role | None] = {
     What.STAFF_ADD: Role.ADMIN,
     What.STAFF_DISABLE: Role.ADMIN,
     What.STAFF_ENABLE: Role.ADMIN,
-    What.STAFF_PASSWORD: Role.ADMIN,  # one's own password: any role (sender.staff.audit.allowed)
+    What.STAFF_PASSWORD: Role.ADMIN,
     What.STAFF_RESET_2FA: Role.ADMIN,
     What.STAFF_ROLE: Role.ADMIN,
     What.CAMPAIGN_CREATE: Role.ADMIN,
@@ -102,3 +102,6 @@ NEEDED: dict[What, Role | None] = {
     What.REPLY_PARSE: Role.CAMPAIGNER,
     What.DB_APP_ROLE: Role.ADMIN,
 }
+
+# What only the scheduler, the workers and the webhooks do; no person is ever allowed it.
+SYSTEM_ONLY = frozenset({What.WAVE_AUTO_PAUSE, What.WAVE_MISSED, What.WAVE_DONE})

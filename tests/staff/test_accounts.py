@@ -84,3 +84,21 @@ def test_campaign_limits_name_existing_campaigns(pg_engine: Engine) -> None:
 def test_unknown_account_is_named(any_engine: Engine) -> None:
     with pytest.raises(NotFound, match="staff list"), session_scope(any_engine) as session:
         accounts.disable(session, "ghost@example.org", NOW)
+
+
+def test_the_last_active_admin_can_be_neither_disabled_nor_demoted(any_engine: Engine) -> None:
+    with session_scope(any_engine) as session:
+        accounts.add_account(session, "lena@example.org", Role.ADMIN, GOOD, NOW)
+    for change in (
+        lambda db: accounts.disable(db, "lena@example.org", NOW),
+        lambda db: accounts.set_role(db, "lena@example.org", Role.CAMPAIGNER, NOW),
+    ):
+        with pytest.raises(InvalidInput, match="only active"), session_scope(any_engine) as db:
+            change(db)
+    with session_scope(any_engine) as session:
+        lena = accounts.get(session, "lena@example.org")
+        assert lena.role is Role.ADMIN and not lena.disabled and lena.session_version == 1
+        accounts.add_account(session, "omar@example.org", Role.ADMIN, GOOD, NOW)
+        assert accounts.disable(session, "lena@example.org", NOW).disabled  # another admin now
+        with pytest.raises(InvalidInput, match="only active admin"):
+            accounts.set_role(session, "omar@example.org", Role.VIEWER, NOW)
