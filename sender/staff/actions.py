@@ -41,6 +41,7 @@ class What(StrEnum):
     FORGET = "supporters.forget"
     SUPPRESS = "suppression.add"
     UNSUPPRESS = "suppression.remove"
+    SUPPRESSION_LOOKUP = "suppression.lookup"  # reads one person's state: recorded, not a change
     # Waves
     PLAN_APPLY = "plan.apply"
     WAVE_CREATE = "wave.create"
@@ -53,6 +54,8 @@ class What(StrEnum):
     WAVE_AUTO_PAUSE = "wave.auto-pause"  # 401, quota, account status: the system pauses
     # Replies
     REPLY_REVIEW = "reply.review"
+    # The audit log itself
+    AUDIT_VIEW = "audit.view"  # only refusals are recorded: reading changes nothing
 
 
 NEEDED: dict[What, Role | None] = {
@@ -80,6 +83,7 @@ NEEDED: dict[What, Role | None] = {
     What.FORGET: Role.ADMIN,
     What.SUPPRESS: Role.ADMIN,
     What.UNSUPPRESS: Role.ADMIN,
+    What.SUPPRESSION_LOOKUP: Role.CAMPAIGNER,
     What.PLAN_APPLY: Role.CAMPAIGNER,
     What.WAVE_CREATE: Role.CAMPAIGNER,
     What.WAVE_LAUNCH: Role.CAMPAIGNER,
@@ -90,4 +94,5 @@ NEEDED: dict[What, Role | None] = {
     What.WAVE_PROOF: Role.CAMPAIGNER,
     What.WAVE_AUTO_PAUSE: Role.ADMIN,  # only the system pauses on its own
     What.REPLY_REVIEW: Role.CAMPAIGNER,
+    What.AUDIT_VIEW: Role.ADMIN,
 }
