@@ -85,6 +85,7 @@ def control_wave(
         campaign_id=wave.campaign_id,
         before=f"status={wave.status}",
         after=lambda _message: f"status={status.wave_named(engine, wave_id).status}",
+        detail=lambda message: message,  # the pipeline's words: "... nothing changed" included
     )
 
 

@@ -31,7 +31,7 @@ def opens(client: FlaskClient) -> bool:
 def versions(engine: Engine) -> dict[str, int]:
     with session_scope(engine) as session:
         rows = session.execute(select(StaffAccount.email, StaffAccount.session_version))
-        return {str(email): int(version) for email, version in rows.tuples()}
+        return {str(row.email): int(row.session_version) for row in rows}
 
 
 def log_out(client: FlaskClient) -> int:
