@@ -112,6 +112,7 @@ def staff_page_context() -> dict[str, object]:
         "config_org": settings.org_name,
         "can": actors.can,
         "signed_in_as": actors.current_actor().name if sessions.is_staff() else None,
+        "enrolment_first": actors.must_enrol(),
         "bootstrap_in_use": not sessions.accounts_exist(),
         "first_admin_command": FIRST_ADMIN,
     }

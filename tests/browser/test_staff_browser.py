@@ -1,0 +1,104 @@
+"""An admin's first sign-in in a real chromium: enrol two-factor, reach the dashboard, read the log.
+
+axe-core (from axe-playwright-python, which ships it: nothing loads from the
+internet) checks the enrolment and audit pages. Needs Debian's chromium
+(`scripts/ensure-chromium`); a missing browser fails the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyotp
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from ops_fixtures import seed
+from PIL import Image
+from playwright.sync_api import Page, sync_playwright
+from sqlalchemy import Engine
+from test_dashboard_browser import ARGS, CHROMIUM
+from web_fixtures import GOOD_PASSWORD, STAFF_EMAIL, add_staff, audit_rows, make_app
+
+from sender.devtools.webapp import serving
+from sender.staff.roles import Role
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def served(pg_engine: Engine) -> Iterator[tuple[str, Engine]]:
+    seed(pg_engine)
+    add_staff(pg_engine, Role.ADMIN)
+    with serving(make_app(pg_engine)) as url:
+        yield url, pg_engine
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: run scripts/ensure-chromium "
+            "(as root: apt-get install -y chromium)"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield browser.new_page(viewport={"width": 1280, "height": 800})
+        finally:
+            browser.close()
+
+
+def accessible(page: Page) -> None:
+    results = Axe().run(page)
+    assert results.violations_count == 0, results.generate_report()
+
+
+def screenshot(page: Page, path: Path) -> None:
+    page.screenshot(path=str(path), full_page=True)
+    image = Image.open(path)
+    assert image.format == "PNG" and image.width == 1280 and path.stat().st_size > 10_000
+
+
+def test_an_admin_enrols_then_reads_the_audit_log(
+    served: tuple[str, Engine], page: Page, tmp_path: Path
+) -> None:
+    base, engine = served
+    page.goto(f"{base}/dashboard/")
+    page.fill("input[name=username]", STAFF_EMAIL)
+    page.fill("input[name=password]", GOOD_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/dashboard/account/two-factor")
+
+    assert page.locator("[data-testid=qr] svg").count() == 1
+    secret = page.locator("[data-testid=totp-secret]").inner_text().strip()
+    accessible(page)
+    screenshot(page, tmp_path / "enrol.png")
+    page.goto(f"{base}/dashboard/")  # every other page waits for the enrolment
+    page.wait_for_url(f"{base}/dashboard/account/two-factor")
+    assert page.locator("[data-testid=totp-secret]").inner_text().strip() == secret
+
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.click("main button[type=submit]")
+    codes = page.locator("[data-testid=recovery-codes] li")
+    codes.first.wait_for()
+    assert codes.count() == 10
+    page.click("text=go to the dashboard")
+    page.wait_for_url(f"{base}/dashboard/")
+    assert page.locator("[data-testid=signed-in-as]").inner_text() == STAFF_EMAIL
+    assert page.locator("[data-testid=wave-status]").count() >= 1
+    screenshot(page, tmp_path / "dashboard.png")
+
+    page.click("nav >> text=Audit log")
+    page.wait_for_url(f"{base}/dashboard/audit")
+    actions = page.locator("[data-testid=audit-table] tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.action)"
+    )
+    assert actions == ["2fa.enrol", "login"]
+    accessible(page)
+    page.fill("input[name=what]", "login")
+    page.click("main button[type=submit]")
+    page.wait_for_url("**/dashboard/audit?*what=login*")
+    assert page.locator("[data-testid=audit-table] tbody tr").count() == 1
+    screenshot(page, tmp_path / "audit.png")
+    assert [r.action for r in audit_rows(engine)] == ["2fa.enrol", "login"]
