@@ -13,11 +13,11 @@ from pathlib import Path
 import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from browser_fixtures import browser_page  # noqa: F401 - provides page
 from ops_fixtures import seed
 from PIL import Image
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from sqlalchemy import Engine
-from test_dashboard_browser import ARGS, CHROMIUM
 from web_fixtures import GOOD_PASSWORD, STAFF_EMAIL, add_staff, audit_rows, make_app
 
 from sender.devtools.webapp import serving
@@ -32,21 +32,6 @@ def served(pg_engine: Engine) -> Iterator[tuple[str, Engine]]:
     add_staff(pg_engine, Role.ADMIN)
     with serving(make_app(pg_engine)) as url:
         yield url, pg_engine
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run scripts/ensure-chromium "
-            "(as root: apt-get install -y chromium)"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 800})
-        finally:
-            browser.close()
 
 
 def accessible(page: Page) -> None:
