@@ -148,6 +148,8 @@ def test_a_viewer_may_not_look_up_an_address(pg_engine: Engine) -> None:
     seed(pg_engine)
     client = signed_in(pg_engine, Role.VIEWER)
     assert "Suppressions" not in client.get("/dashboard/").get_data(as_text=True)
+    page = client.get("/dashboard/suppressions").get_data(as_text=True)
+    assert 'name="email"' not in page and "needs the campaigner role" in page
     assert post(client, "/dashboard/suppressions", email=EMAILS[2]) == 403
     assert changes(pg_engine) == [("suppression.lookup", "refused")]
     assert all(EMAILS[2] not in str(r) for r in audit_rows(pg_engine))

@@ -214,3 +214,25 @@ def test_others_may_enrol_from_their_account_page(pg_engine: Engine) -> None:
     assert "10 recovery codes left" in client.get("/dashboard/account").get_data(as_text=True)
     again = client.get("/dashboard/account/two-factor")
     assert again.status_code == 302  # already on: no second enrolment over the first
+
+
+def test_codes_and_enrolment_need_the_csrf_token(
+    pg_engine: Engine, enrolled: tuple[FlaskClient, str]
+) -> None:
+    client, secret = enrolled
+    assert sign_in(client) == 302
+    assert client.post("/login/code", data={"code": pyotp.TOTP(secret).now()}).status_code == 400
+    assert not opens(client)
+    other = make_app(pg_engine).test_client()
+    add_staff(pg_engine, Role.VIEWER, email="omar@example.org")
+    assert sign_in(other, email="omar@example.org") == 302
+    page = other.get("/dashboard/account/two-factor").get_data(as_text=True)
+    match = _SECRET.search(page)
+    assert match
+    forged = other.post(
+        "/dashboard/account/two-factor", data={"code": pyotp.TOTP(match.group(1)).now()}
+    )
+    assert forged.status_code == 400
+    with session_scope(pg_engine) as session:
+        secrets = session.scalars(select(StaffAccount.totp_secret).order_by(StaffAccount.id))
+        assert [s is not None for s in secrets] == [True, False]  # the viewer is not enrolled
