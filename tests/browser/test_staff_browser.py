@@ -18,7 +18,7 @@ from ops_fixtures import seed
 from PIL import Image
 from playwright.sync_api import Page
 from sqlalchemy import Engine
-from web_fixtures import GOOD_PASSWORD, STAFF_EMAIL, add_staff, audit_rows, make_app
+from web_fixtures import GOOD_PASSWORD, STAFF_EMAIL, add_staff, audit_rows, enrol_staff, make_app
 
 from sender.devtools.webapp import serving
 from sender.staff.roles import Role
@@ -50,6 +50,7 @@ def test_an_admin_enrols_then_reads_the_audit_log(
 ) -> None:
     base, engine = served
     page.goto(f"{base}/dashboard/")
+    accessible(page)  # the login page
     page.fill("input[name=username]", STAFF_EMAIL)
     page.fill("input[name=password]", GOOD_PASSWORD)
     page.click("button[type=submit]")
@@ -68,6 +69,7 @@ def test_an_admin_enrols_then_reads_the_audit_log(
     codes = page.locator("[data-testid=recovery-codes] li")
     codes.first.wait_for()
     assert codes.count() == 10
+    accessible(page)
     page.click("text=go to the dashboard")
     page.wait_for_url(f"{base}/dashboard/")
     assert page.locator("[data-testid=signed-in-as]").inner_text() == STAFF_EMAIL
@@ -86,4 +88,29 @@ def test_an_admin_enrols_then_reads_the_audit_log(
     page.wait_for_url("**/dashboard/audit?*what=login*")
     assert page.locator("[data-testid=audit-table] tbody tr").count() == 1
     screenshot(page, tmp_path / "audit.png")
+    page.click("nav >> text=Account")
+    assert "on, 10 recovery codes left" in page.locator("[data-testid=two-factor]").inner_text()
+    accessible(page)
     assert [r.action for r in audit_rows(engine)] == ["2fa.enrol", "login"]
+
+
+def test_a_viewer_with_two_factor_signs_in_and_sees_no_controls(
+    served: tuple[str, Engine], page: Page, tmp_path: Path
+) -> None:
+    base, engine = served
+    viewer = add_staff(engine, Role.VIEWER, email="omar@example.org")
+    secret = enrol_staff(engine, viewer)
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", viewer.email)
+    page.fill("input[name=password]", GOOD_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/login/code*")
+    accessible(page)
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.click("main button[type=submit]")
+    page.wait_for_url(f"{base}/dashboard/")
+    assert page.locator("[data-testid=wave-status]").count() >= 1
+    assert page.locator("main form button").count() == 0  # no pause, resume or cancel
+    assert page.locator("nav >> text=Audit log").count() == 0
+    screenshot(page, tmp_path / "viewer.png")
+    assert [(r.action, r.actor) for r in audit_rows(engine)] == [("login", viewer.email)]
