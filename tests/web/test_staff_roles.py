@@ -78,6 +78,19 @@ def test_a_viewer_sees_no_control_and_a_forged_one_is_refused(
     assert row.campaign_id == seeded.campaign_id and row.target == "wave w4r-2020/case-email"
 
 
+def test_a_viewer_may_not_resume_a_paused_wave(pg_engine: Engine) -> None:
+    seeded = seed(pg_engine)
+    with session_scope(pg_engine) as session:
+        wave = session.get(Wave, seeded.wave_id)
+        assert wave is not None
+        wave.status = WaveStatus.PAUSED
+    client = signed_in(pg_engine, Role.VIEWER)
+    assert "/resume" not in client.get("/dashboard/").get_data(as_text=True)
+    assert post(client, f"/dashboard/waves/{seeded.wave_id}/resume") == 403
+    assert wave_status(pg_engine, seeded.wave_id) == WaveStatus.PAUSED
+    assert changes(pg_engine) == [("wave.resume", "refused")]
+
+
 def test_a_campaigner_limited_to_another_campaign_is_refused(pg_engine: Engine) -> None:
     seeded = seed(pg_engine)
     add_campaign_now(pg_engine, "other-2026", NOW)
