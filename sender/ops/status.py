@@ -279,6 +279,7 @@ class CampaignWaves:
     slug: str
     name: str
     waves: tuple[WaveProgress, ...]
+    campaign_id: int  # what a staff member's campaign limit names
 
 
 def campaign_waves(engine: Engine, now: datetime) -> tuple[CampaignWaves, ...]:
@@ -288,7 +289,7 @@ def campaign_waves(engine: Engine, now: datetime) -> tuple[CampaignWaves, ...]:
     """
     with session_scope(engine) as session:
         campaigns = session.execute(
-            select(Campaign.slug, Campaign.name)
+            select(Campaign.slug, Campaign.name, Campaign.id)
             .where(Campaign.status == CampaignStatus.OPEN)
             .order_by(Campaign.window_start, Campaign.id)
         ).all()
@@ -302,8 +303,8 @@ def campaign_waves(engine: Engine, now: datetime) -> tuple[CampaignWaves, ...]:
         )
     progress = wave_progress(engine, now, wave_ids)
     return tuple(
-        CampaignWaves(slug, name, tuple(w for w in progress if w.campaign == slug))
-        for slug, name in campaigns
+        CampaignWaves(slug, name, tuple(w for w in progress if w.campaign == slug), campaign_id)
+        for slug, name, campaign_id in campaigns
     )
 
 
@@ -312,19 +313,21 @@ class WaveName:
     wave_id: int
     campaign: str  # the campaign's slug
     name: str
+    campaign_id: int
+    status: str
 
 
 def wave_named(engine: Engine, wave_id: int) -> WaveName:
     """Which wave an id names, for controls that act on a wave by name."""
     with session_scope(engine) as session:
         row = session.execute(
-            select(Wave.name, Campaign.slug)
+            select(Wave.name, Wave.status, Campaign.slug, Campaign.id)
             .join(Campaign, Campaign.id == Wave.campaign_id)
             .where(Wave.id == wave_id)
         ).first()
     if row is None:
         raise NotFound(f"no wave with id {wave_id}")
-    return WaveName(wave_id, row.slug, row.name)
+    return WaveName(wave_id, row.slug, row.name, row.id, row.status)
 
 
 def failed_batches(

@@ -194,6 +194,15 @@ def disable(session: Session, email: str, now: datetime) -> Account:
     return _account(session, row)
 
 
+def end_sessions(session: Session, account_id: int, now: datetime) -> Account | None:
+    """Logout: every live session of the account ends, wherever its cookie went."""
+    row = session.get(StaffAccount, account_id)
+    if row is None:
+        return None
+    _bump(session, row, now)
+    return _account(session, row)
+
+
 def enable(session: Session, email: str, now: datetime) -> Account:
     row = _row(session, email)
     if row.disabled_at is not None:

@@ -42,6 +42,7 @@ class What(StrEnum):
     FORGET = "supporters.forget"
     SUPPRESS = "suppression.add"
     UNSUPPRESS = "suppression.remove"
+    SUPPRESSION_LOOKUP = "suppression.lookup"  # reads one person's state: recorded, not a change
     # Waves
     PLAN_APPLY = "plan.apply"
     WAVE_CREATE = "wave.create"
@@ -59,6 +60,8 @@ class What(StrEnum):
     REPLY_PARSE = "reply.parse"
     # The database
     DB_APP_ROLE = "db.app-role"
+    # The audit log itself
+    AUDIT_VIEW = "audit.view"  # only refusals are recorded: reading changes nothing
 
 
 NEEDED: dict[What, Role | None] = {
@@ -87,6 +90,7 @@ NEEDED: dict[What, Role | None] = {
     What.FORGET: Role.ADMIN,
     What.SUPPRESS: Role.ADMIN,
     What.UNSUPPRESS: Role.ADMIN,
+    What.SUPPRESSION_LOOKUP: Role.CAMPAIGNER,
     What.PLAN_APPLY: Role.CAMPAIGNER,
     What.WAVE_CREATE: Role.CAMPAIGNER,
     What.WAVE_LAUNCH: Role.CAMPAIGNER,
@@ -101,6 +105,7 @@ NEEDED: dict[What, Role | None] = {
     What.REPLY_REVIEW: Role.CAMPAIGNER,
     What.REPLY_PARSE: Role.CAMPAIGNER,
     What.DB_APP_ROLE: Role.ADMIN,
+    What.AUDIT_VIEW: Role.ADMIN,
 }
 
 # What only the scheduler, the workers and the webhooks do; no person is ever allowed it.

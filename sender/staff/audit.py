@@ -17,7 +17,7 @@ import getpass
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TypeVar
 
@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
-from sender.core.errors import CampaignError, Forbidden
+from sender.core.errors import CampaignError, Forbidden, InvalidInput
 from sender.core.staff_models import AuditEntry
 from sender.staff.actions import NEEDED, What
 from sender.staff.roles import Role, at_least
@@ -213,6 +213,25 @@ class Entry:
 
 
 COLUMNS = tuple(Entry.__dataclass_fields__)
+
+
+_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """A `since` filter: an ISO date or time (UTC unless it says), or an age: 30m, 24h, 7d."""
+    cleaned = text.strip()
+    unit = _UNITS.get(cleaned[-1:].lower())
+    if unit is not None and cleaned[:-1].isdigit():
+        return now - int(cleaned[:-1]) * unit
+    try:
+        found = datetime.fromisoformat(cleaned)
+    except ValueError:
+        raise InvalidInput(
+            f"since {text!r} is neither a date (2026-12-01), a time (2026-12-01T09:30) "
+            "nor an age (30m, 24h, 7d)"
+        ) from None
+    return found if found.tzinfo is not None else found.replace(tzinfo=UTC)
 
 
 def entries(

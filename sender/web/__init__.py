@@ -15,7 +15,17 @@ from sender.core.config import Settings, get_settings
 from sender.core.db import get_engine
 from sender.core.runmode import refuse_unsafe_start
 from sender.ops.logs import configure_logging
-from sender.web import access_log, auth, dashboard, hardening, inbound, links, ops
+from sender.web import (
+    access_log,
+    account,
+    audit_view,
+    auth,
+    dashboard,
+    hardening,
+    inbound,
+    links,
+    ops,
+)
 from sender.web import api as api_web
 from sender.web import webhooks as webhooks_web
 
@@ -45,6 +55,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ops.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(account.bp)
+    app.register_blueprint(audit_view.bp)
     # Keep last: CSRF for every form, with the webhook/link blueprints exempted.
     auth.init_security(app, settings)
     return app

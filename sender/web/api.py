@@ -16,8 +16,8 @@ from sender.core.errors import NotFound
 from sender.report.campaigns import open_campaign_reports
 from sender.report.totals import Dimension, build_report
 from sender.web import context
+from sender.web.auth import is_staff
 from sender.web.hardening import bearer_matches
-from sender.web.sessions import is_staff
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

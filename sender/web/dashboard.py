@@ -2,7 +2,9 @@
 
 Server-rendered HTML with inline CSS and a chart drawn on the server: the
 machines it runs on may have no internet, so nothing loads from a CDN.
-Every page needs a staff login; every state change is a POST with a CSRF token.
+Every page needs a staff login; every state change is a POST with a CSRF token,
+checked against the signed-in role and recorded (sender.staff.audit.audited).
+A refusal raises Forbidden, which the app answers with its 403 page.
 """
 
 from __future__ import annotations
@@ -27,16 +29,24 @@ from sender.report.activity import actions_per_case_day
 from sender.report.campaigns import open_campaign_reports
 from sender.report.lookup import look_up_suppression
 from sender.report.totals import Dimension
+from sender.staff import audit
+from sender.staff.actions import What
+from sender.staff.audit import Actor
 from sender.track.rejected_events import rejected_summary
 from sender.track.replies import ReviewItem, review_list
 from sender.web import context
+from sender.web.actors import current_actor
 from sender.web.auth import login_required, staff_page_context
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder=str(TEMPLATES))
 bp.context_processor(staff_page_context)
 
-WAVE_ACTIONS = ("pause", "resume", "cancel")
+WAVE_ACTIONS: dict[str, What] = {
+    "pause": What.WAVE_PAUSE,
+    "resume": What.WAVE_RESUME,
+    "cancel": What.WAVE_CANCEL,
+}
 # Which buttons a wave in each state shows.
 _CONTROLS: dict[str, tuple[str, ...]] = {
     WaveStatus.SCHEDULED: ("pause", "cancel"),
@@ -44,20 +54,39 @@ _CONTROLS: dict[str, tuple[str, ...]] = {
     WaveStatus.PAUSED: ("resume", "cancel"),
     WaveStatus.DRAFT: ("cancel",),
 }
+SUPPRESSION_LIST = "suppression list"
 CHART_DAYS = 60
 REPLIES_SHOWN = 200
 
 
 def control_wave(
-    engine: Engine, settings: Settings, wave_id: int, action: str, now: datetime
+    engine: Engine, settings: Settings, wave_id: int, action: str, now: datetime, actor: Actor
 ) -> str:
-    """Pause, resume or cancel through the pipeline's own staff controls (sender.campaign.waves)."""
+    """Pause, resume or cancel through the pipeline's own staff controls (sender.campaign.waves).
+
+    Checked against the actor's role and campaign limit, and recorded with the
+    wave's status before and after.
+    """
     wave = status.wave_named(engine, wave_id)
-    if action == "pause":
-        return waves.pause(engine, wave.name, campaign=wave.campaign)
-    if action == "resume":
-        return waves.resume(engine, wave.name, now, wave.campaign)
-    return waves.cancel(engine, wave.name, wave.campaign)
+
+    def change() -> str:
+        if action == "pause":
+            return waves.pause(engine, wave.name, campaign=wave.campaign)
+        if action == "resume":
+            return waves.resume(engine, wave.name, now, wave.campaign)
+        return waves.cancel(engine, wave.name, wave.campaign)
+
+    return audit.audited(
+        engine,
+        actor,
+        WAVE_ACTIONS[action],
+        f"wave {wave.campaign}/{wave.name}",
+        change,
+        campaign_id=wave.campaign_id,
+        before=f"status={wave.status}",
+        after=lambda _message: f"status={status.wave_named(engine, wave_id).status}",
+        detail=lambda message: message,  # the pipeline's words: "... nothing changed" included
+    )
 
 
 def _replies(limit: int | None) -> list[ReviewItem]:
@@ -118,6 +147,7 @@ def index() -> str:
         failed=status.failed_batches(context.engine(), wave_ids),
         live=status.live_view(context.live_source(), ping_timeout=0),
         controls=_CONTROLS,
+        wave_actions={action: what.value for action, what in WAVE_ACTIONS.items()},
         rejected=rejected_summary(context.engine()),
     )
 
@@ -128,7 +158,11 @@ def wave_action(wave_id: int, action: str) -> BaseResponse:
     if action not in WAVE_ACTIONS:
         abort(404)
     try:
-        flash(control_wave(context.engine(), context.settings(), wave_id, action, _now()))
+        flash(
+            control_wave(
+                context.engine(), context.settings(), wave_id, action, _now(), current_actor()
+            )
+        )
     except NotFound:
         abort(404)
     except InvalidInput as error:
@@ -176,15 +210,22 @@ def report_page() -> tuple[str, int]:
     ), 200
 
 
+def _may_read_replies() -> None:
+    """Replies hold supporters' own words and addresses: campaigners and admins only."""
+    audit.check(context.engine(), current_actor(), What.REPLY_REVIEW, "replies")
+
+
 @bp.get("/replies")
 @login_required
 def replies_page() -> str:
+    _may_read_replies()
     return render_template("web/dashboard/replies.html", replies=_replies(REPLIES_SHOWN))
 
 
 @bp.get("/replies.csv")
 @login_required
 def replies_export() -> Response:
+    _may_read_replies()
     body = replies_csv(_replies(limit=None))
     return Response(
         body,
@@ -201,10 +242,15 @@ def replies_export() -> Response:
 def suppressions_page() -> tuple[str, int]:
     if request.method == "GET":
         return render_template("web/dashboard/suppressions.html", result=None, problem=None), 200
+    engine, actor = context.engine(), current_actor()
+    audit.check(engine, actor, What.SUPPRESSION_LOOKUP, SUPPRESSION_LIST)
     try:
-        result = look_up_suppression(context.engine(), request.form.get("email", ""))
+        result = look_up_suppression(engine, request.form.get("email", ""))
     except InvalidInput as error:
         return render_template(
             "web/dashboard/suppressions.html", result=None, problem=str(error)
         ), 400
+    # Who looked someone up is kept; whom, never: the row names no address.
+    found = "suppressed" if result.suppressed else "not suppressed"
+    audit.record_now(engine, actor, What.SUPPRESSION_LOOKUP, SUPPRESSION_LIST, detail=found)
     return render_template("web/dashboard/suppressions.html", result=result, problem=None), 200

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy
 import pytest
+from browser_fixtures import browser_page  # noqa: F401 - provides page
 from ops_fixtures import seed
 from PIL import Image
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 from sqlalchemy import Engine
 from web_fixtures import STAFF_PASSWORD, STAFF_USER, make_app
 
@@ -22,16 +23,6 @@ from sender.core.models import Wave
 from sender.core.vocabulary import WaveStatus
 from sender.devtools.webapp import serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 YELLOW = (0xFF, 0xFF, 0x00)  # the default brand_primary: the bar's fill
 RED = (0xC6, 0x28, 0x28)  # the failed share of the bar
 
@@ -43,21 +34,6 @@ def served(pg_engine: Engine) -> Iterator[tuple[str, Engine, int]]:
     seeded = seed(pg_engine)
     with serving(make_app(pg_engine)) as url:
         yield url, pg_engine, seeded.wave_id
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: run scripts/ensure-chromium "
-            "(as root: apt-get install -y chromium)"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1280, "height": 800})
-        finally:
-            browser.close()
 
 
 def _share(image: Image.Image, colour: tuple[int, int, int], tolerance: int = 12) -> float:

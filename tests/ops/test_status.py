@@ -137,7 +137,7 @@ def test_campaign_waves_and_wave_names(any_engine: Engine) -> None:
     assert (campaign.slug, campaign.name) == ("w4r-2020", "Write for Rights 2020")
     assert [w.wave_id for w in campaign.waves] == [seeded.wave_id, seeded.draft_wave_id]
     assert status.wave_named(any_engine, seeded.wave_id) == status.WaveName(
-        seeded.wave_id, "w4r-2020", "case-email"
+        seeded.wave_id, "w4r-2020", "case-email", campaign.campaign_id, "sending"
     )
     with pytest.raises(NotFound):
         status.wave_named(any_engine, 9999)

@@ -27,6 +27,10 @@ PAGES = [
     "/dashboard/replies",
     "/dashboard/replies.csv",
     "/dashboard/suppressions",
+    "/dashboard/audit",
+    "/dashboard/audit.csv",
+    "/dashboard/account",
+    "/dashboard/account/two-factor",
 ]
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
-from web_fixtures import STAFF_PASSWORD, csrf_token, log_in, make_app
+from web_fixtures import STAFF_PASSWORD, add_staff, csrf_token, log_in, make_app, sign_in
 
 from sender.core.clock import MovableClock
 from sender.core.db import session_scope
 from sender.core.models import StaffSessionVersion
+from sender.staff.accounts import Account
+from sender.staff.roles import Role
 from sender.web import context
-from sender.web.sessions import Limits, SessionEnd, session_end
+from sender.web.sessions import Limits, SessionEnd, account_session_end, session_end
 
 PAGE = "/dashboard/replies"
 
@@ -184,3 +187,48 @@ def test_session_end_reasons() -> None:
     assert end({**good, "seen": now.timestamp() - 1800}) == SessionEnd.IDLE
     assert end({"staff": True}) == SessionEnd.MALFORMED
     assert end({**good, "v": "3"}) == SessionEnd.MALFORMED
+
+
+def test_account_session_end_reasons() -> None:
+    limits = Limits(timedelta(hours=8), timedelta(minutes=30))
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    made = datetime(2025, 12, 1, tzinfo=UTC)
+    active = Account(7, "lena@example.org", Role.VIEWER, (), None, False, False, 3, None, made)
+    good: dict[str, object] = {
+        "account": 7,
+        "v": 3,
+        "login": now.timestamp() - 60,
+        "seen": now.timestamp() - 60,
+    }
+
+    def end(data: dict[str, object], account: Account | None = active) -> SessionEnd | None:
+        return account_session_end(data, now, limits, lambda _id: account)
+
+    assert end(good) is None
+    assert end(good, replace(active, session_version=4)) == SessionEnd.REVOKED
+    assert end(good, replace(active, disabled=True)) == SessionEnd.REVOKED
+    assert end(good, None) == SessionEnd.REVOKED  # the account was deleted
+    assert end({**good, "login": now.timestamp() - 8 * 3600}) == SessionEnd.EXPIRED
+    assert end({**good, "seen": now.timestamp() - 1800}) == SessionEnd.IDLE
+    assert end({**good, "account": "7"}) == SessionEnd.MALFORMED
+    assert end({"staff": True, "v": 3}) == SessionEnd.MALFORMED
+
+
+def test_an_account_session_keeps_the_lifetime_and_idle_rules(
+    pg_engine: Engine, clock: MovableClock
+) -> None:
+    add_staff(pg_engine, Role.CAMPAIGNER)  # the replies page is a campaigner's
+    client = app_with_clock(pg_engine, clock, session_idle_minutes=20).test_client()
+    assert sign_in(client) == 302
+    clock.advance(minutes=19)
+    assert opens(client)
+    clock.advance(minutes=20)
+    assert not opens(client)
+    assert sign_in(client) == 302
+    for _ in range(24):  # active every 19 minutes, for 7 h 36 min
+        clock.advance(minutes=19)
+        assert opens(client)
+    clock.advance(minutes=19)  # 7 h 55 min
+    assert opens(client)
+    clock.advance(minutes=5)
+    assert not opens(client)
