@@ -1,4 +1,4 @@
-"""Reading the audit log in tests: the rows, oldest first, optionally of one action."""
+"""Reading the audit log in tests: its rows (oldest first unless asked), of some actions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from sender.core.db import session_scope
 from sender.staff import audit
 
 
-def audit_trail(engine: Engine, what: str | None = None) -> list[audit.Entry]:
+def audit_rows(engine: Engine, *what: str, newest_first: bool = False) -> list[audit.Entry]:
     with session_scope(engine) as session:
-        found = audit.entries(session, what=[what] if what else (), limit=None)
-    return list(reversed(found))
+        found = audit.entries(session, what=what, limit=None)
+    return found if newest_first else list(reversed(found))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from audit_fixtures import audit_rows as audit_rows  # re-exported for the CLI tests
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner, Result
 
@@ -39,14 +40,6 @@ def invoke(
 ) -> Result:
     env = None if columns is None else {"COLUMNS": str(columns)}
     return runner.invoke(app, list(args), input=stdin, env=env)
-
-
-def audit_rows(engine: Engine) -> list[AuditEntry]:
-    """Oldest first."""
-    with session_scope(engine) as session:
-        rows = list(session.scalars(select(AuditEntry).order_by(AuditEntry.id)))
-        session.expunge_all()
-    return rows
 
 
 def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:

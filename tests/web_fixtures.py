@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from datetime import timedelta
 
+import audit_fixtures
 import pyotp
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from sender.core.clock import SystemClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.staff import accounts, audit, totp
+from sender.staff import accounts, totp
 from sender.staff.accounts import Account
 from sender.staff.audit import Entry
 from sender.staff.roles import Role
@@ -108,5 +109,4 @@ def submit_code(client: FlaskClient, code: str) -> int:
 
 def audit_rows(engine: Engine, *what: str) -> list[Entry]:
     """Newest first, as the audit page shows them."""
-    with session_scope(engine) as session:
-        return audit.entries(session, what=what, limit=None)
+    return audit_fixtures.audit_rows(engine, *what, newest_first=True)

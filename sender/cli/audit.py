@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -12,34 +11,17 @@ import typer
 from sender.cli.common import campaign_id, console, current_actor, fitted_tables, open_database
 from sender.core.csvsafe import to_csv
 from sender.core.db import session_scope
-from sender.core.errors import Forbidden, InvalidInput
 from sender.staff import audit
-from sender.staff.roles import Role, at_least
+from sender.staff.actions import What
 
 HELP = "Who changed what, when and from where: newest first (admin)."
 
-_AGO = re.compile(r"(\d+)([hd])")
 TABLE_COLUMNS = ("at (UTC)", "actor", "action", "outcome", "target", "campaign", "before → after")
 
 
 class Format(StrEnum):
     TABLE = "table"
     CSV = "csv"
-
-
-def since_instant(text: str, now: datetime) -> datetime:
-    """`24h`, `7d` (before now) or a date / ISO 8601 instant (UTC when it names no zone)."""
-    ago = _AGO.fullmatch(text.strip().lower())
-    if ago:
-        number, unit = int(ago.group(1)), ago.group(2)
-        return now - (timedelta(hours=number) if unit == "h" else timedelta(days=number))
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(
-            f"--since {text!r}: give a date (2026-12-01), an instant, or an age like 24h or 7d"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def audit_command(
@@ -61,11 +43,9 @@ def audit_command(
     limit: Annotated[int, typer.Option(min=1, help="At most this many rows.")] = 200,
     output: Annotated[Format, typer.Option("--format", help="table or csv")] = Format.TABLE,
 ) -> None:
-    actor = current_actor()
-    if not at_least(actor.role, Role.ADMIN):
-        raise Forbidden(f"reading the audit log needs the admin role; {actor.name} is {actor.role}")
     engine = open_database()
-    start = since_instant(since, datetime.now(UTC)) if since else None
+    audit.check(engine, current_actor(), What.AUDIT_VIEW, "audit log")
+    start = audit.parse_since(since, datetime.now(UTC)) if since else None
     only = campaign_id(engine, campaign) if campaign else None
     with session_scope(engine) as session:
         found = audit.entries(

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pytest
 from account_fixtures import NINE, WAVE_NAME, Sent, cli_env, sent_world
-from audit_fixtures import audit_trail
+from audit_fixtures import audit_rows
 from cli_tables import row
 from sendgrid_fixtures import API_KEY, sendgrid_process, sg  # noqa: F401 - fixtures
 from sending_fixtures import add_wave, wave_status
@@ -143,7 +143,7 @@ def test_a_suspension_pauses_every_wave_and_a_reactivation_resumes_none(
             assert "settle the account with SendGrid support, then `campaign wave resume" in reason
         assert wave_status(pg_engine, others["staff"]) == (WaveStatus.PAUSED, "by Ana")
         assert wave_status(pg_engine, others["done"])[0] == WaveStatus.DONE
-        pauses = audit_trail(pg_engine, "wave.auto-pause")
+        pauses = audit_rows(pg_engine, "wave.auto-pause")
         assert {(p.actor, p.before, p.after) for p in pauses} == {
             ("system", "status=sending", "status=paused"),
             ("system", "status=scheduled", "status=paused"),

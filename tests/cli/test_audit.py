@@ -13,7 +13,6 @@ from sqlalchemy import Engine, select
 from staff_cli_fixtures import ADMIN, CAMPAIGNER, add_one_per_role, audit_rows, invoke, snapshot
 from typer.testing import CliRunner
 
-from sender.cli.audit import since_instant
 from sender.core.addresses import email_hash
 from sender.core.config import get_settings, reset_settings
 from sender.core.db import session_scope
@@ -123,6 +122,8 @@ def test_only_an_admin_reads_the_log(pg: Engine, runner: CliRunner) -> None:
     result = invoke(runner, "--as", CAMPAIGNER, "audit", "--format", "csv")
     assert isinstance(result.exception, Forbidden)
     assert "staff.disable" not in result.output
+    refused = audit_rows(pg)[-1]
+    assert (refused.actor, refused.action, refused.outcome) == (CAMPAIGNER, "audit.view", "refused")
 
 
 @pytest.mark.parametrize(
@@ -135,9 +136,9 @@ def test_only_an_admin_reads_the_log(pg: Engine, runner: CliRunner) -> None:
     ],
 )
 def test_since_takes_an_age_a_date_or_an_instant(text: str, expected: datetime) -> None:
-    assert since_instant(text, datetime(2026, 12, 4, 12, tzinfo=UTC)) == expected
+    assert audit.parse_since(text, datetime(2026, 12, 4, 12, tzinfo=UTC)) == expected
 
 
 def test_since_refuses_anything_else() -> None:
-    with pytest.raises(InvalidInput, match="an age like 24h or 7d"):
-        since_instant("last week", datetime(2026, 12, 4, tzinfo=UTC))
+    with pytest.raises(InvalidInput, match="nor an age"):
+        audit.parse_since("last week", datetime(2026, 12, 4, tzinfo=UTC))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from audit_fixtures import audit_trail
+from audit_fixtures import audit_rows
 from sending_fixtures import (
     DEC1,
     RecordingTransport,
@@ -143,7 +143,7 @@ def test_unauthorised_pauses_the_wave_and_marks_nothing_sent(pg_engine: Engine) 
     assert statuses(pg_engine, Message) == {MessageStatus.PLANNED: 6}
     assert statuses(pg_engine, Batch) == {BatchStatus.PENDING: 2}
     assert transport.sent == []
-    (row,) = audit_trail(pg_engine)  # one pause, however many batches hit the 401
+    (row,) = audit_rows(pg_engine)  # one pause, however many batches hit the 401
     assert (row.actor, row.action, row.outcome) == ("system", "wave.auto-pause", "done")
     assert (row.before, row.after) == ("status=sending", "status=paused")
     assert row.detail is not None and "401" in row.detail

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from audit_fixtures import audit_trail
+from audit_fixtures import audit_rows
 from sending_fixtures import (
     DEC1,
     RecordingTransport,
@@ -75,7 +75,7 @@ def test_a_day_of_ticks_sends_each_zone_in_its_morning_and_finishes(pg_engine: E
     assert sent_at["lima@example.org"] == DEC1 + timedelta(hours=14)  # 09:00 in Lima
     assert wave_status(pg_engine, wave)[0] == WaveStatus.DONE
     assert "wave case-email done" in lines
-    (done,) = audit_trail(pg_engine, "wave.done")
+    (done,) = audit_rows(pg_engine, "wave.done")
     assert (done.actor, done.target, done.after) == ("system", "wave case-email", "status=done")
 
 
@@ -92,7 +92,7 @@ def test_a_wave_whose_time_passed_is_marked_missed_and_never_sent(pg_engine: Eng
     assert status == WaveStatus.MISSED and reason and "passed before it started" in reason
     assert "wave case-email missed: its time passed before it started" in lines
     assert transport.sent == [] and statuses(pg_engine, Message) == {}
-    (missed,) = audit_trail(pg_engine)
+    (missed,) = audit_rows(pg_engine)
     assert (missed.actor, missed.action, missed.after) == ("system", "wave.missed", "status=missed")
 
 
