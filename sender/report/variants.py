@@ -1,0 +1,144 @@
+"""A subject test's results per variant: mail sent, people's and machines' signals, rates.
+
+The one place a test's figures are counted: the decision rule
+(sender.send.subject_tests) reads the test share's rows from here, and
+`campaign report --by variant`, `campaign status` and the dashboard show
+them. Each signal counts people (distinct supporters), and machine opens and
+link scanners' fetches are counted apart: they never add to a rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from sender.core.models import Action, Batch, Message, SubjectTest, Wave
+from sender.core.proportions import Interval, wilson_interval
+from sender.core.subject_test import SubjectTest as DeclaredTest
+from sender.core.vocabulary import ActionKind, MessageStatus, TestMetric
+
+TEST = "test"
+REMAINDER = "remainder"
+
+_ACTED = "acted"  # a letter sent or a reply: one person counts once, whichever they did
+
+
+@dataclass(frozen=True)
+class VariantRow:
+    variant: str
+    part: str  # TEST or REMAINDER
+    sends: int = 0
+    human_opens: int = 0
+    machine_opens: int = 0
+    human_clicks: int = 0
+    machine_clicks: int = 0
+    actions: int = 0
+
+    def hits(self, metric: TestMetric) -> int:
+        if metric is TestMetric.HUMAN_CLICKS:
+            return self.human_clicks
+        if metric is TestMetric.ACTIONS:
+            return self.actions
+        return self.human_opens
+
+    def rate(self, metric: TestMetric) -> float:
+        return self.hits(metric) / self.sends if self.sends else 0.0
+
+    def interval(self, metric: TestMetric, confidence: float) -> Interval:
+        return wilson_interval(self.hits(metric), self.sends, confidence)
+
+
+@dataclass(frozen=True)
+class TestReport:
+    wave: str
+    test: DeclaredTest
+    state: str | None  # None: the test share is not planned yet
+    winner: str | None
+    reason: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    rows: tuple[VariantRow, ...] = field(default_factory=tuple)
+
+    def test_rows(self) -> dict[str, VariantRow]:
+        """The test share's figures per variant, every variant present."""
+        found = {r.variant: r for r in self.rows if r.part == TEST}
+        return {name: found.get(name, VariantRow(name, TEST)) for name in self.test.names}
+
+
+def variant_rows(session: Session, wave_id: int) -> tuple[VariantRow, ...]:
+    """Per (variant, part): messages sent and the distinct people behind each signal."""
+    started = select(SubjectTest.started_at).where(SubjectTest.wave_id == wave_id)
+    part = case(
+        (Batch.created_at <= started.scalar_subquery(), literal(TEST)), else_=literal(REMAINDER)
+    ).label("part")
+    sends = session.execute(
+        select(Batch.variant, part, func.count())
+        .select_from(Message)
+        .join(Batch, Batch.id == Message.batch_id)
+        .where(Message.wave_id == wave_id, Message.status == MessageStatus.SENT)
+        .group_by(Batch.variant, part)
+    ).all()
+    kind = case(
+        (Action.kind.in_([ActionKind.LETTER_SENT, ActionKind.REPLIED]), literal(_ACTED)),
+        else_=Action.kind,
+    ).label("kind")
+    signals = session.execute(
+        select(Batch.variant, part, kind, func.count(func.distinct(Action.supporter_id)))
+        .select_from(Action)
+        .join(
+            Message,
+            and_(Message.wave_id == Action.wave_id, Message.supporter_id == Action.supporter_id),
+        )
+        .join(Batch, Batch.id == Message.batch_id)
+        .where(
+            Action.wave_id == wave_id,
+            or_(Action.kind != ActionKind.CLICKED, Action.acting.is_(True)),
+        )
+        .group_by(Batch.variant, part, kind)
+    ).all()
+    figures: dict[tuple[str, str], dict[str, int]] = {}
+    for variant, where, count in sends:
+        figures.setdefault((variant, where), {})["sends"] = int(count)
+    for variant, where, what, count in signals:
+        people = figures.setdefault((variant, where), {})
+        column = _COLUMN.get(str(what))
+        if column is not None:
+            people[column] = int(count)
+    return tuple(
+        VariantRow(variant, where, **values) for (variant, where), values in sorted(figures.items())
+    )
+
+
+_COLUMN = {
+    ActionKind.OPENED.value: "human_opens",
+    ActionKind.OPENED_MACHINE.value: "machine_opens",
+    ActionKind.CLICKED.value: "human_clicks",
+    ActionKind.CLICKED_MACHINE.value: "machine_clicks",
+    _ACTED: "actions",
+}
+
+
+def test_report(session: Session, wave: Wave) -> TestReport | None:
+    """The wave's subject test with its figures; None for a wave without a test."""
+    declared = DeclaredTest.from_json(wave.subject_test)
+    if declared is None:
+        return None
+    state = session.get(SubjectTest, wave.id)
+    return TestReport(
+        wave=wave.name,
+        test=declared,
+        state=state.state if state else None,
+        winner=state.winner if state else None,
+        reason=state.reason if state else None,
+        decided_by=state.decided_by if state else None,
+        decided_at=state.decided_at if state else None,
+        rows=variant_rows(session, wave.id) if state else (),
+    )
+
+
+def test_reports(session: Session, waves: Sequence[Wave]) -> list[TestReport]:
+    return [r for wave in waves if (r := test_report(session, wave)) is not None]
