@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sender.core.errors import InvalidInput
 from sender.core.languages import known_language
 from sender.core.subject_test import MAX_VARIANTS, MIN_VARIANTS, SubjectTest, SubjectVariant
-from sender.core.vocabulary import AudienceRule, TestMetric
+from sender.core.vocabulary import AudienceRule, SubjectMetric
 from sender.render.kinds import NAME_PATTERN
 
 
@@ -91,7 +91,7 @@ class _TestModel(BaseModel):
     default: str | None = None  # None: the first variant
     share: float = Field(default=0.2, gt=0, le=0.5)
     seed: int = 0
-    metric: TestMetric = TestMetric.HUMAN_CLICKS
+    metric: SubjectMetric = SubjectMetric.HUMAN_CLICKS
     wait_hours: float = Field(default=4, gt=0, le=168)
     confidence: float = Field(default=0.95, ge=0.5, lt=1)
     min_sends: int = Field(default=100, ge=1)

@@ -38,7 +38,7 @@ from sender.core.vocabulary import (
     MessageStatus,
     ReplyStatus,
     SupporterStatus,
-    TestState,
+    SubjectState,
     WaveStatus,
 )
 
@@ -274,7 +274,7 @@ class SubjectTest(Base):
     wave_id: Mapped[int] = mapped_column(
         ForeignKey("waves.id", ondelete="CASCADE"), primary_key=True
     )
-    state: Mapped[str] = mapped_column(String(16), default=TestState.TESTING)
+    state: Mapped[str] = mapped_column(String(16), default=SubjectState.TESTING)
     started_at: Mapped[datetime]
     winner: Mapped[str | None] = mapped_column(String(8))
     reason: Mapped[str | None] = mapped_column(Text)

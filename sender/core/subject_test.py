@@ -13,7 +13,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sender.core.vocabulary import TestMetric
+from sender.core.vocabulary import SubjectMetric
 
 MIN_VARIANTS = 2
 MAX_VARIANTS = 4
@@ -34,7 +34,7 @@ class SubjectTest:
     default: str  # the variant sent to the remainder when no variant wins
     share: float  # of the wave's eligible audience, split evenly between the variants
     seed: int
-    metric: TestMetric
+    metric: SubjectMetric
     wait: timedelta  # after the last test batch is sent
     confidence: float  # of the one-sided two-proportion test, e.g. 0.95
     min_sends: int  # per variant: fewer sent and nobody wins
@@ -78,7 +78,7 @@ class SubjectTest:
             default=str(data["default"]),
             share=float(data["share"]),
             seed=int(data["seed"]),
-            metric=TestMetric(data["metric"]),
+            metric=SubjectMetric(data["metric"]),
             wait=timedelta(minutes=int(data["wait_minutes"])),
             confidence=float(data["confidence"]),
             min_sends=int(data["min_sends"]),

@@ -206,7 +206,7 @@ class RunMode(StrEnum):
     DEMO = "demo"
 
 
-class TestMetric(StrEnum):
+class SubjectMetric(StrEnum):
     """What a subject test counts to pick its winner: people only, never machines."""
 
     HUMAN_CLICKS = "human_clicks"  # a person's click on the action link (`clicked`)
@@ -214,7 +214,7 @@ class TestMetric(StrEnum):
     HUMAN_OPENS = "human_opens"  # `opened`; a privacy proxy's `opened_machine` never counts
 
 
-class TestState(StrEnum):
+class SubjectState(StrEnum):
     """Where a wave's subject test stands (table `subject_tests`)."""
 
     TESTING = "testing"  # the test share is planned; waiting for its results

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sender.core.models import Action, Batch, Message, SubjectTest, Wave
 from sender.core.proportions import Interval, wilson_interval
 from sender.core.subject_test import SubjectTest as DeclaredTest
-from sender.core.vocabulary import ActionKind, MessageStatus, TestMetric
+from sender.core.vocabulary import ActionKind, MessageStatus, SubjectMetric
 
 TEST = "test"
 REMAINDER = "remainder"
@@ -38,17 +38,17 @@ class VariantRow:
     machine_clicks: int = 0
     actions: int = 0
 
-    def hits(self, metric: TestMetric) -> int:
-        if metric is TestMetric.HUMAN_CLICKS:
+    def hits(self, metric: SubjectMetric) -> int:
+        if metric is SubjectMetric.HUMAN_CLICKS:
             return self.human_clicks
-        if metric is TestMetric.ACTIONS:
+        if metric is SubjectMetric.ACTIONS:
             return self.actions
         return self.human_opens
 
-    def rate(self, metric: TestMetric) -> float:
+    def rate(self, metric: SubjectMetric) -> float:
         return self.hits(metric) / self.sends if self.sends else 0.0
 
-    def interval(self, metric: TestMetric, confidence: float) -> Interval:
+    def interval(self, metric: SubjectMetric, confidence: float) -> Interval:
         return wilson_interval(self.hits(metric), self.sends, confidence)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from sender.core.models import Message, SubjectTest, Wave
 from sender.core.subject_test import SubjectTest as DeclaredTest
-from sender.core.vocabulary import TestState
+from sender.core.vocabulary import SubjectState
 
 # The share is applied in integer arithmetic (basis points), which both databases
 # compute alike; SQLite has no portable CEIL.
@@ -127,11 +127,11 @@ def test_share(session: Session, wave_id: int, now: datetime) -> TestShare | Non
     declared = DeclaredTest.from_json(wave.subject_test)
     if declared is None:
         return None
-    session.add(SubjectTest(wave_id=wave_id, state=TestState.TESTING, started_at=now))
+    session.add(SubjectTest(wave_id=wave_id, state=SubjectState.TESTING, started_at=now))
     return TestShare(declared.names, declared.share, declared.seed)
 
 
 def awaiting_remainder() -> ColumnElement[bool]:
     """SQL: the wave (`Wave.id`) runs a test whose remainder is not planned yet, so it
     is not done even with every batch sent."""
-    return exists().where(SubjectTest.wave_id == Wave.id, SubjectTest.state != TestState.FINISHED)
+    return exists().where(SubjectTest.wave_id == Wave.id, SubjectTest.state != SubjectState.FINISHED)

@@ -25,7 +25,7 @@ from sender.core.db import rowcount, session_scope
 from sender.core.models import Batch, SubjectTest, Wave
 from sender.core.proportions import one_sided_p
 from sender.core.subject_test import SubjectTest as DeclaredTest
-from sender.core.vocabulary import BatchStatus, TestState, WaveStatus
+from sender.core.vocabulary import BatchStatus, SubjectState, WaveStatus
 from sender.report.variants import TEST, VariantRow, variant_rows
 from sender.send.planner import PlanResult, plan_wave
 from sender.send.split import Remainder
@@ -133,9 +133,9 @@ def record_decision(
     """testing → decided, once: False when another ticker (or staff) decided first."""
     result = session.execute(
         update(SubjectTest)
-        .where(SubjectTest.wave_id == wave_id, SubjectTest.state == TestState.TESTING)
+        .where(SubjectTest.wave_id == wave_id, SubjectTest.state == SubjectState.TESTING)
         .values(
-            state=TestState.DECIDED,
+            state=SubjectState.DECIDED,
             winner=verdict.winner,
             reason=verdict.reason,
             decided_by=by,
@@ -170,13 +170,13 @@ def plan_remainder(
             update(SubjectTest)
             .where(
                 SubjectTest.wave_id == wave_id,
-                SubjectTest.state == TestState.DECIDED,
+                SubjectTest.state == SubjectState.DECIDED,
                 # A pick and a tick at the same instant as the test share's planning would
                 # make the two indistinguishable by time (sender.report.variants).
                 SubjectTest.started_at < now,
                 exists().where(Wave.id == wave_id, Wave.status == WaveStatus.SENDING),
             )
-            .values(state=TestState.FINISHED, finished_at=now)
+            .values(state=SubjectState.FINISHED, finished_at=now)
         )
         if rowcount(result) == 0:
             return None
@@ -202,12 +202,12 @@ def advance(engine: Engine, settings: Settings, now: datetime) -> Progress:
             .join(SubjectTest, SubjectTest.wave_id == Wave.id)
             .where(
                 Wave.status == WaveStatus.SENDING,
-                SubjectTest.state.in_([TestState.TESTING, TestState.DECIDED]),
+                SubjectTest.state.in_([SubjectState.TESTING, SubjectState.DECIDED]),
             )
         ).all()
     decided: list[tuple[str, Verdict]] = []
     for wave_id, name, state in running:
-        if state == TestState.TESTING and (verdict := decide(engine, wave_id, now)) is not None:
+        if state == SubjectState.TESTING and (verdict := decide(engine, wave_id, now)) is not None:
             log.info("wave %s subject test decided: %s", name, verdict.reason)
             decided.append((name, verdict))
     remainders = tuple(
