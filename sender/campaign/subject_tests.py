@@ -16,7 +16,6 @@ from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
 from sender.core.models import SubjectTest
 from sender.core.subject_test import SubjectTest as DeclaredTest
-from sender.core.vocabulary import SubjectState
 from sender.send import store as repo
 from sender.send.subject_tests import Verdict, record_decision
 

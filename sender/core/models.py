@@ -37,8 +37,8 @@ from sender.core.vocabulary import (
     CaseStatus,
     MessageStatus,
     ReplyStatus,
-    SupporterStatus,
     SubjectState,
+    SupporterStatus,
     WaveStatus,
 )
 

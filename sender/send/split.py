@@ -134,4 +134,6 @@ def test_share(session: Session, wave_id: int, now: datetime) -> TestShare | Non
 def awaiting_remainder() -> ColumnElement[bool]:
     """SQL: the wave (`Wave.id`) runs a test whose remainder is not planned yet, so it
     is not done even with every batch sent."""
-    return exists().where(SubjectTest.wave_id == Wave.id, SubjectTest.state != SubjectState.FINISHED)
+    return exists().where(
+        SubjectTest.wave_id == Wave.id, SubjectTest.state != SubjectState.FINISHED
+    )

@@ -22,7 +22,7 @@ from sender.core.clock import MovableClock
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
-from sender.core.models import Batch, Message, SubjectTest
+from sender.core.models import Message, SubjectTest
 from sender.core.vocabulary import (
     ActionKind,
     MessageStatus,
@@ -30,9 +30,9 @@ from sender.core.vocabulary import (
     SubjectState,
     WaveStatus,
 )
+from sender.report.variants import VariantRow
 from sender.send.pipeline import SendPolicy
 from sender.send.scheduler import InlineDispatcher, tick
-from sender.report.variants import VariantRow
 from sender.send.subject_tests import Verdict, choose, decide, plan_remainder
 
 SETTINGS = Settings(secret_key="test")
