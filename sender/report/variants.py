@@ -10,13 +10,14 @@ link scanners' fetches are counted apart: they never add to a rate.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import Engine, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from sender.core.models import Action, Batch, Message, SubjectTest, Wave
+from sender.core.db import session_scope
+from sender.core.models import Action, Batch, Campaign, Message, SubjectTest, Wave
 from sender.core.proportions import Interval, wilson_interval
 from sender.core.subject_test import SubjectTest as DeclaredTest
 from sender.core.vocabulary import ActionKind, MessageStatus, SubjectMetric
@@ -142,3 +143,95 @@ def test_report(session: Session, wave: Wave) -> TestReport | None:
 
 def test_reports(session: Session, waves: Sequence[Wave]) -> list[TestReport]:
     return [r for wave in waves if (r := test_report(session, wave)) is not None]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One variant's row as shown: counts, the metric's rate and its interval (fractions)."""
+
+    variant: str
+    part: str
+    sent: int
+    human_opens: int
+    machine_opens: int
+    human_clicks: int
+    machine_clicks: int
+    actions: int
+    metric: str
+    rate: float
+    low: float
+    high: float
+    winner: bool
+
+
+def figures(report: TestReport) -> list[Figure]:
+    """One row per variant and part, the test share first: what the CLI, the status
+    command and the dashboard show."""
+    metric, confidence, names = report.test.metric, report.test.confidence, report.test.names
+    ordered = sorted(
+        report.rows,
+        key=lambda r: (
+            r.part != TEST,
+            names.index(r.variant) if r.variant in names else len(names),
+        ),
+    )
+    return [
+        Figure(
+            variant=row.variant,
+            part=row.part,
+            sent=row.sends,
+            human_opens=row.human_opens,
+            machine_opens=row.machine_opens,
+            human_clicks=row.human_clicks,
+            machine_clicks=row.machine_clicks,
+            actions=row.actions,
+            metric=metric.value,
+            rate=round(row.rate(metric), 4),
+            low=round((interval := row.interval(metric, confidence)).low, 4),
+            high=round(interval.high, 4),
+            winner=row.variant == report.winner,
+        )
+        for row in ordered
+    ]
+
+
+def summary(report: TestReport) -> str:
+    """One line: what the test measures and where it stands."""
+    test = report.test
+    head = (
+        f"subject test of {', '.join(test.names)} on {test.metric.value}, "
+        f"{test.share:.0%} test share, {test.confidence:.0%} confidence"
+    )
+    if report.state is None:
+        return f"{head}: the test share is not planned yet"
+    if report.winner is None:
+        return f"{head}: testing"
+    when = f"{report.decided_at:%Y-%m-%d %H:%M} UTC" if report.decided_at else "?"
+    return f"{head}: {report.winner} chosen by {report.decided_by} at {when} ({report.reason})"
+
+
+FIGURE_KEYS = tuple(f.name for f in fields(Figure))
+
+
+def as_json(report: TestReport) -> dict[str, object]:
+    return {
+        "wave": report.wave,
+        "state": report.state,
+        "winner": report.winner,
+        "reason": report.reason,
+        "decided_by": report.decided_by,
+        "decided_at": report.decided_at.isoformat() if report.decided_at else None,
+        "summary": summary(report),
+        "rows": [asdict(f) for f in figures(report)],
+    }
+
+
+def wave_tests(engine: Engine, campaign: str | None) -> list[TestReport]:
+    """Every subject test of the campaign (of every campaign for None), in wave order."""
+    with session_scope(engine) as session:
+        query = select(Wave).order_by(Wave.id)
+        if campaign is not None:
+            query = query.join(Campaign, Campaign.id == Wave.campaign_id).where(
+                Campaign.slug == campaign
+            )
+        return test_reports(session, list(session.scalars(query)))
