@@ -8,7 +8,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.table import Table
 
@@ -26,8 +25,6 @@ from sender.report.charts import write_chart
 from sender.report.totals import Dimension, build_report
 from sender.report.variants import FIGURE_KEYS, Figure, as_json, figures, summary, wave_tests
 
-VARIANT = "variant"
-
 HELP = "Show campaign results per case, wave, language or day."
 
 
@@ -37,16 +34,21 @@ class Format(StrEnum):
     JSON = "json"
 
 
+class By(StrEnum):
+    """The report's dimensions, and a subject test's variants (sender.report.variants)."""
+
+    CASE = Dimension.CASE.value
+    WAVE = Dimension.WAVE.value
+    LANGUAGE = Dimension.LANGUAGE.value
+    DAY = Dimension.DAY.value
+    VARIANT = "variant"
+
+
 def report_command(
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
     by: Annotated[
-        str,
-        typer.Option(
-            "--by",
-            help="Group rows by (variant: each subject test's variants).",
-            click_type=click.Choice([*(d.value for d in Dimension), VARIANT]),
-        ),
-    ] = Dimension.CASE.value,
+        By, typer.Option("--by", help="Group rows by (variant: each subject test's variants).")
+    ] = By.CASE,
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Also write a PNG bar chart here.")
     ] = None,
@@ -59,7 +61,7 @@ def report_command(
     ] = None,
 ) -> None:
     engine = open_database()
-    if by == VARIANT:
+    if by is By.VARIANT:
         _print_variants(engine, campaign_slug(engine, campaign), format)
         return
     if compare is not None:

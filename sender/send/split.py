@@ -47,7 +47,9 @@ class TestShare:
     Within each (case, language) stratum the supporters are ordered by
     md5(seed:supporter id), the first `share` of them are taken, and the
     variants are dealt in turn along that order: every variant gets the same
-    mix of cases and languages (to one supporter per stratum).
+    mix of cases and languages (to one supporter per stratum). Each stratum starts
+    the deal at its own variant, so the odd supporters left over do not all go to
+    the first one.
     """
 
     variants: tuple[str, ...]
@@ -67,6 +69,7 @@ class TestShare:
                 ranked.c.timezone,
                 (func.row_number().over(partition_by=stratum, order_by=shuffled) - 1).label("draw"),
                 func.count().over(partition_by=stratum).label("stratum_size"),
+                func.dense_rank().over(order_by=stratum).label("stratum"),
             )
             .where(ranked.c.pick == 1)
             .subquery("drawn")
@@ -78,7 +81,7 @@ class TestShare:
                 drawn.c.language,
                 drawn.c.slot_at,
                 drawn.c.timezone,
-                _dealt(drawn.c.draw, self.variants).label("variant"),
+                _dealt(drawn.c.draw + drawn.c.stratum, self.variants).label("variant"),
             )
             .where(drawn.c.draw * _BASIS < drawn.c.stratum_size * round(self.share * _BASIS))
             .subquery("test_share")
