@@ -27,6 +27,7 @@ from sender.report.activity import actions_per_case_day
 from sender.report.campaigns import open_campaign_reports
 from sender.report.lookup import look_up_suppression
 from sender.report.totals import Dimension
+from sender.report.variants import figures, summary, wave_tests
 from sender.track.rejected_events import rejected_summary
 from sender.track.replies import ReviewItem, review_list
 from sender.web import context
@@ -119,6 +120,7 @@ def index() -> str:
         live=status.live_view(context.live_source(), ping_timeout=0),
         controls=_CONTROLS,
         rejected=rejected_summary(context.engine()),
+        subject_tests=[(summary(t), figures(t)) for t in wave_tests(context.engine(), None)],
     )
 
 
