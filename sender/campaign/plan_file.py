@@ -77,12 +77,6 @@ class _VariantModel(BaseModel):
     def _languages(cls, value: dict[str, str]) -> dict[str, str]:
         return _language_keys(value)
 
-    @model_validator(mode="after")
-    def _says_something(self) -> _VariantModel:
-        if not self.subjects and not self.preheaders:
-            raise ValueError(f"variant {self.name!r} gives neither subjects nor preheaders")
-        return self
-
 
 class _TestModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -106,6 +100,12 @@ class _TestModel(BaseModel):
         names = [v.name for v in self.variants]
         if len(set(names)) != count:
             raise ValueError(f"variant names must be unique ({', '.join(names)})")
+        controls = [v.name for v in self.variants if not v.subjects and not v.preheaders]
+        if len(controls) > 1:
+            raise ValueError(
+                f"variants {', '.join(controls)} give neither subjects nor preheaders: only one"
+                " may be the wave's own subject and preheader"
+            )
         if self.default is not None and self.default not in names:
             raise ValueError(f"default {self.default!r} is not a variant ({', '.join(names)})")
         return self

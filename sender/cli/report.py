@@ -62,7 +62,7 @@ def report_command(
 ) -> None:
     engine = open_database()
     if by is By.VARIANT:
-        _print_variants(engine, campaign_slug(engine, campaign), format)
+        print_variants(engine, campaign_slug(engine, campaign), format)
         return
     if compare is not None:
         _print_comparison(compare_campaigns(engine, _slugs(compare), Dimension(by)), format)
@@ -88,7 +88,7 @@ def report_command(
         err_console.print(f"chart written to {chart}")
 
 
-def _print_variants(engine: Any, slug: str | None, format: Format) -> None:
+def print_variants(engine: Any, slug: str | None, format: Format) -> None:
     tests = wave_tests(engine, slug)
     if format is Format.JSON:
         typer.echo(json.dumps([as_json(t) for t in tests], indent=2))

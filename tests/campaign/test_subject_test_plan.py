@@ -71,7 +71,7 @@ def test_a_declared_test_is_stored_with_its_defaults_and_applying_again_changes_
         ({"variants": [_variant(n) for n in "ABCDE"]}, "2 to 4 variants, not 5"),
         ({"variants": [_variant("A"), _variant("A")]}, "variant names must be unique"),
         ({"variants": [_variant("A"), _variant("B")], "default": "C"}, "default 'C' is not"),
-        ({"variants": [_variant("A"), {"name": "B"}]}, "gives neither subjects nor preheaders"),
+        ({"variants": [{"name": "A"}, {"name": "B"}]}, "only one may be the wave's own"),
         ({"variants": [_variant("A"), _variant("B")], "share": 0.9}, "share"),
         ({"variants": [_variant("A"), _variant("B")], "metric": "opens"}, "metric"),
         (
