@@ -58,8 +58,9 @@ class RichNarrator:
         if self.task is None:
             return
         planned = sum(p.messages for p in report.planned)
-        if planned:
-            self.progress.update(self.task, total=planned)
+        if planned:  # a subject test plans twice: its test share, then the rest
+            total = self.progress.tasks[self.task].total or 0
+            self.progress.update(self.task, total=total + planned)
         clock = f"campaign time {now:%d %b %H:%M} UTC"
         self.progress.update(self.task, advance=sent, clock=clock)
         for line in report.lines():

@@ -186,9 +186,9 @@ def figures(report: TestReport) -> list[Figure]:
             machine_clicks=row.machine_clicks,
             actions=row.actions,
             metric=metric.value,
-            rate=round(row.rate(metric), 4),
-            low=round((interval := row.interval(metric, confidence)).low, 4),
-            high=round(interval.high, 4),
+            rate=row.rate(metric),
+            low=(interval := row.interval(metric, confidence)).low,
+            high=interval.high,
             winner=row.variant == report.winner,
         )
         for row in ordered

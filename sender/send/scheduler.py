@@ -62,6 +62,8 @@ class TickReport:
 
     def lines(self) -> list[str]:
         out = [f"wave {name} missed: its time passed before it started" for name in self.missed]
+        # Before the plans: a decision comes first, then the remainder it sends.
+        out += [f"wave {name} subject test: {v.winner} ({v.reason})" for name, v in self.decided]
         out += [
             f"wave {p.wave} planned: {p.messages} messages in {p.batches} batches "
             f"({p.zones} time zones)"
@@ -75,7 +77,6 @@ class TickReport:
             f"batch {b} reconciled: {s} confirmed by events, {r} to resend"
             for b, s, r in self.reconciled
         ]
-        out += [f"wave {name} subject test: {v.winner} ({v.reason})" for name, v in self.decided]
         out += [f"wave {name} done" for name in self.finished]
         return out
 

@@ -1,0 +1,91 @@
+"""A subject test's remainder through real workers, with a worker SIGKILLed and Redis
+restarted empty while it is sent: everyone still gets the wave once, and the
+remainder only ever carries the winner's subject (counted by the local server)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from faults.fault_fixtures import (
+    SUBJECTS,
+    WAVE,
+    RestartableRedis,
+    World,
+    add_audience,
+    delivery,
+    launch_wave,
+    message_counts,
+    open_campaign,
+    recorded,
+)
+from sender.campaign.plan_file import wave_spec
+from sender.campaign.subject_tests import pick
+from sender.campaign.waves import create_wave
+from sender.core.db import session_scope
+from sender.core.models import Wave
+from sender.core.vocabulary import MessageStatus
+from sender.devtools.waiting import wait_until
+
+pytest_plugins = ("faults.fault_fixtures",)
+SUPPORTERS = 2000
+TESTED = SUPPORTERS // 5
+B_SUBJECTS = {"en": "B: {{ first_name }}, write today", "fr": "B: {{ first_name }}, écrivez"}
+
+
+def _declare(world: World) -> int:
+    now = datetime.now(UTC)
+    spec = wave_spec(
+        name=WAVE,
+        kind="case_email",
+        start=now - timedelta(minutes=5),
+        end=now + timedelta(days=1),
+        subjects={lang: SUBJECTS[lang] for lang in ("en", "fr")},
+        window="00:00-24:00",
+        subject_test={
+            "share": 0.2,
+            "seed": 3,
+            "variants": [{"name": "A"}, {"name": "B", "subjects": B_SUBJECTS}],
+        },
+    )
+    create_wave(world.engine, spec)
+    with session_scope(world.engine) as session:
+        return int(session.scalars(select(Wave.id).where(Wave.name == WAVE)).one())
+
+
+@pytest.mark.slow
+def test_a_killed_worker_and_a_redis_restart_during_the_remainder_send_everyone_once(
+    world_own_redis: World, own_redis: RestartableRedis
+) -> None:
+    world = world_own_redis
+    cases = open_campaign(world.engine, world.settings)
+    emails = add_audience(world.engine, cases[:2], SUPPORTERS)
+    wave_id = _declare(world)
+    launch_wave(world.engine, world.settings)
+    first = world.start_worker()
+    world.tick()
+    wait_until(lambda: world.sg.admin.count() >= TESTED, 40, "the test share to be sent")
+    assert world.sg.admin.count() == TESTED  # nothing more before the decision
+    pick(world.engine, WAVE, "B", datetime.now(UTC), by="staff@example.org")
+    world.tick()  # plans the remainder with B and hands out its batches
+    wait_until(lambda: world.sg.admin.count() > TESTED, 40, "the remainder to start")
+    first.kill()
+    own_redis.kill()
+    own_redis.start()
+    world.post_events()
+    world.tick(datetime.now(UTC), grace=timedelta(seconds=0), queued_timeout=timedelta(seconds=0))
+    world.start_worker()
+    world.drive(wave_id, timeout=60)
+    delivery(world.sg, wave_id, emails).assert_exactly_once()
+    assert message_counts(world.engine, wave_id) == {MessageStatus.SENT: SUPPORTERS}
+    subjects = Counter(
+        str(row["subject"]).split(":")[0] == "B"
+        for row in recorded(world.sg)
+        if str((row.get("custom_args") or {}).get("wave_id")) == str(wave_id)
+    )
+    # Half the test share had B's subject; every one of the remainder did.
+    assert subjects[True] == TESTED // 2 + (SUPPORTERS - TESTED)
+    assert subjects[False] == TESTED // 2
