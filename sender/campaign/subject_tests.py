@@ -18,6 +18,8 @@ from sender.core.models import SubjectTest
 from sender.core.subject_test import SubjectTest as DeclaredTest
 from sender.send import store as repo
 from sender.send.subject_tests import Verdict, record_decision
+from sender.staff import audit
+from sender.staff.actions import What
 
 
 def pick(
@@ -25,10 +27,11 @@ def pick(
     name: str,
     variant: str,
     now: datetime,
-    by: str,
+    actor: audit.Actor,
     campaign: str | None = None,
 ) -> str:
     """Record `variant` as the wave's winner while its test runs; InvalidInput otherwise."""
+    by = actor.name
     with session_scope(engine) as session:
         target = require_open(resolve_campaign(session, campaign))
         wave = repo.wave_by_name(session, target.id, name)
@@ -47,4 +50,14 @@ def pick(
             raise InvalidInput(
                 f"wave {name}: the test is decided already ({state.winner}: {state.reason})"
             )
+        audit.record(
+            session,
+            actor,
+            What.WAVE_PICK,
+            f"wave {name}",
+            before="subject test=testing",
+            after=f"subject test=decided winner={variant}",
+            campaign_id=target.id,
+            at=now,
+        )
     return f"wave {name}: {variant} picked; the next tick sends it to the rest of the audience"

@@ -156,7 +156,7 @@ def pick(
     from sender.staff.audit import os_actor
 
     at = parse_instant(now)
-    console.print(pick_winner(open_database(), name, variant, at, os_actor().name, campaign))
+    console.print(pick_winner(open_database(), name, variant, at, os_actor(), campaign))
     _kick(at)
 
 

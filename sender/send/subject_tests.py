@@ -25,11 +25,13 @@ from sender.core.db import rowcount, session_scope
 from sender.core.models import Batch, SubjectTest, Wave
 from sender.core.proportions import one_sided_p
 from sender.core.subject_test import SubjectTest as DeclaredTest
-from sender.core.vocabulary import BatchStatus, SubjectState, WaveStatus
+from sender.core.vocabulary import SubjectState, WaveStatus
 from sender.report.variants import TEST, VariantRow, variant_rows
 from sender.send.planner import PlanResult, plan_wave
 from sender.send.split import Remainder
 from sender.send.store import OPEN_BATCH
+from sender.staff import audit
+from sender.staff.actions import What
 
 log = logging.getLogger(__name__)
 
@@ -99,26 +101,9 @@ def _share(row: VariantRow, test: DeclaredTest) -> str:
     return f"{row.hits(test.metric)}/{row.sends} = {row.rate(test.metric):.1%}"
 
 
-def decision_due(session: Session, wave: Wave, test: DeclaredTest, now: datetime) -> bool:
-    """Every test batch is finished and the wait since the last one was sent is over
-    (or the wave's end is reached: a late decision still reports)."""
-    unfinished = session.scalar(
-        select(exists().where(Batch.wave_id == wave.id, Batch.status.in_(OPEN_BATCH)))
-    )
-    if unfinished:
-        return False
-    last_sent = session.scalar(
-        select(func.max(Batch.sent_at)).where(
-            Batch.wave_id == wave.id, Batch.status == BatchStatus.SENT
-        )
-    )
-    if last_sent is None:
-        return now >= wave.ends_at
-    return now >= min(last_sent + test.wait, wave.ends_at)
-
-
 def decide_at(session: Session, wave: Wave, test: DeclaredTest) -> datetime | None:
-    """When the rule will decide, once the test share is sent; None while it is not."""
+    """When the rule decides: `wait` after the last test batch was sent, at the latest at
+    the wave's end; None while a test batch is still to go."""
     if session.scalar(
         select(exists().where(Batch.wave_id == wave.id, Batch.status.in_(OPEN_BATCH)))
     ):
@@ -152,12 +137,26 @@ def decide(engine: Engine, wave_id: int, now: datetime) -> Verdict | None:
         test = DeclaredTest.from_json(wave.subject_test)
         if test is None or wave.status != WaveStatus.SENDING:
             return None
-        if not decision_due(session, wave, test, now):
+        due = decide_at(session, wave, test)
+        if due is None or now < due:
             return None
         found = {r.variant: r for r in variant_rows(session, wave_id) if r.part == TEST}
         rows = {n: found.get(n, VariantRow(n, TEST)) for n in test.names}
         verdict = choose(test, rows)
-        return verdict if record_decision(session, wave_id, verdict, RULE, now) else None
+        if not record_decision(session, wave_id, verdict, RULE, now):
+            return None
+        audit.record(
+            session,
+            audit.system_actor(),
+            What.WAVE_DECIDED,
+            f"wave {wave.name}",
+            before="subject test=testing",
+            after=f"subject test=decided winner={verdict.winner}",
+            detail=verdict.reason,
+            campaign_id=wave.campaign_id,
+            at=now,
+        )
+        return verdict
 
 
 def plan_remainder(

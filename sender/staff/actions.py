@@ -53,6 +53,8 @@ class What(StrEnum):
     WAVE_AUTO_PAUSE = "wave.auto-pause"  # 401, quota, account status: the system pauses
     WAVE_MISSED = "wave.missed"  # its end passed before it could start
     WAVE_DONE = "wave.done"  # nothing left to send
+    WAVE_PICK = "wave.pick"  # staff pick a subject test's winner
+    WAVE_DECIDED = "wave.decided"  # the subject test's rule picks the winner
     # Replies
     REPLY_REVIEW = "reply.review"
 
@@ -93,5 +95,7 @@ NEEDED: dict[What, Role | None] = {
     What.WAVE_AUTO_PAUSE: Role.ADMIN,  # these three only the system does
     What.WAVE_MISSED: Role.ADMIN,
     What.WAVE_DONE: Role.ADMIN,
+    What.WAVE_DECIDED: Role.ADMIN,  # the system's, like the three above
+    What.WAVE_PICK: Role.CAMPAIGNER,
     What.REPLY_REVIEW: Role.CAMPAIGNER,
 }

@@ -29,8 +29,16 @@ from sender.core.db import session_scope
 from sender.core.models import Wave
 from sender.core.vocabulary import MessageStatus
 from sender.devtools.waiting import wait_until
+from sender.staff.audit import Actor
+from sender.staff.roles import Role
 
 pytest_plugins = ("faults.fault_fixtures",)
+
+
+def _staff(name: str) -> Actor:
+    return Actor(name, Role.CAMPAIGNER, "test")
+
+
 SUPPORTERS = 2000
 TESTED = SUPPORTERS // 5
 B_SUBJECTS = {"en": "B: {{ first_name }}, write today", "fr": "B: {{ first_name }}, écrivez"}
@@ -69,7 +77,7 @@ def test_a_killed_worker_and_a_redis_restart_during_the_remainder_send_everyone_
     world.tick()
     wait_until(lambda: world.sg.admin.count() >= TESTED, 40, "the test share to be sent")
     assert world.sg.admin.count() == TESTED  # nothing more before the decision
-    pick(world.engine, WAVE, "B", datetime.now(UTC), by="staff@example.org")
+    pick(world.engine, WAVE, "B", datetime.now(UTC), _staff("staff@example.org"))
     world.tick()  # plans the remainder with B and hands out its batches
     wait_until(lambda: world.sg.admin.count() > TESTED, 40, "the remainder to start")
     first.kill()

@@ -5,6 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from audit_fixtures import audit_trail
 from sending_fixtures import DEC1, RecordingTransport, add_wave, make_sender
 from sqlalchemy import Engine, func, select
 from subject_test_fixtures import (
@@ -34,8 +35,16 @@ from sender.report.variants import VariantRow
 from sender.send.pipeline import SendPolicy
 from sender.send.scheduler import InlineDispatcher, tick
 from sender.send.subject_tests import Verdict, choose, decide, plan_remainder
+from sender.staff.audit import Actor
+from sender.staff.roles import Role
 
 SETTINGS = Settings(secret_key="test")
+
+
+def _staff(name: str) -> Actor:
+    return Actor(name, Role.CAMPAIGNER, "test")
+
+
 POLICY = SendPolicy(reconcile_grace=timedelta(minutes=5), queued_timeout=timedelta(minutes=5))
 
 
@@ -143,6 +152,8 @@ def test_people_clicking_more_on_b_make_b_win_and_the_rest_get_b_once(pg_engine:
         ).all()
     assert set(rest) == {DEC1 + timedelta(days=1, hours=9)}  # the next morning's window
     assert _wave_status(pg_engine, wave) == WaveStatus.DONE
+    (decided,) = audit_trail(pg_engine, "wave.decided")
+    assert (decided.actor, decided.after) == ("system", "subject test=decided winner=B")
 
 
 def _wave_status(engine: Engine, wave: int) -> str:
@@ -255,10 +266,10 @@ def test_staff_may_pick_the_winner_before_the_wait_ends(pg_engine: Engine) -> No
     wave, _, clock, dispatcher = _setup(pg_engine)
     tick(pg_engine, SETTINGS, clock.at, dispatcher, POLICY)
     clock.advance(hours=1)
-    note = pick(pg_engine, "case-email", "B", clock.at, by="staff@example.org")
+    note = pick(pg_engine, "case-email", "B", clock.at, _staff("staff@example.org"))
     assert "B picked" in note
     with pytest.raises(InvalidInput, match="decided already"):
-        pick(pg_engine, "case-email", "A", clock.at, by="other@example.org")
+        pick(pg_engine, "case-email", "A", clock.at, _staff("other@example.org"))
     tick(pg_engine, SETTINGS, clock.at, dispatcher, POLICY)
     state = _state(pg_engine, wave)
     assert (state.state, state.winner, state.decided_by) == (
@@ -267,6 +278,9 @@ def test_staff_may_pick_the_winner_before_the_wait_ends(pg_engine: Engine) -> No
         "staff@example.org",
     )
     assert len(recipients(pg_engine, wave)) == 400
+    (picked,) = audit_trail(pg_engine, "wave.pick")  # the refused second pick left no entry
+    assert (picked.actor, picked.after) == ("staff@example.org", "subject test=decided winner=B")
+    assert audit_trail(pg_engine, "wave.decided") == []
 
 
 @pytest.mark.parametrize(
@@ -280,7 +294,7 @@ def test_a_bad_pick_is_refused_and_changes_nothing(
     tick(pg_engine, SETTINGS, clock.at, dispatcher, POLICY)
     target = "plain" if problem.startswith("runs") else "case-email"
     with pytest.raises(InvalidInput, match=problem):
-        pick(pg_engine, target, variant, clock.at, by="staff@example.org")
+        pick(pg_engine, target, variant, clock.at, _staff("staff@example.org"))
     assert _state(pg_engine, wave).state == SubjectState.TESTING
     with session_scope(pg_engine) as session:
         assert session.get(SubjectTest, plain) is None
