@@ -245,7 +245,8 @@ def proof(
     slug = campaign_slug(engine, campaign)
     sent = send_proofs(engine, settings, slug, name, to, transport_for(settings))
     for item in sent:
-        console.print(f"proof {item.case}/{item.language} → {', '.join(item.to)}")
+        label = f"{item.case}/{item.language}" + (f"/{item.variant}" if item.variant else "")
+        console.print(f"proof {label} → {', '.join(item.to)}")
     console.print(f"{len(sent)} variants sent to staff")
 
 

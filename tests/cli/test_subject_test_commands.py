@@ -54,6 +54,9 @@ def test_a_subject_test_from_the_command_line_to_the_report(
         "--variant", "B:en=B: Nassima needs you", "--variant", "B:es=B: Nassima te necesita",
         "--test-share", "0.5", "--test-min-sends", "5",
     )  # fmt: skip
+    proofs = _ok(runner, "wave", "test", "case-email", "--to", "staff@example.org")
+    assert "proof nassima/es/B → staff@example.org" in proofs
+    assert "8 variants sent to staff" in proofs  # 2 cases × 2 languages × 2 variants
     _ok(runner, "wave", "launch", "case-email", "--now", "2020-11-30T00:00:00Z")
     _ok(runner, "tick", "--now", "2020-12-01T09:00:00Z")
     with session_scope(campaign_db) as session:
