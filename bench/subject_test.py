@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select, text
 from bench.plan_wave import SETTINGS, START, fill, timed_plan
 from sender.core import db
 from sender.core.models import Campaign, Wave
-from sender.core.subject_test import SubjectTest, SubjectVariant
+from sender.core.subject_test import SubjectTestSpec, SubjectVariant
 from sender.core.vocabulary import SubjectMetric, WaveStatus
 from sender.devtools.services import postgres_server
 from sender.send.planner import plan_wave
@@ -36,7 +36,7 @@ SUBJECTS = {"en": "x", "es": "x", "fr": "x", "ar": "x"}
 
 
 def test_wave(engine: Engine, share: float) -> int:
-    declared = SubjectTest(
+    declared = SubjectTestSpec(
         variants=(
             SubjectVariant("A", {}, {}),
             SubjectVariant("B", dict.fromkeys(SUBJECTS, "y"), {}),

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.models import Batch, Message, Supporter
-from sender.core.subject_test import SubjectTest, SubjectVariant
+from sender.core.subject_test import SubjectTestSpec, SubjectVariant
 from sender.core.vocabulary import ActionKind, SubjectMetric
 from sender.track.actions import new_action, record_action
 
@@ -31,7 +31,7 @@ def declared_test(
     wait_hours: int = 4,
     min_sends: int = 10,
     names: Iterable[str] = ("A", "B"),
-) -> SubjectTest:
+) -> SubjectTestSpec:
     variants = tuple(
         SubjectVariant(
             name,
@@ -40,7 +40,7 @@ def declared_test(
         )
         for name in names
     )
-    return SubjectTest(
+    return SubjectTestSpec(
         variants=variants,
         default=variants[0].name,
         share=share,
@@ -62,7 +62,7 @@ def audience(engine: Engine, settings: Settings, per_stratum: int = 100) -> list
     return cases
 
 
-def add_test_wave(engine: Engine, settings: Settings, test: SubjectTest, **extra: Any) -> int:
+def add_test_wave(engine: Engine, settings: Settings, test: SubjectTestSpec, **extra: Any) -> int:
     values: dict[str, Any] = {"days": 3, "subjects": dict(SUBJECTS), **extra}
     return add_wave(engine, settings, subject_test=test.to_json(), **values)
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sender.core.errors import InvalidInput
 from sender.core.languages import known_language
-from sender.core.subject_test import MAX_VARIANTS, MIN_VARIANTS, SubjectTest, SubjectVariant
+from sender.core.subject_test import MAX_VARIANTS, MIN_VARIANTS, SubjectTestSpec, SubjectVariant
 from sender.core.vocabulary import AudienceRule, SubjectMetric
 from sender.render.kinds import NAME_PATTERN
 
@@ -41,7 +41,7 @@ class WaveSpec:
     preheaders: Mapping[str, str] = field(default_factory=dict)
     rate_per_hour: int | None = None
     domain_rates: Mapping[str, int] = field(default_factory=dict)
-    subject_test: SubjectTest | None = None
+    subject_test: SubjectTestSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -278,7 +278,7 @@ def _spec(model: _WaveModel) -> WaveSpec:
     )
 
 
-def _test(model: _WaveModel) -> SubjectTest | None:
+def _test(model: _WaveModel) -> SubjectTestSpec | None:
     """The declared test; a variant may only speak the wave's own subject languages.
 
     A variant that leaves out one of them is refused at launch, by the same
@@ -295,7 +295,7 @@ def _test(model: _WaveModel) -> SubjectTest | None:
                     f"wave {model.name!r}: variant {variant.name!r} {part} in"
                     f" {', '.join(extra)}, which the wave has no subject in"
                 )
-    return SubjectTest(
+    return SubjectTestSpec(
         variants=tuple(
             SubjectVariant(v.name, dict(v.subjects), dict(v.preheaders)) for v in test.variants
         ),

@@ -15,7 +15,7 @@ from sender.campaign.campaigns import require_open, resolve_campaign
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
 from sender.core.models import SubjectTest
-from sender.core.subject_test import SubjectTest as DeclaredTest
+from sender.core.subject_test import SubjectTestSpec
 from sender.send import store as repo
 from sender.send.subject_tests import Verdict, record_decision
 from sender.staff import audit
@@ -35,7 +35,7 @@ def pick(
     with session_scope(engine) as session:
         target = require_open(resolve_campaign(session, campaign))
         wave = repo.wave_by_name(session, target.id, name)
-        declared = DeclaredTest.from_json(wave.subject_test)
+        declared = SubjectTestSpec.from_json(wave.subject_test)
         if declared is None:
             raise InvalidInput(f"wave {name} runs no subject test")
         if variant not in declared.names:

@@ -189,7 +189,7 @@ class Wave(Base):
     rate_per_hour: Mapped[int | None] = mapped_column(Integer)
     # {"gmail.com": 5000}: warm-up limits per recipient domain, messages/hour
     domain_rates: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # A subject test as declared (sender.core.subject_test.SubjectTest.to_json); {} for none.
+    # A subject test as declared (sender.core.subject_test.SubjectTestSpec.to_json); {} for none.
     subject_test: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     launched_at: Mapped[datetime | None]
     planned_at: Mapped[datetime | None]

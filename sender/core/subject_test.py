@@ -1,7 +1,7 @@
 """A wave's subject test as declared: its variants and the rule that picks the winner.
 
 Stored as JSON on the wave (`waves.subject_test`); every layer reads it through
-`SubjectTest.from_json`, so the shape has one home. The running test's state
+`SubjectTestSpec.from_json`, so the shape has one home. The running test's state
 (winner, reason) is the `subject_tests` table's.
 """
 
@@ -29,7 +29,7 @@ class SubjectVariant:
 
 
 @dataclass(frozen=True)
-class SubjectTest:
+class SubjectTestSpec:
     variants: tuple[SubjectVariant, ...]
     default: str  # the variant sent to the remainder when no variant wins
     share: float  # of the wave's eligible audience, split evenly between the variants
@@ -62,7 +62,7 @@ class SubjectTest:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> SubjectTest | None:
+    def from_json(cls, data: Mapping[str, Any] | None) -> SubjectTestSpec | None:
         """None for a wave without a test (an empty or missing value)."""
         if not data:
             return None

@@ -35,7 +35,7 @@ from sender.core.config import Settings, get_settings, reset_settings
 from sender.core.errors import CampaignError
 from sender.core.models import Campaign, Case, Event, SubjectTest, Wave
 from sender.core.speedups import collector_paused
-from sender.core.subject_test import SubjectTest as DeclaredTest
+from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import EventType, RunMode, SubjectState, WaveKind
 from sender.devtools.crm_export import write_crm_export
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
@@ -227,7 +227,7 @@ def test_share_sent(engine: Engine, wave_id: int) -> bool:
     """The wave's subject test waits for its decision, every test batch being out."""
     with db.session_scope(engine) as session:
         wave = session.get_one(Wave, wave_id)
-        declared = DeclaredTest.from_json(wave.subject_test)
+        declared = SubjectTestSpec.from_json(wave.subject_test)
         state = session.get(SubjectTest, wave_id)
         if declared is None or state is None or state.state != SubjectState.TESTING:
             return False

@@ -24,7 +24,7 @@ from sender.core.config import Settings
 from sender.core.errors import CampaignError, TemplateProblem
 from sender.core.mail import OutgoingBatch, Recipient
 from sender.core.models import Campaign, Case, Wave
-from sender.core.subject_test import SubjectTest
+from sender.core.subject_test import SubjectTestSpec
 from sender.render.eml import build_eml
 from sender.render.identity import SenderIdentity, sender_identity
 from sender.render.merge import personalise
@@ -184,7 +184,7 @@ class _Campaign:
     kinds: Mapping[str, Any]  # Campaign.kinds
     cases: tuple[CaseContent, ...]
     waves: tuple[WaveContent, ...]
-    tests: tuple[tuple[WaveContent, SubjectTest], ...]  # the waves that run a subject test
+    tests: tuple[tuple[WaveContent, SubjectTestSpec], ...]  # the waves that run a subject test
     declared: tuple[str, ...]  # Campaign.languages
     speaks: tuple[str, ...]  # what is rendered: the declared, else every catalogued one
 
@@ -197,11 +197,11 @@ def _campaigns(engine: Engine, settings: Settings, catalogued: Sequence[str]) ->
         for case in session.scalars(select(Case).order_by(Case.id)):
             cases.setdefault(case.campaign_id, []).append(CaseContent.from_row(case))
         waves: dict[int, list[WaveContent]] = {}
-        tests: dict[int, list[tuple[WaveContent, SubjectTest]]] = {}
+        tests: dict[int, list[tuple[WaveContent, SubjectTestSpec]]] = {}
         for wave in session.scalars(select(Wave).order_by(Wave.id)):
             content = WaveContent.from_row(wave)
             waves.setdefault(wave.campaign_id, []).append(content)
-            if (test := SubjectTest.from_json(wave.subject_test)) is not None:
+            if (test := SubjectTestSpec.from_json(wave.subject_test)) is not None:
                 tests.setdefault(wave.campaign_id, []).append((content, test))
         return [
             _Campaign(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
-from sender.core.subject_test import SubjectTest, SubjectVariant
+from sender.core.subject_test import SubjectTestSpec, SubjectVariant
 from sender.render.renderer import WaveContent
 
 
@@ -23,7 +23,7 @@ def variant_content(wave: WaveContent, variant: SubjectVariant) -> WaveContent:
     )
 
 
-def content_for(wave: WaveContent, test: SubjectTest | None, name: str) -> WaveContent:
+def content_for(wave: WaveContent, test: SubjectTestSpec | None, name: str) -> WaveContent:
     """What a batch of variant `name` carries; "" (or a test since removed) is the wave's own."""
     if not name or test is None or name not in test.names:
         return wave

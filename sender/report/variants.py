@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from sender.core.db import session_scope
 from sender.core.models import Action, Batch, Campaign, Message, SubjectTest, Wave
 from sender.core.proportions import Interval, wilson_interval
-from sender.core.subject_test import SubjectTest as DeclaredTest
+from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import ActionKind, MessageStatus, SubjectMetric
 
 TEST = "test"
@@ -56,7 +56,7 @@ class VariantRow:
 @dataclass(frozen=True)
 class TestReport:
     wave: str
-    test: DeclaredTest
+    test: SubjectTestSpec
     state: str | None  # None: the test share is not planned yet
     winner: str | None
     reason: str | None
@@ -125,7 +125,7 @@ _COLUMN = {
 
 def test_report(session: Session, wave: Wave) -> TestReport | None:
     """The wave's subject test with its figures; None for a wave without a test."""
-    declared = DeclaredTest.from_json(wave.subject_test)
+    declared = SubjectTestSpec.from_json(wave.subject_test)
     if declared is None:
         return None
     state = session.get(SubjectTest, wave.id)

@@ -23,7 +23,7 @@ from sender.core.config import Settings
 from sender.core.db import rowcount, session_scope
 from sender.core.errors import NotFound
 from sender.core.models import Batch, Campaign, Case, Message, Supporter, Wave
-from sender.core.subject_test import SubjectTest
+from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import (
     BatchStatus,
     CampaignStatus,
@@ -349,7 +349,7 @@ def _prepared(
             kinds_digest(campaign.kinds),
         ),
         wave=content_for(
-            WaveContent.from_row(wave), SubjectTest.from_json(wave.subject_test), batch.variant
+            WaveContent.from_row(wave), SubjectTestSpec.from_json(wave.subject_test), batch.variant
         ),
         case=CaseContent.from_row(case_row),
         rate_per_hour=wave.rate_per_hour,

@@ -18,7 +18,7 @@ from sender.core.addresses import normalise_email
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
-from sender.core.subject_test import SubjectTest
+from sender.core.subject_test import SubjectTestSpec
 from sender.render.identity import sender_identity
 from sender.render.renderer import CaseContent, RecipientData, Renderer, WaveContent, batch_args
 from sender.render.variants import variant_content
@@ -55,7 +55,7 @@ def send_proofs(
         wave = repo.wave_by_name(session, campaign.id, name)
         cases = [CaseContent.from_row(c) for c in repo.active_cases(session, campaign.id)]
         wave_content = WaveContent.from_row(wave)
-        test = SubjectTest.from_json(wave.subject_test)
+        test = SubjectTestSpec.from_json(wave.subject_test)
         # A subject test's staff proof every variant: each is what some supporters read.
         contents = (
             [(v.name, variant_content(wave_content, v)) for v in test.variants]

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, String, Subquery, case, cast, exists, func
 from sqlalchemy.orm import Session
 
 from sender.core.models import Message, SubjectTest, Wave
-from sender.core.subject_test import SubjectTest as DeclaredTest
+from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import SubjectState
 
 # The share is applied in integer arithmetic (basis points), which both databases
@@ -127,7 +127,7 @@ def test_share(session: Session, wave_id: int, now: datetime) -> TestShare | Non
     test's state row commits with the share's messages or not at all.
     """
     wave = session.get_one(Wave, wave_id)
-    declared = DeclaredTest.from_json(wave.subject_test)
+    declared = SubjectTestSpec.from_json(wave.subject_test)
     if declared is None:
         return None
     session.add(SubjectTest(wave_id=wave_id, state=SubjectState.TESTING, started_at=now))

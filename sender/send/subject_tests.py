@@ -24,7 +24,7 @@ from sender.core.config import Settings
 from sender.core.db import rowcount, session_scope
 from sender.core.models import Batch, SubjectTest, Wave
 from sender.core.proportions import one_sided_p
-from sender.core.subject_test import SubjectTest as DeclaredTest
+from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import SubjectState, WaveStatus
 from sender.report.variants import TEST, VariantRow, variant_rows
 from sender.send.planner import PlanResult, plan_wave
@@ -45,7 +45,7 @@ class Verdict:
     reason: str
 
 
-def choose(test: DeclaredTest, rows: Mapping[str, VariantRow]) -> Verdict:
+def choose(test: SubjectTestSpec, rows: Mapping[str, VariantRow]) -> Verdict:
     """The stated rule (docs/SENDING.md, "Subject tests").
 
     Every variant needs `min_sends` messages sent. The variant with the highest
@@ -97,11 +97,11 @@ def choose(test: DeclaredTest, rows: Mapping[str, VariantRow]) -> Verdict:
     )
 
 
-def _share(row: VariantRow, test: DeclaredTest) -> str:
+def _share(row: VariantRow, test: SubjectTestSpec) -> str:
     return f"{row.hits(test.metric)}/{row.sends} = {row.rate(test.metric):.1%}"
 
 
-def decide_at(session: Session, wave: Wave, test: DeclaredTest) -> datetime | None:
+def decide_at(session: Session, wave: Wave, test: SubjectTestSpec) -> datetime | None:
     """When the rule decides: `wait` after the last test batch was sent, at the latest at
     the wave's end; None while a test batch is still to go."""
     if session.scalar(
@@ -134,7 +134,7 @@ def decide(engine: Engine, wave_id: int, now: datetime) -> Verdict | None:
     """Apply the rule to a due test and record it; None when not due or decided already."""
     with session_scope(engine) as session:
         wave = session.get_one(Wave, wave_id)
-        test = DeclaredTest.from_json(wave.subject_test)
+        test = SubjectTestSpec.from_json(wave.subject_test)
         if test is None or wave.status != WaveStatus.SENDING:
             return None
         due = decide_at(session, wave, test)

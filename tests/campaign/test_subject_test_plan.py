@@ -16,7 +16,7 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
 from sender.core.models import Wave
-from sender.core.subject_test import SubjectTest
+from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import SubjectMetric, WaveStatus
 
 SETTINGS = Settings(secret_key="test")
@@ -53,7 +53,7 @@ def test_a_declared_test_is_stored_with_its_defaults_and_applying_again_changes_
     )
     assert apply_plan(any_engine, plan).created == ("case-email",)
     assert apply_plan(any_engine, plan).unchanged == ("case-email",)
-    test = SubjectTest.from_json(_stored(any_engine)["case-email"])
+    test = SubjectTestSpec.from_json(_stored(any_engine)["case-email"])
     assert test is not None
     assert (test.names, test.default, test.share, test.metric) == (
         ("A", "B"),
@@ -106,7 +106,7 @@ def test_wave_create_takes_variants_like_the_plan(any_engine: Engine) -> None:
         subject_test=test,
     )
     create_wave(any_engine, spec)
-    stored = SubjectTest.from_json(_stored(any_engine)["cli"])
+    stored = SubjectTestSpec.from_json(_stored(any_engine)["cli"])
     assert stored is not None and stored.metric is SubjectMetric.ACTIONS
     assert stored.wait.total_seconds() == 7200
     with pytest.raises(InvalidInput, match="2 to 4 variants, not 1"):
