@@ -31,6 +31,7 @@ from sender.core.vocabulary import (
     SubjectState,
     WaveStatus,
 )
+from sender.ops.subject_status import subject_lines
 from sender.report.variants import VariantRow
 from sender.send.pipeline import SendPolicy
 from sender.send.scheduler import InlineDispatcher, tick
@@ -208,6 +209,8 @@ def test_nothing_is_picked_while_the_wave_is_paused(pg_engine: Engine) -> None:
     pause(pg_engine, "case-email")
     _ticks(pg_engine, clock, dispatcher, hours=10)  # well past the decision time
     assert _state(pg_engine, wave).state == SubjectState.TESTING
+    (line,) = subject_lines(pg_engine, clock.at, list(WaveStatus))
+    assert line.endswith("subject test A/B on human_clicks (A 0/40, B 24/40): paused, no decision")
     assert len(recipients(pg_engine, wave)) == 80  # no remainder either
     resume(pg_engine, "case-email", clock.at)
     tick(pg_engine, SETTINGS, clock.at, dispatcher, POLICY)
@@ -215,6 +218,19 @@ def test_nothing_is_picked_while_the_wave_is_paused(pg_engine: Engine) -> None:
     assert (state.state, state.winner) == (SubjectState.FINISHED, "B")
     assert state.decided_at == clock.at
     assert len(recipients(pg_engine, wave)) == 400
+
+
+def test_a_decision_due_after_the_wave_ends_is_taken_at_its_end_and_sends_nothing_late(
+    pg_engine: Engine,
+) -> None:
+    wave, transport, clock, dispatcher = _setup(pg_engine, wait_hours=100)
+    tick(pg_engine, SETTINGS, clock.at, dispatcher, POLICY)
+    _ticks(pg_engine, clock, dispatcher, hours=64)  # the wave ends 3 days after its start
+    state = _state(pg_engine, wave)
+    assert (state.state, state.decided_at) == (SubjectState.FINISHED, DEC1 + timedelta(days=3))
+    assert len(recipients(pg_engine, wave)) == 80  # the remainder had no window left
+    assert len(transport.emails()) == 80
+    assert _wave_status(pg_engine, wave) == WaveStatus.DONE
 
 
 def test_concurrent_tickers_decide_once_and_plan_the_remainder_once(pg_engine: Engine) -> None:
