@@ -156,8 +156,7 @@ def add_wave(
             ends_at=starts_at + timedelta(days=days),
             local_window_start=window[0],
             local_window_end=window[1],
-            subjects={"en": "Stand with Nassima"},
-            **extra,
+            **{"subjects": {"en": "Stand with Nassima"}, **extra},
         )
         session.add(wave)
         session.flush()

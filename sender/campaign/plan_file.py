@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sender.core.errors import InvalidInput
 from sender.core.languages import known_language
-from sender.core.vocabulary import AudienceRule
+from sender.core.subject_test import MAX_VARIANTS, MIN_VARIANTS, SubjectTestSpec, SubjectVariant
+from sender.core.vocabulary import AudienceRule, SubjectMetric
 from sender.render.kinds import NAME_PATTERN
 
 
@@ -40,12 +41,74 @@ class WaveSpec:
     preheaders: Mapping[str, str] = field(default_factory=dict)
     rate_per_hour: int | None = None
     domain_rates: Mapping[str, int] = field(default_factory=dict)
+    subject_test: SubjectTestSpec | None = None
 
 
 @dataclass(frozen=True)
 class Plan:
     campaign: str | None
     waves: tuple[WaveSpec, ...]
+
+
+def _language_keys(value: dict[str, str]) -> dict[str, str]:
+    """Keys are language codes, kept in their normal form ("pt-BR" -> "pt_BR")."""
+    texts: dict[str, str] = {}
+    for key, text in value.items():
+        code = known_language(key)
+        if code is None:
+            raise ValueError(
+                f"unknown language {key!r} (a code Babel knows, e.g. 'de', 'fa', 'pt_BR')"
+            )
+        if code in texts:
+            raise ValueError(f"language {code!r} is given twice")
+        texts[code] = text
+    return texts
+
+
+class _VariantModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,7}$")
+    subjects: dict[str, str] = Field(default_factory=dict)
+    preheaders: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("subjects", "preheaders")
+    @classmethod
+    def _languages(cls, value: dict[str, str]) -> dict[str, str]:
+        return _language_keys(value)
+
+
+class _TestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    variants: list[_VariantModel]
+    default: str | None = None  # None: the first variant
+    share: float = Field(default=0.2, gt=0, le=0.5)
+    seed: int = 0
+    metric: SubjectMetric = SubjectMetric.HUMAN_CLICKS
+    wait_hours: float = Field(default=4, gt=0, le=168)
+    confidence: float = Field(default=0.95, ge=0.5, lt=1)
+    min_sends: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _variants(self) -> _TestModel:
+        count = len(self.variants)
+        if not MIN_VARIANTS <= count <= MAX_VARIANTS:
+            raise ValueError(
+                f"a subject test has {MIN_VARIANTS} to {MAX_VARIANTS} variants, not {count}"
+            )
+        names = [v.name for v in self.variants]
+        if len(set(names)) != count:
+            raise ValueError(f"variant names must be unique ({', '.join(names)})")
+        controls = [v.name for v in self.variants if not v.subjects and not v.preheaders]
+        if len(controls) > 1:
+            raise ValueError(
+                f"variants {', '.join(controls)} give neither subjects nor preheaders: only one"
+                " may be the wave's own subject and preheader"
+            )
+        if self.default is not None and self.default not in names:
+            raise ValueError(f"default {self.default!r} is not a variant ({', '.join(names)})")
+        return self
 
 
 class _WaveModel(BaseModel):
@@ -61,6 +124,7 @@ class _WaveModel(BaseModel):
     preheaders: dict[str, str] = Field(default_factory=dict)
     rate_per_hour: int | None = Field(default=None, gt=0)
     domain_rates: dict[str, int] = Field(default_factory=dict)
+    subject_test: _TestModel | None = None
 
     @field_validator("kind")
     @classmethod
@@ -74,18 +138,7 @@ class _WaveModel(BaseModel):
     @field_validator("subjects", "preheaders")
     @classmethod
     def _languages(cls, value: dict[str, str]) -> dict[str, str]:
-        """Keys are language codes, kept in their normal form ("pt-BR" -> "pt_BR")."""
-        texts: dict[str, str] = {}
-        for key, text in value.items():
-            code = known_language(key)
-            if code is None:
-                raise ValueError(
-                    f"unknown language {key!r} (a code Babel knows, e.g. 'de', 'fa', 'pt_BR')"
-                )
-            if code in texts:
-                raise ValueError(f"language {code!r} is given twice")
-            texts[code] = text
-        return texts
+        return _language_keys(value)
 
     @field_validator("start", "end")
     @classmethod
@@ -129,6 +182,7 @@ def wave_spec(
     preheaders: Mapping[str, str] | None = None,
     rate_per_hour: int | None = None,
     domain_rates: Mapping[str, int] | None = None,
+    subject_test: Mapping[str, Any] | None = None,
 ) -> WaveSpec:
     """One wave from loose values (the CLI's `wave create`), checked like a plan entry."""
     raw: dict[str, Any] = {
@@ -142,6 +196,7 @@ def wave_spec(
         "preheaders": dict(preheaders or {}),
         "rate_per_hour": rate_per_hour,
         "domain_rates": dict(domain_rates or {}),
+        "subject_test": dict(subject_test) if subject_test else None,
     }
     try:
         model = _WaveModel.model_validate(raw)
@@ -188,7 +243,13 @@ def check_languages(spec: WaveSpec, declared: Sequence[str], campaign: str) -> N
     """A wave speaks only languages its campaign declares (none declared: any)."""
     if not declared:
         return
-    for part, texts in (("subjects", spec.subjects), ("preheaders", spec.preheaders)):
+    parts = [("subjects", spec.subjects), ("preheaders", spec.preheaders)]
+    for variant in spec.subject_test.variants if spec.subject_test else ():
+        parts += [
+            (f"subject_test.{variant.name}.subjects", variant.subjects),
+            (f"subject_test.{variant.name}.preheaders", variant.preheaders),
+        ]
+    for part, texts in parts:
         for language in texts:
             if language not in declared:
                 raise InvalidInput(
@@ -213,6 +274,38 @@ def _spec(model: _WaveModel) -> WaveSpec:
         preheaders=dict(model.preheaders),
         rate_per_hour=model.rate_per_hour,
         domain_rates=dict(model.domain_rates),
+        subject_test=_test(model),
+    )
+
+
+def _test(model: _WaveModel) -> SubjectTestSpec | None:
+    """The declared test; a variant may only speak the wave's own subject languages.
+
+    A variant that leaves out one of them is refused at launch, by the same
+    check as `preview --all` (sender.render.preview), not here.
+    """
+    test = model.subject_test
+    if test is None:
+        return None
+    for variant in test.variants:
+        for part, texts in (("subjects", variant.subjects), ("preheaders", variant.preheaders)):
+            extra = sorted(set(texts) - set(model.subjects))
+            if extra:
+                raise InvalidInput(
+                    f"wave {model.name!r}: variant {variant.name!r} {part} in"
+                    f" {', '.join(extra)}, which the wave has no subject in"
+                )
+    return SubjectTestSpec(
+        variants=tuple(
+            SubjectVariant(v.name, dict(v.subjects), dict(v.preheaders)) for v in test.variants
+        ),
+        default=test.default or test.variants[0].name,
+        share=test.share,
+        seed=test.seed,
+        metric=test.metric,
+        wait=timedelta(minutes=round(test.wait_hours * 60)),
+        confidence=test.confidence,
+        min_sends=test.min_sends,
     )
 
 

@@ -145,6 +145,7 @@ def _copy(spec: WaveSpec, audience: AudienceRule, wave: Wave, campaign: Campaign
     wave.preheaders = dict(spec.preheaders)
     wave.rate_per_hour = spec.rate_per_hour
     wave.domain_rates = dict(spec.domain_rates)
+    wave.subject_test = spec.subject_test.to_json() if spec.subject_test else {}
 
 
 def _same(wave: Wave, spec: WaveSpec, audience: AudienceRule, campaign: Campaign) -> bool:
@@ -158,6 +159,7 @@ def _same(wave: Wave, spec: WaveSpec, audience: AudienceRule, campaign: Campaign
         and (wave.preheaders or {}) == dict(spec.preheaders)
         and wave.rate_per_hour == spec.rate_per_hour
         and (wave.domain_rates or {}) == dict(spec.domain_rates)
+        and (wave.subject_test or {}) == (spec.subject_test.to_json() if spec.subject_test else {})
     )
 
 

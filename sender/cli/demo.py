@@ -13,6 +13,8 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
 from sender.cli.common import console, fitted_tables
+from sender.cli.report import Format, print_variants
+from sender.core import db
 from sender.devtools.demo import DemoSummary, run_demo
 from sender.send.scheduler import TickReport
 
@@ -56,8 +58,9 @@ class RichNarrator:
         if self.task is None:
             return
         planned = sum(p.messages for p in report.planned)
-        if planned:
-            self.progress.update(self.task, total=planned)
+        if planned:  # a subject test plans twice: its test share, then the rest
+            total = self.progress.tasks[self.task].total or 0
+            self.progress.update(self.task, total=total + planned)
         clock = f"campaign time {now:%d %b %H:%M} UTC"
         self.progress.update(self.task, advance=sent, clock=clock)
         for line in report.lines():
@@ -117,6 +120,7 @@ def _print_summary(summary: DemoSummary) -> None:
     for table in fitted_tables(title, ["case", *SHORT_HEADERS.values()], rows):
         console.print(table)
     paths = summary.paths
+    print_variants(db.get_engine(paths.database_url), None, Format.TABLE)
     console.print(Panel.fit(
         f"database      {paths.database_url}\n"
         f"previews      {paths.previews}/\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from sender.core.csvsafe import to_csv
 from sender.report.campaigns import compare_campaigns
 from sender.report.charts import write_chart
 from sender.report.totals import Dimension, build_report
+from sender.report.variants import FIGURE_KEYS, Figure, as_json, figures, summary, wave_tests
 
 HELP = "Show campaign results per case, wave, language or day."
 
@@ -32,9 +34,21 @@ class Format(StrEnum):
     JSON = "json"
 
 
+class By(StrEnum):
+    """The report's dimensions, and a subject test's variants (sender.report.variants)."""
+
+    CASE = Dimension.CASE.value
+    WAVE = Dimension.WAVE.value
+    LANGUAGE = Dimension.LANGUAGE.value
+    DAY = Dimension.DAY.value
+    VARIANT = "variant"
+
+
 def report_command(
     format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
-    by: Annotated[Dimension, typer.Option("--by", help="Group rows by.")] = Dimension.CASE,
+    by: Annotated[
+        By, typer.Option("--by", help="Group rows by (variant: each subject test's variants).")
+    ] = By.CASE,
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Also write a PNG bar chart here.")
     ] = None,
@@ -47,10 +61,13 @@ def report_command(
     ] = None,
 ) -> None:
     engine = open_database()
-    if compare is not None:
-        _print_comparison(compare_campaigns(engine, _slugs(compare), by), format)
+    if by is By.VARIANT:
+        print_variants(engine, campaign_slug(engine, campaign), format)
         return
-    report = build_report(engine, by, campaign_slug(engine, campaign))
+    if compare is not None:
+        _print_comparison(compare_campaigns(engine, _slugs(compare), Dimension(by)), format)
+        return
+    report = build_report(engine, Dimension(by), campaign_slug(engine, campaign))
     if format is Format.JSON:
         typer.echo(json.dumps(report, indent=2))
     elif format is Format.CSV:
@@ -69,6 +86,38 @@ def report_command(
         write_chart(report, chart)
         # stderr: stdout may be CSV or JSON piped elsewhere
         err_console.print(f"chart written to {chart}")
+
+
+def print_variants(engine: Any, slug: str | None, format: Format) -> None:
+    tests = wave_tests(engine, slug)
+    if format is Format.JSON:
+        typer.echo(json.dumps([as_json(t) for t in tests], indent=2))
+        return
+    headers = ["variant", "part", "sent", "human opens", "machine opens", "human clicks"]
+    headers += ["machine clicks", "actions", "rate", "interval"]
+    if format is Format.CSV:
+        cells = [[t.wave, *astuple(r)] for t in tests for r in figures(t)]
+        typer.echo(to_csv(["wave", *FIGURE_KEYS], cells), nl=False)
+        return
+    if not tests:
+        console.print("no wave of this campaign runs a subject test")
+    for test in tests:
+        rows = [_variant_cells(r) for r in figures(test)]
+        for table in fitted_tables(f"wave {test.wave} by variant", headers, rows):
+            console.print(table)
+        console.print(summary(test))
+
+
+def _variant_cells(row: Figure) -> list[str]:
+    counts = [row.sent, row.human_opens, row.machine_opens, row.human_clicks]
+    counts += [row.machine_clicks, row.actions]
+    return [
+        row.variant + (" (winner)" if row.winner else ""),
+        row.part,
+        *(f"{n:,}" for n in counts),
+        f"{row.rate:.1%}",
+        f"{row.low:.1%}–{row.high:.1%}",
+    ]
 
 
 def _columns(report: dict[str, Any]) -> list[str]:

@@ -18,6 +18,7 @@ from sender.core.clock import SystemClock
 from sender.core.config import get_settings
 from sender.core.vocabulary import WaveStatus
 from sender.ops.status import IN_PROCESS, LiveSource, StatusReport, WaveProgress, snapshot
+from sender.ops.subject_status import subject_lines
 
 HELP = "Show sending progress: per wave sent/failed/left, rate, ETA; queues and workers."
 
@@ -209,11 +210,12 @@ def status_command(
     def view() -> RenderableType:
         now = clock.now()
         report = snapshot(engine, now, live_source, every_wave=every_wave)
+        tests = [Text(line) for line in subject_lines(engine, now, list(WaveStatus))]
         if report.waves or every_wave:
-            return render(report)
+            return Group(render(report), *tests)
         # Nothing in flight: how the finished waves ended says more than nothing.
         finished = snapshot(engine, now, every_wave=True)
-        return render(report, finished)
+        return Group(render(report, finished), *tests)
 
     if not watch:
         console.print(view())

@@ -24,6 +24,7 @@ from sender.cli.common import (
     campaign_id,
     campaign_slug,
     console,
+    current_actor,
     fitted_tables,
     open_database,
 )
@@ -36,6 +37,7 @@ from sender.send.pipeline import Sender
 from sender.send.scheduler import InlineDispatcher, TickReport, tick
 from sender.send.transport.select import transport_for
 from sender.send.wiring import default_sender
+from sender.staff import audit
 from sender.staff.actions import What
 
 T = TypeVar("T")
@@ -88,9 +90,42 @@ def create(
         typer.Option(help="local send window HH:MM-HH:MM (default: the campaign's)"),
     ] = None,
     rate: Annotated[int | None, typer.Option(help="messages per hour")] = None,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="a subject test variant's subject, NAME:LANG=TEXT, repeatable (2-4 variants)"
+        ),
+    ] = None,
+    variant_preheader: Annotated[
+        list[str] | None, typer.Option(help="a variant's preheader, NAME:LANG=TEXT, repeatable")
+    ] = None,
+    test_share: Annotated[float, typer.Option(help="share of the audience tested")] = 0.2,
+    test_metric: Annotated[
+        str, typer.Option(help="human_clicks, actions or human_opens")
+    ] = "human_clicks",
+    test_wait_hours: Annotated[float, typer.Option(help="wait after the test share")] = 4,
+    test_seed: Annotated[int, typer.Option(help="seed of the test share's draw")] = 0,
+    test_default: Annotated[
+        str | None, typer.Option(help="variant sent when none wins (default: the first)")
+    ] = None,
+    test_min_sends: Annotated[int, typer.Option(help="fewest sent per variant")] = 100,
     campaign: CampaignOption = None,
 ) -> None:
-    """Declare one wave (a draft until launched)."""
+    """Declare one wave (a draft until launched), optionally as a subject test."""
+    variants = _variants(variant or [], variant_preheader or [])
+    test = (
+        {
+            "variants": variants,
+            "default": test_default,
+            "share": test_share,
+            "seed": test_seed,
+            "metric": test_metric,
+            "wait_hours": test_wait_hours,
+            "min_sends": test_min_sends,
+        }
+        if variants
+        else None
+    )
     spec = wave_spec(
         name=name,
         kind=kind,
@@ -100,6 +135,7 @@ def create(
         audience=audience,
         window=window,
         rate_per_hour=rate,
+        subject_test=test,
     )
     engine = open_database()
     templates = get_settings().templates_dir
@@ -114,6 +150,38 @@ def create(
         ),
     )
     console.print(f"wave {name} created (draft)")
+
+
+def _variants(subjects: list[str], preheaders: list[str]) -> list[dict[str, object]]:
+    """`B:en=Text` options into the plan file's variant entries, in the order first named."""
+    found: dict[str, dict[str, dict[str, str]]] = {}
+    for part, values in (("subjects", subjects), ("preheaders", preheaders)):
+        for value in values:
+            name, sep, pair = value.partition(":")
+            if not sep or not name.strip():
+                raise InvalidInput(f"variant {value!r} is not NAME:LANG=TEXT")
+            entry = found.setdefault(name.strip(), {"subjects": {}, "preheaders": {}})
+            entry[part].update(_pairs([pair], "variant"))
+    return [{"name": name, **parts} for name, parts in found.items()]
+
+
+@app.command()
+def pick(
+    name: str,
+    variant: str,
+    now: NowOption = None,
+    campaign: CampaignOption = None,
+) -> None:
+    """Pick a subject test's winner by hand, before its wait ends; the next tick sends it."""
+    from sender.campaign.subject_tests import pick as pick_winner
+
+    at = parse_instant(now)
+    engine = open_database()
+    actor = current_actor()
+    # The pick records its own audit row, in the transaction that stores the winner.
+    audit.check(engine, actor, What.WAVE_PICK, f"wave {name}", campaign_id(engine, campaign))
+    console.print(pick_winner(engine, name, variant, at, actor, campaign))
+    _kick(at)
 
 
 @app.command("list")
@@ -218,7 +286,8 @@ def proof(
         detail=lambda sent: f"{len(sent)} variants to {len(to)} addresses",
     )
     for item in sent:
-        console.print(f"proof {item.case}/{item.language} → {', '.join(item.to)}")
+        label = f"{item.case}/{item.language}" + (f"/{item.variant}" if item.variant else "")
+        console.print(f"proof {label} → {', '.join(item.to)}")
     console.print(f"{len(sent)} variants sent to staff")
 
 

@@ -37,6 +37,7 @@ from sender.core.vocabulary import (
     CaseStatus,
     MessageStatus,
     ReplyStatus,
+    SubjectState,
     SupporterStatus,
     WaveStatus,
 )
@@ -188,6 +189,8 @@ class Wave(Base):
     rate_per_hour: Mapped[int | None] = mapped_column(Integer)
     # {"gmail.com": 5000}: warm-up limits per recipient domain, messages/hour
     domain_rates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # A subject test as declared (sender.core.subject_test.SubjectTestSpec.to_json); {} for none.
+    subject_test: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     launched_at: Mapped[datetime | None]
     planned_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
@@ -201,7 +204,7 @@ class Batch(Base):
     __tablename__ = "batches"
     __table_args__ = (
         Index("ix_batches_wave_status", "wave_id", "status"),
-        UniqueConstraint("wave_id", "case_id", "language", "slot_at", "seq"),
+        UniqueConstraint("wave_id", "case_id", "language", "slot_at", "variant", "seq"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -213,6 +216,8 @@ class Batch(Base):
     # The hour the batch was planned into, and its number inside that slot's variant.
     slot_at: Mapped[datetime | None]
     seq: Mapped[int] = mapped_column(Integer, default=0)
+    # The subject test variant its mail carries ("" for a wave without a test).
+    variant: Mapped[str] = mapped_column(String(8), default="", server_default="")
     # Not before this instant (rate limit or retry back-off); the slot stays in send_after.
     retry_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(16), default=BatchStatus.PENDING)
@@ -259,6 +264,23 @@ class Message(Base):
     skip_reason: Mapped[str | None] = mapped_column(String(64))
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubjectTest(Base):
+    """A wave's subject test as it runs: one row from its test share's planning on."""
+
+    __tablename__ = "subject_tests"
+
+    wave_id: Mapped[int] = mapped_column(
+        ForeignKey("waves.id", ondelete="CASCADE"), primary_key=True
+    )
+    state: Mapped[str] = mapped_column(String(16), default=SubjectState.TESTING)
+    started_at: Mapped[datetime]
+    winner: Mapped[str | None] = mapped_column(String(8))
+    reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str | None] = mapped_column(String(320))  # "rule" or a staff name
+    decided_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
 
 
 class WaveSlot(Base):

@@ -204,3 +204,19 @@ class RunMode(StrEnum):
     PRODUCTION = "production"
     DEV = "dev"
     DEMO = "demo"
+
+
+class SubjectMetric(StrEnum):
+    """What a subject test counts to pick its winner: people only, never machines."""
+
+    HUMAN_CLICKS = "human_clicks"  # a person's click on the action link (`clicked`)
+    ACTIONS = "actions"  # a letter sent or a reply (`letter_sent`, `replied`)
+    HUMAN_OPENS = "human_opens"  # `opened`; a privacy proxy's `opened_machine` never counts
+
+
+class SubjectState(StrEnum):
+    """Where a wave's subject test stands (table `subject_tests`)."""
+
+    TESTING = "testing"  # the test share is planned; waiting for its results
+    DECIDED = "decided"  # a winner (or the default) is chosen; the remainder is not planned yet
+    FINISHED = "finished"  # the remainder is planned with the winner

@@ -33,9 +33,10 @@ from sender.core import db
 from sender.core.clock import MovableClock
 from sender.core.config import Settings, get_settings, reset_settings
 from sender.core.errors import CampaignError
-from sender.core.models import Campaign, Case, Event, Wave
+from sender.core.models import Campaign, Case, Event, SubjectTest, Wave
 from sender.core.speedups import collector_paused
-from sender.core.vocabulary import EventType, RunMode, WaveKind
+from sender.core.subject_test import SubjectTestSpec
+from sender.core.vocabulary import EventType, RunMode, SubjectState, WaveKind
 from sender.devtools.crm_export import write_crm_export
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.local_sendgrid.webhooks import USER_AGENTS
@@ -48,6 +49,7 @@ from sender.report.charts import write_chart
 from sender.report.totals import Dimension, build_report
 from sender.send.pipeline import BatchResult
 from sender.send.scheduler import InlineDispatcher, TickReport, tick
+from sender.send.subject_tests import decide_at
 from sender.send.wiring import default_sender
 from sender.web import create_app
 
@@ -211,6 +213,27 @@ def load_audience(
     return cases, imported, assigned
 
 
+# The case email runs as a subject test: readers click more on variant B's subject
+# (audiences/w4r-2020/plan.yaml), which the decision rule has to find.
+PLANTED_SUBJECTS = {
+    "your letter could set someone free": 0.75,
+    "tu carta podría liberar": 0.75,
+    "votre lettre pourrait libérer": 0.75,
+    "رسالتك قد تحرّر": 0.75,
+}
+
+
+def test_share_sent(engine: Engine, wave_id: int) -> bool:
+    """The wave's subject test waits for its decision, every test batch being out."""
+    with db.session_scope(engine) as session:
+        wave = session.get_one(Wave, wave_id)
+        declared = SubjectTestSpec.from_json(wave.subject_test)
+        state = session.get(SubjectTest, wave_id)
+        if declared is None or state is None or state.state != SubjectState.TESTING:
+            return False
+        return decide_at(session, wave, declared) is not None
+
+
 def run_wave(
     engine: Engine,
     settings: Settings,
@@ -225,7 +248,9 @@ def run_wave(
     clock = MovableClock(now)
     # One sender: its renderer caches the variants.
     sender = default_sender(settings, clock, collector_paused)
-    planned = 0
+    planned, simulated, tested = 0, 0, 0
+    scenario: dict[str, Any] = {**SCENARIOS[wave.kind], "subject_click_rates": PLANTED_SUBJECTS}
+    first = int(before.get("recipients", 0))
     while now <= wave.ends_at + TICK:
         clock.at = now
         dispatcher = InlineDispatcher(sender)
@@ -235,10 +260,15 @@ def run_wave(
         narrator.tick(wave.name, now, report, sent)
         if wave.name in report.finished:
             break
+        if not simulated and test_share_sent(engine, wave.id):
+            # The test share's readers react before the decision, as they would in the wait.
+            simulated = int(server.admin.stats().get("recipients", 0))
+            share = server.admin.simulate(seed=seed, after_id=first, **scenario)
+            tested = int(share.get("events", 0))
         now += TICK
     after = server.admin.stats()
-    first = int(before.get("recipients", 0))
-    events = server.admin.simulate(seed=seed, after_id=first, **SCENARIOS[wave.kind])
+    rest = server.admin.simulate(seed=seed, after_id=simulated or first, **scenario)
+    events = {"events": int(rest.get("events", 0)) + tested}
     replies = send_replies(server, first, seed)
     letters = follow_action_links(engine, wave.id, share=0.6, seed=seed)
     return WaveOutcome(

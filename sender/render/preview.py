@@ -24,6 +24,7 @@ from sender.core.config import Settings
 from sender.core.errors import CampaignError, TemplateProblem
 from sender.core.mail import OutgoingBatch, Recipient
 from sender.core.models import Campaign, Case, Wave
+from sender.core.subject_test import SubjectTestSpec
 from sender.render.eml import build_eml
 from sender.render.identity import SenderIdentity, sender_identity
 from sender.render.merge import personalise
@@ -36,6 +37,7 @@ from sender.render.renderer import (
     batch_args,
 )
 from sender.render.templating import Problem
+from sender.render.variants import missing_languages, variant_content
 
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail hides everything after this behind "View entire message"
 HTML_WARN_BYTES = 100 * 1024
@@ -182,6 +184,7 @@ class _Campaign:
     kinds: Mapping[str, Any]  # Campaign.kinds
     cases: tuple[CaseContent, ...]
     waves: tuple[WaveContent, ...]
+    tests: tuple[tuple[WaveContent, SubjectTestSpec], ...]  # the waves that run a subject test
     declared: tuple[str, ...]  # Campaign.languages
     speaks: tuple[str, ...]  # what is rendered: the declared, else every catalogued one
 
@@ -194,8 +197,12 @@ def _campaigns(engine: Engine, settings: Settings, catalogued: Sequence[str]) ->
         for case in session.scalars(select(Case).order_by(Case.id)):
             cases.setdefault(case.campaign_id, []).append(CaseContent.from_row(case))
         waves: dict[int, list[WaveContent]] = {}
+        tests: dict[int, list[tuple[WaveContent, SubjectTestSpec]]] = {}
         for wave in session.scalars(select(Wave).order_by(Wave.id)):
-            waves.setdefault(wave.campaign_id, []).append(WaveContent.from_row(wave))
+            content = WaveContent.from_row(wave)
+            waves.setdefault(wave.campaign_id, []).append(content)
+            if (test := SubjectTestSpec.from_json(wave.subject_test)) is not None:
+                tests.setdefault(wave.campaign_id, []).append((content, test))
         return [
             _Campaign(
                 c.slug,
@@ -203,6 +210,7 @@ def _campaigns(engine: Engine, settings: Settings, catalogued: Sequence[str]) ->
                 dict(c.kinds or {}),
                 tuple(cases.get(c.id, ())),
                 tuple(waves.get(c.id, ())),
+                tuple(tests.get(c.id, ())),
                 tuple(c.languages or ()),
                 tuple(c.languages or ()) or tuple(catalogued),
             )
@@ -221,10 +229,16 @@ def _campaign_problems(campaign: _Campaign, settings: Settings) -> list[Problem]
     ]
     if problems:
         return problems
+    problems += _variant_gaps(campaign)
     for case in campaign.cases:
         for language in campaign.speaks:
             variants: list[tuple[str, WaveContent | None]] = [(k, None) for k in renderer.kinds]
             variants += [(wave.kind, wave) for wave in campaign.waves]
+            variants += [
+                (wave.kind, variant_content(wave, variant))
+                for wave, test in campaign.tests
+                for variant in test.variants
+            ]
             for kind, wave in variants:
                 try:
                     variant = renderer.variant(kind, case, language, wave)
@@ -235,6 +249,21 @@ def _campaign_problems(campaign: _Campaign, settings: Settings) -> list[Problem]
                     )
                     problems.append(Problem(label, None, str(error)))
     return problems
+
+
+def _variant_gaps(campaign: _Campaign) -> list[Problem]:
+    """A variant must say what it changes in every language of its wave: a gap would
+    send that language the default's words and skew the test."""
+    return [
+        Problem(
+            f"campaign {campaign.slug}: wave {wave.name} variant {variant.name}",
+            None,
+            f"`{gap}` is missing: the variant changes this part in other languages",
+        )
+        for wave, test in campaign.tests
+        for variant in test.variants
+        for gap in missing_languages(wave, variant)
+    ]
 
 
 def _uncatalogued(

@@ -23,6 +23,7 @@ from sender.core.config import Settings
 from sender.core.db import rowcount, session_scope
 from sender.core.errors import NotFound
 from sender.core.models import Batch, Campaign, Case, Message, Supporter, Wave
+from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import (
     BatchStatus,
     CampaignStatus,
@@ -31,6 +32,7 @@ from sender.core.vocabulary import (
     WaveStatus,
 )
 from sender.render.renderer import CaseContent, RecipientData, WaveContent
+from sender.render.variants import content_for
 from sender.send.batch import BatchOutcome, CampaignIdentity, Ending, PreparedBatch, Settled
 from sender.send.eligibility import (
     SkipReason,
@@ -346,7 +348,9 @@ def _prepared(
             MappingProxyType(dict(campaign.kinds or {})),
             kinds_digest(campaign.kinds),
         ),
-        wave=WaveContent.from_row(wave),
+        wave=content_for(
+            WaveContent.from_row(wave), SubjectTestSpec.from_json(wave.subject_test), batch.variant
+        ),
         case=CaseContent.from_row(case_row),
         rate_per_hour=wave.rate_per_hour,
         domain_rates=MappingProxyType(dict(wave.domain_rates or {})),

@@ -66,6 +66,7 @@ from sender.send.eligibility import (
     suppressed,
 )
 from sender.send.slots import SlotRow, slot_for
+from sender.send.split import FollowUp, PlanScope, test_share
 
 
 def claim_for_planning(session: Session, wave_id: int, now: datetime) -> bool:
@@ -131,6 +132,7 @@ def plan_messages(
     batch_size: int,
     declared: Sequence[str],
     bulk: BulkLoad = BulkLoad(),
+    scope: PlanScope | None = None,
 ) -> tuple[int, int]:
     """Messages and their batches for every eligible supporter; returns (messages, batches).
 
@@ -156,7 +158,7 @@ def plan_messages(
     language = message_language_column(
         language_rules(declared, wave.subjects or {}, case_languages(session, wave.campaign_id))
     )
-    numbered = _numbered(wave, now, cap, batch_size, language)
+    numbered = _numbered(wave, now, cap, batch_size, language, scope)
     planned = rowcount(
         session.execute(
             insert(_PLAN_ROWS).from_select(list(numbered.selected_columns.keys()), numbered),
@@ -232,6 +234,7 @@ _PLAN_ROWS = Table(
     Column("case_id", Integer),
     Column("language", Message.__table__.c.language.type),
     Column("slot_at", WaveSlot.__table__.c.slot_at.type),
+    Column("variant", Batch.__table__.c.variant.type),
     Column("batch_seq", Integer),
     Column("timezone", Supporter.__table__.c.timezone.type),
     prefixes=["TEMPORARY"],
@@ -241,6 +244,7 @@ _BATCH_COLUMNS = [
     "case_id",
     "language",
     "slot_at",
+    "variant",
     "seq",
     "send_after",
     "send_before",
@@ -340,8 +344,10 @@ def _numbered(
     cap: timedelta,
     batch_size: int,
     language: ColumnElement[str],
+    scope: PlanScope | None = None,
 ) -> Select[Any]:
-    """Eligible supporters, one case each, numbered into batches per (case, language, slot)."""
+    """Eligible supporters, one case each, numbered into batches per (case, language, slot);
+    a subject test's `scope` narrows them to its share and adds the variant to the key."""
     conditions: list[ColumnElement[bool]] = [
         Case.campaign_id == wave.campaign_id,
         _case_status(wave.audience),
@@ -381,24 +387,28 @@ def _numbered(
         .where(*conditions)
         .subquery("ranked")
     )
+    variant: ColumnElement[str]
+    if scope is None:
+        rows, picked, variant = ranked, [ranked.c.pick == 1], literal("", Batch.variant.type)
+        key = [ranked.c.case_id, ranked.c.language, ranked.c.slot_at]
+    else:
+        rows = scope.narrow(ranked, wave.id)
+        picked, variant = [], rows.c.variant
+        key = [rows.c.case_id, rows.c.language, rows.c.slot_at, rows.c.variant]
+    seq = (
+        # No order within a group: which 1,000 share a batch does not
+        # matter, and a tie-breaking key made this sort 2.5x slower.
+        func.row_number().over(partition_by=key) - 1
+    ) // batch_size
     return select(
-        ranked.c.supporter_id,
-        ranked.c.case_id,
-        ranked.c.language,
-        ranked.c.slot_at,
-        (
-            (
-                # No order within a group: which 1,000 share a batch does not
-                # matter, and a tie-breaking key made this sort 2.5x slower.
-                func.row_number().over(
-                    partition_by=(ranked.c.case_id, ranked.c.language, ranked.c.slot_at)
-                )
-                - 1
-            )
-            // batch_size
-        ).label("batch_seq"),
-        ranked.c.timezone,
-    ).where(ranked.c.pick == 1)
+        rows.c.supporter_id,
+        rows.c.case_id,
+        rows.c.language,
+        rows.c.slot_at,
+        variant.label("variant"),
+        (seq + scope.first_seq if scope and scope.first_seq else seq).label("batch_seq"),
+        rows.c.timezone,
+    ).where(*picked)
 
 
 def _case_status(audience: str) -> ColumnElement[bool]:
@@ -424,6 +434,7 @@ def _grouped(wave_id: int, now: datetime) -> Select[Any]:
             rows.case_id,
             rows.language,
             rows.slot_at,
+            rows.variant,
             rows.batch_seq,
             func.max(WaveSlot.send_after),
             func.min(WaveSlot.send_before),
@@ -434,7 +445,7 @@ def _grouped(wave_id: int, now: datetime) -> Select[Any]:
         )
         .select_from(_PLAN_ROWS)
         .join(WaveSlot, and_(WaveSlot.wave_id == wave_id, WaveSlot.timezone == rows.timezone))
-        .group_by(rows.case_id, rows.language, rows.slot_at, rows.batch_seq)
+        .group_by(rows.case_id, rows.language, rows.slot_at, rows.variant, rows.batch_seq)
     )
 
 
@@ -459,6 +470,7 @@ def _linked(wave_id: int, now: datetime) -> Select[Any]:
                 Batch.case_id == rows.case_id,
                 Batch.language == rows.language,
                 Batch.slot_at == rows.slot_at,
+                Batch.variant == rows.variant,
                 Batch.seq == rows.batch_seq,
             ),
         )
@@ -483,16 +495,28 @@ def plan_wave(
     wave_id: int,
     now: datetime,
     bulk: BulkLoad = BulkLoad(),
+    follow_up: FollowUp | None = None,
 ) -> PlanResult | None:
-    """Insert the wave's messages and batches in one transaction; None if another planner won."""
+    """Insert the wave's messages and batches in one transaction; None if another planner won.
+
+    A wave running a subject test plans its test share here first; its remainder
+    is a `follow_up` (sender.send.subject_tests), planned later from `now` on.
+    """
     with session_scope(engine) as session:
-        if not claim_for_planning(session, wave_id, now):
+        scope: PlanScope | None
+        if follow_up is None:
+            if not claim_for_planning(session, wave_id, now):
+                return None
+            scope, earliest = test_share(session, wave_id, now), None
+        elif (scope := follow_up(session)) is None:
             return None
+        else:
+            earliest = now
         wave = session.get(Wave, wave_id)
         campaign = session.get(Campaign, wave.campaign_id) if wave else None
         assert wave is not None and campaign is not None
         ends = min(wave.ends_at, campaign.window_end)
-        starts = max(wave.starts_at, campaign.window_start)
+        starts = max(wave.starts_at, campaign.window_start, earliest or wave.starts_at)
         window = (wave.local_window_start, wave.local_window_end)
         slots = [
             slot
@@ -510,6 +534,7 @@ def plan_wave(
             batch_size=settings.batch_size,
             declared=declared_languages(campaign, wave),
             bulk=bulk,
+            scope=scope,
         )
         return PlanResult(wave.name, messages, batches, len(slots))
 

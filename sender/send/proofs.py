@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import product
 
 from sqlalchemy import Engine
 
@@ -17,8 +18,10 @@ from sender.core.addresses import normalise_email
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput
+from sender.core.subject_test import SubjectTestSpec
 from sender.render.identity import sender_identity
 from sender.render.renderer import CaseContent, RecipientData, Renderer, WaveContent, batch_args
+from sender.render.variants import variant_content
 from sender.send import store as repo
 from sender.send.transport.base import Transport
 
@@ -28,6 +31,7 @@ class ProofSent:
     case: str
     language: str
     to: tuple[str, ...]
+    variant: str = ""  # a subject test's variant; "" for a wave without a test
 
 
 def send_proofs(
@@ -51,22 +55,28 @@ def send_proofs(
         wave = repo.wave_by_name(session, campaign.id, name)
         cases = [CaseContent.from_row(c) for c in repo.active_cases(session, campaign.id)]
         wave_content = WaveContent.from_row(wave)
+        test = SubjectTestSpec.from_json(wave.subject_test)
+        # A subject test's staff proof every variant: each is what some supporters read.
+        contents = (
+            [(v.name, variant_content(wave_content, v)) for v in test.variants]
+            if test
+            else [("", wave_content)]
+        )
         identity = sender_identity(settings, campaign)
         kind, kinds = wave.kind, dict(campaign.kinds or {})
         languages = sorted(wave.subjects or {"en": ""})
     renderer = Renderer(settings, identity, kinds=kinds)
     sent: list[ProofSent] = []
-    for case in cases:
-        for language in languages:
-            variant = renderer.variant(kind, case, language, wave_content)
-            key = "proof-" + secrets.token_hex(12)
-            recipients = [
-                renderer.recipient(
-                    variant, RecipientData(0, address, "Staff", "Proof", None, case.id, None)
-                )
-                for address in addresses
-            ]
-            shared = batch_args(case.id, None, send_key=key, proof="1")
-            transport.send(renderer.batch(variant, recipients, key, ("proof",), shared))
-            sent.append(ProofSent(case.slug, language, addresses))
+    for case, language, (name, content) in product(cases, languages, contents):
+        variant = renderer.variant(kind, case, language, content)
+        key = "proof-" + secrets.token_hex(12)
+        recipients = [
+            renderer.recipient(
+                variant, RecipientData(0, address, "Staff", "Proof", None, case.id, None)
+            )
+            for address in addresses
+        ]
+        shared = batch_args(case.id, None, send_key=key, proof="1")
+        transport.send(renderer.batch(variant, recipients, key, ("proof",), shared))
+        sent.append(ProofSent(case.slug, language, addresses, name))
     return sent

@@ -22,6 +22,7 @@ from sender.ops.logs import log_context
 from sender.send import store as repo
 from sender.send.pipeline import Sender, SendPolicy, send_batch
 from sender.send.planner import PlanResult, plan_wave
+from sender.send.subject_tests import Verdict, advance
 from sender.staff import audit
 from sender.staff.actions import What
 
@@ -57,9 +58,12 @@ class TickReport:
     expired: int = 0
     reconciled: tuple[tuple[int, int, int], ...] = ()  # (batch, confirmed sent, to resend)
     finished: tuple[str, ...] = ()
+    decided: tuple[tuple[str, Verdict], ...] = ()  # subject tests: (wave, verdict)
 
     def lines(self) -> list[str]:
         out = [f"wave {name} missed: its time passed before it started" for name in self.missed]
+        # Before the plans: a decision comes first, then the remainder it sends.
+        out += [f"wave {name} subject test: {v.winner} ({v.reason})" for name, v in self.decided]
         out += [
             f"wave {p.wave} planned: {p.messages} messages in {p.batches} batches "
             f"({p.zones} time zones)"
@@ -84,7 +88,8 @@ def tick(
     dispatcher: Dispatcher,
     policy: SendPolicy | None = None,
 ) -> TickReport:
-    """Missed waves, due plans, expired batches, reconciliation, releases, finished waves."""
+    """Missed waves, due plans, subject tests' decisions and remainders, expired batches,
+    reconciliation, releases, finished waves."""
     policy = policy or SendPolicy.from_settings(settings)
     missed = _mark_missed(engine, now)
     planned = tuple(
@@ -92,6 +97,8 @@ def tick(
         for wave_id in _due(engine, now)
         if (result := _plan(engine, settings, wave_id, now)) is not None
     )
+    tests = advance(engine, settings, now)  # before the release: a remainder may be due now
+    planned += tests.remainders
     with session_scope(engine) as session:
         expired = repo.expire_batches(session, now)
     reconciled = _reconcile(engine, now, policy)
@@ -104,7 +111,14 @@ def tick(
     with session_scope(engine) as session:
         finished = tuple(repo.finished_waves(session, now))
     report = TickReport(
-        missed, planned, len(released), len(requeued), expired, reconciled, finished
+        missed,
+        planned,
+        len(released),
+        len(requeued),
+        expired,
+        reconciled,
+        finished,
+        tests.decided,
     )
     for line in report.lines():
         log.info(line)

@@ -44,6 +44,7 @@ from sender.core.vocabulary import (
 )
 from sender.report.totals import count_sends
 from sender.send.eligibility import SkipReason, case_statuses
+from sender.send.split import awaiting_remainder
 from sender.staff import audit
 from sender.staff.actions import What
 
@@ -256,7 +257,11 @@ def finished_waves(session: Session, now: datetime) -> list[str]:
     """SENDING waves with nothing left to send become DONE; returns their names."""
     open_batches = exists().where(Batch.wave_id == Wave.id, Batch.status.in_(OPEN_BATCH))
     waves = list(
-        session.scalars(select(Wave).where(Wave.status == WaveStatus.SENDING, ~open_batches))
+        session.scalars(
+            select(Wave).where(
+                Wave.status == WaveStatus.SENDING, ~open_batches, ~awaiting_remainder()
+            )
+        )
     )
     for wave in waves:
         if move_wave(session, wave.id, [WaveStatus.SENDING], WaveStatus.DONE, finished_at=now):

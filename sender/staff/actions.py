@@ -55,6 +55,8 @@ class What(StrEnum):
     WAVE_AUTO_PAUSE = "wave.auto-pause"  # 401, quota, account status: the system pauses
     WAVE_MISSED = "wave.missed"  # its end passed before it could start
     WAVE_DONE = "wave.done"  # nothing left to send
+    WAVE_PICK = "wave.pick"  # staff pick a subject test's winner
+    WAVE_DECIDED = "wave.decided"  # the subject test's rule picks the winner
     # Replies
     REPLY_REVIEW = "reply.review"
     REPLY_PARSE = "reply.parse"
@@ -102,6 +104,8 @@ NEEDED: dict[What, Role | None] = {
     What.WAVE_AUTO_PAUSE: Role.ADMIN,  # these three only the system does
     What.WAVE_MISSED: Role.ADMIN,
     What.WAVE_DONE: Role.ADMIN,
+    What.WAVE_DECIDED: Role.ADMIN,  # the system's, like the three above
+    What.WAVE_PICK: Role.CAMPAIGNER,
     What.REPLY_REVIEW: Role.CAMPAIGNER,
     What.REPLY_PARSE: Role.CAMPAIGNER,
     What.DB_APP_ROLE: Role.ADMIN,
@@ -109,4 +113,4 @@ NEEDED: dict[What, Role | None] = {
 }
 
 # What only the scheduler, the workers and the webhooks do; no person is ever allowed it.
-SYSTEM_ONLY = frozenset({What.WAVE_AUTO_PAUSE, What.WAVE_MISSED, What.WAVE_DONE})
+SYSTEM_ONLY = frozenset({What.WAVE_AUTO_PAUSE, What.WAVE_MISSED, What.WAVE_DONE, What.WAVE_DECIDED})

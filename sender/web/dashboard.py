@@ -29,6 +29,7 @@ from sender.report.activity import actions_per_case_day
 from sender.report.campaigns import open_campaign_reports
 from sender.report.lookup import look_up_suppression
 from sender.report.totals import Dimension
+from sender.report.variants import figures, summary, wave_tests
 from sender.staff import audit
 from sender.staff.actions import What
 from sender.staff.audit import Actor
@@ -149,6 +150,7 @@ def index() -> str:
         controls=_CONTROLS,
         wave_actions={action: what.value for action, what in WAVE_ACTIONS.items()},
         rejected=rejected_summary(context.engine()),
+        subject_tests=[(summary(t), figures(t)) for t in wave_tests(context.engine(), None)],
     )
 
 

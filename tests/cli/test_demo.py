@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from sender.cli import app
 from sender.cli.demo import SHORT_HEADERS
 from sender.core import db
-from sender.core.models import Action, Message, Reply, Suppression
-from sender.core.vocabulary import ActionKind, MessageStatus, ReplyStatus
+from sender.core.models import Action, Message, Reply, SubjectTest, Suppression
+from sender.core.vocabulary import ActionKind, MessageStatus, ReplyStatus, SubjectState
 
 DEMO_ENV = ("DATABASE_URL", "SENDGRID_API_KEY", "SENDGRID_API_HOST", "SENDGRID_WEBHOOK_PUBLIC_KEY",
             "PUBLIC_BASE_URL", "OUTBOX_DIR", "INBOUND_SECRET",
@@ -41,7 +41,10 @@ def test_demo_runs_the_whole_campaign(
     shown = tables.headers(result.output[result.output.rindex("\nimported ", 0, at) : at], keep=2)
     assert shown == ["wave", "kind", "planned", "requests", "recipients", "events",
                          "replies", "letters"]  # fmt: skip
-    per_case = result.output[at:]
+    # The case email ran as a subject test (A/B): its report per variant follows.
+    assert "wave case-email by variant" in result.output
+    assert "subject test of A, B on human_clicks, 20% test share" in result.output
+    per_case = result.output[at : result.output.index("wave case-email by variant")]
     assert tables.headers(per_case) == ["case", *SHORT_HEADERS.values()]
     assert len(tables.row(per_case, "all")) == len(SHORT_HEADERS)
     for name in ("report.html", "actions-per-case.png", "rejected-rows.csv", "crm-export.csv"):
@@ -66,6 +69,20 @@ def test_demo_runs_the_whole_campaign(
         )
         suppressed = session.scalar(select(func.count()).select_from(Suppression))
     assert len(sent_per_wave) == 3 and all(n > 0 for n in sent_per_wave.values())
+    with db.session_scope(engine) as session:
+        (test,) = session.scalars(select(SubjectTest))
+        per_supporter = (
+            session.execute(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.wave_id == test.wave_id)
+                .group_by(Message.supporter_id)
+            )
+            .scalars()
+            .all()
+        )
+    assert test.state == SubjectState.FINISHED and test.winner in {"A", "B"}
+    assert set(per_supporter) == {1}  # the test share and the remainder: one mail each
     assert kinds.get(ActionKind.OPENED, 0) > 0 and kinds.get(ActionKind.CLICKED, 0) > 0
     assert kinds.get(ActionKind.OPENED_MACHINE, 0) > 0
     assert replies.get(ReplyStatus.MATCHED, 0) > 0

@@ -103,7 +103,10 @@ def test_this_years_campaign_runs_beside_2020_through_the_workers(world: World) 
     then = "2020-12-01T09:30:00Z"
     _cli(world, "wave", "launch", "case-email", "--campaign", "w4r-2020", "--now", then,
          redis=False)  # fmt: skip
-    _cli(world, "tick", "--now", then, redis=False)
+    _cli(world, "tick", "--now", then, redis=False)  # the subject test's share first
+    _cli(world, "wave", "pick", "case-email", "B", "--campaign", "w4r-2020", "--now", then,
+         redis=False)  # fmt: skip
+    _cli(world, "tick", "--now", "2020-12-01T10:00:00Z", redis=False)  # the rest, with B
     old_wave = _wave_id(world, "w4r-2020", "case-email")
     delivery(world.sg, old_wave, PEOPLE).assert_exactly_once()
 

@@ -87,6 +87,12 @@ class Scenario:
     drop_rate: float = 0.0
     drop_reason: str = "Bounced Address"
     seed: int = 0
+    # A planted better (or worse) subject: people who open a mail whose subject holds
+    # one of these texts click at its rate instead of `click_rate` (a subject test's B).
+    subject_click_rates: tuple[tuple[str, float], ...] = ()
+
+    def click_rate_for(self, subject: str) -> float:
+        return next((r for text, r in self.subject_click_rates if text in subject), self.click_rate)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Scenario:
@@ -99,7 +105,18 @@ class Scenario:
             raise ValueError("scenario rates must lie between 0 and 1")
         # Any text: an unknown reason is what SendGrid may send one day.
         drop_reason = str(data.get("drop_reason", cls.drop_reason))
-        return cls(seed=int(data.get("seed", 0)), drop_reason=drop_reason, **rates)
+        planted = tuple(
+            (str(text), float(rate))
+            for text, rate in dict(data.get("subject_click_rates") or {}).items()
+        )
+        if any(not 0.0 <= r <= 1.0 for _, r in planted):
+            raise ValueError("scenario rates must lie between 0 and 1")
+        return cls(
+            seed=int(data.get("seed", 0)),
+            drop_reason=drop_reason,
+            subject_click_rates=planted,
+            **rates,
+        )
 
 
 def _event(recipient: dict[str, Any], kind: str, at: int, **extra: Any) -> dict[str, Any]:
@@ -156,7 +173,8 @@ def events_for(
                 recipient, "open", at + 60, sg_machine_open=False, useragent=agent, ip="203.0.113.7"
             )
         )
-    if human_open and rng.random() < scenario.click_rate and recipient.get("links"):
+    clicks = scenario.click_rate_for(str(recipient.get("subject") or ""))
+    if human_open and rng.random() < clicks and recipient.get("links"):
         url = rng.choice(recipient["links"])
         out.append(
             _event(recipient, "click", at + 90, url=url, useragent=USER_AGENTS[0], ip="203.0.113.7")
