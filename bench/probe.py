@@ -227,7 +227,7 @@ class _Client:
         answer = self.http.post(
             url,
             files=list(reply_form(mail)),
-            auth=("sendgrid", self.setup.inbound_secret),
+            auth=("inbound", self.setup.inbound_secret),
             timeout=30,
         )
         return answer.status_code

@@ -5,7 +5,9 @@ Revises: 0003
 Create Date: 2026-12-04 18:00:00
 
 A wave is planned a few batches per transaction from rows staged in
-plan_rows; planning_until marks a half-planned wave and whose it is.
+plan_rows; planning_until marks a half-planned wave and whose it is. The
+message's wave, case and batch lose their foreign keys, checked once per
+planned row (sender.core.models.Message says why); the supporter's stays.
 """
 
 from collections.abc import Sequence
@@ -22,6 +24,12 @@ depends_on: str | Sequence[str] | None = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 WHEN = sender.core.models.UTCDateTime(timezone=True)
+# (name, column, table, on delete) of the keys this revision drops.
+MESSAGE_KEYS = (
+    ("fk_messages_batch_id_batches", "batch_id", "batches", "SET NULL"),
+    ("fk_messages_case_id_cases", "case_id", "cases", None),
+    ("fk_messages_wave_id_waves", "wave_id", "waves", "CASCADE"),
+)
 
 
 def upgrade() -> None:
@@ -46,8 +54,23 @@ def upgrade() -> None:
     )
     # Plain ADD COLUMN (nullable, no default): SQLite adds it in place.
     op.add_column("waves", sa.Column("planning_until", WHEN, nullable=True))
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite drops a constraint only by copying the table; no key points at messages.
+        with op.batch_alter_table("messages", recreate="always") as batch:
+            for name, *_ in MESSAGE_KEYS:
+                batch.drop_constraint(name, type_="foreignkey")
+    else:
+        for name, *_ in MESSAGE_KEYS:
+            op.drop_constraint(name, "messages", type_="foreignkey")
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        with op.batch_alter_table("messages", recreate="always") as batch:
+            for name, column, target, ondelete in MESSAGE_KEYS:
+                batch.create_foreign_key(name, target, [column], ["id"], ondelete=ondelete)
+    else:
+        for name, column, target, ondelete in MESSAGE_KEYS:
+            op.create_foreign_key(name, "messages", target, [column], ["id"], ondelete=ondelete)
     op.drop_column("waves", "planning_until")
     op.drop_table("plan_rows")
