@@ -186,7 +186,8 @@ def _move_one(engine: Engine, lease: Lease, chunk: Chunk, analyse: bool) -> tupl
                 execution_options={"preserve_rowcount": True},
             )
         )
-        session.execute(delete(PlanRow).where(_in_chunk(lease.wave_id, chunk)))
+        # The table, not the ORM entity: the ORM would fetch every deleted key back.
+        session.execute(delete(PlanRow.__table__).where(_in_chunk(lease.wave_id, chunk)))
         # Last, so the wave row is locked for an instant: a staff pause waits
         # for this UPDATE, not for the whole chunk, and the chunk it overtakes
         # rolls back here.
@@ -231,7 +232,7 @@ def _stop(engine: Engine, lease: Lease) -> None:
             # Ran out already, so the tick after `resume` goes on with it.
             wave.planning_until = lease.now
             return
-        session.execute(delete(PlanRow).where(PlanRow.wave_id == lease.wave_id))
+        session.execute(delete(PlanRow.__table__).where(PlanRow.wave_id == lease.wave_id))
         wave.planning_until = None
 
 
