@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,13 +10,14 @@ from datetime import time, timedelta
 
 import pytest
 from sending_fixtures import DEC1, add_case, add_supporters, add_wave, statuses, wave_status
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text, update
 
 from sender.campaign.waves import cancel, pause, resume
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.core.models import Batch, Message, PlanRow, Wave
+from sender.core.models import Batch, Case, Message, PlanRow, Supporter, Wave
 from sender.core.vocabulary import BatchStatus, MessageStatus, WaveStatus
+from sender.devtools.waiting import wait_until
 from sender.send import store
 from sender.send.pipeline import SendPolicy
 from sender.send.plan_chunks import Chunking
@@ -195,3 +197,38 @@ def test_a_wave_cancelled_mid_plan_drops_its_staged_rows(any_engine: Engine) -> 
     report = tick(any_engine, SMALL, DEC1 + LATER, RecordingDispatcher(), POLICY)
     assert (report.planned, report.released) == ((), 0)
     assert sum(_planned(any_engine, wave).values()) == 3
+
+
+def test_a_plan_in_progress_holds_up_no_reader_or_writer(pg_engine: Engine) -> None:
+    """Mid-plan (the planner waits on a case row the test holds), the tables stay usable."""
+    wave, _ = _world(pg_engine)
+    with session_scope(pg_engine) as session:
+        second = session.scalars(select(Case.id).where(Case.slug == "second")).one()
+    results: list[object] = []
+    with pg_engine.connect() as holder:
+        holder.execute(text("SELECT id FROM cases WHERE id = :id FOR UPDATE"), {"id": second})
+        planner = threading.Thread(
+            target=lambda: results.append(plan_wave(pg_engine, SMALL, wave, DEC1, ONE_BATCH))
+        )
+        planner.start()
+        wait_until(lambda: _waiting(pg_engine), 30, "the planner to wait on the held case")
+        with pg_engine.connect() as other:
+            other.execute(text("SET lock_timeout = '1s'"))
+            # What links, unsubscribes, the webhook and the dashboard do meanwhile.
+            assert other.execute(select(func.count()).select_from(Message)).scalar_one() == 10
+            other.execute(
+                update(Supporter)
+                .where(Supporter.email == "fan0@example.org")
+                .values(status="unsubscribed")
+            )
+            other.execute(select(func.count()).select_from(Batch)).scalar_one()
+            other.commit()
+        holder.rollback()
+    planner.join(timeout=30)
+    assert [getattr(r, "messages", None) for r in results] == [COUNT]
+
+
+def _waiting(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        waiting = connection.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+        return bool(waiting.scalar_one())
