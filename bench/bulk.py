@@ -6,9 +6,15 @@ take longer than the thing measured.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 
+import requests
 from sqlalchemy import Connection, Engine
 
 from sender.campaign.folder import parse_campaign
@@ -48,3 +54,36 @@ def bench_campaign(engine: Engine, start: datetime, days: int = 4, slug: str = "
     with session_scope(engine) as session:
         campaign, _ = store_campaign(session, parse_campaign(text, f"{slug}/campaign.yaml"))
         return campaign.id
+
+
+def start_gunicorn(
+    env: dict[str, str], port: int, workers: int, threads: int
+) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            # Import the app once before forking: workers serve at once, sharing memory.
+            "--preload",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "60",
+            "sender.web:create_app()",
+        ],
+        env={**os.environ, **env},
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            requests.post(f"http://127.0.0.1:{port}/webhooks/sendgrid/events", timeout=10)
+            return process
+        except requests.RequestException:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("gunicorn did not start")

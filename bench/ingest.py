@@ -18,7 +18,6 @@ import platform
 import queue
 import resource
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -32,6 +31,7 @@ import requests
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from bench.bulk import start_gunicorn
 from sender.core import db
 from sender.core.models import Event, RejectedEvent
 from sender.devtools.local_sendgrid.legacy_events import LEGACY_KINDS, MALFORMED_KINDS, alter
@@ -100,39 +100,6 @@ def batches(total: int, repost_every: int, odd_every: int = 0) -> Iterator[tuple
             # SendGrid delivers at least once: the same batch again (signed anew when posted).
             yield previous
         previous = (body, len(events))
-
-
-def start_gunicorn(
-    env: dict[str, str], port: int, workers: int, threads: int
-) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            # Import the app once before forking: workers serve at once, sharing memory.
-            "--preload",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "60",
-            "sender.web:create_app()",
-        ],
-        env={**os.environ, **env},
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            requests.post(f"http://127.0.0.1:{port}/webhooks/sendgrid/events", timeout=10)
-            return process
-        except requests.RequestException:
-            time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("gunicorn did not start")
 
 
 def post_all(

@@ -26,9 +26,7 @@ import argparse
 import hashlib
 import os
 import platform
-import resource
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -36,11 +34,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import redis
 from celery import Celery
 from sqlalchemy import Engine, func, select, text
 
-from bench.bulk import bench_campaign, write_rows
+from bench import probe
+from bench.baseline import BaselineRun, run_baseline
+from bench.bulk import bench_campaign, start_gunicorn, write_rows
+from bench.processes import (
+    CpuMeter,
+    cpu_seconds,
+    cpu_summary,
+    group_pids,
+    postmaster_pid,
+    pss_group,
+    redis_pid,
+    start_workers,
+    stop,
+    used,
+    vm_hwm_mb,
+    wait_ready,
+)
 from sender.campaign.cases import load_cases
 from sender.campaign.plan_file import wave_spec
 from sender.campaign.waves import create_wave, launch
@@ -48,11 +61,12 @@ from sender.celery_app import SEND_BATCH_TASK, create_celery
 from sender.core import db
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.core.models import Batch, Case
+from sender.core.models import Batch, Case, Supporter, Wave
 from sender.core.speedups import collector_paused
 from sender.core.vocabulary import BatchStatus, WaveKind
 from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
-from sender.devtools.services import postgres_server, redis_server
+from sender.devtools.services import free_port, postgres_server, redis_server
+from sender.devtools.waiting import wait_until
 from sender.render.renderer import CaseContent, RecipientData, Renderer, batch_args
 from sender.send.scheduler import InlineDispatcher, tick
 from sender.send.transport.sendgrid import SendGridTransport
@@ -73,6 +87,7 @@ WAVE = "bench-wave"
 # The wave's own rate: far above the send rate, so the bench measures the
 # pipeline, not the token bucket (a real campaign sets what SendGrid allows).
 RATE_PER_HOUR = 200_000_000
+PROBE_SUPPORTERS = 2000
 COLUMNS = (
     "email, email_hash, first_name, language, timezone, consent, status, created_at, updated_at"
 )
@@ -131,7 +146,7 @@ def fill(engine: Engine, count: int) -> float:
     return time.perf_counter() - started
 
 
-def declare(engine: Engine, settings: Settings) -> None:
+def declare(engine: Engine, settings: Settings) -> int:
     now = datetime.now(UTC)
     spec = wave_spec(
         name=WAVE,
@@ -143,124 +158,8 @@ def declare(engine: Engine, settings: Settings) -> None:
         rate_per_hour=RATE_PER_HOUR,
     )
     create_wave(engine, spec)
-
-
-# --- workers ----------------------------------------------------------------------
-
-
-def start_workers(env: dict[str, str], count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
-    command = [
-        sys.executable, "-m", "celery", "-A", "worker", "worker",
-        "--concurrency", "1", "--pool", "prefork", "-Q", "celery",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING",
-    ]  # fmt: skip
-    return [
-        subprocess.Popen(
-            [*command, "-n", f"bench{n}@%h"],
-            cwd=ROOT,
-            env=env,
-            stdout=(logs / f"worker{n}.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # SIGKILL to the group reaches the pool child
-        )
-        for n in range(count)
-    ]
-
-
-def wait_ready(celery: Celery, count: int, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        replies = celery.control.ping(timeout=1.0) or []
-        if len(replies) >= count:
-            return
-    raise RuntimeError(f"{count} workers did not answer a ping within {timeout:.0f}s")
-
-
-def group_pids(pid: int) -> list[int]:
-    """The process and its descendants (the prefork pool's children)."""
-    found = [pid]
-    for child in _children(pid):
-        found += group_pids(child)
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return out
-
-
-def pss_group(pid: int) -> float:
-    return sum(pss_mb(member) for member in group_pids(pid))
-
-
-def vm_hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def pss_mb(pid: int) -> float:
-    """Proportional set size now: pages shared with the forked parent count once."""
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its descendants, reaped ones included (/proc stat)."""
-    total = 0
-    for member in group_pids(pid):
-        try:
-            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-@dataclass(frozen=True)
-class CpuMeter:
-    """CPU seconds of every process of a run, read at the start and at the end."""
-
-    pids: dict[str, list[int]]
-
-    def read(self) -> dict[str, float]:
-        out = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in self.pids.items()}
-        out["this process"] = own_cpu()
-        return out
-
-
-def postmaster_pid(directory: Path) -> int:
-    return int((directory / "data" / "postmaster.pid").read_text().split()[0])
-
-
-def redis_pid(url: str) -> int:
-    return int(redis.Redis.from_url(url).info()["process_id"])
-
-
-def cpu_line(before: dict[str, float], after: dict[str, float]) -> str:
-    used = {name: after[name] - before.get(name, 0.0) for name in after}
-    parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in used.items())
-    return f"CPU seconds, launch to last batch: {sum(used.values()):.1f} ({parts})"
-
-
-def stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, 9)
-        proc.wait(timeout=30)
+    with session_scope(engine) as session:
+        return int(session.scalars(select(Wave.id).where(Wave.name == WAVE)).one())
 
 
 # --- runs ---------------------------------------------------------------------------
@@ -295,15 +194,26 @@ def server_figures(server: LocalSendGrid) -> tuple[int, int, int]:
     )
 
 
+@dataclass(frozen=True)
+class Probed:
+    """The latency probe's figures and the baseline's run beside the project's wave."""
+
+    latencies: list[probe.Figures]
+    web_cpu: float
+    baseline: BaselineRun | None
+    project_cpu: dict[str, float]
+
+
 def run_workers(
-    supporters: int, workers: int, server: LocalSendGrid, logs: Path
-) -> tuple[WaveRun, list[tuple[int, list[float], float]]]:
+    args: argparse.Namespace, server: LocalSendGrid, logs: Path
+) -> tuple[WaveRun, list[tuple[int, list[float], float]], Probed]:
+    supporters, workers = args.supporters, args.workers
     with postgres_server() as pg, redis_server() as broker:
         engine = db.get_engine(pg.url)
         db.upgrade(engine)
         settings = Settings(database_url=pg.url, redis_url=broker.url, secret_key="bench")
         print(f"  filled PostgreSQL in {fill(engine, supporters):.1f} s", flush=True)
-        declare(engine, settings)
+        wave_id = declare(engine, settings)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SENDGRID_", "TEST_"))}
         env.update(
             DATABASE_URL=pg.url,
@@ -313,6 +223,7 @@ def run_workers(
             SENDGRID_API_HOST=server.base_url,
             LOG_JSON="0",
         )
+        web, setup = _web_and_probe(engine, env, wave_id, args.probe_interval)
         procs = start_workers(env, workers, logs)
         try:
             celery = create_celery(settings)
@@ -325,14 +236,25 @@ def run_workers(
                     "Redis": [redis_pid(broker.url)],
                 }
             )
+            prober, samples = probe.start(setup, logs)
+            wait_until(lambda: samples.exists() and samples.stat().st_size > 0, 60, "the probe")
+            idle_from = time.time()
+            time.sleep(args.idle_seconds)  # the idle period: the probe alone, for a fixed span
+            web_before = cpu_seconds(web.pid)
             before = meter.read()
+            launched = time.time()
             started = time.perf_counter()
             launch(engine, settings, WAVE, datetime.now(UTC))
             report = tick(engine, settings, datetime.now(UTC), QueueDispatcher(celery))
             planned = time.perf_counter() - started
+            planned_at = time.time()
             wait_accepted(server, supporters, timeout=1800)
             seconds = time.perf_counter() - started
-            print("  " + cpu_line(before, meter.read()), flush=True)
+            ended = time.time()
+            spent = used(before, meter.read())
+            web_cpu = cpu_seconds(web.pid) - web_before
+            probe.stop(prober)
+            print("  " + cpu_summary(spent), flush=True)
             memory = [
                 (p.pid, [vm_hwm_mb(pid) for pid in group_pids(p.pid)], pss_group(p.pid))
                 for p in procs
@@ -340,8 +262,21 @@ def run_workers(
             _wait_recorded(engine, timeout=120)
         finally:
             stop(procs)
+            web.terminate()
+            web.wait(timeout=30)
         assert report.planned and report.planned[0].messages == supporters, report
         requests, accepted, recipients = server_figures(server)
+        periods = {
+            "idle": (idle_from, launched),
+            "planning": (launched, planned_at),
+            "sending": (planned_at, ended),
+        }
+        latencies = probe.figures(probe.read_samples(samples), periods)
+        baseline = None
+        if not args.skip_baseline:
+            env["BASELINE_DATABASE_URL"] = pg.url
+            ids = _bench_ids(engine)
+            baseline = run_baseline(env, workers, ids, server, postmaster_pid(pg.directory), logs)
         engine.dispose()
     run = WaveRun(
         f"PostgreSQL + Redis, {workers} Celery workers",
@@ -352,7 +287,51 @@ def run_workers(
         accepted,
         recipients,
     )
-    return run, memory
+    project = {k: v for k, v in spent.items() if k != "SendGrid server"}
+    return run, memory, Probed(latencies, web_cpu, baseline, project)
+
+
+def _web_and_probe(
+    engine: Engine, env: dict[str, str], wave_id: int, interval: float
+) -> tuple[subprocess.Popen[bytes], probe.ProbeSetup]:
+    """The web app under gunicorn (4 workers, as the issue measured), and the probe's setup."""
+    private_pem, public_b64 = probe.webhook_key()
+    inbound_secret = "bench-inbound-secret"
+    port = free_port()
+    web_env = {
+        **env,
+        "CAMPAIGN_MODE": "dev",
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": public_b64,
+        "INBOUND_SECRET": inbound_secret,
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    with session_scope(engine) as session:
+        case = session.scalars(select(Case).order_by(Case.id)).first()
+        assert case is not None
+        campaign_id, case_id = case.campaign_id, case.id
+    people = probe.add_probe_supporters(engine, PROBE_SUPPORTERS, campaign_id, case_id)
+    web = start_gunicorn(web_env, port, workers=4, threads=1)
+    setup = probe.setup_for(
+        f"http://127.0.0.1:{port}",
+        "bench",
+        people,
+        case_id,
+        (wave_id, "en", Settings(secret_key="bench").inbound_domain),
+        (private_pem, inbound_secret),
+        interval,
+    )
+    return web, setup
+
+
+def _bench_ids(engine: Engine) -> tuple[int, int]:
+    """The wave's supporters' first and last id (the probe's come after them)."""
+    with session_scope(engine) as session:
+        low, high = session.execute(
+            select(func.min(Supporter.id), func.max(Supporter.id)).where(
+                Supporter.email.like("supporter%@example.org")
+            )
+        ).one()
+        return int(low), int(high)
 
 
 def _wait_recorded(engine: Engine, timeout: float) -> None:
@@ -386,7 +365,7 @@ def run_embedded(supporters: int, server: LocalSendGrid, directory: Path) -> Wav
     # Planning and sending both happen in this tick, as `campaign tick` does.
     report = tick(engine, settings, datetime.now(UTC), InlineDispatcher(sender))
     seconds = time.perf_counter() - started
-    print("  " + cpu_line(before, meter.read()), flush=True)
+    print("  " + cpu_summary(used(before, meter.read())), flush=True)
     assert report.planned and report.planned[0].messages == supporters, report
     requests, accepted, recipients = server_figures(server)
     return WaveRun("SQLite, in-process", supporters, seconds, 0.0, requests, accepted, recipients)
@@ -420,6 +399,9 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=300)
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-workers", action="store_true")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--probe-interval", type=float, default=0.1, help="seconds between probes")
+    parser.add_argument("--idle-seconds", type=float, default=10.0, help="probe before launch")
     args = parser.parse_args()
     print(
         f"machine: {os.cpu_count()} cores, {platform.machine()}, Python "
@@ -430,11 +412,12 @@ def main() -> None:
     expected = variants * -(-args.supporters // variants // 1000)
     print(f"supporters {args.supporters:,}; 28 variants; expected requests ~{expected:,}")
     runs: list[WaveRun] = []
+    probed: Probed | None = None
     with tempfile.TemporaryDirectory(prefix="bench-wave-") as folder:
         directory = Path(folder)
         with local_sendgrid(api_key=API_KEY, extra_args=["--schema-sample", "16"]) as server:
             if not args.skip_workers:
-                run, memory = run_workers(args.supporters, args.workers, server, directory)
+                run, memory, probed = run_workers(args, server, directory)
                 runs.append(run)
                 report(run)
                 planning = run.planning_seconds
@@ -464,6 +447,33 @@ def main() -> None:
             f"ratio naive / {run.label}: {naive_each / each:.0f}x per recipient "
             f"({each * 1e6:.0f} µs per recipient)"
         )
+    if probed is not None and not args.skip_workers:
+        print_probe(probed, runs[0])
+
+
+def print_probe(probed: Probed, run: WaveRun) -> None:
+    """The probe's table, then the project beside the skilled baseline (same recipients)."""
+    print(f"latency probe (gunicorn 4 workers, CPU {probed.web_cpu:.1f} s during the wave):")
+    for line in probe.table(probed.latencies):
+        print(line)
+    rate = run.supporters / run.seconds
+    cpu_each = sum(probed.project_cpu.values()) / run.supporters
+    print(
+        f"project: {rate:,.0f} msg/s, CPU {cpu_each * 1e6:.1f} µs per recipient "
+        f"(workers, PostgreSQL, Redis, planner; the local server apart)"
+    )
+    base = probed.baseline
+    if base is None:
+        return
+    print(
+        f"baseline (bench.baseline, {base.recipients:,} recipients): {base.per_second:,.0f}"
+        f" msg/s in {base.seconds:.1f} s, CPU {base.cpu_per_recipient * 1e6:.1f} µs per"
+        f" recipient ({cpu_summary(base.cpu, 'first task to last accepted')})"
+    )
+    print(
+        f"ratios: project / baseline msg/s {rate / base.per_second:.2f}x (goal >= 2);"
+        f" CPU per recipient {cpu_each / base.cpu_per_recipient:.2f}x (goal <= 1.2)"
+    )
 
 
 def report(run: WaveRun) -> None:

@@ -193,6 +193,10 @@ class Wave(Base):
     subject_test: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     launched_at: Mapped[datetime | None]
     planned_at: Mapped[datetime | None]
+    # Set while the wave is half-planned (rows still wait in plan_rows): the
+    # planner holding it renews it with every chunk, and once it has passed,
+    # the next tick takes the plan over (a planner that died mid-way).
+    planning_until: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -253,12 +257,16 @@ class Message(Base):
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
-    wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"))
+    # The wave, case and batch carry no foreign key: the planner writes each
+    # message joined to the batch it made in the same transaction, whose own
+    # keys name the wave and case, and none of these rows is ever deleted. A
+    # key is checked per inserted row (a query and a row lock each): with four,
+    # the checks were 80 % of planning a million messages (docs/PERFORMANCE.md).
+    # The supporter keeps its key: the one row the planner did not make.
+    wave_id: Mapped[int] = mapped_column(Id)
     supporter_id: Mapped[int] = mapped_column(ForeignKey("supporters.id", ondelete="CASCADE"))
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    batch_id: Mapped[int | None] = mapped_column(
-        ForeignKey("batches.id", ondelete="SET NULL"), index=True
-    )
+    case_id: Mapped[int] = mapped_column(Id)
+    batch_id: Mapped[int | None] = mapped_column(Id, index=True)
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), default=MessageStatus.PLANNED)
     skip_reason: Mapped[str | None] = mapped_column(String(64))
@@ -295,6 +303,31 @@ class WaveSlot(Base):
     slot_at: Mapped[datetime]
     send_after: Mapped[datetime]
     send_before: Mapped[datetime]
+
+
+class PlanRow(Base):
+    """One supporter staged for a wave being planned, already numbered into a batch.
+
+    Planning stages every eligible row here in one statement, then moves them
+    into `batches` and `messages` a few batches per transaction
+    (sender.send.plan_chunks), so no transaction holds locks for long; the rows
+    left are the work a dead planner's successor goes on with. The key is the
+    order chunks are taken in, so each chunk is one index range. No foreign
+    keys: each would be checked once per staged row, and the message insert
+    checks them anyway.
+    """
+
+    __tablename__ = "plan_rows"
+
+    wave_id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    slot_at: Mapped[datetime] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # The subject test variant of the batch it goes into ("" for a wave without a test).
+    variant: Mapped[str] = mapped_column(String(8), primary_key=True)
+    batch_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    supporter_id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    timezone: Mapped[str] = mapped_column(String(64))
 
 
 class Event(Base):

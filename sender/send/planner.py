@@ -1,25 +1,22 @@
 """The planner's database access: who gets a message in a wave, in which batch.
 
-Set-based (INSERT ... SELECT, batch numbers from window functions), so a
-million supporters cost a few statements in one transaction; see
-docs/SENDING.md ("Send slots and batches") and PERFORMANCE.md ("Wave planning").
+Set-based (INSERT ... SELECT, batch numbers from window functions): a million
+supporters are staged in one statement, then planned a few batches per
+transaction (sender.send.plan_chunks); see docs/SENDING.md ("Send slots and
+batches") and PERFORMANCE.md ("Wave planning").
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Engine,
-    Integer,
-    MetaData,
     Select,
-    Table,
     and_,
     case,
     exists,
@@ -31,7 +28,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from sender.core.config import Settings
 from sender.core.db import rowcount, session_scope
@@ -39,21 +35,14 @@ from sender.core.languages import FALLBACK_LANGUAGE, LanguageRule, language_rule
 from sender.core.models import (
     Action,
     Assignment,
-    Batch,
     Campaign,
     Case,
-    Message,
+    PlanRow,
     Supporter,
     Wave,
     WaveSlot,
 )
-from sender.core.vocabulary import (
-    BatchStatus,
-    CaseStatus,
-    MessageStatus,
-    SupporterStatus,
-    WaveStatus,
-)
+from sender.core.vocabulary import CaseStatus, SupporterStatus, WaveStatus
 from sender.send.eligibility import (
     OPENING_KINDS,
     acted,
@@ -65,16 +54,43 @@ from sender.send.eligibility import (
     recently_mailed,
     suppressed,
 )
+from sender.send.plan_chunks import (
+    DEFAULT_CHUNKING,
+    Chunking,
+    Lease,
+    lease_for,
+    move_staged,
+    take_over,
+)
 from sender.send.slots import SlotRow, slot_for
 from sender.send.split import FollowUp, PlanScope, test_share
 
 
-def claim_for_planning(session: Session, wave_id: int, now: datetime) -> bool:
-    """Only one planner per wave: the conditional UPDATE is the lock."""
+def claim_for_planning(session: Session, lease: Lease) -> bool:
+    """Only one planner per wave: the conditional UPDATE is the lock, its lease the marker
+    of a wave half-planned (sender.send.plan_chunks)."""
     result = session.execute(
         update(Wave)
-        .where(Wave.id == wave_id, Wave.status == WaveStatus.SCHEDULED, Wave.planned_at.is_(None))
-        .values(status=WaveStatus.SENDING, planned_at=now)
+        .where(
+            Wave.id == lease.wave_id,
+            Wave.status == WaveStatus.SCHEDULED,
+            Wave.planned_at.is_(None),
+        )
+        .values(status=WaveStatus.SENDING, planned_at=lease.now, planning_until=lease.held)
+    )
+    return rowcount(result) > 0
+
+
+def claim_follow_up(session: Session, lease: Lease) -> bool:
+    """A sending wave with no plan in progress takes this planner's lease for a later plan."""
+    result = session.execute(
+        update(Wave)
+        .where(
+            Wave.id == lease.wave_id,
+            Wave.status == WaveStatus.SENDING,
+            Wave.planning_until.is_(None),
+        )
+        .values(planning_until=lease.held)
     )
     return rowcount(result) > 0
 
@@ -113,17 +129,7 @@ def save_slots(session: Session, wave_id: int, slots: Sequence[SlotRow]) -> None
         )
 
 
-@dataclass(frozen=True)
-class BulkLoad:
-    """When a plan (on PostgreSQL) inserts its messages with their foreign keys checked once."""
-
-    # Rows from which one set-based check of the foreign keys beats one per row.
-    from_rows: int = 100_000
-    # How long such a plan waits for its exclusive table locks before it gives up.
-    lock_timeout_ms: int = 5_000
-
-
-def plan_messages(
+def stage_rows(
     session: Session,
     wave: Wave,
     *,
@@ -131,137 +137,37 @@ def plan_messages(
     cap: timedelta,
     batch_size: int,
     declared: Sequence[str],
-    bulk: BulkLoad = BulkLoad(),
     scope: PlanScope | None = None,
-) -> tuple[int, int]:
-    """Messages and their batches for every eligible supporter; returns (messages, batches).
+) -> int:
+    """Every eligible supporter, numbered into batches, into plan_rows; returns how many.
 
-    The numbered rows are kept once in a temporary table; the batches are made
-    from them, then each message is inserted already linked to its batch. No
-    message row is written twice: linking them afterwards with an UPDATE
-    rewrote every row (and its index entries) a second time, over half of the
-    planning time at a million supporters.
+    One set-based statement that only reads the tables it selects from: it
+    takes no lock a web request or a worker waits for. sender.send.plan_chunks
+    turns the rows into batches and messages afterwards, a few batches per
+    transaction.
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:
+    if session.get_bind().dialect.name == "postgresql":
         # Two window functions sort every candidate row; keep those sorts in memory.
         session.execute(text("SET LOCAL work_mem = '128MB'"))
-        # Every statement below touches most rows of what it joins, but the
-        # estimates say a few (rows inserted in this transaction look empty;
-        # a zone join is guessed at one row): a nested loop would probe an
-        # index once per supporter (2.2x slower at a million) or, over the
-        # new batches, go quadratic. Hash joins scan each table once.
+        # The statement touches most rows of what it joins, but the estimates
+        # say a few (a zone join is guessed at one row): a nested loop would
+        # probe an index once per supporter (2.2x slower at a million).
+        # Hash joins scan each table once.
         session.execute(text("SET LOCAL enable_nestloop = off"))
-    connection = session.connection()
-    _PLAN_ROWS.drop(connection, checkfirst=True)  # left over on this connection after an error
-    _PLAN_ROWS.create(connection)
     language = message_language_column(
         language_rules(declared, wave.subjects or {}, case_languages(session, wave.campaign_id))
     )
     numbered = _numbered(wave, now, cap, batch_size, language, scope)
-    planned = rowcount(
+    staged = rowcount(
         session.execute(
-            insert(_PLAN_ROWS).from_select(list(numbered.selected_columns.keys()), numbered),
+            insert(PlanRow).from_select(list(numbered.selected_columns.keys()), numbered),
             execution_options={"preserve_rowcount": True},
         )
     )
-    if postgres:
+    if session.get_bind().dialect.name == "postgresql":
+        # Fresh rows look like an empty table: each chunk's range would be a guess.
         session.execute(text("ANALYZE plan_rows"))
-    batches = rowcount(
-        session.execute(
-            insert(Batch).from_select(_BATCH_COLUMNS, _grouped(wave.id, now)),
-            execution_options={"preserve_rowcount": True},
-        )
-    )
-    # No ON CONFLICT: the claim lets one planner plan a wave, once, and the
-    # rows hold one per supporter, so a duplicate would be a bug; the unique
-    # key still refuses it (the plan rolls back whole). ON CONFLICT's
-    # speculative insertion cost 30 % of this insert.
-    linking = insert(Message).from_select(_MESSAGE_COLUMNS, _linked(wave.id, now))
-    if postgres and planned >= bulk.from_rows:
-        messages = _insert_then_check_keys(session, linking, bulk.lock_timeout_ms)
-        # Statistics from before the load say a supporter has hundreds of
-        # messages; the send pipeline's frequency-cap probe then became a
-        # scan of the whole table per batch (60 ms instead of 5 at a million)
-        # until autovacuum caught up. Fresh ones come with the commit.
-        session.execute(text("ANALYZE messages, batches"))
-    else:
-        messages = rowcount(session.execute(linking, execution_options={"preserve_rowcount": True}))
-    _PLAN_ROWS.drop(connection)
-    return messages, batches
-
-
-# Batches first: every send-pipeline transaction starts with its batch, so
-# workers queue behind a big plan instead of deadlocking with it (any other
-# deadlock is broken by PostgreSQL and the plan is retried on the next tick).
-_LOCK_ORDER = ("batches", "waves", "cases", "supporters", "messages")
-
-
-def _insert_then_check_keys(session: Session, linking: Any, lock_timeout_ms: int) -> int:
-    """Insert the messages with their foreign keys checked once, afterwards.
-
-    PostgreSQL checks each of the four foreign keys of `messages` row by row
-    (a query and a row lock each): 70 % of the insert at 100,000 rows. The
-    documented bulk-load recipe, as in sender.audience.assignment: drop the constraints
-    and add them back, which validates every row in one pass. DDL is
-    transactional: nobody sees the table without its constraints, and the
-    exclusive locks, taken in the pipeline's own order, hold the tables
-    still until the plan commits.
-    """
-    # A waiting ACCESS EXCLUSIVE request queues every later reader behind it:
-    # behind a long report query the whole web app would stall. Give up after
-    # a few seconds instead; the plan rolls back whole and the next tick retries.
-    session.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
-    session.execute(text(f"LOCK TABLE {', '.join(_LOCK_ORDER)} IN ACCESS EXCLUSIVE MODE"))
-    session.execute(text("SET LOCAL lock_timeout = 0"))  # the locks are held now
-    constraints = sorted(
-        Message.metadata.tables[Message.__tablename__].foreign_key_constraints,
-        key=lambda constraint: str(constraint.name),
-    )
-    for constraint in constraints:
-        session.execute(DropConstraint(constraint))
-    messages = rowcount(session.execute(linking, execution_options={"preserve_rowcount": True}))
-    for constraint in constraints:
-        session.execute(AddConstraint(constraint))
-    return messages
-
-
-# One row per message to plan, numbered into batches; lives for one planning.
-_PLAN_ROWS = Table(
-    "plan_rows",
-    MetaData(),
-    Column("supporter_id", Integer),
-    Column("case_id", Integer),
-    Column("language", Message.__table__.c.language.type),
-    Column("slot_at", WaveSlot.__table__.c.slot_at.type),
-    Column("variant", Batch.__table__.c.variant.type),
-    Column("batch_seq", Integer),
-    Column("timezone", Supporter.__table__.c.timezone.type),
-    prefixes=["TEMPORARY"],
-)
-_BATCH_COLUMNS = [
-    "wave_id",
-    "case_id",
-    "language",
-    "slot_at",
-    "variant",
-    "seq",
-    "send_after",
-    "send_before",
-    "size",
-    "status",
-    "attempts",
-    "created_at",
-]
-_MESSAGE_COLUMNS = [
-    "wave_id",
-    "supporter_id",
-    "case_id",
-    "language",
-    "batch_id",
-    "status",
-    "created_at",
-]
+    return staged
 
 
 def case_languages(session: Session, campaign_id: int) -> dict[int, frozenset[str]]:
@@ -389,7 +295,7 @@ def _numbered(
     )
     variant: ColumnElement[str]
     if scope is None:
-        rows, picked, variant = ranked, [ranked.c.pick == 1], literal("", Batch.variant.type)
+        rows, picked, variant = ranked, [ranked.c.pick == 1], literal("", PlanRow.variant.type)
         key = [ranked.c.case_id, ranked.c.language, ranked.c.slot_at]
     else:
         rows = scope.narrow(ranked, wave.id)
@@ -401,6 +307,7 @@ def _numbered(
         func.row_number().over(partition_by=key) - 1
     ) // batch_size
     return select(
+        literal(wave.id, PlanRow.wave_id.type).label("wave_id"),
         rows.c.supporter_id,
         rows.c.case_id,
         rows.c.language,
@@ -425,68 +332,14 @@ def _case_order(audience: str) -> list[Any]:
     return [case((Case.status == CaseStatus.RESOLVED, 0), else_=1), Assignment.id]
 
 
-def _grouped(wave_id: int, now: datetime) -> Select[Any]:
-    """One batch per (case, language, slot, number): its zones' latest slot and earliest end."""
-    rows = _PLAN_ROWS.c
-    return (
-        select(
-            literal(wave_id),
-            rows.case_id,
-            rows.language,
-            rows.slot_at,
-            rows.variant,
-            rows.batch_seq,
-            func.max(WaveSlot.send_after),
-            func.min(WaveSlot.send_before),
-            func.count(),
-            literal(BatchStatus.PENDING.value),
-            literal(0),
-            literal(now, Batch.created_at.type),
-        )
-        .select_from(_PLAN_ROWS)
-        .join(WaveSlot, and_(WaveSlot.wave_id == wave_id, WaveSlot.timezone == rows.timezone))
-        .group_by(rows.case_id, rows.language, rows.slot_at, rows.variant, rows.batch_seq)
-    )
-
-
-def _linked(wave_id: int, now: datetime) -> Select[Any]:
-    """Each planned row with the id of the batch just made for it."""
-    rows = _PLAN_ROWS.c
-    return (
-        select(
-            literal(wave_id),
-            rows.supporter_id,
-            rows.case_id,
-            rows.language,
-            Batch.id,
-            literal(MessageStatus.PLANNED.value),
-            literal(now, Message.created_at.type),
-        )
-        .select_from(_PLAN_ROWS)
-        .join(
-            Batch,
-            and_(
-                Batch.wave_id == wave_id,
-                Batch.case_id == rows.case_id,
-                Batch.language == rows.language,
-                Batch.slot_at == rows.slot_at,
-                Batch.variant == rows.variant,
-                Batch.seq == rows.batch_seq,
-            ),
-        )
-        # A batch's rows together on few pages (its reads and its acceptance
-        # touch 30 pages, not 1,000), in supporter order within it, so the
-        # supporter indexes take ordered runs instead of random inserts.
-        .order_by(Batch.id, rows.supporter_id)
-    )
-
-
 @dataclass(frozen=True)
 class PlanResult:
     wave: str
     messages: int
     batches: int
     zones: int
+    resumed: bool = False  # went on with a plan another planner left half-done
+    complete: bool = True  # False: the wave was paused mid-plan; the rest is planned after resume
 
 
 def plan_wave(
@@ -494,27 +347,56 @@ def plan_wave(
     settings: Settings,
     wave_id: int,
     now: datetime,
-    bulk: BulkLoad = BulkLoad(),
+    chunking: Chunking = DEFAULT_CHUNKING,
+    on_chunk: Callable[[], None] | None = None,
     follow_up: FollowUp | None = None,
 ) -> PlanResult | None:
-    """Insert the wave's messages and batches in one transaction; None if another planner won.
+    """Plan a due wave, or go on with one whose planner stopped; None if there is nothing to do.
 
-    A wave running a subject test plans its test share here first; its remainder
-    is a `follow_up` (sender.send.subject_tests), planned later from `now` on.
+    The eligible rows are staged in one transaction, then planned a chunk of
+    batches per transaction; `on_chunk` runs after each chunk's commit (the
+    tick releases the batches just planned). A wave running a subject test
+    stages its test share first; its remainder is a `follow_up`
+    (sender.send.subject_tests), staged later from `now` on and moved the same way.
+    """
+    lease = lease_for(wave_id, now, chunking.lease)
+    staged = _stage(engine, settings, lease, follow_up)
+    resumed = staged is None
+    if resumed and follow_up is not None:
+        return None  # not decided yet, or another planner took the remainder
+    if resumed:
+        with session_scope(engine) as session:
+            if not take_over(session, lease):
+                return None
+    moved = move_staged(engine, lease, chunking, on_chunk)
+    with session_scope(engine) as session:
+        wave = session.get_one(Wave, wave_id)
+        zones = session.scalar(select(func.count()).where(WaveSlot.wave_id == wave_id)) or 0
+        return PlanResult(wave.name, moved.messages, moved.batches, zones, resumed, moved.complete)
+
+
+def _stage(
+    engine: Engine, settings: Settings, lease: Lease, follow_up: FollowUp | None = None
+) -> int | None:
+    """Claim a due wave (or its follow-up), save its slots and stage its rows, in one
+    transaction.
+
+    A planner that dies here leaves nothing: the claim rolls back with the rows.
     """
     with session_scope(engine) as session:
         scope: PlanScope | None
+        earliest: datetime | None = None
         if follow_up is None:
-            if not claim_for_planning(session, wave_id, now):
+            if not claim_for_planning(session, lease):
                 return None
-            scope, earliest = test_share(session, wave_id, now), None
-        elif (scope := follow_up(session)) is None:
-            return None
+            scope = test_share(session, lease.wave_id, lease.now)
         else:
-            earliest = now
-        wave = session.get(Wave, wave_id)
-        campaign = session.get(Campaign, wave.campaign_id) if wave else None
-        assert wave is not None and campaign is not None
+            if (scope := follow_up(session)) is None or not claim_follow_up(session, lease):
+                session.rollback()
+                return None
+            earliest = lease.now
+        wave = session.get_one(Wave, lease.wave_id)
+        campaign = session.get_one(Campaign, wave.campaign_id)
         ends = min(wave.ends_at, campaign.window_end)
         starts = max(wave.starts_at, campaign.window_start, earliest or wave.starts_at)
         window = (wave.local_window_start, wave.local_window_end)
@@ -524,19 +406,17 @@ def plan_wave(
             if (slot := slot_for(zone, starts, ends, window)) is not None
         ]
         save_slots(session, wave.id, slots)
-        messages, batches = plan_messages(
+        return stage_rows(
             session,
             wave,
-            now=now,
+            now=lease.now,
             cap=campaign_cap(
                 campaign.frequency_cap_hours, timedelta(hours=settings.frequency_cap_hours)
             ),
             batch_size=settings.batch_size,
             declared=declared_languages(campaign, wave),
-            bulk=bulk,
             scope=scope,
         )
-        return PlanResult(wave.name, messages, batches, len(slots))
 
 
 def declared_languages(campaign: Campaign, wave: Wave) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ nothing: a tick rebuilds the queue from the database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -21,6 +21,7 @@ from sender.core.vocabulary import WaveStatus
 from sender.ops.logs import log_context
 from sender.send import store as repo
 from sender.send.pipeline import Sender, SendPolicy, send_batch
+from sender.send.plan_chunks import DEFAULT_CHUNKING, Chunking, half_planned
 from sender.send.planner import PlanResult, plan_wave
 from sender.send.subject_tests import Verdict, advance
 from sender.staff import audit
@@ -64,11 +65,7 @@ class TickReport:
         out = [f"wave {name} missed: its time passed before it started" for name in self.missed]
         # Before the plans: a decision comes first, then the remainder it sends.
         out += [f"wave {name} subject test: {v.winner} ({v.reason})" for name, v in self.decided]
-        out += [
-            f"wave {p.wave} planned: {p.messages} messages in {p.batches} batches "
-            f"({p.zones} time zones)"
-            for p in self.planned
-        ]
+        out += [_planned_line(p) for p in self.planned]
         if self.released or self.requeued:
             out.append(f"released {self.released} batches, re-released {self.requeued}")
         if self.expired:
@@ -87,15 +84,24 @@ def tick(
     now: datetime,
     dispatcher: Dispatcher,
     policy: SendPolicy | None = None,
+    chunking: Chunking = DEFAULT_CHUNKING,
 ) -> TickReport:
     """Missed waves, due plans, subject tests' decisions and remainders, expired batches,
     reconciliation, releases, finished waves."""
     policy = policy or SendPolicy.from_settings(settings)
     missed = _mark_missed(engine, now)
+    released: list[int] = []
+
+    def release() -> None:
+        # Each planned chunk's batches go out at once, while the plan goes on.
+        ids = _release(engine, now, RELEASE_PER_TICK - len(released))
+        released.extend(ids)
+        dispatcher.dispatch(ids)
+
     planned = tuple(
         result
         for wave_id in _due(engine, now)
-        if (result := _plan(engine, settings, wave_id, now)) is not None
+        if (result := _plan(engine, settings, wave_id, now, chunking, release)) is not None
     )
     tests = advance(engine, settings, now)  # before the release: a remainder may be due now
     planned += tests.remainders
@@ -104,10 +110,8 @@ def tick(
     reconciled = _reconcile(engine, now, policy)
     with session_scope(engine) as session:
         requeued = repo.stuck_queued(session, now, policy.queued_timeout)
-    with session_scope(engine) as session:
-        released = repo.release_due(session, now, RELEASE_PER_TICK)
-    # Dispatch after the commit: a worker must find the batch QUEUED.
-    dispatcher.dispatch([*requeued, *released])
+    dispatcher.dispatch(requeued)
+    release()
     with session_scope(engine) as session:
         finished = tuple(repo.finished_waves(session, now))
     report = TickReport(
@@ -123,6 +127,21 @@ def tick(
     for line in report.lines():
         log.info(line)
     return report
+
+
+def _planned_line(plan: PlanResult) -> str:
+    verb = "plan resumed" if plan.resumed else "planned"
+    line = f"wave {plan.wave} {verb}: {plan.messages} messages in {plan.batches} batches"
+    line += f" ({plan.zones} time zones)"
+    return line if plan.complete else f"{line}; paused mid-plan, the rest follows its resume"
+
+
+def _release(engine: Engine, now: datetime, limit: int) -> list[int]:
+    """PENDING batches whose slot opened, QUEUED and committed: a worker must find them so."""
+    if limit <= 0:
+        return []
+    with session_scope(engine) as session:
+        return repo.release_due(session, now, limit)
 
 
 def _mark_missed(engine: Engine, now: datetime) -> tuple[str, ...]:
@@ -146,14 +165,22 @@ def _mark_missed(engine: Engine, now: datetime) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _plan(engine: Engine, settings: Settings, wave_id: int, now: datetime) -> PlanResult | None:
+def _plan(
+    engine: Engine,
+    settings: Settings,
+    wave_id: int,
+    now: datetime,
+    chunking: Chunking,
+    on_chunk: Callable[[], None],
+) -> PlanResult | None:
     with log_context(wave_id=wave_id):
-        return plan_wave(engine, settings, wave_id, now)
+        return plan_wave(engine, settings, wave_id, now, chunking, on_chunk)
 
 
 def _due(engine: Engine, now: datetime) -> list[int]:
+    """Waves to plan: due ones, and half-planned ones whose planner stopped."""
     with session_scope(engine) as session:
-        return [w.id for w in repo.due_waves(session, now)]
+        return [w.id for w in repo.due_waves(session, now)] + half_planned(session, now)
 
 
 def _reconcile(

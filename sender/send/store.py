@@ -254,12 +254,18 @@ def cancel_wave_batches(session: Session, wave_id: int) -> int:
 
 
 def finished_waves(session: Session, now: datetime) -> list[str]:
-    """SENDING waves with nothing left to send become DONE; returns their names."""
+    """SENDING waves with nothing left to send become DONE; returns their names.
+
+    A half-planned wave (`planning_until` set) is not finished: rows are still staged.
+    """
     open_batches = exists().where(Batch.wave_id == Wave.id, Batch.status.in_(OPEN_BATCH))
     waves = list(
         session.scalars(
             select(Wave).where(
-                Wave.status == WaveStatus.SENDING, ~open_batches, ~awaiting_remainder()
+                Wave.status == WaveStatus.SENDING,
+                Wave.planning_until.is_(None),
+                ~open_batches,
+                ~awaiting_remainder(),
             )
         )
     )

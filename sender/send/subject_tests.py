@@ -201,6 +201,8 @@ def advance(engine: Engine, settings: Settings, now: datetime) -> Progress:
             .join(SubjectTest, SubjectTest.wave_id == Wave.id)
             .where(
                 Wave.status == WaveStatus.SENDING,
+                # A test share still being planned has batches yet to come.
+                Wave.planning_until.is_(None),
                 SubjectTest.state.in_([SubjectState.TESTING, SubjectState.DECIDED]),
             )
         ).all()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, column, create_engine, func, select, text
+from sqlalchemy import Engine, MetaData, column, create_engine, func, select, text
 from sqlalchemy import table as sa_table
 from sqlalchemy.engine import make_url
 
@@ -66,8 +66,16 @@ def pg_0001(pg_url: str, tmp_path: Path) -> Iterator[Engine]:
 def _copy_rows(source: Engine, target: Engine) -> None:
     """Rows through the models' column types, limited to the columns 0001 had."""
     copied = []
+    # In the order of the keys the target (at 0001) has: later revisions dropped some.
+    at_0001 = MetaData()
+    at_0001.reflect(target)
+    order = [
+        Base.metadata.tables[t.name]
+        for t in at_0001.sorted_tables
+        if t.name in Base.metadata.tables
+    ]
     with source.connect() as reading, target.begin() as writing:
-        for table in Base.metadata.sorted_tables:
+        for table in order:
             have = {row[1] for row in reading.execute(text(f"PRAGMA table_info({table.name})"))}
             columns = [c for c in table.columns if c.name in have]
             if not columns:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import pytest
 from sending_fixtures import CASE_TEXT, DEC1, add_case, add_supporters, add_wave, by_email
-from sqlalchemy import Engine, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, select
 
 from sender.core.addresses import email_hash
 from sender.core.config import Settings
@@ -21,7 +19,7 @@ from sender.core.vocabulary import (
     WaveKind,
     WaveStatus,
 )
-from sender.send.planner import BulkLoad, plan_wave
+from sender.send.planner import plan_wave
 
 SETTINGS = Settings(secret_key="test")
 
@@ -152,47 +150,3 @@ def test_batches_group_by_variant_and_slot_and_hold_at_most_the_batch_size(
         sizes[(language, after)] = sizes.get((language, after), 0) + size
     nine_utc = DEC1 + timedelta(hours=9)
     assert sizes == {("en", nine_utc): 7, ("es", nine_utc): 2, ("en", DEC1): 1}
-
-
-def test_a_big_plan_checks_the_message_keys_once_and_keeps_them(pg_engine: Engine) -> None:
-    case = add_case(pg_engine, SETTINGS)
-    add_supporters(pg_engine, [case], [f"big{i}@example.org" for i in range(3)])
-    every_plan_is_big = BulkLoad(from_rows=1)
-    result = plan_wave(pg_engine, SETTINGS, add_wave(pg_engine, SETTINGS), DEC1, every_plan_is_big)
-    assert result is not None and result.messages == 3
-    assert set(_planned(pg_engine)) == {f"big{i}@example.org" for i in range(3)}
-    with pg_engine.connect() as connection:
-        keys = connection.execute(
-            text(
-                "SELECT conname, convalidated FROM pg_constraint"
-                " WHERE conrelid = 'messages'::regclass AND contype = 'f' ORDER BY conname"
-            )
-        ).all()
-    assert [tuple(k) for k in keys] == [
-        ("fk_messages_batch_id_batches", True),
-        ("fk_messages_case_id_cases", True),
-        ("fk_messages_supporter_id_supporters", True),
-        ("fk_messages_wave_id_waves", True),
-    ]
-    with pg_engine.connect() as connection:  # analysed with the load, not by autovacuum later
-        counted = connection.execute(
-            text("SELECT reltuples FROM pg_class WHERE relname = 'messages'")
-        ).scalar_one()
-    assert counted == 3
-
-
-def test_a_big_plan_gives_way_to_a_long_reader_and_plans_on_the_next_try(
-    pg_engine: Engine,
-) -> None:
-    big = BulkLoad(from_rows=1, lock_timeout_ms=200)
-    case = add_case(pg_engine, SETTINGS)
-    add_supporters(pg_engine, [case], ["reader@example.org", "other@example.org"])
-    wave = add_wave(pg_engine, SETTINGS)
-    with pg_engine.connect() as reader:  # a long report holding a read lock on supporters
-        reader.execute(text("SELECT count(*) FROM supporters")).one()
-        with pytest.raises(OperationalError, match="lock timeout"):
-            plan_wave(pg_engine, SETTINGS, wave, DEC1, big)
-        assert _planned(pg_engine) == {}  # rolled back whole, nothing half-planned
-        reader.rollback()
-    result = plan_wave(pg_engine, SETTINGS, wave, DEC1, big)  # the next tick
-    assert result is not None and result.messages == 2
