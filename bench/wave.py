@@ -1,7 +1,8 @@
 """Benchmark: one case-email wave to 1,000,000 supporters, launch to last batch accepted.
 
     .venv/bin/python -m bench.wave [--supporters N] [--naive-sample N] [--workers N]
-                                   [--skip-sqlite] [--skip-workers]
+                                   [--skip-sqlite] [--skip-workers] [--skip-baseline]
+                                   [--probe-interval S] [--idle-seconds S]
 
 Everything runs on this machine for real: a throwaway PostgreSQL and Redis,
 two `celery -A worker worker` processes (prefork, concurrency 1) and the
@@ -17,7 +18,16 @@ them the way they inflate wall time), mail/send requests, peak RSS of each
 worker process group (VmHWM, pool children included), then the same wave on
 the embedded default (SQLite, everything in this process), and the naive
 path (Jinja2 render + premailer + one request per recipient) on a sample,
-with the ratio per recipient.
+with the ratio per recipient: the host's speed.
+
+Beside the PostgreSQL wave, the web app runs under gunicorn (4 workers) and
+the latency probe (bench.probe, its own process) sends it a steady stream of
+link clicks, one-click unsubscribes, signed event batches, inbound replies
+and dashboard pages; its percentiles are printed per period: idle (before
+launch), planning (launch until the first tick returns) and sending (until
+the last batch is accepted). Then the same recipients go through the
+skilled baseline (bench.baseline, as many workers), and the project's
+messages/s and CPU per recipient are printed beside the baseline's.
 """
 
 from __future__ import annotations

@@ -68,7 +68,11 @@ class Moved:
 
 @dataclass
 class Lease:
-    """This planner's hold on a wave's plan: the `planning_until` it last wrote."""
+    """This planner's hold on a wave's plan: the `planning_until` it last wrote.
+
+    Not frozen: `held` follows each renewal, and is compared with the row's
+    value to tell whether the plan is still this planner's.
+    """
 
     wave_id: int
     now: datetime
