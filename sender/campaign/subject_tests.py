@@ -58,6 +58,5 @@ def pick(
             before="subject test=testing",
             after=f"subject test=decided winner={variant}",
             campaign_id=target.id,
-            at=now,
         )
     return f"wave {name}: {variant} picked; the next tick sends it to the rest of the audience"

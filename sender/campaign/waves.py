@@ -193,7 +193,6 @@ def launch(
                 after="status=missed",
                 detail=_late(wave),
                 campaign_id=wave.campaign_id,
-                at=now,
             )
             session.commit()
             raise LaunchRefused(f"wave {name} not launched: {_late(wave)}")

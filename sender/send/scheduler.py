@@ -160,7 +160,6 @@ def _mark_missed(engine: Engine, now: datetime) -> tuple[str, ...]:
                     after="status=missed",
                     detail=reason,
                     campaign_id=wave.campaign_id,
-                    at=now,
                 )
     return tuple(names)
 

@@ -279,7 +279,6 @@ def finished_waves(session: Session, now: datetime) -> list[str]:
                 before="status=sending",
                 after="status=done",
                 campaign_id=wave.campaign_id,
-                at=now,
             )
     return [w.name for w in waves]
 

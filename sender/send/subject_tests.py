@@ -154,7 +154,6 @@ def decide(engine: Engine, wave_id: int, now: datetime) -> Verdict | None:
             after=f"subject test=decided winner={verdict.winner}",
             detail=verdict.reason,
             campaign_id=wave.campaign_id,
-            at=now,
         )
         return verdict
 

@@ -90,12 +90,12 @@ def record(
     after: str | None = None,
     detail: str | None = None,
     campaign_id: int | None = None,
-    at: datetime | None = None,
 ) -> None:
-    """One row, inside the caller's transaction."""
+    """One row, inside the caller's transaction, stamped with the wall clock: a simulated
+    clock (the demo, tests) moves campaign time, not when a person or process acted."""
     session.add(
         AuditEntry(
-            at=at or SystemClock().now(),
+            at=SystemClock().now(),
             actor=actor.name[:320],
             actor_role=actor.role.value,
             address=actor.address[:300],
