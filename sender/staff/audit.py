@@ -90,12 +90,14 @@ def record(
     after: str | None = None,
     detail: str | None = None,
     campaign_id: int | None = None,
+    at: datetime | None = None,
 ) -> None:
-    """One row, inside the caller's transaction, stamped with the wall clock: a simulated
-    clock (the demo, tests) moves campaign time, not when a person or process acted."""
+    """One row, inside the caller's transaction, stamped with the wall clock unless `at`
+    says otherwise: a simulated clock (the demo) moves campaign time, not when a person or
+    process acted, so callers pass no campaign `now` here."""
     session.add(
         AuditEntry(
-            at=SystemClock().now(),
+            at=at or SystemClock().now(),
             actor=actor.name[:320],
             actor_role=actor.role.value,
             address=actor.address[:300],
