@@ -103,7 +103,7 @@ def print_variants(engine: Any, slug: str | None, format: Format) -> None:
         console.print("no wave of this campaign runs a subject test")
     for test in tests:
         rows = [_variant_cells(r) for r in figures(test)]
-        for table in fitted_tables(f"wave {test.wave} by variant", headers, rows):
+        for table in fitted_tables(f"wave {test.wave} by variant", headers, rows, keep=2):
             console.print(table)
         console.print(summary(test))
 
