@@ -25,6 +25,7 @@ from sender.web import (
     inbound,
     links,
     ops,
+    workspace,
 )
 from sender.web import api as api_web
 from sender.web import webhooks as webhooks_web
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(account.bp)
     app.register_blueprint(audit_view.bp)
+    workspace.register(app)
     # Keep last: CSRF for every form, with the webhook/link blueprints exempted.
     auth.init_security(app, settings)
     return app
