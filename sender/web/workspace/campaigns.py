@@ -1,0 +1,228 @@
+"""Workspace: campaigns (list, create from a form or a zip, close) and their cases' kill switch.
+
+Every change runs through sender.staff.audit with the request's actor; the
+folder checks are sender.campaign.folder's, the same as `campaign campaigns create`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from sender.campaign.campaigns import campaign_named
+from sender.campaign.cases import CaseSummary, list_cases, pending_messages, set_case_status
+from sender.campaign.folder import read_folder
+from sender.campaign.registry import (
+    CampaignView,
+    CreateReport,
+    campaign_view,
+    campaign_views,
+    close_campaign,
+    create_from_folder,
+)
+from sender.campaign.upload import CampaignForm, form_errors, unpack_folder, write_form_folder
+from sender.core.clock import SystemClock
+from sender.core.db import session_scope
+from sender.core.errors import InvalidInput, NotFound
+from sender.core.vocabulary import CaseStatus
+from sender.staff import audit
+from sender.staff.actions import What
+from sender.web import context
+from sender.web.actors import current_actor
+from sender.web.auth import login_required, staff_page_context
+
+TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+bp = Blueprint(
+    "campaigns", __name__, url_prefix="/workspace/campaigns", template_folder=str(TEMPLATES)
+)
+bp.context_processor(staff_page_context)
+
+PAGES = "web/workspace/campaigns"
+CASE_SWITCH: dict[str, tuple[What, CaseStatus]] = {
+    "pause": (What.CASE_PAUSE, CaseStatus.PAUSED),
+    "resume": (What.CASE_RESUME, CaseStatus.ACTIVE),
+}
+
+
+def _now() -> datetime:
+    return SystemClock().now()
+
+
+def _campaign_id(slug: str) -> int | None:
+    try:
+        with session_scope(context.engine()) as session:
+            return campaign_named(session, slug).id
+    except NotFound:
+        return None
+
+
+def _form() -> CampaignForm:
+    values = {name: request.form.get(name, "") for name in CampaignForm.__dataclass_fields__}
+    return CampaignForm(**values)
+
+
+def _list_page(form: CampaignForm | None = None, errors: dict[str, str] | None = None) -> str:
+    return render_template(
+        f"{PAGES}/list.html",
+        campaigns=campaign_views(context.engine()),
+        form=form,
+        errors=errors,
+        one_microsecond=timedelta(microseconds=1),
+    )
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    return _list_page()
+
+
+def _store(folder: Path, source: str) -> CreateReport:
+    """Check the folder and store it as the signed-in actor, as `campaigns create` does."""
+    engine = context.engine()
+    found = read_folder(folder)
+    slug = found.settings.slug
+    return audit.audited(
+        engine,
+        current_actor(),
+        What.CAMPAIGN_CREATE,
+        slug,
+        lambda: create_from_folder(engine, found, context.settings().templates_dir),
+        campaign_id=_campaign_id(slug),
+        after=lambda r: f"campaign {r.outcome}",
+        detail=lambda r: (
+            f"{source}: cases {len(r.cases.created)} created, {len(r.cases.updated)} updated"
+        ),
+    )
+
+
+@bp.post("/new")
+@login_required
+def create() -> BaseResponse | tuple[str, int]:
+    form = _form()
+    audit.check(context.engine(), current_actor(), What.CAMPAIGN_CREATE, form.slug or "new")
+    errors = form_errors(form)
+    if errors:
+        return _list_page(form, errors), 400
+    with tempfile.TemporaryDirectory(prefix="campaign-form-") as scratch:
+        try:
+            report = _store(write_form_folder(form, Path(scratch), _now()), "web form")
+        except InvalidInput as error:
+            return _list_page(form, {"form": str(error)}), 400
+    flash(f"campaign {report.slug}: {report.outcome}")
+    return redirect(url_for("campaigns.index"))
+
+
+@bp.post("/upload")
+@login_required
+def upload() -> BaseResponse | tuple[str, int]:
+    audit.check(context.engine(), current_actor(), What.CAMPAIGN_CREATE, "uploaded folder")
+    sent = request.files.get("folder")
+    data = sent.read() if sent is not None else b""
+    with tempfile.TemporaryDirectory(prefix="campaign-zip-") as scratch:
+        try:
+            folder = unpack_folder(data, Path(scratch) / "folder")
+            report = _store(folder, f"zip {sent.filename if sent else ''}")
+        except InvalidInput as error:
+            flash(f"nothing was stored: {error}", "error")
+            return _list_page(), 400
+    flash(f"campaign {report.slug}: {report.outcome}")
+    return redirect(url_for("campaigns.index"))
+
+
+def _view_or_404(slug: str) -> CampaignView:
+    try:
+        return campaign_view(context.engine(), slug)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/<slug>/close")
+@login_required
+def close_page(slug: str) -> str:
+    return render_template(f"{PAGES}/close.html", campaign=_view_or_404(slug))
+
+
+@bp.post("/<slug>/close")
+@login_required
+def close(slug: str) -> BaseResponse:
+    engine = context.engine()
+    view = _view_or_404(slug)
+    lines = audit.audited(
+        engine,
+        current_actor(),
+        What.CAMPAIGN_CLOSE,
+        slug,
+        lambda: close_campaign(engine, slug, _now()),
+        campaign_id=_campaign_id(slug),
+        before=f"status={view.status}",
+        after=lambda _: "status=closed",
+        detail=lambda lines: f"{len(lines) - 1} waves stopped",
+    )
+    for line in lines:
+        flash(line)
+    return redirect(url_for("campaigns.index"))
+
+
+@bp.get("/<slug>/cases")
+@login_required
+def cases_page(slug: str) -> str:
+    view = _view_or_404(slug)
+    return render_template(
+        f"{PAGES}/cases.html",
+        campaign=view,
+        campaign_id=_campaign_id(slug),
+        cases=list_cases(context.engine(), slug),
+    )
+
+
+def _case_or_404(slug: str, case: str) -> CaseSummary:
+    _view_or_404(slug)
+    found = [c for c in list_cases(context.engine(), slug) if c.slug == case]
+    if not found:
+        abort(404)
+    return found[0]
+
+
+@bp.get("/<slug>/cases/<case>/<action>")
+@login_required
+def switch_page(slug: str, case: str, action: str) -> str:
+    if action not in CASE_SWITCH:
+        abort(404)
+    return render_template(
+        f"{PAGES}/switch.html",
+        campaign=_view_or_404(slug),
+        case=_case_or_404(slug, case),
+        action=action,
+        pending=pending_messages(context.engine(), case, slug),
+    )
+
+
+@bp.post("/<slug>/cases/<case>/<action>")
+@login_required
+def switch(slug: str, case: str, action: str) -> BaseResponse:
+    if action not in CASE_SWITCH:
+        abort(404)
+    what, status = CASE_SWITCH[action]
+    before = _case_or_404(slug, case)
+    engine = context.engine()
+    try:
+        summary = audit.audited(
+            engine,
+            current_actor(),
+            what,
+            f"case {case}",
+            lambda: set_case_status(engine, case, status, slug),
+            campaign_id=_campaign_id(slug),
+            before=f"status={before.status}",
+            after=lambda c: f"status={c.status}",
+        )
+    except InvalidInput as error:  # a closed campaign is read-only
+        flash(str(error), "error")
+    else:
+        flash(f"case {summary.slug} {summary.status}")
+    return redirect(url_for("campaigns.cases_page", slug=slug))
