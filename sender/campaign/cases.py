@@ -292,6 +292,29 @@ def load_cases(engine: Engine, path: Path, campaign_slug: str | None = None) -> 
         return store_cases(session, campaign, case_file)
 
 
+def case_text_changes(
+    engine: Engine,
+    text: str,
+    campaign_slug: str | None = None,
+    source: str = "cases file",
+    *,
+    apply: bool = False,
+) -> LoadReport:
+    """What a cases file changes, case by case; stored only with `apply`.
+
+    The preview runs the same store and rolls it back, so what staff see before
+    applying is what applying does.
+    """
+    case_file = parse_cases(text, source)
+    with session_scope(engine) as session:
+        campaign = require_open(resolve_campaign(session, campaign_slug))
+        case_file = check_languages(case_file, campaign.languages or (), source)
+        report = store_cases(session, campaign, case_file)
+        if not apply:
+            session.rollback()
+        return report
+
+
 def store_cases(session: Session, campaign: Campaign, case_file: CaseFile) -> LoadReport:
     """The file's cases into the campaign, inside the caller's transaction."""
     created: list[str] = []

@@ -265,3 +265,73 @@ def test_a_post_without_the_csrf_token_changes_nothing(pg_engine: Engine) -> Non
     client = signed_in(pg_engine, Role.CAMPAIGNER)
     assert client.post(f"{BASE}/w4r-2020/cases/bird/pause").status_code == 400
     assert case_status(pg_engine, "bird") == "active" and changes(pg_engine) == []
+
+
+def a_case(slug: str, person: str, country: str = "SA") -> str:
+    return (
+        f"  - slug: {slug}\n    person: {person}\n    country: {country}\n    status: active\n"
+        "    content:\n      en:\n        title: Free them\n        summary: Held for writing.\n"
+        "        ask: Release them.\n        authority: The Minister\n"
+        "        authority_address: [Ministry, Capital]\n        letter: Please release them.\n"
+    )
+
+
+def cases_upload(client: FlaskClient, path: str, text: str) -> tuple[int, str]:
+    return post(client, path, {"cases": (io.BytesIO(text.encode()), "cases.yaml")})
+
+
+def test_a_cases_file_shows_its_changes_before_it_is_applied(pg_engine: Engine) -> None:
+    seed(pg_engine)
+    client = signed_in(pg_engine, Role.CAMPAIGNER)
+    text = "cases:\n" + a_case("bird", "Nassima al-Sada") + a_case("new-one", "Someone New", "EG")
+    status, page = cases_upload(client, f"{BASE}/w4r-2020/cases/preview", text)
+    assert status == 200
+    assert 'data-testid="change-bird">changed' in page
+    assert 'data-testid="change-new-one">added' in page
+    assert 'data-testid="change-popi">not in the file' in page
+    with session_scope(pg_engine) as session:  # the preview stored nothing
+        assert sorted(session.scalars(select(Case.slug))) == ["bird", "popi"]
+    assert changes(pg_engine) == []
+    status, _ = post(client, f"{BASE}/w4r-2020/cases/apply", {"cases_text": text})
+    assert status == 302
+    with session_scope(pg_engine) as session:
+        assert sorted(session.scalars(select(Case.slug))) == ["bird", "new-one", "popi"]
+    assert changes(pg_engine) == [("cases.load", "done", "cases file")]
+    _, again = cases_upload(client, f"{BASE}/w4r-2020/cases/preview", text)
+    assert 'data-testid="change-bird">unchanged' in again
+
+
+def test_bad_cases_files_change_nothing(pg_engine: Engine) -> None:
+    seed(pg_engine)
+    client = signed_in(pg_engine, Role.CAMPAIGNER)
+    for text, words in (
+        ("", "the upload is empty"),
+        ("cases: [", "not valid YAML"),
+        ("cases:\n  - slug: bird\n", "missing field"),
+    ):
+        for step in ("preview", "apply"):
+            status, page = (
+                cases_upload(client, f"{BASE}/w4r-2020/cases/{step}", text)
+                if text
+                else post(client, f"{BASE}/w4r-2020/cases/{step}", {"cases_text": ""})
+            )
+            assert (status, words in page) == (400, True), (step, words)
+    with session_scope(pg_engine) as session:
+        assert sorted(session.scalars(select(Case.slug))) == ["bird", "popi"]
+    # an apply that got past the upload checks is a recorded failure; a preview is no change
+    assert changes(pg_engine) == [("cases.load", "failed", "cases file")] * 2
+
+
+def test_a_viewer_may_not_preview_or_apply_a_cases_file(pg_engine: Engine) -> None:
+    seed(pg_engine)
+    client = signed_in(pg_engine, Role.VIEWER)
+    assert "Upload a cases file" not in client.get(f"{BASE}/w4r-2020/cases").get_data(as_text=True)
+    text = "cases:\n" + a_case("new-one", "Someone New")
+    token = csrf_token(client, "/dashboard/account")
+    response = client.post(
+        f"{BASE}/w4r-2020/cases/apply", data={"csrf_token": token, "cases_text": text}
+    )
+    assert response.status_code == 403
+    with session_scope(pg_engine) as session:
+        assert sorted(session.scalars(select(Case.slug))) == ["bird", "popi"]
+    assert changes(pg_engine) == [("cases.load", "refused", "cases file")]

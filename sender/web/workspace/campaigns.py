@@ -14,7 +14,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.wrappers import Response as BaseResponse
 
 from sender.campaign.campaigns import campaign_named
-from sender.campaign.cases import CaseSummary, list_cases, pending_messages, set_case_status
+from sender.campaign.cases import (
+    CaseSummary,
+    case_text_changes,
+    list_cases,
+    pending_messages,
+    set_case_status,
+)
 from sender.campaign.folder import read_folder
 from sender.campaign.registry import (
     CampaignView,
@@ -42,6 +48,7 @@ bp = Blueprint(
 bp.context_processor(staff_page_context)
 
 PAGES = "web/workspace/campaigns"
+MAX_CASES_FILE = 1024 * 1024  # a year's cases in every language is far smaller
 CASE_SWITCH: dict[str, tuple[What, CaseStatus]] = {
     "pause": (What.CASE_PAUSE, CaseStatus.PAUSED),
     "resume": (What.CASE_RESUME, CaseStatus.ACTIVE),
@@ -168,9 +175,7 @@ def close(slug: str) -> BaseResponse:
     return redirect(url_for("campaigns.index"))
 
 
-@bp.get("/<slug>/cases")
-@login_required
-def cases_page(slug: str) -> str:
+def _cases_list(slug: str) -> str:
     view = _view_or_404(slug)
     return render_template(
         f"{PAGES}/cases.html",
@@ -178,6 +183,12 @@ def cases_page(slug: str) -> str:
         campaign_id=_campaign_id(slug),
         cases=list_cases(context.engine(), slug),
     )
+
+
+@bp.get("/<slug>/cases")
+@login_required
+def cases_page(slug: str) -> str:
+    return _cases_list(slug)
 
 
 def _case_or_404(slug: str, case: str) -> CaseSummary:
@@ -225,4 +236,65 @@ def switch(slug: str, case: str, action: str) -> BaseResponse:
         flash(str(error), "error")
     else:
         flash(f"case {summary.slug} {summary.status}")
+    return redirect(url_for("campaigns.cases_page", slug=slug))
+
+
+def _cases_text() -> str:
+    """The uploaded cases file, or the text the preview page sends back to apply."""
+    sent = request.files.get("cases")
+    raw = sent.read(MAX_CASES_FILE + 1) if sent is not None else b""
+    text = request.form.get("cases_text", "")
+    if raw:
+        if len(raw) > MAX_CASES_FILE:
+            raise InvalidInput("the cases file is over 1 MB")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise InvalidInput("the cases file is not UTF-8 text") from error
+    if not text.strip():
+        raise InvalidInput("the upload is empty: choose a cases YAML file")
+    return text
+
+
+@bp.post("/<slug>/cases/preview")
+@login_required
+def cases_preview(slug: str) -> str | tuple[str, int]:
+    view = _view_or_404(slug)
+    audit.check(
+        context.engine(), current_actor(), What.CASES_LOAD, "cases file", _campaign_id(slug)
+    )
+    try:
+        text = _cases_text()
+        report = case_text_changes(context.engine(), text, slug)
+    except InvalidInput as error:
+        flash(f"nothing was changed: {error}", "error")
+        return _cases_list(slug), 400
+    return render_template(f"{PAGES}/cases_preview.html", campaign=view, report=report, text=text)
+
+
+@bp.post("/<slug>/cases/apply")
+@login_required
+def cases_apply(slug: str) -> BaseResponse | tuple[str, int]:
+    _view_or_404(slug)
+    engine = context.engine()
+    actor = current_actor()
+    audit.check(engine, actor, What.CASES_LOAD, "cases file", _campaign_id(slug))
+    try:
+        text = _cases_text()
+        report = audit.audited(
+            engine,
+            actor,
+            What.CASES_LOAD,
+            "cases file",
+            lambda: case_text_changes(engine, text, slug, apply=True),
+            campaign_id=_campaign_id(slug),
+            detail=lambda r: (
+                f"web upload: {len(r.created)} created, {len(r.updated)} updated,"
+                f" {len(r.unchanged)} unchanged"
+            ),
+        )
+    except InvalidInput as error:
+        flash(f"nothing was changed: {error}", "error")
+        return _cases_list(slug), 400
+    flash(f"cases: {len(report.created)} created, {len(report.updated)} updated")
     return redirect(url_for("campaigns.cases_page", slug=slug))
