@@ -156,6 +156,15 @@ def _content(value: Any, where: str, lang: str, problems: _Problems) -> CaseText
     return CaseText(authority_address=tuple(address or ()), good_news=good_news or None, **texts)
 
 
+def check_case_text(value: Mapping[str, Any], where: str, lang: str) -> CaseText:
+    """One language's texts, checked as the cases file checks them; InvalidInput names fields."""
+    problems = _Problems()
+    text = _content(dict(value), where, lang, problems)
+    if problems.errors or text is None:
+        raise InvalidInput("; ".join(problems.errors) or f"{where}: incomplete texts")
+    return text
+
+
 def _contents(value: Any, where: str, problems: _Problems) -> dict[str, CaseText]:
     if not isinstance(value, dict):
         problems.error(where, "`content` must map language codes (en, de, fa, ...) to texts")

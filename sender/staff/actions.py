@@ -36,6 +36,7 @@ class What(StrEnum):
     CASE_PAUSE = "case.pause"
     CASE_RESUME = "case.resume"
     CASE_RESOLVE = "case.resolve"
+    CASE_EDIT = "case.edit"  # one language's texts, from the workspace
     # Supporters
     IMPORT = "supporters.import"
     ASSIGN = "assign"
@@ -87,6 +88,7 @@ NEEDED: dict[What, Role | None] = {
     What.CASE_PAUSE: Role.CAMPAIGNER,
     What.CASE_RESUME: Role.CAMPAIGNER,
     What.CASE_RESOLVE: Role.CAMPAIGNER,
+    What.CASE_EDIT: Role.CAMPAIGNER,
     What.IMPORT: Role.CAMPAIGNER,
     What.ASSIGN: Role.CAMPAIGNER,
     What.FORGET: Role.ADMIN,

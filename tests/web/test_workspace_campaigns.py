@@ -13,6 +13,7 @@ from ops_fixtures import seed
 from sqlalchemy import Engine, func, select
 from web_fixtures import add_staff, audit_rows, csrf_token, enrol_staff, make_app, sign_in
 
+from sender.campaign.cases import case_text_changes
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.models import Campaign, Case
@@ -147,7 +148,7 @@ def test_an_uploaded_folder_zip_creates_the_campaign_and_its_cases(pg_engine: En
     ((action, outcome, target),) = changes(pg_engine)
     assert (action, outcome, target) == ("campaign.create", "done", "w4r-2020")
     page = client.get(f"{BASE}/w4r-2020/cases").get_data(as_text=True)
-    assert "idris-khattak" in page and "en es" in page
+    assert "idris-khattak" in page and "Texts of idris-khattak in es" in page
 
 
 def test_a_zip_at_the_top_level_works_too(pg_engine: Engine) -> None:
@@ -335,3 +336,83 @@ def test_a_viewer_may_not_preview_or_apply_a_cases_file(pg_engine: Engine) -> No
     with session_scope(pg_engine) as session:
         assert sorted(session.scalars(select(Case.slug))) == ["bird", "popi"]
     assert changes(pg_engine) == [("cases.load", "refused", "cases file")]
+
+
+def with_texts(engine: Engine) -> None:
+    seed(engine)
+    case_text_changes(
+        engine, "cases:\n" + a_case("bird", "Nassima al-Sada"), "w4r-2020", apply=True
+    )
+
+
+def stored_title(engine: Engine) -> str:
+    with session_scope(engine) as session:
+        content = session.scalars(select(Case.content).where(Case.slug == "bird")).one()
+        return str(content["en"]["title"])
+
+
+def edited(**overrides: str) -> dict[str, object]:
+    values = {
+        "title": "Free Nassima al-Sada now",
+        "summary": "Held for writing.",
+        "ask": "Release them.",
+        "authority": "The Minister",
+        "authority_address": "Ministry\nCapital",
+        "letter": "Please release them.",
+        "good_news": "",
+    }
+    return {**values, **overrides}
+
+
+TEXTS = f"{BASE}/w4r-2020/cases/bird/texts"
+
+
+def test_the_texts_page_shows_the_stored_texts_and_loads_htmx(pg_engine: Engine) -> None:
+    with_texts(pg_engine)
+    client = signed_in(pg_engine, Role.CAMPAIGNER)
+    page = client.get(f"{TEXTS}?lang=en").get_data(as_text=True)
+    assert ">Free them</textarea>" in page and "Ministry\nCapital</textarea>" in page
+    assert 'src="/static/vendor/htmx-2.0.11.min.js"' in page and "<script>" not in page
+    assert client.get(f"{TEXTS}?lang=xx").status_code == 404
+
+
+def test_the_preview_renders_the_typed_texts_in_a_sandbox_and_stores_nothing(
+    pg_engine: Engine,
+) -> None:
+    with_texts(pg_engine)
+    client = signed_in(pg_engine, Role.CAMPAIGNER)
+    status, fragment = post(client, f"{TEXTS}/preview?lang=en", edited())
+    assert status == 200
+    assert '<iframe sandbox=""' in fragment and "Free Nassima al-Sada now" in fragment
+    status, fragment = post(client, f"{TEXTS}/preview?lang=en", edited(title=""))
+    assert 'data-testid="preview-problem"' in fragment and "title" in fragment
+    assert stored_title(pg_engine) == "Free them" and changes(pg_engine) == []
+
+
+def test_saving_the_texts_stores_them_and_records_it(pg_engine: Engine) -> None:
+    with_texts(pg_engine)
+    client = signed_in(pg_engine, Role.CAMPAIGNER)
+    assert post(client, f"{TEXTS}?lang=en", edited())[0] == 302
+    assert stored_title(pg_engine) == "Free Nassima al-Sada now"
+    assert changes(pg_engine) == [("case.edit", "done", "case bird (en)")]
+
+
+def test_incomplete_texts_are_refused_and_the_stored_ones_kept(pg_engine: Engine) -> None:
+    with_texts(pg_engine)
+    client = signed_in(pg_engine, Role.CAMPAIGNER)
+    for fields in (edited(title=""), edited(authority_address=" \n ")):
+        status, page = post(client, f"{TEXTS}?lang=en", fields)
+        assert status == 400 and 'data-testid="texts-error"' in page
+    assert stored_title(pg_engine) == "Free them" and changes(pg_engine) == []
+
+
+def test_a_viewer_reads_the_texts_but_may_not_save_them(pg_engine: Engine) -> None:
+    with_texts(pg_engine)
+    client = signed_in(pg_engine, Role.VIEWER)
+    page = client.get(f"{TEXTS}?lang=en").get_data(as_text=True)
+    assert "readonly" in page and "Save the en texts" not in page
+    token = csrf_token(client, "/dashboard/account")
+    response = client.post(f"{TEXTS}?lang=en", data={"csrf_token": token, **edited()})
+    assert response.status_code == 403
+    assert stored_title(pg_engine) == "Free them"
+    assert changes(pg_engine) == [("case.edit", "refused", "case bird (en)")]

@@ -14,6 +14,13 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from werkzeug.wrappers import Response as BaseResponse
 
 from sender.campaign.campaigns import campaign_named
+from sender.campaign.case_texts import (
+    TEXT_FIELDS,
+    case_texts,
+    form_text,
+    preview_case_text,
+    set_case_text,
+)
 from sender.campaign.cases import (
     CaseSummary,
     case_text_changes,
@@ -298,3 +305,78 @@ def cases_apply(slug: str) -> BaseResponse | tuple[str, int]:
         return _cases_list(slug), 400
     flash(f"cases: {len(report.created)} created, {len(report.updated)} updated")
     return redirect(url_for("campaigns.cases_page", slug=slug))
+
+
+def _language(view: CampaignView, case: CaseSummary) -> str:
+    lang = request.values.get("lang") or (view.languages or case.languages or ("en",))[0]
+    if lang not in {*view.languages, *case.languages}:
+        abort(404)
+    return lang
+
+
+def _texts_page(slug: str, case: str, fields: dict[str, str] | None, error: str | None) -> str:
+    view = _view_or_404(slug)
+    summary = _case_or_404(slug, case)
+    lang = _language(view, summary)
+    return render_template(
+        f"{PAGES}/texts.html",
+        campaign=view,
+        campaign_id=_campaign_id(slug),
+        case=summary,
+        lang=lang,
+        languages=sorted({*view.languages, *summary.languages}),
+        fields=fields or case_texts(context.engine(), case, lang, slug),
+        names=TEXT_FIELDS,
+        error=error,
+    )
+
+
+@bp.get("/<slug>/cases/<case>/texts")
+@login_required
+def texts_page(slug: str, case: str) -> str:
+    return _texts_page(slug, case, None, None)
+
+
+def _posted_fields() -> dict[str, str]:
+    return {name: request.form.get(name, "") for name in TEXT_FIELDS}
+
+
+@bp.post("/<slug>/cases/<case>/texts/preview")
+@login_required
+def texts_preview(slug: str, case: str) -> str:
+    """The htmx fragment: the email with the typed texts, in a sandboxed frame; nothing stored."""
+    view = _view_or_404(slug)
+    lang = _language(view, _case_or_404(slug, case))
+    try:
+        text = form_text(_posted_fields(), f"case {case!r}", lang)
+        email = preview_case_text(context.engine(), context.settings(), case, lang, text, slug)
+    except InvalidInput as error:
+        return render_template(f"{PAGES}/_preview.html", email=None, problem=str(error))
+    return render_template(f"{PAGES}/_preview.html", email=email, problem=None)
+
+
+@bp.post("/<slug>/cases/<case>/texts")
+@login_required
+def texts_save(slug: str, case: str) -> BaseResponse | tuple[str, int]:
+    view = _view_or_404(slug)
+    lang = _language(view, _case_or_404(slug, case))
+    engine = context.engine()
+    actor = current_actor()
+    target = f"case {case} ({lang})"
+    audit.check(engine, actor, What.CASE_EDIT, target, _campaign_id(slug))
+    fields = _posted_fields()
+    try:
+        text = form_text(fields, f"case {case!r}", lang)
+        changed = audit.audited(
+            engine,
+            actor,
+            What.CASE_EDIT,
+            target,
+            lambda: set_case_text(engine, case, lang, text, slug),
+            campaign_id=_campaign_id(slug),
+            after=lambda done: "texts changed" if done else "unchanged",
+        )
+    except InvalidInput as error:
+        return _texts_page(slug, case, fields, str(error)), 400
+    flash(f"case {case}, {lang}: " + ("texts saved" if changed else "nothing to change"))
+    return redirect(url_for("campaigns.texts_page", slug=slug, case=case, lang=lang))
