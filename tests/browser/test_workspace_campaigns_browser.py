@@ -21,6 +21,7 @@ from playwright.sync_api import Page
 from sqlalchemy import Engine, select
 from web_fixtures import GOOD_PASSWORD, add_staff, audit_rows, enrol_staff, make_app
 
+from sender.campaign.cases import case_text_changes
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.models import Campaign, Case
@@ -31,6 +32,20 @@ pytestmark = pytest.mark.browser
 ADMIN = "ada@example.org"
 CAMPAIGNER = "omar@example.org"
 WIDTHS = (1280, 390)
+CASES = """cases:
+  - slug: bird
+    person: Nassima al-Sada
+    country: SA
+    status: active
+    content:
+      en:
+        title: Free them
+        summary: Held for writing.
+        ask: Release them.
+        authority: The Minister
+        authority_address: [Ministry, Capital]
+        letter: Please release them.
+"""
 
 
 @pytest.fixture
@@ -117,3 +132,21 @@ def test_a_campaigner_pauses_a_case(
     screenshot(page, tmp_path / f"paused-{width}.png", width, "Resume bird")
     with session_scope(engine) as session:
         assert session.scalars(select(Case.status).where(Case.slug == "bird")).one() == "paused"
+
+
+def test_the_email_preview_follows_what_is_typed(
+    served: tuple[str, Engine, str], page: Page, tmp_path: Path
+) -> None:
+    base, engine, _ = served
+    case_text_changes(engine, CASES, "w4r-2020", apply=True)
+    sign_in(page, base, CAMPAIGNER)
+    page.goto(f"{base}/workspace/campaigns/w4r-2020/cases/bird/texts?lang=en")
+    frame = page.frame_locator("#preview iframe")
+    frame.locator("text=Free them").first.wait_for()  # the first preview loads with the page
+    page.get_by_label("Title").fill("Free Nassima al-Sada today")
+    frame.locator("text=Free Nassima al-Sada today").first.wait_for()
+    accessible(page)
+    screenshot(page, tmp_path / "texts.png", 1280, "Preview")
+    with session_scope(engine) as session:  # previewing stored nothing
+        content = session.scalars(select(Case.content).where(Case.slug == "bird")).one()
+        assert content["en"]["title"] == "Free them"

@@ -416,3 +416,29 @@ def test_a_viewer_reads_the_texts_but_may_not_save_them(pg_engine: Engine) -> No
     assert response.status_code == 403
     assert stored_title(pg_engine) == "Free them"
     assert changes(pg_engine) == [("case.edit", "refused", "case bird (en)")]
+
+
+def test_a_closed_campaign_is_read_only_in_the_workspace(pg_engine: Engine) -> None:
+    with_texts(pg_engine)
+    admin = signed_in(pg_engine, Role.ADMIN)
+    assert post(admin, f"{BASE}/w4r-2020/close")[0] == 302
+    cases = admin.get(f"{BASE}/w4r-2020/cases").get_data(as_text=True)
+    assert "Pause bird" not in cases and "Upload a cases file" not in cases
+    response = admin.post(
+        f"{BASE}/w4r-2020/cases/bird/pause",
+        data={"csrf_token": csrf_token(admin, f"{BASE}/")},
+        follow_redirects=True,
+    )
+    assert "is closed: it is read-only" in response.get_data(as_text=True)
+    assert post(admin, f"{TEXTS}?lang=en", edited())[0] == 400
+    text = "cases:\n" + a_case("new-one", "Someone New")
+    assert post(admin, f"{BASE}/w4r-2020/cases/apply", {"cases_text": text})[0] == 400
+    assert case_status(pg_engine, "bird") == "active" and stored_title(pg_engine) == "Free them"
+    with session_scope(pg_engine) as session:
+        assert sorted(session.scalars(select(Case.slug))) == ["bird", "popi"]
+    assert [(a, o) for a, o, _ in changes(pg_engine)] == [
+        ("cases.load", "failed"),
+        ("case.edit", "failed"),
+        ("case.pause", "failed"),
+        ("campaign.close", "done"),
+    ]

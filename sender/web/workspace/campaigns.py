@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from sender.campaign.campaigns import campaign_named
+from sender.campaign.campaigns import CampaignClosed, campaign_named
 from sender.campaign.case_texts import (
     TEXT_FIELDS,
     case_texts,
@@ -40,7 +40,7 @@ from sender.campaign.registry import (
 from sender.campaign.upload import CampaignForm, form_errors, unpack_folder, write_form_folder
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
-from sender.core.errors import InvalidInput, NotFound
+from sender.core.errors import InvalidInput, NotFound, TemplateProblem
 from sender.core.vocabulary import CaseStatus
 from sender.staff import audit
 from sender.staff.actions import What
@@ -55,6 +55,8 @@ bp = Blueprint(
 bp.context_processor(staff_page_context)
 
 PAGES = "web/workspace/campaigns"
+# What a change may answer that is the user's to fix: the page says it, nothing changed.
+REFUSED = (InvalidInput, CampaignClosed)
 MAX_CASES_FILE = 1024 * 1024  # a year's cases in every language is far smaller
 CASE_SWITCH: dict[str, tuple[What, CaseStatus]] = {
     "pause": (What.CASE_PAUSE, CaseStatus.PAUSED),
@@ -125,7 +127,7 @@ def create() -> BaseResponse | tuple[str, int]:
     with tempfile.TemporaryDirectory(prefix="campaign-form-") as scratch:
         try:
             report = _store(write_form_folder(form, Path(scratch), _now()), "web form")
-        except InvalidInput as error:
+        except REFUSED as error:
             return _list_page(form, {"form": str(error)}), 400
     flash(f"campaign {report.slug}: {report.outcome}")
     return redirect(url_for("campaigns.index"))
@@ -141,7 +143,7 @@ def upload() -> BaseResponse | tuple[str, int]:
         try:
             folder = unpack_folder(data, Path(scratch) / "folder")
             report = _store(folder, f"zip {sent.filename if sent else ''}")
-        except InvalidInput as error:
+        except REFUSED as error:
             flash(f"nothing was stored: {error}", "error")
             return _list_page(), 400
     flash(f"campaign {report.slug}: {report.outcome}")
@@ -239,7 +241,7 @@ def switch(slug: str, case: str, action: str) -> BaseResponse:
             before=f"status={before.status}",
             after=lambda c: f"status={c.status}",
         )
-    except InvalidInput as error:  # a closed campaign is read-only
+    except REFUSED as error:  # a closed campaign is read-only
         flash(str(error), "error")
     else:
         flash(f"case {summary.slug} {summary.status}")
@@ -273,7 +275,7 @@ def cases_preview(slug: str) -> str | tuple[str, int]:
     try:
         text = _cases_text()
         report = case_text_changes(context.engine(), text, slug)
-    except InvalidInput as error:
+    except REFUSED as error:
         flash(f"nothing was changed: {error}", "error")
         return _cases_list(slug), 400
     return render_template(f"{PAGES}/cases_preview.html", campaign=view, report=report, text=text)
@@ -300,7 +302,7 @@ def cases_apply(slug: str) -> BaseResponse | tuple[str, int]:
                 f" {len(r.unchanged)} unchanged"
             ),
         )
-    except InvalidInput as error:
+    except REFUSED as error:
         flash(f"nothing was changed: {error}", "error")
         return _cases_list(slug), 400
     flash(f"cases: {len(report.created)} created, {len(report.updated)} updated")
@@ -350,7 +352,7 @@ def texts_preview(slug: str, case: str) -> str:
     try:
         text = form_text(_posted_fields(), f"case {case!r}", lang)
         email = preview_case_text(context.engine(), context.settings(), case, lang, text, slug)
-    except InvalidInput as error:
+    except (*REFUSED, TemplateProblem) as error:
         return render_template(f"{PAGES}/_preview.html", email=None, problem=str(error))
     return render_template(f"{PAGES}/_preview.html", email=email, problem=None)
 
@@ -376,7 +378,7 @@ def texts_save(slug: str, case: str) -> BaseResponse | tuple[str, int]:
             campaign_id=_campaign_id(slug),
             after=lambda done: "texts changed" if done else "unchanged",
         )
-    except InvalidInput as error:
+    except REFUSED as error:
         return _texts_page(slug, case, fields, str(error)), 400
     flash(f"case {case}, {lang}: " + ("texts saved" if changed else "nothing to change"))
     return redirect(url_for("campaigns.texts_page", slug=slug, case=case, lang=lang))
