@@ -7,17 +7,20 @@ import zipfile
 from datetime import timedelta
 
 import pyotp
+import pytest
 from campaign_fixtures import W4R_2020
 from flask.testing import FlaskClient
 from ops_fixtures import seed
 from sqlalchemy import Engine, func, select
 from web_fixtures import add_staff, audit_rows, csrf_token, enrol_staff, make_app, sign_in
 
+from sender.campaign import upload as upload_module
 from sender.campaign.cases import case_text_changes
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.models import Campaign, Case
 from sender.staff.roles import Role
+from sender.web.workspace import campaigns as workspace_campaigns
 
 PERSON = "omar@example.org"
 BASE = "/workspace/campaigns"
@@ -442,3 +445,14 @@ def test_a_closed_campaign_is_read_only_in_the_workspace(pg_engine: Engine) -> N
         ("case.pause", "failed"),
         ("campaign.close", "done"),
     ]
+
+
+def test_an_oversized_zip_is_refused_unread(
+    pg_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload_module, "MAX_UPLOAD", 100)
+    monkeypatch.setattr(workspace_campaigns, "MAX_UPLOAD", 100)
+    client = signed_in(pg_engine, Role.ADMIN)
+    status, page = upload(client, zipped(the_2020_folder()))
+    assert status == 400 and "the upload is over" in page
+    assert campaign_slugs(pg_engine) == [] and changes(pg_engine) == []

@@ -37,7 +37,13 @@ from sender.campaign.registry import (
     close_campaign,
     create_from_folder,
 )
-from sender.campaign.upload import CampaignForm, form_errors, unpack_folder, write_form_folder
+from sender.campaign.upload import (
+    MAX_UPLOAD,
+    CampaignForm,
+    form_errors,
+    unpack_folder,
+    write_form_folder,
+)
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound, TemplateProblem
@@ -138,7 +144,8 @@ def create() -> BaseResponse | tuple[str, int]:
 def upload() -> BaseResponse | tuple[str, int]:
     audit.check(context.engine(), current_actor(), What.CAMPAIGN_CREATE, "uploaded folder")
     sent = request.files.get("folder")
-    data = sent.read() if sent is not None else b""
+    # read one byte past the limit: enough to refuse, never the whole 32 MB request
+    data = sent.read(MAX_UPLOAD + 1) if sent is not None else b""
     with tempfile.TemporaryDirectory(prefix="campaign-zip-") as scratch:
         try:
             folder = unpack_folder(data, Path(scratch) / "folder")
