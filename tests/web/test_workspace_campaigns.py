@@ -183,7 +183,11 @@ def test_a_folder_the_checks_refuse_stores_nothing(
     folder = the_2020_folder()
     folder["w4r-2020/cases.yaml"] = b"cases:\n  - slug: x\n"
     status, page = upload(client, zipped(folder))
-    assert status == 400 and "missing field" in page
+    assert (
+        status == 400
+        and "cases.yaml: case &#39;x&#39;: missing field" in page
+        and "/tmp" not in page
+    )
     assert campaign_slugs(pg_engine) == [] and changes(pg_engine) == []
 
 
@@ -456,3 +460,14 @@ def test_an_oversized_zip_is_refused_unread(
     status, page = upload(client, zipped(the_2020_folder()))
     assert status == 400 and "the upload is over" in page
     assert campaign_slugs(pg_engine) == [] and changes(pg_engine) == []
+
+
+def test_the_form_does_not_overwrite_an_existing_campaign(pg_engine: Engine) -> None:
+    seed(pg_engine)
+    client = signed_in(pg_engine, Role.ADMIN)
+    fields = form_around_today(slug="w4r-2020", name="Write for Rights 2020")
+    status, page = post(client, f"{BASE}/new", fields)
+    assert status == 400 and 'data-testid="error-slug"' in page
+    with session_scope(pg_engine) as session:
+        assert session.scalars(select(Campaign.timezone)).one() == "UTC"
+    assert changes(pg_engine) == []

@@ -128,6 +128,9 @@ def create() -> BaseResponse | tuple[str, int]:
     form = _form()
     audit.check(context.engine(), current_actor(), What.CAMPAIGN_CREATE, form.slug or "new")
     errors = form_errors(form)
+    if _campaign_id(form.slug.strip()) is not None:
+        # the form only creates: changing a campaign is its folder's job, so no click overwrites one
+        errors["slug"] = "a campaign with this slug exists already (upload its folder to change it)"
     if errors:
         return _list_page(form, errors), 400
     with tempfile.TemporaryDirectory(prefix="campaign-form-") as scratch:
@@ -151,7 +154,8 @@ def upload() -> BaseResponse | tuple[str, int]:
             folder = unpack_folder(data, Path(scratch) / "folder")
             report = _store(folder, f"zip {sent.filename if sent else ''}")
         except REFUSED as error:
-            flash(f"nothing was stored: {error}", "error")
+            where = f"{Path(scratch) / 'folder'}/"  # the scratch path means nothing to staff
+            flash(f"nothing was stored: {str(error).replace(where, '')}", "error")
             return _list_page(), 400
     flash(f"campaign {report.slug}: {report.outcome}")
     return redirect(url_for("campaigns.index"))
