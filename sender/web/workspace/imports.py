@@ -77,7 +77,9 @@ def receive_upload(limit: int) -> Upload:
     boundary = options.get("boundary")
     if mimetype != "multipart/form-data" or not boundary:
         raise InvalidInput("send the file with the upload form")
-    events = _events(MultipartDecoder(boundary.encode(), max_form_memory_size=FORM_SLACK))
+    # The decoder's bound is on its buffer: one chunk, plus what it keeps between two.
+    decoder = MultipartDecoder(boundary.encode(), max_form_memory_size=2 * CHUNK_BYTES)
+    events = _events(decoder)
     fields: dict[str, list[bytes]] = {}
     current: list[bytes] | None = None
     for event in events:
@@ -85,6 +87,8 @@ def receive_upload(limit: int) -> Upload:
             current = fields.setdefault(event.name, [])
         elif isinstance(event, Data) and current is not None:
             current.append(event.data)
+            if sum(map(len, current)) > FORM_SLACK:
+                raise InvalidInput("a form field is too long")
         elif isinstance(event, File) and event.name != FILE_FIELD:
             current = None
         elif isinstance(event, File):
