@@ -7,9 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyotp
+from audit_fixtures import audit_rows
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
-from web_fixtures import add_staff, audit_rows, enrol_staff, make_app, sign_in
+from web_fixtures import add_staff, enrol_staff, make_app, sign_in
 
 from sender.core.db import session_scope
 from sender.core.models import ImportRun
@@ -45,5 +46,6 @@ def runs(engine: Engine) -> int:
         return int(session.scalar(select(func.count()).select_from(ImportRun)) or 0)
 
 
-def changes(engine: Engine, what: str) -> list[Entry]:
-    return audit_rows(engine, what)
+def changes(engine: Engine, *what: str) -> list[Entry]:
+    """Oldest first."""
+    return audit_rows(engine, *what)
