@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pyotp
@@ -12,8 +10,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 from web_fixtures import add_staff, enrol_staff, make_app, sign_in
 
+from sender.audience.import_runs import read_run
 from sender.core.db import session_scope
 from sender.core.models import ImportRun
+from sender.devtools.waiting import wait_until
 from sender.staff.audit import Entry
 from sender.staff.roles import Role
 
@@ -34,11 +34,8 @@ def signed_in(engine: Engine, role: Role, upload_dir: Path, **settings: object) 
     return client
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "the condition did not come true in time"
-        time.sleep(0.05)
+def import_over(engine: Engine, run_id: int, timeout: float = 30.0) -> None:
+    wait_until(lambda: read_run(engine, run_id).finished, timeout, f"import #{run_id} to end")
 
 
 def runs(engine: Engine) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
-from supporters_fixtures import PAGE, changes, runs, signed_in, wait_for
+from supporters_fixtures import PAGE, changes, import_over, runs, signed_in
 from web_fixtures import csrf_token
 from werkzeug.test import TestResponse
 
@@ -58,7 +58,7 @@ def test_an_upload_is_imported_in_the_background_with_a_summary(
     response = send(client, GOOD_CSV.encode())
     assert response.status_code == 303
     run_id = run_id_of(response.headers["Location"])
-    wait_for(lambda: read_run(pg_engine, run_id).finished)
+    import_over(pg_engine, run_id)
 
     run = read_run(pg_engine, run_id)
     assert run.status is ImportState.DONE, run.problem
