@@ -82,7 +82,7 @@ def test_a_run_that_fails_keeps_nothing_and_says_why(any_engine: Engine, tmp_pat
     [
         ([], "empty"),
         ([b"x" * 600, b"y" * 600], "limit of 1 KB"),
-        ([b"\x00\x01\x02" * 10], ""),
+        ([b"\x00\x01\x02" * 10], "binary data"),
         ([b"name,country\nAna,PT\n"], "no email column"),
     ],
 )
@@ -103,3 +103,22 @@ def test_only_csv_names_are_taken() -> None:
 def test_an_unknown_run_is_not_found(any_engine: Engine) -> None:
     with pytest.raises(NotFound):
         read_run(any_engine, 12345)
+
+
+def test_the_celery_task_runs_the_import_as_the_uploader(
+    pg_engine: Engine, tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    from sender.tasks import import_supporters_task
+
+    folder = tmp_path / "shared-uploads"
+    env.setenv("DATABASE_URL", pg_engine.url.render_as_string(hide_password=False))
+    env.setenv("UPLOAD_DIR", str(folder))
+    run_id = queued(pg_engine, folder, f"{HEADER}\nana@example.org,Ana,,PT,pt,,yes\n")
+    assert import_supporters_task(run_id, ACTOR.name, ACTOR.role.value, ACTOR.address) == "done"
+    assert count(pg_engine) == 1
+    (entry,) = audit_rows(pg_engine, "supporters.import")
+    assert (entry.actor, entry.actor_role, entry.address) == (
+        ACTOR.name,
+        "campaigner",
+        ACTOR.address,
+    )
