@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from sender.audience.csv_reader import read_layout
 from sender.audience.importer import ImportReport, Progress, import_supporters
@@ -205,22 +205,33 @@ def run_import(engine: Engine, folder: Path, run_id: int, actor: Actor) -> RunVi
     return read_run(engine, run_id)
 
 
+def recent_runs(engine: Engine, limit: int = 10) -> list[RunView]:
+    """The latest imports, newest first: a page left mid-import is found again here."""
+    with session_scope(engine) as session:
+        found = session.scalars(select(ImportRun).order_by(ImportRun.id.desc()).limit(limit))
+        return [_view(run) for run in found]
+
+
 def read_run(engine: Engine, run_id: int) -> RunView:
     with session_scope(engine) as session:
         run = session.get(ImportRun, run_id)
         if run is None:
             raise NotFound(f"no import #{run_id}")
-        return RunView(
-            run.id,
-            run.filename,
-            ImportState(run.status),
-            run.bytes_total,
-            run.bytes_read,
-            run.rows,
-            run.imported,
-            run.updated,
-            run.unchanged,
-            MappingProxyType({str(k): int(v) for k, v in run.rejected.items()}),
-            run.problem,
-            run.finished_at,
-        )
+        return _view(run)
+
+
+def _view(run: ImportRun) -> RunView:
+    return RunView(
+        run.id,
+        run.filename,
+        ImportState(run.status),
+        run.bytes_total,
+        run.bytes_read,
+        run.rows,
+        run.imported,
+        run.updated,
+        run.unchanged,
+        MappingProxyType({str(k): int(v) for k, v in run.rejected.items()}),
+        run.problem,
+        run.finished_at,
+    )

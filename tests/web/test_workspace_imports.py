@@ -70,6 +70,8 @@ def test_an_upload_is_imported_in_the_background_with_a_summary(
 
     page = client.get(f"/workspace/supporters/imports/{run_id}").get_data(as_text=True)
     assert "Import finished" in page and "rejected: invalid_email" in page
+    recent = client.get(PAGE).get_data(as_text=True)
+    assert f'href="/workspace/supporters/imports/{run_id}"' in recent and "crm.csv" in recent
     fragment = client.get(f"/workspace/supporters/imports/{run_id}/progress").get_data(as_text=True)
     assert 'data-state="done"' in fragment and "hx-get" not in fragment  # polling stops
 

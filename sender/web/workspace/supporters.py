@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from sender.audience.assignment import Strategy, assign
 from sender.audience.erasure import ForgetResult, forget_supporter
-from sender.audience.import_runs import read_run, rejected_path
+from sender.audience.import_runs import read_run, recent_runs, rejected_path
 from sender.audience.profile import find_supporter
 from sender.campaign.campaigns import open_campaigns, resolve_campaign
 from sender.core.csvsafe import to_csv
@@ -46,6 +46,7 @@ def _campaigns() -> list[str]:
 def _page(status: int = 200, **values: object) -> tuple[str, int]:
     values.setdefault("problem", None)
     values.setdefault("limit_mb", context.settings().upload_max_bytes // 1024**2)
+    values.setdefault("runs", recent_runs(context.engine()))
     return render_template(PAGE, campaigns=_campaigns(), **values), status
 
 
