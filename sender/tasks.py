@@ -12,8 +12,10 @@ from typing import Any
 
 from celery import shared_task
 
+from sender.audience.import_runs import run_import
 from sender.campaign.waves import apply_account_notices
 from sender.celery_app import (
+    IMPORT_TASK,
     PARSE_REPLY_TASK,
     PROCESS_EVENTS_TASK,
     SEND_BATCH_TASK,
@@ -27,6 +29,8 @@ from sender.ops.logs import log_context
 from sender.send.pipeline import Sender, result_dict, send_batch
 from sender.send.scheduler import tick
 from sender.send.wiring import default_sender
+from sender.staff.audit import Actor
+from sender.staff.roles import Role
 from sender.track.actions import has_pending_events, process_pending_events
 from sender.track.inbound import parse_stored_reply
 
@@ -85,3 +89,12 @@ def parse_reply(reply_id: int) -> str:
     settings = get_settings()
     engine = get_engine(settings.database_url)
     return parse_stored_reply(engine, settings, reply_id, SystemClock().now())
+
+
+@shared_task(name=IMPORT_TASK, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def import_supporters_task(run_id: int, actor_name: str, role: str, address: str) -> str:
+    """A CSV uploaded in the workspace; a no-op once its run has started."""
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    actor = Actor(actor_name, Role(role), address)
+    return run_import(engine, settings.upload_dir, run_id, actor).status.value

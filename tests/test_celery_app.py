@@ -30,6 +30,7 @@ def test_registered_task_names_are_exactly_the_deployed_ones() -> None:
             "sender.send_batch",
             "sender.tasks.process_events",
             "sender.tasks.parse_reply",
+            "sender.tasks.import_supporters",
         }
     )
     assert app.conf.beat_schedule["tick"]["task"] == TICK_TASK

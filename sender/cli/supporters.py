@@ -11,6 +11,7 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from sender.audience.erasure import ForgetResult, forget_supporter
+from sender.audience.import_runs import import_counts
 from sender.audience.importer import ImportReport, import_supporters
 from sender.cli.common import audited_change, console, open_database
 from sender.core.db import session_scope
@@ -84,7 +85,7 @@ def import_(
                 What.IMPORT,
                 file.name,
                 lambda: _import(engine, file, source, errors, size),
-                detail=_import_counts,
+                detail=import_counts,
             )
     except CampaignError as error:
         raise _fail(error) from error
@@ -95,16 +96,6 @@ def import_(
         console.print(f"rejected rows written to {report.errors_path}")
     elif report.rejected_total:
         console.print("use --errors FILE.csv to get every rejected row with its reason")
-
-
-def _import_counts(report: ImportReport) -> str:
-    """Counts per outcome for the audit row: never a supporter's data."""
-    rejected = ", ".join(f"{reason} {n}" for reason, n in sorted(report.rejected.items()))
-    return (
-        f"{report.rows} rows: {report.imported} imported, {report.updated} updated,"
-        f" {report.unchanged} unchanged, {report.rejected_total} rejected"
-        + (f" ({rejected})" if rejected else "")
-    )
 
 
 def _forget(engine: Engine, email: str) -> ForgetResult:

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     inbound_secret: str = DEV_INBOUND_SECRET
 
     outbox_dir: Path = Path("outbox")
+    # CSV uploads from the workspace land here while they are imported.
+    upload_dir: Path = Path("uploads")
+    upload_max_bytes: int = Field(default=2 * 1024**3, ge=1)
     templates_dir: Path | None = None  # None: the templates/ folder shipped with the code
 
     org_name: str = "Amnesty International (demo section)"

@@ -514,5 +514,30 @@ class StaffSessionVersion(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ImportRun(Base):
+    """One CSV import started from the workspace: its progress, then its outcome.
+
+    Written by the background import as it goes, so a page reload (or another
+    staff member) sees where it stands. Counts only: never a supporter's data.
+    """
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    started_by: Mapped[str] = mapped_column(String(320))
+    status: Mapped[str] = mapped_column(String(16))  # vocabulary.ImportState
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    imported: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[dict[str, Any]] = mapped_column(default=dict)  # reason -> rows
+    problem: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
 # The staff tables share this metadata; imported last because they need Base.
 from sender.core import staff_models  # noqa: E402, F401

@@ -17,6 +17,15 @@ class SupporterStatus(StrEnum):
     FORGOTTEN = "forgotten"
 
 
+class ImportState(StrEnum):
+    """Where a workspace import (models.ImportRun) stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class CampaignStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"  # everything stopped; read-only from then on

@@ -44,6 +44,7 @@ class What(StrEnum):
     SUPPRESS = "suppression.add"
     UNSUPPRESS = "suppression.remove"
     SUPPRESSION_LOOKUP = "suppression.lookup"  # reads one person's state: recorded, not a change
+    SUPPORTER_LOOKUP = "supporters.lookup"  # reads one person's record: recorded, not a change
     # Waves
     PLAN_APPLY = "plan.apply"
     WAVE_CREATE = "wave.create"
@@ -95,6 +96,7 @@ NEEDED: dict[What, Role | None] = {
     What.SUPPRESS: Role.ADMIN,
     What.UNSUPPRESS: Role.ADMIN,
     What.SUPPRESSION_LOOKUP: Role.CAMPAIGNER,
+    What.SUPPORTER_LOOKUP: Role.CAMPAIGNER,
     What.PLAN_APPLY: Role.CAMPAIGNER,
     What.WAVE_CREATE: Role.CAMPAIGNER,
     What.WAVE_LAUNCH: Role.CAMPAIGNER,
