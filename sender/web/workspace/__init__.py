@@ -16,6 +16,7 @@ from flask import Flask
 # Each area's module, registered in this order; add a line for a new one.
 AREAS: tuple[str, ...] = (
     # one module name per line
+    "waves",
 )
 
 
