@@ -17,6 +17,7 @@ from flask import Flask
 AREAS: tuple[str, ...] = (
     # one module name per line
     "waves",
+    "preview",
 )
 
 
