@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from flask.testing import FlaskClient
 from ops_fixtures import seed
 from sqlalchemy import Engine, select
-from web_fixtures import audit_rows, csrf_token
+from web_fixtures import add_staff, audit_rows, csrf_token, make_app, sign_in
 from workspace_fixtures import (
     CAMPAIGNER,
     changes,
@@ -211,3 +213,72 @@ def test_a_bad_field_is_named_and_nothing_is_saved(
     assert message in response.get_data(as_text=True)
     assert wave_count(pg_engine) == before
     assert [c for c in changes(pg_engine) if c[1] == "done"] == []
+
+
+def edit_form(client: FlaskClient, wave_id: int, **changed: str) -> dict[str, str]:
+    """The edit page's own fields (version included), with `changed` typed over them."""
+    html = client.get(f"/workspace/waves/{wave_id}/edit").get_data(as_text=True)
+    fields = dict(
+        re.findall(
+            r'<input type="[a-z-]+"(?: id="[^"]*")? name="([^"]+)"[^>]*?value="([^"]*)"', html
+        )
+    )
+    return {**fields, "subject_en": "Write today", **changed}
+
+
+def stored(engine: Engine, wave_id: int) -> tuple[object, ...]:
+    with session_scope(engine) as session:
+        wave = session.get_one(Wave, wave_id)
+        return (wave.status, wave.rate_per_hour, dict(wave.subjects), wave.ends_at)
+
+
+def test_a_draft_is_edited_from_the_version_shown(pg_engine: Engine) -> None:
+    seeded = seed(pg_engine, SystemClock().now())
+    client = client_as(pg_engine, Role.CAMPAIGNER)
+    form = edit_form(client, seeded.draft_wave_id, rate="900")
+    assert form["name"] == "reminder" and form["version"]
+    assert (
+        client.post(f"/workspace/waves/{seeded.draft_wave_id}/edit", data=form).status_code == 302
+    )
+    assert stored(pg_engine, seeded.draft_wave_id)[1:3] == (900, {"en": "Write today"})
+    assert changes(pg_engine) == [("wave.edit", "done")]
+
+
+def test_the_second_of_two_editors_is_told_the_wave_changed(pg_engine: Engine) -> None:
+    seeded = seed(pg_engine, SystemClock().now())
+    first = client_as(pg_engine, Role.CAMPAIGNER)
+    second = make_second_campaigner(pg_engine)
+    mine = edit_form(first, seeded.draft_wave_id, rate="900")
+    theirs = edit_form(second, seeded.draft_wave_id, rate="50")
+    assert first.post(f"/workspace/waves/{seeded.draft_wave_id}/edit", data=mine).status_code == 302
+    saved = stored(pg_engine, seeded.draft_wave_id)
+    response = second.post(f"/workspace/waves/{seeded.draft_wave_id}/edit", data=theirs)
+    assert response.status_code == 422
+    assert "changed since this form was opened" in response.get_data(as_text=True)
+    assert stored(pg_engine, seeded.draft_wave_id) == saved  # the first save stands
+    assert changes(pg_engine) == [("wave.edit", "failed"), ("wave.edit", "done")]
+
+
+def test_only_a_draft_is_edited_and_not_by_a_viewer(pg_engine: Engine) -> None:
+    seeded = seed(pg_engine, SystemClock().now())
+    client = client_as(pg_engine, Role.CAMPAIGNER)
+    form = edit_form(client, seeded.wave_id, rate="900")  # the wave that is sending
+    before = stored(pg_engine, seeded.wave_id)
+    assert client.post(f"/workspace/waves/{seeded.wave_id}/edit", data=form).status_code == 422
+    viewer = make_second_campaigner(pg_engine, Role.VIEWER)
+    draft = edit_form(viewer, seeded.draft_wave_id, rate="900")
+    draft_before = stored(pg_engine, seeded.draft_wave_id)
+    assert (
+        viewer.post(f"/workspace/waves/{seeded.draft_wave_id}/edit", data=draft).status_code == 403
+    )
+    assert stored(pg_engine, seeded.wave_id) == before
+    assert stored(pg_engine, seeded.draft_wave_id) == draft_before
+    assert changes(pg_engine) == [("wave.edit", "refused"), ("wave.edit", "failed")]
+
+
+def make_second_campaigner(engine: Engine, role: Role = Role.CAMPAIGNER) -> FlaskClient:
+    email = "second@example.org"
+    add_staff(engine, role, email=email)
+    client = make_app(engine).test_client()
+    assert sign_in(client, email=email) == 302
+    return client

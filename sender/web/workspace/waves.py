@@ -21,6 +21,7 @@ from sender.campaign.plan_file import WaveSpec, wave_spec
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, Forbidden, InvalidInput, NotFound
+from sender.core.models import Wave
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
 from sender.send.reach import wave_reach
@@ -262,3 +263,58 @@ def new_wave(campaign: str) -> str | BaseResponse | tuple[str, int]:
         return render_template("web/workspace/waves/form.html", **page, error=str(error)), 422
     flash(f"wave {spec.name} created (draft)")
     return redirect(url_for("waves.index"))
+
+
+def form_of(wave: Wave) -> dict[str, str]:
+    """A stored draft as the form's fields, so the edit page opens with its values."""
+    fields = {
+        "name": wave.name,
+        "kind": wave.kind,
+        "audience": wave.audience,
+        "start": f"{wave.starts_at.astimezone(UTC):%Y-%m-%dT%H:%M}",
+        "end": f"{wave.ends_at.astimezone(UTC):%Y-%m-%dT%H:%M}",
+        "window": f"{wave.local_window_start:%H:%M}-{wave.local_window_end:%H:%M}",
+        "rate": "" if wave.rate_per_hour is None else str(wave.rate_per_hour),
+        "domain_rates": "\n".join(f"{d}={r}" for d, r in (wave.domain_rates or {}).items()),
+        "version": waves.draft_version(wave),
+    }
+    fields |= {f"subject_{k}": str(v) for k, v in wave.subjects.items()}
+    return fields | {f"preheader_{k}": str(v) for k, v in (wave.preheaders or {}).items()}
+
+
+@bp.route("/<int:wave_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_wave(wave_id: int) -> str | BaseResponse | tuple[str, int]:
+    wave = _wave(wave_id)
+    engine = context.engine()
+    _, languages = _campaign(wave.campaign)
+    if request.method == "GET":
+        with session_scope(engine) as session:
+            form = form_of(session.get_one(Wave, wave_id))
+        page = {"campaign": wave.campaign, "form": form, "languages": languages, "wave": wave}
+        return render_template("web/workspace/waves/form.html", **page)
+    form = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    page = {"campaign": wave.campaign, "form": form, "languages": languages, "wave": wave}
+    target = f"wave {wave.campaign}/{wave.name}"
+    audit.check(engine, current_actor(), What.WAVE_EDIT, target, wave.campaign_id)
+    try:
+        spec = spec_from_form(form)
+        audit.audited(
+            engine,
+            current_actor(),
+            What.WAVE_EDIT,
+            target,
+            lambda: waves.edit_draft(
+                engine, wave_id, spec, form.get("version", ""), context.settings().templates_dir
+            ),
+            campaign_id=wave.campaign_id,
+            detail=lambda _: (
+                f"kind={spec.kind} {spec.starts_at:%Y-%m-%d %H:%M} to {spec.ends_at:%Y-%m-%d %H:%M}"
+            ),
+        )
+    except Forbidden:
+        raise
+    except CampaignError as error:
+        return render_template("web/workspace/waves/form.html", **page, error=str(error)), 422
+    flash(f"wave {wave.name} saved (draft)")
+    return redirect(url_for("waves.wave_page", wave_id=wave_id))
