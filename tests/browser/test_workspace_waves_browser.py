@@ -7,7 +7,7 @@ At 1280 and 390 px wide; axe-core checks each page. Needs Debian's chromium
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,10 +19,12 @@ from sqlalchemy import Engine, select
 from web_fixtures import GOOD_PASSWORD, STAFF_EMAIL, add_staff, make_app
 from workspace_fixtures import seed_assigned
 
-from sender.core.clock import SystemClock
+from sender.core.clock import MovableClock, SystemClock
 from sender.core.db import session_scope
 from sender.core.models import Wave
 from sender.devtools.webapp import serving
+from sender.send.scheduler import InlineDispatcher, tick
+from sender.send.wiring import default_sender
 from sender.staff.roles import Role
 
 pytestmark = pytest.mark.browser
@@ -124,3 +126,31 @@ def test_create_a_wave_then_launch_pause_and_resume(
     with session_scope(engine) as session:
         session.get_one(Wave, ids["sending"]).status = "paused"
     page.wait_for_selector("[data-testid=wave-status]:has-text('paused')", timeout=10_000)
+
+
+def test_launch_it_and_watch_it_finish(
+    served: tuple[str, Engine, dict[str, int]], page: Page, tmp_path: Path
+) -> None:
+    """The scheduler's ticks run here, in-process, as `campaign run` runs them without Redis;
+    the page only watches, through its polled fragment."""
+    base, engine, ids = served
+    with session_scope(engine) as session:
+        draft = session.get_one(Wave, ids["draft"])
+        draft.local_window_start, draft.local_window_end = time(0, 0), time(23, 59)
+        # The seeded wave in flight would mail the same people first: the cap would skip them.
+        session.get_one(Wave, ids["sending"]).status = "cancelled"
+    sign_in(page, base)
+    page.goto(f"{base}/workspace/waves/{ids['draft']}/launch")
+    page.click("text=Launch now")
+    page.wait_for_selector("[data-testid=wave-status]:has-text('scheduled')")
+    settings = make_app(engine, outbox_dir=tmp_path / "outbox").extensions["campaign.settings"]
+    for _ in range(10):
+        now = SystemClock().now()
+        tick(engine, settings, now, InlineDispatcher(default_sender(settings, MovableClock(now))))
+        if page.text_content("[data-testid=wave-status]") == "done":
+            break
+        page.wait_for_timeout(2_500)  # the fragment polls every two seconds
+    page.wait_for_selector("[data-testid=wave-status]:has-text('done')", timeout=10_000)
+    assert page.text_content("[data-testid=sent]") == "6"
+    accessible(page)
+    screenshot(page, tmp_path / "done.png", 1280, "done")

@@ -18,7 +18,6 @@ from werkzeug.wrappers import Response as BaseResponse
 from sender.campaign import waves
 from sender.campaign.campaigns import campaign_named
 from sender.campaign.plan_file import WaveSpec, wave_spec
-from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, Forbidden, InvalidInput, NotFound
 from sender.core.models import Wave
@@ -54,7 +53,7 @@ FORM_FIELDS = ("name", "kind", "audience", "start", "end", "window", "rate")
 
 
 def _now() -> datetime:
-    return SystemClock().now()
+    return context.clock().now()
 
 
 def _instant(text: str, label: str) -> datetime:
