@@ -10,6 +10,8 @@ draft ─launch─▶ scheduled ─(start reached: planned)─▶ sending ─(no
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -114,6 +116,55 @@ def create_wave(
         if any(w.name == spec.name for w in repo.waves_of(session, target.id)):
             raise InvalidInput(f"a wave named {spec.name!r} exists already in {target.slug}")
         session.add(_new_wave(target, spec, audience))
+
+
+def draft_version(wave: Wave) -> str:
+    """A token of the draft's stored fields: a form carries it, and a save whose token no
+    longer matches was made against a wave someone else changed meanwhile."""
+    fields = (
+        wave.name,
+        wave.kind,
+        wave.audience,
+        wave.starts_at.isoformat(),
+        wave.ends_at.isoformat(),
+        str(wave.local_window_start),
+        str(wave.local_window_end),
+        wave.subjects,
+        wave.preheaders or {},
+        wave.rate_per_hour,
+        wave.domain_rates or {},
+        wave.subject_test or {},
+        wave.status,
+    )
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def edit_draft(
+    engine: Engine,
+    wave_id: int,
+    spec: WaveSpec,
+    version: str,
+    templates_dir: Path | None = None,
+) -> None:
+    """Store a draft's new fields, checked as create_wave checks them; only a draft, only
+    from the version the editor saw, and under its own name."""
+    with session_scope(engine) as session:
+        wave = session.get(Wave, wave_id)
+        if wave is None:
+            raise NotFound(f"no wave with id {wave_id}")
+        target = require_open(session.get_one(Campaign, wave.campaign_id))
+        if wave.status != WaveStatus.DRAFT:
+            raise InvalidInput(f"wave {wave.name} is {wave.status}: only a draft can be edited")
+        if version != draft_version(wave):
+            raise InvalidInput(
+                f"wave {wave.name} changed since this form was opened; nothing saved, "
+                "reload it to see the new values"
+            )
+        if spec.name != wave.name:
+            raise InvalidInput(f"a draft keeps its name ({wave.name})")
+        check_in_window(spec, target.window_start, target.window_end)
+        check_languages(spec, target.languages or (), target.slug)
+        _copy(spec, wave_audience(target, spec, templates_dir), wave, target)
 
 
 def wave_audience(campaign: Campaign, spec: WaveSpec, templates_dir: Path | None) -> AudienceRule:

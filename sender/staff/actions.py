@@ -48,6 +48,7 @@ class What(StrEnum):
     # Waves
     PLAN_APPLY = "plan.apply"
     WAVE_CREATE = "wave.create"
+    WAVE_EDIT = "wave.edit"  # a draft's fields, from the workspace form
     WAVE_LAUNCH = "wave.launch"
     WAVE_PAUSE = "wave.pause"
     WAVE_RESUME = "wave.resume"
@@ -99,6 +100,7 @@ NEEDED: dict[What, Role | None] = {
     What.SUPPORTER_LOOKUP: Role.CAMPAIGNER,
     What.PLAN_APPLY: Role.CAMPAIGNER,
     What.WAVE_CREATE: Role.CAMPAIGNER,
+    What.WAVE_EDIT: Role.CAMPAIGNER,
     What.WAVE_LAUNCH: Role.CAMPAIGNER,
     What.WAVE_PAUSE: Role.CAMPAIGNER,
     What.WAVE_RESUME: Role.CAMPAIGNER,

@@ -18,6 +18,8 @@ AREAS: tuple[str, ...] = (
     # one module name per line
     "campaigns",
     "supporters",
+    "waves",
+    "preview",
 )
 
 

@@ -1,0 +1,319 @@
+"""Waves in the workspace: create a draft, launch it after a confirmation, steer it live.
+
+Every change goes through the pipeline's own controls (sender.campaign.waves),
+checked and recorded with the signed-in actor; the live progress is a fragment
+(sender.ops.status) that the page refreshes with htmx.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from sender.campaign import waves
+from sender.campaign.campaigns import campaign_named
+from sender.campaign.plan_file import WaveSpec, wave_spec
+from sender.core.db import session_scope
+from sender.core.errors import CampaignError, Forbidden, InvalidInput, NotFound
+from sender.core.models import Wave
+from sender.core.vocabulary import WaveStatus
+from sender.ops import status
+from sender.send.reach import wave_reach
+from sender.staff import audit
+from sender.staff.actions import What
+from sender.web import context
+from sender.web.actors import current_actor
+from sender.web.auth import login_required, staff_page_context
+
+T = TypeVar("T")
+TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+bp = Blueprint("waves", __name__, url_prefix="/workspace/waves", template_folder=str(TEMPLATES))
+bp.context_processor(staff_page_context)
+
+CONTROLS: dict[str, What] = {
+    "pause": What.WAVE_PAUSE,
+    "resume": What.WAVE_RESUME,
+    "cancel": What.WAVE_CANCEL,
+    "retry-failed": What.WAVE_RETRY,
+}
+# Which buttons a wave in each state shows; retry only where batches failed.
+SHOWN: dict[str, tuple[str, ...]] = {
+    WaveStatus.SCHEDULED: ("pause", "cancel"),
+    WaveStatus.SENDING: ("pause", "cancel", "retry-failed"),
+    WaveStatus.PAUSED: ("resume", "cancel", "retry-failed"),
+    WaveStatus.DONE: ("retry-failed",),
+    WaveStatus.DRAFT: ("cancel",),
+}
+FORM_FIELDS = ("name", "kind", "audience", "start", "end", "window", "rate")
+
+
+def _now() -> datetime:
+    return context.clock().now()
+
+
+def _instant(text: str, label: str) -> datetime:
+    """A datetime-local field: the browser sends no zone, so it is read as UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise InvalidInput(f"{label} {text!r} is not a date and time") from error
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _per_language(prefix: str, form: dict[str, str]) -> dict[str, str]:
+    """`subject_en`-style fields into {language: text}, leaving out the empty ones."""
+    return {
+        key.removeprefix(prefix): value.strip()
+        for key, value in form.items()
+        if key.startswith(prefix) and value.strip()
+    }
+
+
+def _domain_rates(text: str) -> dict[str, int]:
+    """One `domain=rate per hour` a line, as in the plan file's domain_rates."""
+    rates: dict[str, int] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        domain, sep, rate = line.partition("=")
+        if not sep or not rate.strip().isdigit():
+            raise InvalidInput(f"per-domain rate {line.strip()!r} is not DOMAIN=NUMBER")
+        rates[domain.strip()] = int(rate.strip())
+    return rates
+
+
+def spec_from_form(form: dict[str, str]) -> WaveSpec:
+    """The form's fields checked exactly as a plan file's wave entry is (plan_file.wave_spec)."""
+    rate = form.get("rate", "").strip()
+    if rate and not rate.isdigit():
+        raise InvalidInput(f"rate {rate!r} is not a whole number of messages per hour")
+    return wave_spec(
+        name=form.get("name", "").strip(),
+        kind=form.get("kind", "").strip(),
+        start=_instant(form.get("start", ""), "start"),
+        end=_instant(form.get("end", ""), "end"),
+        subjects=_per_language("subject_", form),
+        preheaders=_per_language("preheader_", form),
+        audience=form.get("audience", "").strip() or None,
+        window=form.get("window", "").strip() or None,
+        rate_per_hour=int(rate) if rate else None,
+        domain_rates=_domain_rates(form.get("domain_rates", "")),
+    )
+
+
+def _audited(wave: status.WaveName, what: What, change: Callable[[], T]) -> T:
+    engine = context.engine()
+    return audit.audited(
+        engine,
+        current_actor(),
+        what,
+        f"wave {wave.campaign}/{wave.name}",
+        change,
+        campaign_id=wave.campaign_id,
+        before=f"status={wave.status}",
+        after=lambda _result: f"status={status.wave_named(engine, wave.wave_id).status}",
+        detail=lambda result: str(result),
+    )
+
+
+def _wave(wave_id: int) -> status.WaveName:
+    try:
+        return status.wave_named(context.engine(), wave_id)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/")
+@login_required
+def index() -> str:
+    return render_template(
+        "web/workspace/waves/index.html",
+        campaigns=status.campaign_waves(context.engine(), _now()),
+    )
+
+
+def _progress_context(wave: status.WaveName) -> dict[str, object]:
+    engine = context.engine()
+    progress = status.wave_progress(engine, _now(), [wave.wave_id])
+    return {
+        "wave": wave,
+        "progress": progress[0] if progress else None,
+        "failed": status.failed_batches(engine, [wave.wave_id]),
+        "controls": SHOWN.get(wave.status, ()),
+        "what": {action: what.value for action, what in CONTROLS.items()},
+    }
+
+
+@bp.get("/<int:wave_id>")
+@login_required
+def wave_page(wave_id: int) -> str:
+    return render_template("web/workspace/waves/wave.html", **_progress_context(_wave(wave_id)))
+
+
+@bp.get("/<int:wave_id>/progress")
+@login_required
+def progress_fragment(wave_id: int) -> str:
+    return render_template(
+        "web/workspace/waves/_progress.html", **_progress_context(_wave(wave_id))
+    )
+
+
+@bp.post("/<int:wave_id>/<action>")
+@login_required
+def control(wave_id: int, action: str) -> BaseResponse:
+    if action not in CONTROLS:
+        abort(404)
+    wave = _wave(wave_id)
+    engine = context.engine()
+    changes: dict[str, Callable[[], object]] = {
+        "pause": lambda: waves.pause(engine, wave.name, campaign=wave.campaign),
+        "resume": lambda: waves.resume(engine, wave.name, _now(), wave.campaign),
+        "cancel": lambda: waves.cancel(engine, wave.name, wave.campaign),
+        "retry-failed": lambda: (
+            f"{waves.retry_failed(engine, wave.name, wave.campaign)} failed batches queued again"
+        ),
+    }
+    try:
+        flash(str(_audited(wave, CONTROLS[action], changes[action])))
+    except Forbidden:
+        raise  # the app's 403 page; the refusal is recorded already
+    except CampaignError as error:
+        flash(str(error), "error")
+    return redirect(url_for("waves.wave_page", wave_id=wave_id))
+
+
+@bp.get("/<int:wave_id>/launch")
+@login_required
+def confirm_launch(wave_id: int) -> str:
+    wave = _wave(wave_id)
+    cap = timedelta(hours=context.settings().frequency_cap_hours)
+    return render_template(
+        "web/workspace/waves/launch.html",
+        wave=wave,
+        reach=wave_reach(context.engine(), wave_id, _now(), cap),
+    )
+
+
+@bp.post("/<int:wave_id>/launch")
+@login_required
+def launch(wave_id: int) -> BaseResponse:
+    wave = _wave(wave_id)
+    engine = context.engine()
+    try:
+        # A second click finds the wave scheduled already and changes nothing.
+        message = _audited(
+            wave,
+            What.WAVE_LAUNCH,
+            lambda: waves.launch(
+                engine, context.settings(), wave.name, _now(), campaign=wave.campaign
+            ),
+        )
+        flash(message)
+    except Forbidden:
+        raise  # the app's 403 page; the refusal is recorded already
+    except CampaignError as error:
+        flash(str(error), "error")
+    return redirect(url_for("waves.wave_page", wave_id=wave_id))
+
+
+def _campaign(slug: str) -> tuple[int, tuple[str, ...]]:
+    """The campaign's id and languages (English when it declares none)."""
+    try:
+        with session_scope(context.engine()) as session:
+            found = campaign_named(session, slug)
+            return found.id, tuple(found.languages or ("en",))
+    except NotFound:
+        abort(404)
+
+
+@bp.route("/new/<campaign>", methods=["GET", "POST"])
+@login_required
+def new_wave(campaign: str) -> str | BaseResponse | tuple[str, int]:
+    form = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    campaign_id, languages = _campaign(campaign)
+    page = {"campaign": campaign, "form": form, "languages": languages}
+    if request.method == "GET":
+        return render_template("web/workspace/waves/form.html", **page)
+    engine = context.engine()
+    target = f"wave {campaign}/{form.get('name', '').strip()}"
+    # The role first: a viewer's forged form is refused before its fields are read.
+    audit.check(engine, current_actor(), What.WAVE_CREATE, target, campaign_id)
+    try:
+        spec = spec_from_form(form)
+        audit.audited(
+            engine,
+            current_actor(),
+            What.WAVE_CREATE,
+            target,
+            lambda: waves.create_wave(engine, spec, campaign, context.settings().templates_dir),
+            campaign_id=campaign_id,
+            detail=lambda _: (
+                f"kind={spec.kind} {spec.starts_at:%Y-%m-%d %H:%M} to {spec.ends_at:%Y-%m-%d %H:%M}"
+            ),
+        )
+    except Forbidden:
+        raise  # the app's 403 page; the refusal is recorded already
+    except CampaignError as error:
+        return render_template("web/workspace/waves/form.html", **page, error=str(error)), 422
+    flash(f"wave {spec.name} created (draft)")
+    return redirect(url_for("waves.index"))
+
+
+def form_of(wave: Wave) -> dict[str, str]:
+    """A stored draft as the form's fields, so the edit page opens with its values."""
+    fields = {
+        "name": wave.name,
+        "kind": wave.kind,
+        "audience": wave.audience,
+        "start": f"{wave.starts_at.astimezone(UTC):%Y-%m-%dT%H:%M}",
+        "end": f"{wave.ends_at.astimezone(UTC):%Y-%m-%dT%H:%M}",
+        "window": f"{wave.local_window_start:%H:%M}-{wave.local_window_end:%H:%M}",
+        "rate": "" if wave.rate_per_hour is None else str(wave.rate_per_hour),
+        "domain_rates": "\n".join(f"{d}={r}" for d, r in (wave.domain_rates or {}).items()),
+        "version": waves.draft_version(wave),
+    }
+    fields |= {f"subject_{k}": str(v) for k, v in wave.subjects.items()}
+    return fields | {f"preheader_{k}": str(v) for k, v in (wave.preheaders or {}).items()}
+
+
+@bp.route("/<int:wave_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_wave(wave_id: int) -> str | BaseResponse | tuple[str, int]:
+    wave = _wave(wave_id)
+    engine = context.engine()
+    _, languages = _campaign(wave.campaign)
+    if request.method == "GET":
+        with session_scope(engine) as session:
+            form = form_of(session.get_one(Wave, wave_id))
+        page = {"campaign": wave.campaign, "form": form, "languages": languages, "wave": wave}
+        return render_template("web/workspace/waves/form.html", **page)
+    form = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    page = {"campaign": wave.campaign, "form": form, "languages": languages, "wave": wave}
+    target = f"wave {wave.campaign}/{wave.name}"
+    audit.check(engine, current_actor(), What.WAVE_EDIT, target, wave.campaign_id)
+    try:
+        spec = spec_from_form(form)
+        audit.audited(
+            engine,
+            current_actor(),
+            What.WAVE_EDIT,
+            target,
+            lambda: waves.edit_draft(
+                engine, wave_id, spec, form.get("version", ""), context.settings().templates_dir
+            ),
+            campaign_id=wave.campaign_id,
+            detail=lambda _: (
+                f"kind={spec.kind} {spec.starts_at:%Y-%m-%d %H:%M} to {spec.ends_at:%Y-%m-%d %H:%M}"
+            ),
+        )
+    except Forbidden:
+        raise
+    except CampaignError as error:
+        return render_template("web/workspace/waves/form.html", **page, error=str(error)), 422
+    flash(f"wave {wave.name} saved (draft)")
+    return redirect(url_for("waves.wave_page", wave_id=wave_id))

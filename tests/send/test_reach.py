@@ -1,0 +1,109 @@
+"""A wave's reach before launch: the planner's rules, counted by case, language and reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sending_fixtures import DEC1, add_case, add_supporters, add_wave
+from sqlalchemy import Engine, update
+
+from sender.core.addresses import email_hash
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.models import Action, Message, Supporter, Suppression
+from sender.core.vocabulary import (
+    AudienceRule,
+    MessageStatus,
+    SupporterStatus,
+    WaveKind,
+    WaveStatus,
+)
+from sender.send.planner import plan_wave
+from sender.send.reach import ReachRow, wave_reach
+
+SETTINGS = Settings(secret_key="test", batch_size=10)
+LATER = DEC1 + timedelta(days=20)
+CAP = timedelta(hours=SETTINGS.frequency_cap_hours)
+
+
+def people(engine: Engine) -> tuple[int, int, dict[str, int]]:
+    """Two cases; supporters who acted, did not, left, are suppressed, or were just mailed."""
+    case, other = add_case(engine, SETTINGS), add_case(engine, SETTINGS, "other")
+    names = ["wrote", "idle", "spanish", "gone", "suppressed", "recent", "no-consent"]
+    ids = dict(
+        zip(names, add_supporters(engine, [case], [f"{n}@x.org" for n in names]), strict=True)
+    )
+    add_supporters(engine, [other], ["elsewhere@x.org"])
+    with session_scope(engine) as session:
+        session.add(
+            Action(supporter_id=ids["wrote"], case_id=case, kind="letter_sent", source="link")
+        )
+        session.add(Suppression(email_hash=email_hash("suppressed@x.org"), reason="bounced"))
+        session.execute(
+            update(Supporter)
+            .where(Supporter.id == ids["gone"])
+            .values(status=SupporterStatus.UNSUBSCRIBED)
+        )
+        session.execute(
+            update(Supporter).where(Supporter.id == ids["no-consent"]).values(consent=False)
+        )
+        session.execute(
+            update(Supporter).where(Supporter.id == ids["spanish"]).values(language="es")
+        )
+    earlier = add_wave(engine, SETTINGS, "earlier", status=WaveStatus.DONE)
+    with session_scope(engine) as session:
+        session.add(
+            Message(
+                wave_id=earlier,
+                supporter_id=ids["recent"],
+                case_id=case,
+                language="en",
+                status=MessageStatus.SENT,
+                sent_at=LATER - timedelta(hours=1),
+            )
+        )
+    return case, other, ids
+
+
+def test_a_reminder_leaves_out_those_who_acted_and_each_other_reason(any_engine: Engine) -> None:
+    people(any_engine)
+    wave = add_wave(
+        any_engine,
+        SETTINGS,
+        "nudge",
+        kind=WaveKind.ACTION_REMINDER,
+        audience=AudienceRule.NOT_ACTED,
+        starts_at=LATER,
+    )
+    reach = wave_reach(any_engine, wave, LATER, CAP)
+    assert reach.included == (
+        ReachRow("nassima", "en", "included", 1),
+        ReachRow("nassima", "es", "included", 1),
+        ReachRow("other", "en", "included", 1),
+    )
+    assert reach.excluded() == {
+        "acted": 1,
+        "frequency_cap": 1,
+        "no_consent": 1,
+        "suppressed": 1,
+        "unsubscribed": 1,
+    }
+    result = plan_wave(any_engine, SETTINGS, wave, LATER)
+    assert result is not None and result.messages == reach.total == 3
+
+
+def test_a_thank_you_counts_only_those_who_acted(any_engine: Engine) -> None:
+    people(any_engine)
+    wave = add_wave(
+        any_engine,
+        SETTINGS,
+        "thanks",
+        kind=WaveKind.THANK_YOU,
+        audience=AudienceRule.ACTED,
+        starts_at=LATER,
+    )
+    reach = wave_reach(any_engine, wave, LATER, CAP)
+    assert reach.included == (ReachRow("nassima", "en", "included", 1),)
+    assert reach.excluded()["not_acted"] == 3  # idle, spanish, elsewhere
+    result = plan_wave(any_engine, SETTINGS, wave, LATER)
+    assert result is not None and result.messages == reach.total
