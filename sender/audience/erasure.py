@@ -24,6 +24,14 @@ class ForgetResult:
     supporter_id: int
     already_forgotten: bool
 
+    def audit_after(self) -> str:
+        """The audit log's short form: the id only, never what was erased."""
+        return f"supporter #{self.supporter_id} status=forgotten"
+
+    def audit_detail(self) -> str:
+        again = ", already forgotten" if self.already_forgotten else ""
+        return f"1 supporter erased (#{self.supporter_id}){again}"
+
 
 def forget_supporter(engine: Engine, email: str, clock: Clock | None = None) -> ForgetResult:
     """Erase a supporter's personal data; keep the id, counts and a suppression by hash."""
@@ -33,7 +41,8 @@ def forget_supporter(engine: Engine, email: str, clock: Clock | None = None) -> 
     with session_scope(engine) as session:
         supporter = session.scalar(select(Supporter).where(Supporter.email_hash == digest))
         if supporter is None:
-            raise NotFound(f"no supporter with the address {address}")
+            # Not the address: the audit log keeps a failed erasure's message.
+            raise NotFound("no supporter has that address")
         already = supporter.status == SupporterStatus.FORGOTTEN
         supporter.email = None
         supporter.first_name = None

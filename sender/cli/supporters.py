@@ -15,7 +15,7 @@ from sender.audience.import_runs import import_counts
 from sender.audience.importer import ImportReport, import_supporters
 from sender.cli.common import audited_change, console, open_database
 from sender.core.db import session_scope
-from sender.core.errors import CampaignError, NotFound
+from sender.core.errors import CampaignError
 from sender.core.models import Supporter
 from sender.core.speedups import prompt_switches
 from sender.staff.actions import What
@@ -98,14 +98,6 @@ def import_(
         console.print("use --errors FILE.csv to get every rejected row with its reason")
 
 
-def _forget(engine: Engine, email: str) -> ForgetResult:
-    try:
-        return forget_supporter(engine, email)
-    except NotFound:
-        # The audit log keeps a failure's message: this one must not repeat the address.
-        raise NotFound("no supporter has that address") from None
-
-
 @app.command()
 def forget(email: Annotated[str, typer.Argument(help="The supporter's address.")]) -> None:
     """Erase a supporter's personal data; the address stays suppressed by hash."""
@@ -115,12 +107,9 @@ def forget(email: Annotated[str, typer.Argument(help="The supporter's address.")
             engine,
             What.FORGET,
             "supporter",
-            lambda: _forget(engine, email),
-            after=lambda r: f"supporter #{r.supporter_id} status=forgotten",
-            detail=lambda r: (
-                f"1 supporter erased (#{r.supporter_id})"
-                + (", already forgotten" if r.already_forgotten else "")
-            ),
+            lambda: forget_supporter(engine, email),
+            after=ForgetResult.audit_after,
+            detail=ForgetResult.audit_detail,
         )
     except CampaignError as error:
         raise _fail(error) from error

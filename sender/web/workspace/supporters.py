@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, redirect, render_template, request, send_file, url_for
-from sqlalchemy import Engine
 from werkzeug.wrappers import Response as BaseResponse
 
 from sender.audience.assignment import Strategy, assign
@@ -159,14 +158,6 @@ def search() -> tuple[str, int]:
     return _page(profile=profile, searched=True)
 
 
-def _forget(engine: Engine, email: str) -> ForgetResult:
-    try:
-        return forget_supporter(engine, email)
-    except NotFound:
-        # The audit log keeps a failure's message: this one must not repeat the address.
-        raise NotFound("no supporter has that address") from None
-
-
 @bp.post("/forget")
 @login_required
 def forget() -> tuple[str, int]:
@@ -180,12 +171,9 @@ def forget() -> tuple[str, int]:
             actor,
             What.FORGET,
             "supporter",
-            lambda: _forget(engine, email),
-            after=lambda r: f"supporter #{r.supporter_id} status=forgotten",
-            detail=lambda r: (
-                f"1 supporter erased (#{r.supporter_id})"
-                + (", already forgotten" if r.already_forgotten else "")
-            ),
+            lambda: forget_supporter(engine, email),
+            after=ForgetResult.audit_after,
+            detail=ForgetResult.audit_detail,
         )
     except (InvalidInput, NotFound) as error:
         return _page(400, problem=f"Nobody was erased: {error}")
