@@ -67,6 +67,8 @@ class What(StrEnum):
     DB_APP_ROLE = "db.app-role"
     # The audit log itself
     AUDIT_VIEW = "audit.view"  # only refusals are recorded: reading changes nothing
+    # Reports
+    REPORT_VIEW = "report.view"  # a campaign's figures; only refusals (a campaign limit) recorded
 
 
 NEEDED: dict[What, Role | None] = {
@@ -116,6 +118,7 @@ NEEDED: dict[What, Role | None] = {
     What.REPLY_PARSE: Role.CAMPAIGNER,
     What.DB_APP_ROLE: Role.ADMIN,
     What.AUDIT_VIEW: Role.ADMIN,
+    What.REPORT_VIEW: Role.VIEWER,
 }
 
 # What only the scheduler, the workers and the webhooks do; no person is ever allowed it.

@@ -253,6 +253,7 @@ def test_every_state_changing_action_of_the_cli_is_covered() -> None:
             What.SUPPRESSION_LOOKUP,  # the dashboard's look-up (tests/web/test_staff_roles.py)
             What.SUPPORTER_LOOKUP,  # the workspace search (tests/web/test_workspace_supporters.py)
             What.AUDIT_VIEW,  # reading, not a change (tests/cli/test_audit.py)
+            What.REPORT_VIEW,  # reading, web only (tests/web/test_workspace_reports.py)
             What.CASE_EDIT,  # the workspace's case texts (tests/web/test_workspace_cases.py)
             What.WAVE_EDIT,  # the workspace's draft form (tests/web/test_workspace_waves.py)
             What.WAVE_PICK,  # needs a running test (tests/cli/test_subject_test_commands.py)
