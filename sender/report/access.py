@@ -49,11 +49,8 @@ def check_readable(engine: Engine, actor: Actor, slugs: Sequence[str]) -> None:
     """InvalidInput for a campaign that does not exist, Forbidden (recorded) for another's."""
     wanted = list(dict.fromkeys(slugs))
     with session_scope(engine) as session:
-        ids = dict(
-            session.execute(select(Campaign.slug, Campaign.id).where(Campaign.slug.in_(wanted)))
-            .tuples()
-            .all()
-        )
+        found = session.execute(select(Campaign.slug, Campaign.id).where(Campaign.slug.in_(wanted)))
+        ids = {row.slug: row.id for row in found}
     unknown = [slug for slug in wanted if slug not in ids]
     if unknown:
         mine = ", ".join(c.slug for c in readable_campaigns(engine, actor)) or "none"

@@ -6,7 +6,7 @@ slug); nothing here adds one campaign's figures to another's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -31,9 +31,12 @@ def open_campaign_slugs(engine: Engine) -> list[str]:
         return list(session.scalars(query))
 
 
-def open_campaign_reports(engine: Engine, by: Dimension) -> list[dict[str, Any]]:
-    """One report per open campaign, oldest window first."""
-    return [build_report(engine, by, slug) for slug in open_campaign_slugs(engine)]
+def open_campaign_reports(
+    engine: Engine, by: Dimension, only: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """One report per open campaign, oldest window first; `only` keeps to those slugs."""
+    slugs = [s for s in open_campaign_slugs(engine) if only is None or s in only]
+    return [build_report(engine, by, slug) for slug in slugs]
 
 
 def compare_campaigns(

@@ -26,9 +26,7 @@ from sender.core.errors import InvalidInput, NotFound
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
 from sender.report.activity import actions_per_case_day
-from sender.report.campaigns import open_campaign_reports
 from sender.report.lookup import look_up_suppression
-from sender.report.totals import Dimension
 from sender.report.variants import figures, summary, wave_tests
 from sender.staff import audit
 from sender.staff.actions import What
@@ -194,22 +192,10 @@ def actions_chart() -> Response:
 
 @bp.get("/report")
 @login_required
-def report_page() -> tuple[str, int]:
-    """The campaign report by case, wave, language or day (sender.report.totals builds it)."""
-    choice = request.args.get("by", Dimension.CASE.value)
-    if choice not in {d.value for d in Dimension}:
-        choices = ", ".join(d.value for d in Dimension)
-        return render_template(
-            "web/dashboard/report.html", reports=None, problem=f"by must be one of {choices}"
-        ), 400
-    reports = open_campaign_reports(context.engine(), Dimension(choice))
-    return render_template(
-        "web/dashboard/report.html",
-        reports=reports,
-        by=choice,
-        problem=None,
-        dimensions=[d.value for d in Dimension],
-    ), 200
+def report_page() -> BaseResponse:
+    """The report's one home is the workspace now; old links and bookmarks land there."""
+    query = request.query_string.decode()
+    return redirect(url_for("reports.index") + (f"?{query}" if query else ""))
 
 
 def _may_read_replies() -> None:

@@ -100,8 +100,8 @@ def test_bounce_classes_and_deferrals_reach_the_report_and_cli(
 
     staff = make_app(pg_engine).test_client()
     assert log_in(staff) == 302
-    html = staff.get("/dashboard/report?by=wave").get_data(as_text=True)
-    assert 'data-testid="bounce-classes"' in html and "mailbox unavailable" in html
+    html = staff.get("/workspace/reports/?by=wave").get_data(as_text=True)
+    assert "Bounces by classification, by wave" in html and "mailbox unavailable" in html
 
 
 def test_events_without_our_custom_args_still_act_on_the_right_supporter(

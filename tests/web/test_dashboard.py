@@ -20,7 +20,7 @@ from sender.core.models import Batch, Suppression, Wave
 from sender.core.vocabulary import BatchStatus, WaveStatus
 
 PAGES = [
-    "/dashboard/report",
+    "/workspace/reports/",
     "/dashboard/",
     "/dashboard/actions",
     "/dashboard/actions.svg",
@@ -168,16 +168,6 @@ def test_suppression_search_refuses_a_bad_address(any_engine: Engine, staff: Fla
     assert response.status_code == 400
     assert "Not a usable address" in response.get_data(as_text=True)
     assert staff.post("/dashboard/suppressions", data={"email": EMAILS[0]}).status_code == 400
-
-
-def test_report_page_by_case_and_bad_dimension(any_engine: Engine, staff: FlaskClient) -> None:
-    seed(any_engine)
-    response = staff.get("/dashboard/report?by=supporter")
-    assert response.status_code == 400
-    assert "by must be one of" in response.get_data(as_text=True)
-    html = staff.get("/dashboard/report").get_data(as_text=True)
-    assert "Campaign report" in html and "bird" in html and "popi" in html
-    assert staff.get("/dashboard/report?by=wave").status_code == 200
 
 
 def test_index_shows_webhook_events_kept_raw_with_reasons(

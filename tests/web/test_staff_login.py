@@ -21,7 +21,7 @@ from sender.core.staff_models import StaffAccount
 from sender.staff import accounts
 from sender.staff.roles import Role
 
-PAGE = "/dashboard/report"
+PAGE = "/workspace/reports/"
 
 
 def opens(client: FlaskClient) -> bool:

@@ -187,4 +187,4 @@ def test_replies_are_for_campaigners_not_viewers(pg_engine: Engine) -> None:
     assert client.get("/dashboard/replies").status_code == 403
     assert client.get("/dashboard/replies.csv").status_code == 403
     assert changes(pg_engine) == [("reply.review", "refused")] * 2
-    assert client.get("/dashboard/report").status_code == 200  # reports stay open to viewers
+    assert client.get("/workspace/reports/").status_code == 200  # reports stay open to viewers

@@ -31,7 +31,7 @@ from sender.staff import totp
 from sender.staff.roles import Role
 from sender.web import context
 
-PAGE = "/dashboard/report"
+PAGE = "/workspace/reports/"
 _SECRET = re.compile(r'data-testid="totp-secret">([A-Z2-7]+)<')
 _CODE = re.compile(r"<li>([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})</li>")
 
@@ -66,7 +66,7 @@ def test_the_password_alone_opens_nothing_then_the_code_does(
             "username": STAFF_EMAIL,
             "password": "quiet-harbour-lantern-71",
             "csrf_token": csrf_token(client),
-            "next": "/dashboard/report",
+            "next": "/workspace/reports/",
         },
     )
     assert response.status_code == 302 and response.headers["Location"].startswith("/login/code")
@@ -76,9 +76,9 @@ def test_the_password_alone_opens_nothing_then_the_code_does(
     token = csrf_token(client, "/login/code")
     done = client.post(
         "/login/code",
-        data={"code": pyotp.TOTP(secret).now(), "csrf_token": token, "next": "/dashboard/report"},
+        data={"code": pyotp.TOTP(secret).now(), "csrf_token": token, "next": "/workspace/reports/"},
     )
-    assert done.status_code == 302 and done.headers["Location"] == "/dashboard/report"
+    assert done.status_code == 302 and done.headers["Location"] == "/workspace/reports/"
     assert opens(client)
     (row,) = audit_rows(pg_engine)
     assert (row.action, row.actor, row.detail) == ("login", STAFF_EMAIL, "authenticator code")
