@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from sender.report.tables import View
+from sender.report.tables import Table, View
 
-WIDTH = 480
+WIDTH = 360  # about the width it is shown at, so its text stays readable
 ROW = 38  # a label line above a bar
 BAR = 14
-VALUE_ROOM = 90  # the figure printed right of the longest bar
+VALUE_ROOM = 70  # the figure printed right of the longest bar
 LIMIT = 40  # bars per chart; a longer table (days) is read from the table beside it
 
 
@@ -41,24 +41,25 @@ class Chart:
         return f"{len(self.bars)} bars. {said}{more}" if self.bars else "Nothing to draw yet."
 
 
-def charts(view: View) -> list[Chart]:
-    """Every chart a view draws: one per charted column of each table, or, when the
-    campaigns are compared, one per table with a bar for each row and campaign."""
-    found: list[Chart] = []
-    for table in view.tables:
-        columns = table.charted()
-        if len(view.campaigns) > 1 and columns:
-            bars = [
-                Bar(f"{name} · {c.heading}", value, text)
-                for c in columns
-                for name, value, text in table.series(c.key)
-            ]
-            found.append(_chart(table.title, sorted(bars, key=lambda b: b.label)))
-            continue
-        for column in columns:
-            bars = [Bar(*point) for point in table.series(column.key)]
-            found.append(_chart(f"{column.heading}: {table.title}", bars))
-    return found
+def charts(view: View) -> list[list[Chart]]:
+    """The charts of each of the view's tables, in its order: one per charted column, or,
+    when campaigns are compared, one with a bar for each row and campaign."""
+    return [_table_charts(table, len(view.campaigns) > 1) for table in view.tables]
+
+
+def _table_charts(table: Table, compared: bool) -> list[Chart]:
+    columns = table.charted()
+    if compared and columns:
+        bars = [
+            Bar(f"{name} · {c.heading}", value, text)
+            for c in columns
+            for name, value, text in table.series(c.key)
+        ]
+        return [_chart(table.title, sorted(bars, key=lambda b: b.label))]
+    return [
+        _chart(f"{column.heading}, {table.title}", [Bar(*p) for p in table.series(column.key)])
+        for column in columns
+    ]
 
 
 def _chart(title: str, bars: Sequence[Bar]) -> Chart:

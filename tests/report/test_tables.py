@@ -139,6 +139,6 @@ def test_a_chart_is_labelled_for_screen_readers_and_escapes_its_text() -> None:
 def test_a_long_table_draws_its_first_bars_and_says_how_many_more() -> None:
     columns = (Column("label", "day", Kind.TEXT), Column("sends", "sends", charted=True))
     rows = tuple((f"2026-12-{n:02d}", n) for n in range(1, LIMIT + 6))
-    (chart,) = charts(View("t", By.DAY, ("x",), (Table("by day", columns, rows),)))
+    ((chart,),) = charts(View("t", By.DAY, ("x",), (Table("by day", columns, rows),)))
     assert len(chart.bars) == LIMIT and chart.left_out == 5
     assert "5 more in the table" in chart.description()

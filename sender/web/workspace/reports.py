@@ -55,12 +55,16 @@ def _view(choice: Choice) -> View | None:
     return build_view(context.engine(), choice.by, choice.campaign, choice.compare)
 
 
-def _charts(view: View | None) -> list[tuple[bars.Chart, Markup]]:
+def _charts(view: View | None) -> list[list[tuple[bars.Chart, Markup]]]:
+    """Each table's charts as trusted markup: sender.report.bars escapes every text it writes."""
     if view is None:
         return []
-    found = bars.charts(view)
-    # Trusted markup: sender.report.bars escapes every label it writes.
-    return [(chart, Markup(bars.svg(chart, f"chart-{n}"))) for n, chart in enumerate(found)]  # noqa: S704
+    drawn = []
+    for t, found in enumerate(bars.charts(view)):
+        drawn.append(
+            [(c, Markup(bars.svg(c, f"chart-{t}-{n}"))) for n, c in enumerate(found)]  # noqa: S704
+        )
+    return drawn
 
 
 @bp.get("/")
