@@ -44,6 +44,15 @@ class WaveSpec:
     subject_test: SubjectTestSpec | None = None
 
 
+class WaveProblem(InvalidInput):
+    """A wave's first problem, with where it lies in the wave's entry (pydantic's location),
+    so a form can show it beside the field it is about."""
+
+    def __init__(self, message: str, where: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 @dataclass(frozen=True)
 class Plan:
     campaign: str | None
@@ -201,7 +210,8 @@ def wave_spec(
     try:
         model = _WaveModel.model_validate(raw)
     except ValidationError as error:
-        raise InvalidInput(f"wave {name!r}: {first_problem(error)}") from error
+        where = tuple(error.errors()[0]["loc"])
+        raise WaveProblem(f"wave {name!r}: {first_problem(error)}", where) from error
     return _spec(model)
 
 
@@ -261,7 +271,7 @@ def check_languages(spec: WaveSpec, declared: Sequence[str], campaign: str) -> N
 def _spec(model: _WaveModel) -> WaveSpec:
     window_start, window_end = parse_window(model.window) if model.window else (None, None)
     if model.end <= model.start:
-        raise InvalidInput(f"wave {model.name!r} ends before it starts")
+        raise WaveProblem(f"wave {model.name!r} ends before it starts", ("end",))
     return WaveSpec(
         name=model.name,
         kind=model.kind,
@@ -287,13 +297,14 @@ def _test(model: _WaveModel) -> SubjectTestSpec | None:
     test = model.subject_test
     if test is None:
         return None
-    for variant in test.variants:
+    for index, variant in enumerate(test.variants):
         for part, texts in (("subjects", variant.subjects), ("preheaders", variant.preheaders)):
             extra = sorted(set(texts) - set(model.subjects))
             if extra:
-                raise InvalidInput(
+                raise WaveProblem(
                     f"wave {model.name!r}: variant {variant.name!r} {part} in"
-                    f" {', '.join(extra)}, which the wave has no subject in"
+                    f" {', '.join(extra)}, which the wave has no subject in",
+                    ("subject_test", "variants", index, part),
                 )
     return SubjectTestSpec(
         variants=tuple(

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from sender.core.db import session_scope
 from sender.core.models import Wave
@@ -20,11 +21,15 @@ def subject_lines(engine: Engine, now: datetime, states: Sequence[WaveStatus]) -
     with session_scope(engine) as session:
         for wave in session.scalars(select(Wave).where(Wave.status.in_(states)).order_by(Wave.id)):
             report = test_report(session, wave)
-            if report is None:
-                continue
-            due = decide_at(session, wave, report.test) if report.state else None
-            lines.append(f"wave {wave.name}: {_state(report, wave.status, due, now)}")
+            if report is not None:
+                lines.append(f"wave {wave.name}: {state_line(session, wave, report, now)}")
     return lines
+
+
+def state_line(session: Session, wave: Wave, report: TestReport, now: datetime) -> str:
+    """One wave's test: where it stands and, while it tests, when it decides."""
+    due = decide_at(session, wave, report.test) if report.state else None
+    return _state(report, wave.status, due, now)
 
 
 def _state(report: TestReport, status: str, due: datetime | None, now: datetime) -> str:

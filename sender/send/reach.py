@@ -15,6 +15,7 @@ from sqlalchemy import Engine, case, func, literal, select
 
 from sender.core.db import session_scope
 from sender.core.models import Assignment, Campaign, Case, Supporter, Wave
+from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import SupporterStatus
 from sender.send.eligibility import (
     SkipReason,
@@ -26,6 +27,7 @@ from sender.send.eligibility import (
     recently_mailed,
     suppressed,
 )
+from sender.send.split import share_counts
 
 INCLUDED = "included"
 
@@ -39,8 +41,32 @@ class ReachRow:
 
 
 @dataclass(frozen=True)
+class TestSplit:
+    """A subject test's wave at launch: who gets each variant now, who waits for the winner."""
+
+    share: float
+    now: dict[str, int]  # per variant, in the test share
+    later: int  # the remainder, sent the winner once the test is decided
+
+    @property
+    def tested(self) -> int:
+        return sum(self.now.values())
+
+
+@dataclass(frozen=True)
 class Reach:
     rows: tuple[ReachRow, ...]
+    test: SubjectTestSpec | None = None
+
+    def split(self) -> TestSplit | None:
+        """The test share's draw over these counts (sender.send.split); None without a test.
+        Exact while every supporter gets their own language (the planner may fall back)."""
+        if self.test is None:
+            return None
+        tested = share_counts(
+            [r.supporters for r in self.included], self.test.names, self.test.share
+        )
+        return TestSplit(self.test.share, tested, self.total - sum(tested.values()))
 
     @property
     def included(self) -> tuple[ReachRow, ...]:
@@ -90,15 +116,18 @@ def wave_reach(engine: Engine, wave_id: int, now: datetime, default_cap: timedel
         if needs_act(wave.audience):
             reasons.append((~acted(Supporter.id, first.c.case_id), SkipReason.NOT_ACTED.value))
         reason = case(*reasons, else_=literal(INCLUDED)).label("reason")
+        test = wave.subject_test
         rows = session.execute(
             select(Case.slug, Supporter.language, reason, func.count())
             .select_from(first)
             .join(Supporter, Supporter.id == first.c.supporter_id)
             .join(Case, Case.id == first.c.case_id)
             .where(first.c.pick == 1)
-            .group_by(Case.slug, Supporter.language, reason)
-            .order_by(Case.slug, Supporter.language, reason)
+            # The planner's stratum order (case id, language): the test share's deal follows it.
+            .group_by(Case.id, Case.slug, Supporter.language, reason)
+            .order_by(Case.id, Supporter.language, reason)
         ).all()
     return Reach(
-        tuple(ReachRow(slug, language, str(why), int(n)) for slug, language, why, n in rows)
+        tuple(ReachRow(slug, language, str(why), int(n)) for slug, language, why, n in rows),
+        SubjectTestSpec.from_json(test),
     )

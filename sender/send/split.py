@@ -8,7 +8,7 @@ function, the remainder an anti-join, so no supporter passes through Python.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -112,6 +112,22 @@ class Remainder:
             .where(ranked.c.pick == 1, ~tested)
             .subquery("remainder")
         )
+
+
+def share_counts(strata: Sequence[int], variants: tuple[str, ...], share: float) -> dict[str, int]:
+    """How many of each stratum's supporters `TestShare` takes for each variant, in Python:
+    the same integer arithmetic and the same deal, for strata given in the planner's order
+    (case, then language). The launch page's split is counted with it."""
+    basis = round(share * _BASIS)
+    dealt = dict.fromkeys(variants, 0)
+    for rank, size in enumerate(strata, start=1):
+        taken = (size * basis + _BASIS - 1) // _BASIS
+        for draw in range(min(taken, len(variants))):
+            # Each turn of the deal gives one supporter to every variant; the first
+            # `taken % k` variants from this stratum's starting turn get one more.
+            name = variants[(draw + rank) % len(variants)]
+            dealt[name] += taken // len(variants) + (draw < taken % len(variants))
+    return dealt
 
 
 def _dealt(draw: ColumnElement[int], variants: tuple[str, ...]) -> ColumnElement[str]:

@@ -21,7 +21,7 @@ from web_fixtures import GOOD_PASSWORD, STAFF_EMAIL, add_staff, make_app
 
 from sender.core.clock import MovableClock, SystemClock
 from sender.core.db import session_scope
-from sender.core.models import Wave
+from sender.core.models import Campaign, Wave
 from sender.devtools.webapp import serving
 from sender.send.scheduler import InlineDispatcher, tick
 from sender.send.wiring import default_sender
@@ -154,3 +154,52 @@ def test_launch_it_and_watch_it_finish(
     assert page.text_content("[data-testid=sent]") == "6"
     accessible(page)
     screenshot(page, tmp_path / "done.png", 1280, "done")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_create_a_subject_test_in_the_form_and_see_the_launch_split(
+    served: tuple[str, Engine, dict[str, int]], page: Page, tmp_path: Path, width: int
+) -> None:
+    base, engine, _ids = served
+    with session_scope(engine) as session:
+        session.scalars(select(Campaign)).one().languages = ["en", "ar"]
+    page.set_viewport_size({"width": width, "height": 800})
+    sign_in(page, base)
+    page.click("text=New draft wave")
+    start = SystemClock().now() + timedelta(hours=2)
+    page.fill("input[name=name]", "autumn")
+    page.fill("input[name=start]", f"{start:%Y-%m-%dT%H:%M}")
+    page.fill("input[name=end]", f"{start + timedelta(days=1):%Y-%m-%dT%H:%M}")
+    page.fill("input[name=subject_en]", "Write today")
+    page.fill("input[name=subject_ar]", "اكتبوا اليوم")
+    page.click("text=Add a subject test")  # a plain submit: the form comes back with A and B
+    page.locator("[data-testid=variant-B]").wait_for()
+    assert page.input_value("input[name=subject_en]") == "Write today"
+    page.fill("input[name=variant_1_subject_en]", "Nassima needs you")
+    page.fill("input[name=variant_1_subject_ar]", "نسيمة تحتاجكم")
+    page.fill("input[name=test_share]", "50")
+    # The inbox preview follows the typing (htmx), each variant on its own line.
+    page.wait_for_selector("[data-testid=inbox-ar] li[data-variant=B]:has-text('نسيمة تحتاجكم')")
+    assert "Write today" in page.inner_text("[data-testid=inbox-en] li[data-variant=A]")
+    accessible(page)
+    screenshot(page, tmp_path / f"test-form-{width}.png", width, "Variant B subject (ar)")
+    page.click("button:text-is('Save draft')")
+    page.wait_for_url(f"{base}/workspace/waves/")
+    assert "wave autumn created (draft)" in page.inner_text(".flash")
+    with session_scope(engine) as session:
+        wave = session.scalars(select(Wave).where(Wave.name == "autumn")).one()
+        wave_id, stored = wave.id, wave.subject_test
+    assert [v["name"] for v in stored["variants"]] == ["A", "B"] and stored["share"] == 0.5
+
+    page.goto(f"{base}/workspace/waves/{wave_id}/launch")
+    accessible(page)
+    text = " ".join(page.inner_text("main").split())
+    assert "Subject test: 3 now, 3 wait for the winner" in text
+    assert "variant A (now) 1" in text and "variant B (now) 2" in text
+    screenshot(page, tmp_path / f"test-launch-{width}.png", width, "the winner (later)")
+
+    page.goto(f"{base}/workspace/waves/{wave_id}")
+    accessible(page)
+    assert "the test share goes out from the wave's start" in page.inner_text(
+        "[data-testid=wave-subject-test]"
+    )

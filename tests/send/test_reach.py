@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 from sending_fixtures import DEC1, add_case, add_supporters, add_wave
 from sqlalchemy import Engine, update
+from subject_test_fixtures import BILINGUAL, add_test_wave, declared_test, recipients
 
 from sender.core.addresses import email_hash
 from sender.core.config import Settings
@@ -107,3 +109,20 @@ def test_a_thank_you_counts_only_those_who_acted(any_engine: Engine) -> None:
     assert reach.excluded()["not_acted"] == 3  # idle, spanish, elsewhere
     result = plan_wave(any_engine, SETTINGS, wave, LATER)
     assert result is not None and result.messages == reach.total
+
+
+def test_a_subject_tests_split_is_the_planners_draw(pg_engine: Engine) -> None:
+    """Uneven strata and three variants: the counts the launch page shows are the plan's."""
+    cases = [add_case(pg_engine, SETTINGS, s, content=BILINGUAL) for s in ("nassima", "germain")]
+    for case, (english, spanish) in zip(cases, ((23, 7), (11, 2)), strict=True):
+        add_supporters(pg_engine, [case], [f"en{i}-{case}@x.org" for i in range(english)])
+        add_supporters(
+            pg_engine, [case], [f"es{i}-{case}@x.org" for i in range(spanish)], language="es"
+        )
+    test = declared_test(share=0.3, names=("A", "B", "C"))
+    wave = add_test_wave(pg_engine, SETTINGS, test, status=WaveStatus.SCHEDULED)
+    split = wave_reach(pg_engine, wave, DEC1, CAP).split()
+    plan_wave(pg_engine, SETTINGS, wave, DEC1)
+    planned = Counter(variant for variant, *_ in recipients(pg_engine, wave).values())
+    assert split is not None and split.now == dict(planned)
+    assert split.tested + split.later == 43 and split.tested == sum(planned.values())

@@ -15,11 +15,12 @@ from typing import TypeVar
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from sender.campaign import waves
+from sender.campaign import subject_tests, waves
 from sender.campaign.campaigns import campaign_named
-from sender.campaign.plan_file import WaveSpec, wave_spec
+from sender.campaign.plan_file import WaveProblem, WaveSpec, wave_spec
 from sender.core.db import session_scope
 from sender.core.errors import CampaignError, Forbidden, InvalidInput, NotFound
+from sender.core.languages import direction
 from sender.core.models import Wave
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
@@ -29,6 +30,7 @@ from sender.staff.actions import What
 from sender.web import context
 from sender.web.actors import current_actor
 from sender.web.auth import login_required, staff_page_context
+from sender.web.workspace import subject_form
 
 T = TypeVar("T")
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
@@ -92,7 +94,7 @@ def spec_from_form(form: dict[str, str]) -> WaveSpec:
     rate = form.get("rate", "").strip()
     if rate and not rate.isdigit():
         raise InvalidInput(f"rate {rate!r} is not a whole number of messages per hour")
-    return wave_spec(
+    spec = wave_spec(
         name=form.get("name", "").strip(),
         kind=form.get("kind", "").strip(),
         start=_instant(form.get("start", ""), "start"),
@@ -103,7 +105,10 @@ def spec_from_form(form: dict[str, str]) -> WaveSpec:
         window=form.get("window", "").strip() or None,
         rate_per_hour=int(rate) if rate else None,
         domain_rates=_domain_rates(form.get("domain_rates", "")),
+        subject_test=subject_form.test_from_form(form),
     )
+    subject_form.check_variant_languages(spec)
+    return spec
 
 
 def _audited(wave: status.WaveName, what: What, change: Callable[[], T]) -> T:
@@ -152,7 +157,37 @@ def _progress_context(wave: status.WaveName) -> dict[str, object]:
 @bp.get("/<int:wave_id>")
 @login_required
 def wave_page(wave_id: int) -> str:
-    return render_template("web/workspace/waves/wave.html", **_progress_context(_wave(wave_id)))
+    return render_template(
+        "web/workspace/waves/wave.html",
+        **_progress_context(_wave(wave_id)),
+        test=subject_form.test_view(context.engine(), wave_id, _now()),
+    )
+
+
+@bp.post("/<int:wave_id>/pick")
+@login_required
+def pick(wave_id: int) -> BaseResponse:
+    """Staff pick a subject test's winner before the wait ends, as `campaign wave pick`."""
+    wave = _wave(wave_id)
+    engine, actor = context.engine(), current_actor()
+    target = f"wave {wave.campaign}/{wave.name}"
+    variant = request.form.get("variant", "").strip()
+    audit.check(engine, actor, What.WAVE_PICK, target, wave.campaign_id)
+    try:
+        # The pick records its own audit row, in the transaction that stores the winner.
+        flash(subject_tests.pick(engine, wave.name, variant, _now(), actor, wave.campaign))
+    except CampaignError as error:
+        audit.record_now(
+            engine,
+            actor,
+            What.WAVE_PICK,
+            target,
+            outcome=audit.Outcome.FAILED,
+            detail=str(error),
+            campaign_id=wave.campaign_id,
+        )
+        flash(str(error), "error")
+    return redirect(url_for("waves.wave_page", wave_id=wave_id))
 
 
 @bp.get("/<int:wave_id>/progress")
@@ -192,10 +227,13 @@ def control(wave_id: int, action: str) -> BaseResponse:
 def confirm_launch(wave_id: int) -> str:
     wave = _wave(wave_id)
     cap = timedelta(hours=context.settings().frequency_cap_hours)
+    reach = wave_reach(context.engine(), wave_id, _now(), cap)
     return render_template(
         "web/workspace/waves/launch.html",
         wave=wave,
-        reach=wave_reach(context.engine(), wave_id, _now(), cap),
+        reach=reach,
+        split=reach.split(),
+        gaps=subject_form.stored_gaps(context.engine(), wave_id),
     )
 
 
@@ -231,14 +269,67 @@ def _campaign(slug: str) -> tuple[int, tuple[str, ...]]:
         abort(404)
 
 
+FORM = "web/workspace/waves/form.html"
+STEPS = ("add_variant", "remove_variant", "preview")  # buttons that re-render, saving nothing
+
+
+def _posted() -> dict[str, str]:
+    return {k: v for k, v in request.form.items() if k not in ("csrf_token", "action")}
+
+
+def _form_page(
+    form: dict[str, str], languages: tuple[str, ...], **page: object
+) -> dict[str, object]:
+    """What the form template reads: the fields, the variant rows, the inbox preview."""
+    try:
+        count = subject_form.variant_count(form)
+    except InvalidInput:
+        count = 0
+    return {
+        "form": form,
+        "languages": languages,
+        "variants": [
+            (i, form.get(f"variant_{i}_name") or subject_form.LABELS[i]) for i in range(count)
+        ],
+        "metrics": subject_form.METRICS,
+        "inbox": subject_form.inbox_lines(form, languages),
+        "directions": {language: direction(language) for language in languages},
+        "errors": {},
+        **page,
+    }
+
+
+def _refused(
+    error: CampaignError, form: dict[str, str], languages: tuple[str, ...], **page: object
+) -> tuple[str, int]:
+    where = subject_form.field_of(error.where) if isinstance(error, WaveProblem) else ""
+    context_ = _form_page(form, languages, error=str(error), **page)
+    # Beside its field the wave's name goes without saying: the alert above names it.
+    beside = str(error).removeprefix(f"wave {form.get('name', '').strip()!r}: ")
+    context_["errors"] = {where: beside} if where else {}
+    return render_template(FORM, **context_), 422
+
+
+@bp.post("/preview-lines/<campaign>")
+@login_required
+def inbox_fragment(campaign: str) -> str:
+    """The htmx fragment: each variant's inbox line per language, as typed; nothing stored."""
+    _, languages = _campaign(campaign)
+    page = _form_page(_posted(), languages)
+    return render_template("web/workspace/waves/_inbox.html", **page)
+
+
 @bp.route("/new/<campaign>", methods=["GET", "POST"])
 @login_required
 def new_wave(campaign: str) -> str | BaseResponse | tuple[str, int]:
-    form = {key: value for key, value in request.form.items() if key != "csrf_token"}
+    form = _posted()
     campaign_id, languages = _campaign(campaign)
-    page = {"campaign": campaign, "form": form, "languages": languages}
     if request.method == "GET":
-        return render_template("web/workspace/waves/form.html", **page)
+        return render_template(FORM, **_form_page(form, languages, campaign=campaign))
+    action = request.form.get("action", "save")
+    if action in STEPS:
+        stepped = subject_form.stepped(form, action)
+        return render_template(FORM, **_form_page(stepped, languages, campaign=campaign))
     engine = context.engine()
     target = f"wave {campaign}/{form.get('name', '').strip()}"
     # The role first: a viewer's forged form is refused before its fields are read.
@@ -252,16 +343,22 @@ def new_wave(campaign: str) -> str | BaseResponse | tuple[str, int]:
             target,
             lambda: waves.create_wave(engine, spec, campaign, context.settings().templates_dir),
             campaign_id=campaign_id,
-            detail=lambda _: (
-                f"kind={spec.kind} {spec.starts_at:%Y-%m-%d %H:%M} to {spec.ends_at:%Y-%m-%d %H:%M}"
-            ),
+            detail=lambda _: _detail(spec),
         )
     except Forbidden:
         raise  # the app's 403 page; the refusal is recorded already
     except CampaignError as error:
-        return render_template("web/workspace/waves/form.html", **page, error=str(error)), 422
+        return _refused(error, form, languages, campaign=campaign)
     flash(f"wave {spec.name} created (draft)")
     return redirect(url_for("waves.index"))
+
+
+def _detail(spec: WaveSpec) -> str:
+    test = spec.subject_test
+    tested = f" subject test {'/'.join(test.names)} at {test.share:.0%}" if test else ""
+    return f"kind={spec.kind} {spec.starts_at:%Y-%m-%d %H:%M} to {spec.ends_at:%Y-%m-%d %H:%M}" + (
+        tested
+    )
 
 
 def form_of(wave: Wave) -> dict[str, str]:
@@ -278,7 +375,8 @@ def form_of(wave: Wave) -> dict[str, str]:
         "version": waves.draft_version(wave),
     }
     fields |= {f"subject_{k}": str(v) for k, v in wave.subjects.items()}
-    return fields | {f"preheader_{k}": str(v) for k, v in (wave.preheaders or {}).items()}
+    fields |= {f"preheader_{k}": str(v) for k, v in (wave.preheaders or {}).items()}
+    return fields | subject_form.form_fields(wave.subject_test)
 
 
 @bp.route("/<int:wave_id>/edit", methods=["GET", "POST"])
@@ -287,13 +385,16 @@ def edit_wave(wave_id: int) -> str | BaseResponse | tuple[str, int]:
     wave = _wave(wave_id)
     engine = context.engine()
     _, languages = _campaign(wave.campaign)
+    page = {"campaign": wave.campaign, "wave": wave}
     if request.method == "GET":
         with session_scope(engine) as session:
             form = form_of(session.get_one(Wave, wave_id))
-        page = {"campaign": wave.campaign, "form": form, "languages": languages, "wave": wave}
-        return render_template("web/workspace/waves/form.html", **page)
-    form = {key: value for key, value in request.form.items() if key != "csrf_token"}
-    page = {"campaign": wave.campaign, "form": form, "languages": languages, "wave": wave}
+        return render_template(FORM, **_form_page(form, languages, **page))
+    form = _posted()
+    action = request.form.get("action", "save")
+    if action in STEPS:
+        stepped = subject_form.stepped(form, action)
+        return render_template(FORM, **_form_page(stepped, languages, **page))
     target = f"wave {wave.campaign}/{wave.name}"
     audit.check(engine, current_actor(), What.WAVE_EDIT, target, wave.campaign_id)
     try:
@@ -307,13 +408,11 @@ def edit_wave(wave_id: int) -> str | BaseResponse | tuple[str, int]:
                 engine, wave_id, spec, form.get("version", ""), context.settings().templates_dir
             ),
             campaign_id=wave.campaign_id,
-            detail=lambda _: (
-                f"kind={spec.kind} {spec.starts_at:%Y-%m-%d %H:%M} to {spec.ends_at:%Y-%m-%d %H:%M}"
-            ),
+            detail=lambda _: _detail(spec),
         )
     except Forbidden:
         raise
     except CampaignError as error:
-        return render_template("web/workspace/waves/form.html", **page, error=str(error)), 422
+        return _refused(error, form, languages, **page)
     flash(f"wave {wave.name} saved (draft)")
     return redirect(url_for("waves.wave_page", wave_id=wave_id))
