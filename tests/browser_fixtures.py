@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from PIL import Image
@@ -79,3 +80,15 @@ def check_page(page: Page, path: Path, text: str, min_bytes: int = 8_000) -> Pat
     """One step's evidence: accessible, then photographed with its key text."""
     assert_accessible(page)
     return assert_screenshot(page, path, text, min_bytes)
+
+
+def sign_in_with_code(page: Page, base: str, email: str, password: str, secret: str) -> None:
+    """Password, then the authenticator's code, from the keyboard; lands on the dashboard."""
+    page.goto(f"{base}/login")
+    page.fill("input[name=username]", email)
+    page.fill("input[name=password]", password)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/login/code*")
+    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{base}/dashboard/*")

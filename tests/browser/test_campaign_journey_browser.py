@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-import pyotp
 import pytest
 import yaml
 from browser_fixtures import (
     browser_page,  # noqa: F401 - provides page
     check_page,
+    sign_in_with_code,
 )
 from faults.fault_fixtures import Worker, start_worker, wait_ready
 from playwright.sync_api import Page
@@ -143,17 +143,6 @@ def _worker_env(values: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(keep)} | values
 
 
-def sign_in(page: Page, journey: Journey) -> None:
-    page.goto(f"{journey.base}/login")
-    page.fill("input[name=username]", ADMIN)
-    page.fill("input[name=password]", GOOD_PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{journey.base}/login/code*")
-    page.fill("input[name=code]", pyotp.TOTP(journey.secret).now())
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{journey.base}/dashboard/*")
-
-
 def _wave_id(engine: Engine, name: str) -> int:
     with session_scope(engine) as session:
         return int(session.scalars(select(Wave.id).where(Wave.name == name)).one())
@@ -169,7 +158,7 @@ def test_a_campaign_from_creation_to_solidarity_messages(
     base, shots = journey.base, tmp_path / "shots"
     shots.mkdir()
     page.set_viewport_size({"width": 1280, "height": 900})
-    sign_in(page, journey)
+    sign_in_with_code(page, base, ADMIN, GOOD_PASSWORD, journey.secret)
     today = SystemClock().now().date()
 
     # 1. A campaign whose window runs around today, then its cases from a cases file.
