@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from flask import Flask, g, session
+from flask import Flask, g, has_request_context, request, session
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
 
 from sender.core.config import Settings
@@ -257,7 +257,22 @@ def bootstrap_user() -> str | None:
 
 
 class StaffSessionInterface(SecureCookieSessionInterface):
-    """The cookie expires at login + lifetime, not lifetime after every request."""
+    """The cookie expires at login + lifetime, not lifetime after every request.
+
+    `plain_http_ok` (dev and demo mode only): a request over plain http, such as
+    `campaign serve` on a laptop, gets a cookie without the Secure flag, which a
+    browser would otherwise drop, so nobody could sign in. Production always
+    marks it Secure.
+    """
+
+    def __init__(self, plain_http_ok: bool = False) -> None:
+        self.plain_http_ok = plain_http_ok
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        secure = super().get_cookie_secure(app)
+        if self.plain_http_ok and has_request_context() and not request.is_secure:
+            return False
+        return secure
 
     def get_expiration_time(self, app: Flask, session: SessionMixin) -> datetime | None:
         login_at = session.get(LOGIN_AT)
@@ -267,6 +282,6 @@ class StaffSessionInterface(SecureCookieSessionInterface):
 
 
 def init_sessions(app: Flask, settings: Settings) -> None:
-    app.session_interface = StaffSessionInterface()
+    app.session_interface = StaffSessionInterface(plain_http_ok=not settings.is_production)
     app.config["PERMANENT_SESSION_LIFETIME"] = Limits.from_settings(settings).lifetime
     app.before_request(check_staff_session)

@@ -1,4 +1,4 @@
-"""`campaign serve` answers HTTP with the app's blueprints."""
+"""`campaign serve` answers HTTP with the app's blueprints, and without Redis it ticks itself."""
 
 from __future__ import annotations
 
@@ -7,8 +7,19 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from datetime import time
 from pathlib import Path
 
+from sqlalchemy import Engine
+from wave_workspace_fixtures import seed_assigned
+
+from sender.campaign.waves import launch
+from sender.cli.serve import start_in_process_scheduler
+from sender.core.clock import SystemClock
+from sender.core.config import Settings
+from sender.core.db import session_scope
+from sender.core.models import Wave
+from sender.core.vocabulary import WaveStatus
 from sender.devtools.services import free_port
 from sender.devtools.waiting import wait_until
 
@@ -63,3 +74,40 @@ def test_serve_refuses_the_published_settings_in_production(tmp_path: Path) -> N
     for name in ("SECRET_KEY", "STAFF_PASSWORD", "INBOUND_SECRET", "PUBLIC_BASE_URL"):
         assert f"- {name} " in output
     assert "serving on" not in output
+
+
+def _launched_draft(engine: Engine, settings: Settings) -> int:
+    """The seed's draft launched, its window the whole day, the wave in flight cancelled."""
+    seeded = seed_assigned(engine)
+    with session_scope(engine) as session:
+        draft = session.get_one(Wave, seeded.draft_wave_id)
+        draft.local_window_start, draft.local_window_end = time(0, 0), time(23, 59)
+        draft.subjects = {"en": "Write today", "ar": "اكتبوا اليوم"}
+        session.get_one(Wave, seeded.wave_id).status = WaveStatus.CANCELLED
+        name = draft.name
+    launch(engine, settings, name, SystemClock().now())
+    return seeded.draft_wave_id
+
+
+def test_without_redis_serve_ticks_itself_so_a_launched_wave_sends(
+    pg_url: str, pg_engine: Engine, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=pg_url, outbox_dir=tmp_path / "outbox")
+    wave_id = _launched_draft(pg_engine, settings)
+    stop = start_in_process_scheduler(pg_engine, settings, every=0.2)
+    assert stop is not None
+    try:
+
+        def done() -> bool:
+            with session_scope(pg_engine) as session:
+                return session.get_one(Wave, wave_id).status == WaveStatus.DONE
+
+        wait_until(done, 60, "the launched wave to be sent by the in-process tick")
+    finally:
+        stop.set()
+    assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 6
+
+
+def test_with_redis_serve_leaves_the_tick_to_beat(pg_url: str, pg_engine: Engine) -> None:
+    settings = Settings(database_url=pg_url, redis_url="redis://127.0.0.1:1/0")
+    assert start_in_process_scheduler(pg_engine, settings) is None

@@ -9,10 +9,11 @@ import pytest
 from flask.testing import FlaskClient
 from ops_fixtures import ops_redis_fixture  # noqa: F401 - provides ops_redis_url
 from sqlalchemy import Engine
-from web_fixtures import STAFF_PASSWORD, csrf_token, log_in, make_app
+from web_fixtures import STAFF_PASSWORD, STAFF_USER, csrf_token, log_in, make_app
 from werkzeug.security import generate_password_hash
 
 from sender.web.auth import safe_next
+from sender.web.sessions import StaffSessionInterface
 
 
 def test_dashboard_without_login_redirects_to_login(sqlite_engine: Engine) -> None:
@@ -166,10 +167,33 @@ def test_werkzeug_password_hash_in_settings(sqlite_engine: Engine) -> None:
 def test_session_cookie_is_httponly_and_secure_on_https(sqlite_engine: Engine) -> None:
     app = make_app(sqlite_engine, public_base_url="https://act.example.org")
     client = app.test_client()
-    log_in(client)
+    https = "https://localhost"
+    page = client.get("/login", base_url=https).get_data(as_text=True)
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    form = {"username": STAFF_USER, "password": STAFF_PASSWORD, "csrf_token": token}
+    # Flask-WTF checks the Referer of a form posted over https.
+    sent = client.post("/login", data=form, base_url=https, headers={"Referer": f"{https}/login"})
+    assert sent.status_code == 302
     cookie = client.get_cookie("session")
     assert cookie is not None and cookie.http_only and cookie.secure
     assert cookie.same_site == "Lax"
+
+
+def test_dev_mode_signs_in_over_plain_http(sqlite_engine: Engine) -> None:
+    """`campaign serve` on a laptop: a Secure cookie over http would be dropped by the browser."""
+    app = make_app(sqlite_engine, public_base_url="https://act.example.org")
+    client = app.test_client()
+    assert log_in(client) == 302
+    cookie = client.get_cookie("session")
+    assert cookie is not None and cookie.http_only and not cookie.secure
+
+
+def test_production_marks_the_cookie_secure_even_over_http(sqlite_engine: Engine) -> None:
+    app = make_app(sqlite_engine, public_base_url="https://act.example.org")
+    assert app.session_interface.plain_http_ok  # type: ignore[attr-defined]
+    production = StaffSessionInterface(plain_http_ok=False)
+    with app.test_request_context("/login", base_url="http://act.example.org"):
+        assert production.get_cookie_secure(app)
 
 
 @pytest.mark.parametrize(
