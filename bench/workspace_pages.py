@@ -204,7 +204,7 @@ def start_server(name: str, tree: Path, env: dict[str, str], port: int, logs: Pa
         stdout=(logs / f"worker-{name}.log").open("wb"),
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    web = start_gunicorn(env, port, workers=2, threads=1)
+    web = start_gunicorn(env, port, workers=2, threads=1, cwd=tree)
     return Server(name, tree, f"http://127.0.0.1:{port}", (web, worker))
 
 
@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         servers = []
         for n, (name, tree) in enumerate(trees):
             port = free_port()
-            uploads = directory / f"uploads-{name}"
+            uploads = directory / "uploads-this"  # the seeded run's rejected rows are here
             redis_url = f"{broker.url.rsplit('/', 1)[0]}/{n}"
             env = app_env(tree, pg.url, redis_url, uploads, port)
             servers.append((start_server(name, tree, env, port, directory), env))
