@@ -57,8 +57,9 @@ def bench_campaign(engine: Engine, start: datetime, days: int = 4, slug: str = "
 
 
 def start_gunicorn(
-    env: dict[str, str], port: int, workers: int, threads: int
+    env: dict[str, str], port: int, workers: int, threads: int, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
+    """The web app under gunicorn; `cwd` is where it imports `sender` from first (its chdir)."""
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -77,6 +78,7 @@ def start_gunicorn(
             "sender.web:create_app()",
         ],
         env={**os.environ, **env},
+        cwd=cwd,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

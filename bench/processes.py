@@ -143,3 +143,21 @@ def stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
         proc.wait(timeout=30)
+
+
+def host_gauge(rounds: int = 3) -> float:
+    """Milliseconds for a fixed CPU loop (best of `rounds`): the host's speed at that moment.
+
+    The machine is shared; a page timed while this reads twice its usual value
+    was timed on a host running at half speed, whatever the code did.
+    """
+    import hashlib
+
+    best = float("inf")
+    for _ in range(rounds):
+        began = time.perf_counter()
+        digest = b"gauge"
+        for _ in range(200_000):
+            digest = hashlib.sha256(digest).digest()
+        best = min(best, time.perf_counter() - began)
+    return best * 1e3

@@ -35,6 +35,7 @@ from sender.render.renderer import (
     Variant,
     WaveContent,
     batch_args,
+    kept_renderer,
 )
 from sender.render.templating import Problem
 from sender.render.variants import missing_languages, variant_content
@@ -83,10 +84,6 @@ def preview(
         custom_args=batch_args(who.case_id, who.wave_id),
     )
     html = personalise(variant.html, recipient.substitutions)
-    warnings = (
-        *(f"missing translation: {f}" for f in variant.fallbacks),
-        *html_warnings(html),
-    )
     return Preview(
         variant=variant,
         subject=personalise(variant.subject, recipient.substitutions),
@@ -94,7 +91,23 @@ def preview(
         html=html,
         text=personalise(variant.text, recipient.substitutions),
         eml=preview_eml(batch, recipient),
-        warnings=tuple(warnings),
+        warnings=_warnings(variant, html),
+    )
+
+
+def preview_warnings(
+    renderer: Renderer, kind: str, case: CaseContent, language: str, wave: WaveContent | None
+) -> tuple[str, ...]:
+    """What `preview` warns of for the sample supporter, without building the message."""
+    variant = renderer.variant(kind, case, language, wave)
+    recipient = renderer.recipient(variant, sample_recipient(case, wave))
+    return _warnings(variant, personalise(variant.html, recipient.substitutions))
+
+
+def _warnings(variant: Variant, html: str) -> tuple[str, ...]:
+    return (
+        *(f"missing translation: {f}" for f in variant.fallbacks),
+        *html_warnings(html),
     )
 
 
@@ -150,7 +163,7 @@ def check_all(engine: Engine, settings: Settings) -> list[Problem]:
     language, and each of its waves.
     """
     try:
-        renderer = Renderer(settings)
+        renderer = kept_renderer(settings)
     except TemplateProblem as error:
         return [Problem("templates", None, str(error))]
     problems = template_problems(renderer)
@@ -220,7 +233,7 @@ def _campaigns(engine: Engine, settings: Settings, catalogued: Sequence[str]) ->
 
 def _campaign_problems(campaign: _Campaign, settings: Settings) -> list[Problem]:
     try:
-        renderer = Renderer(settings, campaign.identity, kinds=campaign.kinds)
+        renderer = kept_renderer(settings, campaign.identity, campaign.kinds)
     except TemplateProblem as error:
         return [Problem(f"campaign {campaign.slug}", None, str(error))]
     problems = [

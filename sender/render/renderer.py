@@ -26,7 +26,7 @@ from sender.core.errors import TemplateProblem
 from sender.core.languages import direction
 from sender.core.mail import Address, OutgoingBatch, Recipient
 from sender.core.models import Case, Wave
-from sender.core.speedups import fast_recipient, reference_code
+from sender.core.speedups import KeptValues, fast_recipient, reference_code
 from sender.core.tokens import ReplyRef, TokenSigner
 from sender.render.case_text import case_text
 from sender.render.identity import SenderIdentity, sender_identity
@@ -42,7 +42,7 @@ from sender.render.merge import (
     tag_values,
 )
 from sender.render.merge import personalise as personalise
-from sender.render.templating import Templates
+from sender.render.templating import DEFAULT_TEMPLATES_DIR, Templates
 
 
 def _N(message: str) -> str:
@@ -293,6 +293,11 @@ class Renderer:
             headers={"List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
         )
 
+    @property
+    def variant_count(self) -> int:
+        """How many rendered variants this renderer holds."""
+        return len(self._variants)
+
     def friend(self, language: str) -> str:
         """The per-language word used when a supporter gave no first name."""
         if language not in self._friend:
@@ -355,6 +360,39 @@ class Renderer:
             fallbacks=fallbacks,
             greeting=self.friend(language),
         )
+
+
+# A few campaigns' renderers per process; past this many variants (edits pile
+# up, each a new content fingerprint) a renderer starts afresh.
+_KEPT: KeptValues[Renderer] = KeptValues(size=8)
+MAX_KEPT_VARIANTS = 4096
+
+
+def kept_renderer(
+    settings: Settings,
+    identity: SenderIdentity | None = None,
+    kinds: Mapping[str, Any] | None = None,
+) -> Renderer:
+    """A Renderer made once per process for these inputs (sender.core.speedups.KeptValues).
+
+    It renders each variant once: the key of a variant holds the fingerprint of
+    the case and wave it is made from, so an edited text renders anew. The
+    key here holds the settings, the identity, the kinds, and when a template
+    file last changed.
+    """
+    key = hashlib.blake2b(
+        repr((settings, identity, kinds, _templates_changed(settings))).encode(), digest_size=16
+    ).digest()
+    renderer = _KEPT.get(key, lambda: Renderer(settings, identity, kinds=kinds))
+    if renderer.variant_count > MAX_KEPT_VARIANTS:
+        _KEPT.forget(key)
+        renderer = _KEPT.get(key, lambda: Renderer(settings, identity, kinds=kinds))
+    return renderer
+
+
+def _templates_changed(settings: Settings) -> int:
+    directory = settings.templates_dir or DEFAULT_TEMPLATES_DIR
+    return max((p.stat().st_mtime_ns for p in directory.rglob("*") if p.is_file()), default=0)
 
 
 def case_values(case: CaseContent, language: str) -> tuple[dict[str, Any], tuple[str, ...]]:

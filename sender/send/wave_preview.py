@@ -17,8 +17,14 @@ from sender.core.db import session_scope
 from sender.core.errors import CampaignError, InvalidInput, NotFound
 from sender.core.models import Campaign, Supporter, Wave
 from sender.render.identity import sender_identity
-from sender.render.preview import Preview, preview
-from sender.render.renderer import CaseContent, RecipientData, Renderer, WaveContent
+from sender.render.preview import Preview, preview, preview_warnings
+from sender.render.renderer import (
+    CaseContent,
+    RecipientData,
+    Renderer,
+    WaveContent,
+    kept_renderer,
+)
 from sender.send import store as repo
 
 
@@ -56,7 +62,7 @@ def _load(engine: Engine, settings: Settings, wave_id: int) -> _Wave:
             tuple(sorted(wave.subjects or {"en": ""})),
         )
     identity, kinds, kind, content, languages = loaded
-    return _Wave(Renderer(settings, identity, kinds=kinds), kind, content, cases, languages)
+    return _Wave(kept_renderer(settings, identity, kinds), kind, content, cases, languages)
 
 
 def grid(engine: Engine, settings: Settings, wave_id: int) -> tuple[Cell, ...]:
@@ -68,10 +74,10 @@ def grid(engine: Engine, settings: Settings, wave_id: int) -> tuple[Cell, ...]:
 
 def _cell(loaded: _Wave, case: CaseContent, language: str) -> Cell:
     try:
-        shown = preview(loaded.renderer, loaded.kind, case, language, wave=loaded.content)
+        warnings = preview_warnings(loaded.renderer, loaded.kind, case, language, loaded.content)
     except CampaignError as error:
         return Cell(case.slug, language, error=str(error))
-    return Cell(case.slug, language, shown.warnings)
+    return Cell(case.slug, language, warnings)
 
 
 def variant(

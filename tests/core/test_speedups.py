@@ -22,9 +22,11 @@ from sender.core.speedups import (
     SWITCH_INTERVAL,
     FastReplySignature,
     FastTokenPair,
+    KeptValues,
     collector_paused,
     fast_recipient,
     freeze_start_up_heap,
+    made_afresh,
     plain_recipient,
     plain_reference_code,
     plain_reply_signature,
@@ -254,3 +256,31 @@ def test_only_the_process_sets_the_collector_and_the_switch_interval() -> None:
         "sender/devtools/demo.py",
         "sender/devtools/local_sendgrid/server.py",
     }
+
+
+@given(st.lists(st.integers(0, 6), max_size=40), st.integers(1, 4))
+def test_kept_values_give_what_made_afresh_gives(keys: list[int], size: int) -> None:
+    kept: KeptValues[tuple[int, int]] = KeptValues(size)
+    made: list[int] = []
+
+    def make_for(key: int) -> tuple[int, int]:
+        made.append(key)
+        return (key, key * key)
+
+    for key in keys:
+        fast = kept.get(key, lambda key=key: make_for(key))  # type: ignore[misc]
+        assert fast == made_afresh(key, lambda key=key: (key, key * key))  # type: ignore[misc]
+    # Each key is made once while it stays among the `size` last asked for.
+    assert len(made) <= len(keys) and set(made) == set(keys)
+    assert len(kept._values) <= size
+
+
+def test_kept_values_keep_the_last_asked_and_forget_on_demand() -> None:
+    kept: KeptValues[object] = KeptValues(2)
+    a, b, c = object(), object(), object()
+    assert kept.get("a", lambda: a) is a and kept.get("b", lambda: b) is b
+    assert kept.get("a", object) is a  # kept; "a" is now the last asked for
+    assert kept.get("c", lambda: c) is c  # "b" goes
+    assert kept.get("b", object) is not b and kept.get("a", object) is not a
+    kept.forget("c")
+    assert kept.get("c", object) is not c

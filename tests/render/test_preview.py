@@ -13,7 +13,13 @@ from sqlalchemy import Engine
 from sender.core import db
 from sender.core.models import Case
 from sender.core.vocabulary import WaveKind
-from sender.render.preview import check_all, html_warnings, preview, screenshot
+from sender.render.preview import (
+    check_all,
+    html_warnings,
+    preview,
+    preview_warnings,
+    screenshot,
+)
 from sender.render.renderer import Renderer
 
 
@@ -151,3 +157,27 @@ def test_check_all_refuses_a_declared_language_without_a_catalogue(
     target.parent.mkdir(parents=True)
     target.write_text(source.read_text(encoding="utf-8").replace("Language: es", "Language: pt_BR"))
     assert check_all(sqlite_engine, fx.settings(templates_dir=templates)) == []
+
+
+def test_check_all_sees_a_case_edited_after_an_earlier_check(sqlite_engine: Engine) -> None:
+    # The renderers are kept per process; a variant renders again once its case changes.
+    add_case(sqlite_engine)
+    assert check_all(sqlite_engine, fx.settings()) == []
+    with db.session_scope(sqlite_engine) as session:
+        case = session.query(Case).filter_by(slug="ana-rios").one()
+        case.content = {
+            **fx.TEXTS,
+            "ar": {k: v for k, v in fx.TEXTS["ar"].items() if k != "letter"},
+        }
+    problems = check_all(sqlite_engine, fx.settings())
+    assert {p.template for p in problems} == {f"{kind.value} × ana-rios × ar" for kind in WaveKind}
+
+
+def test_preview_warnings_are_the_previews_own() -> None:
+    renderer = Renderer(fx.settings())
+    texts = {**fx.TEXTS, "en": {**fx.TEXTS["en"], "title": "See http://example.org/plain"}}
+    for case in (fx.case(), fx.case(texts=texts)):
+        for language in ("en", "ar"):
+            shown = preview(renderer, WaveKind.CASE_EMAIL, case, language)
+            warned = preview_warnings(renderer, WaveKind.CASE_EMAIL, case, language, None)
+            assert warned == shown.warnings

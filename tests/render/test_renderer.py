@@ -18,7 +18,14 @@ from sender.core.vocabulary import WaveKind
 from sender.render.eml import build_eml
 from sender.render.identity import SenderIdentity, sender_identity
 from sender.render.merge import personalise
-from sender.render.renderer import CaseContent, RecipientData, Renderer, WaveContent, batch_args
+from sender.render.renderer import (
+    CaseContent,
+    RecipientData,
+    Renderer,
+    WaveContent,
+    batch_args,
+    kept_renderer,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -428,3 +435,22 @@ def test_the_2020_cases_render_in_every_kind_and_language(renderer: Renderer) ->
                 assert html_warnings(html) == [], (definition.slug, language, kind)
                 assert definition.person in variant.subject
                 assert 'dir="rtl"' in html if language == "ar" else 'dir="ltr"' in html
+
+
+def test_a_kept_renderer_is_made_once_per_inputs_and_anew_after_a_template_edit(
+    tmp_path: Path,
+) -> None:
+    templates = fx.copy_templates(tmp_path / "templates")
+    settings = fx.settings(templates_dir=templates)
+    first = kept_renderer(settings)
+    assert kept_renderer(settings) is first
+    other_brand = {**sender_identity(settings).brand, "organisation": "Another"}
+    identity = dataclasses.replace(sender_identity(settings), brand=other_brand)
+    assert kept_renderer(settings, identity) is not first
+    assert kept_renderer(fx.settings(templates_dir=templates, brand_ink="#111111")) is not first
+    edited = templates / "case_email.txt"
+    edited.write_text(edited.read_text() + "\n")
+    stamp = edited.stat().st_mtime_ns + 1_000_000_000
+    os.utime(edited, ns=(stamp, stamp))
+    again = kept_renderer(settings)
+    assert again is not first and kept_renderer(settings) is again

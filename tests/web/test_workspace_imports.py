@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 from pathlib import Path
 
 from flask.testing import FlaskClient
@@ -177,3 +178,49 @@ def test_signed_out_nobody_reaches_the_upload(pg_engine: Engine, tmp_path: Path)
     response = client.post(UPLOAD, data={"file": (io.BytesIO(b"email\na@example.org\n"), "a.csv")})
     assert response.status_code in (302, 401, 403)
     assert runs(pg_engine) == 0 and list(tmp_path.iterdir()) == []
+
+
+def zipped() -> bytes:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        archive.writestr("crm.csv", GOOD_CSV)
+    return packed.getvalue()
+
+
+def test_a_zip_is_refused_by_its_name(pg_engine: Engine, tmp_path: Path) -> None:
+    refused(pg_engine, tmp_path, zipped(), "crm.zip", 400, "must be a CSV export")
+
+
+def test_a_zip_named_csv_is_refused_by_its_bytes(pg_engine: Engine, tmp_path: Path) -> None:
+    refused(pg_engine, tmp_path, zipped(), "crm.csv", 400, "not imported")
+
+
+def test_a_streamed_body_past_the_limit_is_cut_off_with_the_limit(
+    pg_engine: Engine, tmp_path: Path
+) -> None:
+    # No Content-Length (a chunked upload): the limit is found while the file is written.
+    client = signed_in(pg_engine, Role.CAMPAIGNER, tmp_path, upload_max_bytes=2 * 1024**2)
+    boundary = "bench-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\n'
+            f"{csrf_token(client, PAGE)}\r\n--{boundary}\r\n"
+            'Content-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + GOOD_CSV.encode() * 30_000
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = client.post(
+        UPLOAD,
+        input_stream=io.BytesIO(body),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        # As a server passes a chunked body on: no length, the stream ends by itself.
+        environ_overrides={"wsgi.input_terminated": True, "HTTP_TRANSFER_ENCODING": "chunked"},
+    )
+    assert response.request.content_length is None
+    assert response.status_code == 413
+    assert "larger than the limit of 2 MB" in response.get_data(as_text=True)
+    assert runs(pg_engine) == 0 and supporters(pg_engine) == 0
+    assert list(tmp_path.iterdir()) == []
+    assert changes(pg_engine, "supporters.import") == []
