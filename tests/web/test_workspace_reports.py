@@ -113,27 +113,6 @@ def test_a_limited_account_sees_only_its_campaigns(pg_engine: Engine) -> None:
     assert status == 400 and f"you can read are {NEW}" in html and OLD not in html
 
 
-def test_the_api_keeps_a_limited_account_to_its_campaigns(pg_engine: Engine) -> None:
-    two_campaigns(pg_engine)
-    client = signed_in(pg_engine, Role.VIEWER, campaigns=(NEW,))
-    refused = client.get(f"/api/report?campaign={OLD}")
-    assert refused.status_code == 403
-    assert "may not act on this campaign" in refused.get_json()["error"]
-    assert "rows" not in refused.get_json()
-    every = client.get("/api/report").get_json()["campaigns"]
-    assert [r["campaign"] for r in every] == [NEW]
-    unknown = client.get("/api/report?campaign=w4r-1999")
-    assert unknown.status_code == 400 and "no campaign 'w4r-1999'" in unknown.get_json()["error"]
-    assert client.get(f"/api/report?campaign={NEW}").status_code == 200
-    assert refusals(pg_engine) == [("report.view", "refused", f"report {OLD}")]
-    # An account without a limit still reads every open campaign.
-    other = make_app(pg_engine).test_client()
-    add_staff(pg_engine, Role.VIEWER, email="free@example.org")
-    assert sign_in(other, email="free@example.org") == 302
-    every = other.get("/api/report").get_json()["campaigns"]
-    assert sorted(r["campaign"] for r in every) == [OLD, NEW]
-
-
 def test_campaigns_compared_side_by_side_in_the_page_and_the_csv(pg_engine: Engine) -> None:
     two_campaigns(pg_engine)
     client = signed_in(pg_engine, Role.VIEWER)
