@@ -109,6 +109,9 @@ def create(
         str | None, typer.Option(help="variant sent when none wins (default: the first)")
     ] = None,
     test_min_sends: Annotated[int, typer.Option(help="fewest sent per variant")] = 100,
+    test_confidence: Annotated[
+        float, typer.Option(help="of the two-proportion test, e.g. 0.95")
+    ] = 0.95,
     campaign: CampaignOption = None,
 ) -> None:
     """Declare one wave (a draft until launched), optionally as a subject test."""
@@ -122,6 +125,7 @@ def create(
             "metric": test_metric,
             "wait_hours": test_wait_hours,
             "min_sends": test_min_sends,
+            "confidence": test_confidence,
         }
         if variants
         else None

@@ -21,7 +21,7 @@ from web_fixtures import GOOD_PASSWORD, STAFF_EMAIL, add_staff, make_app
 
 from sender.core.clock import MovableClock, SystemClock
 from sender.core.db import session_scope
-from sender.core.models import Campaign, Wave
+from sender.core.models import Campaign, SubjectTest, Wave
 from sender.devtools.webapp import serving
 from sender.send.scheduler import InlineDispatcher, tick
 from sender.send.wiring import default_sender
@@ -183,7 +183,7 @@ def test_create_a_subject_test_in_the_form_and_see_the_launch_split(
     assert "Write today" in page.inner_text("[data-testid=inbox-en] li[data-variant=A]")
     accessible(page)
     screenshot(page, tmp_path / f"test-form-{width}.png", width, "Variant B subject (ar)")
-    page.click("button:text-is('Save draft')")
+    page.press("input[name=test_share]", "Enter")  # Enter saves, it adds no variant
     page.wait_for_url(f"{base}/workspace/waves/")
     assert "wave autumn created (draft)" in page.inner_text(".flash")
     with session_scope(engine) as session:
@@ -203,3 +203,34 @@ def test_create_a_subject_test_in_the_form_and_see_the_launch_split(
     assert "the test share goes out from the wave's start" in page.inner_text(
         "[data-testid=wave-subject-test]"
     )
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_pick_a_subject_tests_winner_on_the_wave_page(
+    served: tuple[str, Engine, dict[str, int]], page: Page, tmp_path: Path, width: int
+) -> None:
+    base, engine, ids = served
+    variants = [
+        {"name": "A", "subjects": {}, "preheaders": {}},
+        {"name": "B", "subjects": {"en": "Nassima needs you"}, "preheaders": {}},
+    ]
+    with session_scope(engine) as session:
+        session.get_one(Wave, ids["sending"]).subject_test = {
+            "variants": variants,
+            **{"default": "A", "share": 0.2, "seed": 0, "metric": "human_clicks"},
+            **{"wait_minutes": 240, "confidence": 0.95, "min_sends": 100},
+        }
+        started = SystemClock().now() - timedelta(hours=1)
+        session.add(SubjectTest(wave_id=ids["sending"], state="testing", started_at=started))
+    page.set_viewport_size({"width": width, "height": 800})
+    sign_in(page, base)
+    page.goto(f"{base}/workspace/waves/{ids['sending']}")
+    accessible(page)
+    screenshot(page, tmp_path / f"test-wave-{width}.png", width, "Pick the winner now")
+    page.select_option("select[name=variant]", "B")
+    page.click("text=Pick this variant")
+    page.locator(".flash").wait_for()
+    assert "B picked" in page.inner_text(".flash")
+    assert "B won" in page.inner_text("[data-testid=wave-subject-test]")
+    assert page.locator("text=Pick this variant").count() == 0
+    accessible(page)

@@ -53,7 +53,7 @@ def test_a_subject_test_from_the_command_line_to_the_report(
         "--subject", "en=Stand with Nassima", "--subject", "es=Con Nassima",
         "--variant", "A:en=A: Nassima needs you", "--variant", "A:es=A: Nassima te necesita",
         "--variant", "B:en=B: Nassima needs you", "--variant", "B:es=B: Nassima te necesita",
-        "--test-share", "0.5", "--test-min-sends", "5",
+        "--test-share", "0.5", "--test-min-sends", "5", "--test-confidence", "0.9",
     )  # fmt: skip
     proofs = _ok(runner, "wave", "test", "case-email", "--to", "staff@example.org")
     assert "proof nassima/es/B → staff@example.org" in proofs
@@ -63,6 +63,7 @@ def test_a_subject_test_from_the_command_line_to_the_report(
     with session_scope(campaign_db) as session:
         (wave,) = session.query(Wave).all()
         wave_id = wave.id
+        assert wave.subject_test["confidence"] == 0.9
     share = recipients(campaign_db, wave_id)
     assert len(share) == 60  # half of 4 strata of 30
     status = _ok(runner, "status")

@@ -163,9 +163,10 @@ def test_the_inbox_preview_shows_each_variant_per_language(campaigner: FlaskClie
     ):
         lines = " ".join(html.split())
         english = lines.split('data-testid="inbox-en"')[1].split("</ul>")[0]
-        assert '<strong>A</strong> <span dir="ltr">Write today</span>' in english
+        sender = '<span class="from">Write for Rights</span>'  # the campaign's From name
+        assert f'<strong>A</strong> {sender} <span dir="ltr">Write today</span>' in english
         assert "– Two minutes" in english
-        assert '<strong>B</strong> <span dir="ltr">Nassima needs you</span>' in english
+        assert f'<strong>B</strong> {sender} <span dir="ltr">Nassima needs you</span>' in english
         arabic = lines.split('data-testid="inbox-ar"')[1].split("</ul>")[0]
         assert '<span dir="rtl">نسيمة تحتاجكم</span>' in arabic
 

@@ -91,13 +91,8 @@ def _number(form: Mapping[str, str], key: str) -> float | None:
     try:
         value = float(text)
     except ValueError as error:
-        raise WaveProblem(
-            f"{key.replace('_', ' ')} {text!r} is not a number",
-            (
-                "subject_test",
-                key,
-            ),
-        ) from error
+        where = ("subject_test", key)
+        raise WaveProblem(f"{key.replace('_', ' ')} {text!r} is not a number", where) from error
     return value / 100 if key in PERCENT else value
 
 

@@ -24,6 +24,7 @@ from sender.core.languages import direction
 from sender.core.models import Wave
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
+from sender.render.identity import sender_identity
 from sender.send.reach import wave_reach
 from sender.staff import audit
 from sender.staff.actions import What
@@ -273,12 +274,19 @@ FORM = "web/workspace/waves/form.html"
 STEPS = ("add_variant", "remove_variant", "preview")  # buttons that re-render, saving nothing
 
 
+def _sender_name(slug: str) -> str:
+    """Who the inbox preview shows the mail from: the campaign's From, as sending builds it."""
+    with session_scope(context.engine()) as session:
+        sender = sender_identity(context.settings(), campaign_named(session, slug)).sender
+        return sender.name or sender.email
+
+
 def _posted() -> dict[str, str]:
     return {k: v for k, v in request.form.items() if k not in ("csrf_token", "action")}
 
 
 def _form_page(
-    form: dict[str, str], languages: tuple[str, ...], **page: object
+    form: dict[str, str], languages: tuple[str, ...], campaign: str, **page: object
 ) -> dict[str, object]:
     """What the form template reads: the fields, the variant rows, the inbox preview."""
     try:
@@ -295,15 +303,21 @@ def _form_page(
         "inbox": subject_form.inbox_lines(form, languages),
         "directions": {language: direction(language) for language in languages},
         "errors": {},
+        "sender": _sender_name(campaign),
+        "campaign": campaign,
         **page,
     }
 
 
 def _refused(
-    error: CampaignError, form: dict[str, str], languages: tuple[str, ...], **page: object
+    error: CampaignError,
+    form: dict[str, str],
+    languages: tuple[str, ...],
+    campaign: str,
+    **page: object,
 ) -> tuple[str, int]:
     where = subject_form.field_of(error.where) if isinstance(error, WaveProblem) else ""
-    context_ = _form_page(form, languages, error=str(error), **page)
+    context_ = _form_page(form, languages, campaign, error=str(error), **page)
     # Beside its field the wave's name goes without saying: the alert above names it.
     beside = str(error).removeprefix(f"wave {form.get('name', '').strip()!r}: ")
     context_["errors"] = {where: beside} if where else {}
@@ -315,7 +329,7 @@ def _refused(
 def inbox_fragment(campaign: str) -> str:
     """The htmx fragment: each variant's inbox line per language, as typed; nothing stored."""
     _, languages = _campaign(campaign)
-    page = _form_page(_posted(), languages)
+    page = _form_page(_posted(), languages, campaign)
     return render_template("web/workspace/waves/_inbox.html", **page)
 
 
@@ -325,11 +339,11 @@ def new_wave(campaign: str) -> str | BaseResponse | tuple[str, int]:
     form = _posted()
     campaign_id, languages = _campaign(campaign)
     if request.method == "GET":
-        return render_template(FORM, **_form_page(form, languages, campaign=campaign))
+        return render_template(FORM, **_form_page(form, languages, campaign))
     action = request.form.get("action", "save")
     if action in STEPS:
         stepped = subject_form.stepped(form, action)
-        return render_template(FORM, **_form_page(stepped, languages, campaign=campaign))
+        return render_template(FORM, **_form_page(stepped, languages, campaign))
     engine = context.engine()
     target = f"wave {campaign}/{form.get('name', '').strip()}"
     # The role first: a viewer's forged form is refused before its fields are read.
@@ -348,7 +362,7 @@ def new_wave(campaign: str) -> str | BaseResponse | tuple[str, int]:
     except Forbidden:
         raise  # the app's 403 page; the refusal is recorded already
     except CampaignError as error:
-        return _refused(error, form, languages, campaign=campaign)
+        return _refused(error, form, languages, campaign)
     flash(f"wave {spec.name} created (draft)")
     return redirect(url_for("waves.index"))
 
@@ -385,16 +399,15 @@ def edit_wave(wave_id: int) -> str | BaseResponse | tuple[str, int]:
     wave = _wave(wave_id)
     engine = context.engine()
     _, languages = _campaign(wave.campaign)
-    page = {"campaign": wave.campaign, "wave": wave}
     if request.method == "GET":
         with session_scope(engine) as session:
             form = form_of(session.get_one(Wave, wave_id))
-        return render_template(FORM, **_form_page(form, languages, **page))
+        return render_template(FORM, **_form_page(form, languages, wave.campaign, wave=wave))
     form = _posted()
     action = request.form.get("action", "save")
     if action in STEPS:
         stepped = subject_form.stepped(form, action)
-        return render_template(FORM, **_form_page(stepped, languages, **page))
+        return render_template(FORM, **_form_page(stepped, languages, wave.campaign, wave=wave))
     target = f"wave {wave.campaign}/{wave.name}"
     audit.check(engine, current_actor(), What.WAVE_EDIT, target, wave.campaign_id)
     try:
@@ -413,6 +426,6 @@ def edit_wave(wave_id: int) -> str | BaseResponse | tuple[str, int]:
     except Forbidden:
         raise
     except CampaignError as error:
-        return _refused(error, form, languages, **page)
+        return _refused(error, form, languages, wave.campaign, wave=wave)
     flash(f"wave {wave.name} saved (draft)")
     return redirect(url_for("waves.wave_page", wave_id=wave_id))
