@@ -20,6 +20,7 @@ AREAS: tuple[str, ...] = (
     "supporters",
     "waves",
     "preview",
+    "replies",
 )
 
 
