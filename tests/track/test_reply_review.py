@@ -6,13 +6,15 @@ from datetime import timedelta
 
 import pytest
 from ops_fixtures import EMAILS, NOW, seed
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from sender.core.addresses import email_hash
+from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
 from sender.core.models import Action, Assignment, Reply, Supporter, Suppression
 from sender.core.vocabulary import ActionKind, ReplyStatus, SupporterStatus
+from sender.track.inbound import parse_stored_reply
 from sender.track.replies import (
     ReviewReason,
     review_list,
@@ -244,3 +246,22 @@ def test_the_queue_to_decide_is_per_campaign(pg_engine: Engine) -> None:
     with session_scope(pg_engine) as session:
         assert about_bird in [i.reply_id for i in to_decide(session, seeded.campaign_id)]
         assert about_bird not in [i.reply_id for i in to_decide(session, seeded.campaign_id + 1)]
+
+
+def test_what_the_parser_could_not_read_is_a_parse_problem(pg_engine: Engine) -> None:
+    seed(pg_engine)
+    unreadable = add_reply(
+        pg_engine,
+        raw_form={
+            "fields": {},
+            "files": [],
+            "undecoded": {"form": "unexpected content type 'text/plain'; raw body kept"},
+        },
+    )
+    with session_scope(pg_engine) as session:
+        session.execute(update(Reply).where(Reply.id == unreadable).values(status="received"))
+    settings = Settings(database_url="sqlite://", secret_key="test-secret", redis_url=None)
+    assert parse_stored_reply(pg_engine, settings, unreadable, NOW) == ReplyStatus.REVIEW
+    with session_scope(pg_engine) as session:
+        (item,) = [i for i in to_decide(session) if i.reply_id == unreadable]
+    assert item.reason is ReviewReason.PARSE_PROBLEM
