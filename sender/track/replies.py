@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from sender.campaign.cases import case_by_slug
@@ -135,14 +135,17 @@ def solidarity_messages(
     ]
 
 
-def review_list(session: Session, limit: int | None = 500) -> Sequence[ReviewItem]:
-    """Replies that need a person, newest first: the CLI's review and its CSV.
+def review_list(
+    session: Session, limit: int | None = 500, campaign_id: int | None = None
+) -> Sequence[ReviewItem]:
+    """Replies that need a person, newest first: the CLI's review and the workspace's CSV.
 
     Unmatched or unreadable ones (REVIEW: possibly spoofed ones among them), any with a
     note attached, and the matched messages themselves, for staff to read; each with the
     provider's SPF and DKIM results.
     Auto-replies and STOPs are handled already and left out, and so is every reply a
-    person has decided on (sender.track.reply_review).
+    person has decided on (sender.track.reply_review). With `campaign_id`, as in
+    `to_decide`.
     """
     query = (
         select(Reply)
@@ -150,8 +153,7 @@ def review_list(session: Session, limit: int | None = 500) -> Sequence[ReviewIte
         .where(Reply.reviewed_at.is_(None))
         .order_by(Reply.received_at.desc(), Reply.id.desc())
     )
-    replies = session.scalars(query if limit is None else query.limit(limit))
-    return [_item(r) for r in replies]
+    return _items(session, query, campaign_id, limit)
 
 
 def to_decide(
@@ -167,6 +169,12 @@ def to_decide(
         .where(Reply.status == ReplyStatus.REVIEW, Reply.reviewed_at.is_(None))
         .order_by(Reply.received_at.desc(), Reply.id.desc())
     )
+    return _items(session, query, campaign_id, limit)
+
+
+def _items(
+    session: Session, query: Select[Reply], campaign_id: int | None, limit: int | None
+) -> list[ReviewItem]:
     if campaign_id is not None:
         in_campaign = select(Case.id).where(Case.campaign_id == campaign_id)
         query = query.where(or_(Reply.case_id.is_(None), Reply.case_id.in_(in_campaign)))

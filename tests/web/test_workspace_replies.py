@@ -209,6 +209,9 @@ def test_a_campaign_limited_account_cannot_touch_another_campaigns_reply(
     client = client_for(pg_engine, Role.CAMPAIGNER, campaigns=("w4r-2020",))
     assert "For Janna" not in client.get(REVIEW).get_data(as_text=True)
     assert client.get(REVIEW, query_string={"campaign": "w4r-2021"}).status_code == 403
+    assert "For Janna" not in client.get(f"{ROOT}/review.csv").get_data(as_text=True)
+    other_csv = client.get(f"{ROOT}/review.csv", query_string={"campaign": "w4r-2021"})
+    assert other_csv.status_code == 403
     before = snapshot(pg_engine)
     response = post(client, f"{REVIEW}/{other}/dismiss", reason="not ours")
     assert response.status_code == 403

@@ -144,9 +144,10 @@ def review() -> tuple[str, int]:
 @bp.get("/review.csv")
 @login_required
 def review_csv() -> Response:
-    _may_read(None)
+    campaign_id, _, _ = _campaign(request.args.get("campaign"))
+    _may_read(campaign_id)
     with session_scope(context.engine()) as session:
-        items = review_list(session, limit=None)
+        items = review_list(session, limit=None, campaign_id=campaign_id)
     return _csv(replies_csv(items), "replies.csv")
 
 
