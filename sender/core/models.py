@@ -461,6 +461,15 @@ class Reply(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     wave_id: Mapped[int | None] = mapped_column(ForeignKey("waves.id", ondelete="SET NULL"))
     parsed_at: Mapped[datetime | None]
+    # A person's decision on a reply from the review list (sender.track.reply_review):
+    # set once, so a second submit of the same form finds it taken.
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by: Mapped[str | None] = mapped_column(String(320))
+    review_outcome: Mapped[str | None] = mapped_column(String(16))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    # A solidarity message handed to the case team, and who handed it over.
+    delivered_at: Mapped[datetime | None]
+    delivered_by: Mapped[str | None] = mapped_column(String(320))
 
 
 class ReportCount(Base):

@@ -201,6 +201,14 @@ class ReplyStatus(StrEnum):
     REVIEW = "review"  # matched no supporter, or could not be parsed
 
 
+class ReviewOutcome(StrEnum):
+    """What a person decided for a reply on the review list (sender.track.reply_review)."""
+
+    ASSIGNED = "assigned"  # counted as a supporter's reply to a case
+    DISMISSED = "dismissed"
+    UNSUBSCRIBED = "unsubscribed"
+
+
 class RunMode(StrEnum):
     """How much the process trusts its settings (sender.core.runmode).
 

@@ -63,6 +63,10 @@ class What(StrEnum):
     # Replies
     REPLY_REVIEW = "reply.review"
     REPLY_PARSE = "reply.parse"
+    REPLY_ASSIGN = "reply.assign"  # a review reply counted as a supporter's
+    REPLY_DISMISS = "reply.dismiss"
+    REPLY_UNSUBSCRIBE = "reply.unsubscribe"  # its sender, at their own request
+    REPLY_DELIVERED = "reply.delivered"  # solidarity messages handed to the case team
     # The database
     DB_APP_ROLE = "db.app-role"
     # The audit log itself
@@ -116,6 +120,10 @@ NEEDED: dict[What, Role | None] = {
     What.WAVE_PICK: Role.CAMPAIGNER,
     What.REPLY_REVIEW: Role.CAMPAIGNER,
     What.REPLY_PARSE: Role.CAMPAIGNER,
+    What.REPLY_ASSIGN: Role.CAMPAIGNER,
+    What.REPLY_DISMISS: Role.CAMPAIGNER,
+    What.REPLY_UNSUBSCRIBE: Role.CAMPAIGNER,
+    What.REPLY_DELIVERED: Role.CAMPAIGNER,
     What.DB_APP_ROLE: Role.ADMIN,
     What.AUDIT_VIEW: Role.ADMIN,
     What.REPORT_VIEW: Role.VIEWER,

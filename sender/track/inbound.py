@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session
 from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
-from sender.core.models import Reply, Supporter
+from sender.core.models import Reply
 from sender.core.tokens import ReplyRef, TokenSigner
 from sender.core.vocabulary import ActionKind, ReplyStatus
 from sender.ops import metrics
@@ -179,7 +179,7 @@ def parse_reply(
         problem = "the reply has no text"
     if problem is not None or supporter is None or ref is None or not who.counts:
         return _mark(reply, ReplyOutcome(ReplyStatus.REVIEW, problem))
-    _record_reply_action(session, reply, supporter, ref, who.message_id, now)
+    record_reply_action(session, reply, supporter.id, ref.case_id, ref.wave_id, who.message_id, now)
     # Counted, but staff should know a photo or document did not come through.
     return _mark(reply, ReplyOutcome(ReplyStatus.MATCHED, _attachment_note(reply.raw_form)))
 
@@ -383,25 +383,28 @@ def _find_reply_ref(
     return None, "reply token is not valid"
 
 
-def _record_reply_action(
+def record_reply_action(
     session: Session,
     reply: Reply,
-    supporter: Supporter,
-    ref: ReplyRef,
+    supporter_id: int,
+    case_id: int,
+    wave_id: int | None,
     message_id: int | None,
     now: datetime,
-) -> None:
+) -> bool:
+    """Count `reply` as the supporter's reply to the case: by the parser when it matches,
+    by staff assigning it from the review list. Once per reply; True when new."""
     action = new_action(
         ActionKind.REPLIED,
         source=REPLY_SOURCE,
         key=reply_key(reply.id),
         occurred_at=reply.received_at or now,
-        supporter_id=supporter.id,
-        case_id=ref.case_id,
-        wave_id=ref.wave_id,
+        supporter_id=supporter_id,
+        case_id=case_id,
+        wave_id=wave_id,
         message_id=message_id,
     )
-    record_action(session, action)
+    return record_action(session, action)
 
 
 def _attachment_note(raw_form: dict[str, Any] | None) -> str | None:

@@ -5,17 +5,52 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from sender.campaign.cases import case_by_slug
-from sender.core.models import Reply, Supporter
+from sender.core.models import Case, Reply, Supporter
 from sender.core.vocabulary import ReplyStatus
 from sender.track.mail_auth import read_auth
 from sender.track.reply_sender import SPOOFED
 
 NEEDS_A_PERSON = (ReplyStatus.REVIEW, ReplyStatus.MATCHED)
+# How the problems of mail that could not be read begin: the webhook's form reader
+# (sender.web.inbound), sender.track.inbound.read_mail, and a parser that raised.
+_PARSE_PROBLEMS = (
+    "unexpected content type",
+    "multipart form",
+    "field ",
+    "charsets field",
+    "unknown charset",
+    "envelope field",
+    "broken MIME",
+    "body cannot be decoded",
+    "missing From",
+    "missing To",
+    "parser failed",
+)
+
+
+class ReviewReason(StrEnum):
+    """Why a reply waits for a person: what the workspace groups the review list by."""
+
+    UNMATCHED = "unmatched"
+    SPOOFED = "possibly spoofed"
+    PARSE_PROBLEM = "parse problem"
+
+
+def review_reason(problem: str | None) -> ReviewReason:
+    text = problem or ""
+    if SPOOFED in text:
+        return ReviewReason.SPOOFED
+    if text.startswith(_PARSE_PROBLEMS):
+        return ReviewReason.PARSE_PROBLEM
+    return ReviewReason.UNMATCHED
+
+
 EXPORT_HEADER = ("reply_id", "received_at", "language", "first_name", "country", "message")
 
 
@@ -27,6 +62,8 @@ class SolidarityMessage:
     first_name: str | None
     country: str | None
     message: str
+    delivered_at: datetime | None = None
+    delivered_by: str | None = None
 
     def row(self) -> tuple[object, ...]:
         return (
@@ -58,43 +95,89 @@ class ReviewItem:
     def possibly_spoofed(self) -> bool:
         return SPOOFED in (self.problem or "")
 
+    @property
+    def reason(self) -> ReviewReason:
+        return review_reason(self.problem)
+
 
 def solidarity_messages(
-    session: Session, case_slug: str, campaign: str | None = None
+    session: Session, case_slug: str, campaign: str | None = None, delivered: bool | None = None
 ) -> list[SolidarityMessage]:
     """Matched replies for a case, oldest first: no auto-replies, STOPs or unverified mail.
 
     Only first names: the people the messages go to never see supporters' addresses.
+    `delivered` keeps only those handed to the case team already (True) or not yet (False).
     """
     case = case_by_slug(session, case_slug, campaign)
-    rows = session.execute(
+    query = (
         select(Reply, Supporter.first_name, Supporter.country)
         .outerjoin(Supporter, Supporter.id == Reply.supporter_id)
         .where(Reply.case_id == case.id, Reply.status == ReplyStatus.MATCHED)
         .order_by(Reply.received_at, Reply.id)
     )
+    if delivered is not None:
+        query = query.where(
+            Reply.delivered_at.is_not(None) if delivered else Reply.delivered_at.is_(None)
+        )
     return [
         SolidarityMessage(
-            reply.id, reply.received_at, reply.language, first_name, country, reply.body or ""
+            reply.id,
+            reply.received_at,
+            reply.language,
+            first_name,
+            country,
+            reply.body or "",
+            reply.delivered_at,
+            reply.delivered_by,
         )
-        for reply, first_name, country in rows
+        for reply, first_name, country in session.execute(query)
         if reply.body
     ]
 
 
-def review_list(session: Session, limit: int | None = 500) -> Sequence[ReviewItem]:
-    """Replies that need a person, newest first: the CLI's review and the dashboard's list.
+def review_list(
+    session: Session, limit: int | None = 500, campaign_id: int | None = None
+) -> Sequence[ReviewItem]:
+    """Replies that need a person, newest first: the CLI's review and the workspace's CSV.
 
     Unmatched or unreadable ones (REVIEW: possibly spoofed ones among them), any with a
     note attached, and the matched messages themselves, for staff to read; each with the
     provider's SPF and DKIM results.
-    Auto-replies and STOPs are handled already and left out.
+    Auto-replies and STOPs are handled already and left out, and so is every reply a
+    person has decided on (sender.track.reply_review). With `campaign_id`, as in
+    `to_decide`.
     """
     query = (
         select(Reply)
         .where(or_(Reply.status.in_(NEEDS_A_PERSON), Reply.problem.is_not(None)))
+        .where(Reply.reviewed_at.is_(None))
         .order_by(Reply.received_at.desc(), Reply.id.desc())
     )
+    return _items(session, query, campaign_id, limit)
+
+
+def to_decide(
+    session: Session, campaign_id: int | None = None, limit: int | None = 500
+) -> Sequence[ReviewItem]:
+    """The review list's replies a person still has to decide on (REVIEW), newest first.
+
+    With `campaign_id`: those about that campaign's cases, and those about no case yet
+    (unmatched mail names none).
+    """
+    query = (
+        select(Reply)
+        .where(Reply.status == ReplyStatus.REVIEW, Reply.reviewed_at.is_(None))
+        .order_by(Reply.received_at.desc(), Reply.id.desc())
+    )
+    return _items(session, query, campaign_id, limit)
+
+
+def _items(
+    session: Session, query: Select[Reply], campaign_id: int | None, limit: int | None
+) -> list[ReviewItem]:
+    if campaign_id is not None:
+        in_campaign = select(Case.id).where(Case.campaign_id == campaign_id)
+        query = query.where(or_(Reply.case_id.is_(None), Reply.case_id.in_(in_campaign)))
     replies = session.scalars(query if limit is None else query.limit(limit))
     return [_item(r) for r in replies]
 

@@ -1,4 +1,4 @@
-"""The staff dashboard: waves in flight, actions per case, replies, suppressions.
+"""The staff dashboard: waves in flight, actions per case, suppressions.
 
 Server-rendered HTML with inline CSS and a chart drawn on the server: the
 machines it runs on may have no internet, so nothing loads from a CDN.
@@ -9,7 +9,6 @@ A refusal raises Forbidden, which the app answers with its 403 page.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from werkzeug.wrappers import Response as BaseResponse
 from sender.campaign import waves
 from sender.core.clock import SystemClock
 from sender.core.config import Settings
-from sender.core.csvsafe import to_csv
-from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
@@ -32,10 +29,10 @@ from sender.staff import audit
 from sender.staff.actions import What
 from sender.staff.audit import Actor
 from sender.track.rejected_events import rejected_summary
-from sender.track.replies import ReviewItem, review_list
 from sender.web import context
 from sender.web.actors import current_actor
 from sender.web.auth import login_required, staff_page_context
+from sender.web.workspace.replies import moved_here
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder=str(TEMPLATES))
@@ -55,7 +52,6 @@ _CONTROLS: dict[str, tuple[str, ...]] = {
 }
 SUPPRESSION_LIST = "suppression list"
 CHART_DAYS = 60
-REPLIES_SHOWN = 200
 
 
 def control_wave(
@@ -85,49 +81,6 @@ def control_wave(
         before=f"status={wave.status}",
         after=lambda _message: f"status={status.wave_named(engine, wave_id).status}",
         detail=lambda message: message,  # the pipeline's words: "... nothing changed" included
-    )
-
-
-def _replies(limit: int | None) -> list[ReviewItem]:
-    with session_scope(context.engine()) as session:
-        return list(review_list(session, limit))
-
-
-REPLY_COLUMNS = (
-    "id",
-    "received_at",
-    "status",
-    "from_email",
-    "subject",
-    "body",
-    "case_id",
-    "wave_id",
-    "problem",
-    "spf",
-    "dkim",
-)
-
-
-def replies_csv(replies: Iterable[ReviewItem]) -> str:
-    """Formula-safe CSV (sender.core.csvsafe): staff open it in spreadsheets."""
-    return to_csv(
-        REPLY_COLUMNS,
-        (
-            (
-                r.reply_id,
-                r.received_at,
-                r.status,
-                r.from_email,
-                r.subject,
-                r.body,
-                r.case_id,
-                r.wave_id,
-                r.problem,
-                r.spf,
-                r.dkim,
-            )
-            for r in replies
-        ),
     )
 
 
@@ -203,26 +156,19 @@ def _may_read_replies() -> None:
     audit.check(context.engine(), current_actor(), What.REPLY_REVIEW, "replies")
 
 
+# Replies live in the workspace (sender.web.workspace.replies); old links still arrive.
 @bp.get("/replies")
 @login_required
-def replies_page() -> str:
+def replies_page() -> BaseResponse:
     _may_read_replies()
-    return render_template("web/dashboard/replies.html", replies=_replies(REPLIES_SHOWN))
+    return moved_here("replies.review")
 
 
 @bp.get("/replies.csv")
 @login_required
-def replies_export() -> Response:
+def replies_export() -> BaseResponse:
     _may_read_replies()
-    body = replies_csv(_replies(limit=None))
-    return Response(
-        body,
-        mimetype="text/csv",
-        headers={
-            "Content-Disposition": "attachment; filename=replies.csv",
-            "Cache-Control": "no-store",
-        },
-    )
+    return moved_here("replies.review_csv")
 
 
 @bp.route("/suppressions", methods=["GET", "POST"])

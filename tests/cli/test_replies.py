@@ -1,4 +1,4 @@
-"""`campaign replies export | review | parse` on stored, parsed replies."""
+"""`campaign replies export | review | parse | dismiss | delivered ...` on stored replies."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from audit_fixtures import audit_rows
 from replies_fixtures import NOW, Seeded, parse_fields, reply_address, seed, settings_for
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
@@ -18,6 +19,7 @@ from sender.cli import app
 from sender.cli.common import console
 from sender.core.config import Settings, reset_settings
 from sender.core.db import session_scope
+from sender.core.errors import InvalidInput
 from sender.core.models import Reply
 from sender.core.vocabulary import ReplyStatus
 from sender.track.inbound import parse_stored_reply
@@ -119,7 +121,9 @@ def test_review_and_the_dashboard_list_the_same_replies(
     cli = runner.invoke(app, ["replies", "review"]).output
     staff = make_app(engine).test_client()
     assert log_in(staff) == 302
-    rows = list(csv.DictReader(io.StringIO(staff.get("/dashboard/replies.csv").get_data(True))))
+    rows = list(
+        csv.DictReader(io.StringIO(staff.get("/workspace/replies/review.csv").get_data(True)))
+    )
     assert {row["from_email"] for row in rows} == set(ADDRESS.findall(cli))
     assert len(rows) == 3  # all but the auto-reply
 
@@ -167,12 +171,42 @@ def test_review_shows_spf_and_dkim_and_marks_a_spoofed_stop(
     assert "pass (example.com)" in cli  # Ana's real reply: SPF and DKIM pass
     staff = make_app(engine).test_client()
     assert log_in(staff) == 302
-    html = staff.get("/dashboard/replies").get_data(as_text=True)
+    html = staff.get("/workspace/replies/review").get_data(as_text=True)
     assert html.count('data-testid="possibly-spoofed"') == 1
-    assert '<td data-testid="spf">fail (example.org)</td>' in html
-    assert '<td data-testid="dkim">none</td>' in html
-    assert '<td data-testid="dkim">pass (example.com)</td>' in html
-    rows = list(csv.DictReader(io.StringIO(staff.get("/dashboard/replies.csv").get_data(True))))
+    assert '<dd data-testid="spf">fail (example.org)</dd>' in html
+    assert '<dd data-testid="dkim">none</dd>' in html
+    rows = list(
+        csv.DictReader(io.StringIO(staff.get("/workspace/replies/review.csv").get_data(True)))
+    )
     spoofed = next(row for row in rows if int(row["id"]) == reply_id)
     assert (spoofed["spf"], spoofed["dkim"]) == ("fail (example.org)", "none")
     assert spoofed["problem"].startswith("asks to stop; possibly spoofed")
+    ana = next(row for row in rows if row["from_email"] == "ana@example.com")
+    assert ana["dkim"] == "pass (example.com)"  # matched: in the CSV, not to decide
+
+
+def test_decisions_from_the_shell_are_the_workspaces(
+    world: tuple[Engine, Settings, Seeded], runner: CliRunner
+) -> None:
+    engine, settings, seeded = world
+    ids = fill(engine, settings, seeded)
+    dismissed = runner.invoke(app, ["replies", "dismiss", str(ids["stranger"]), "--reason", "spam"])
+    assert dismissed.exit_code == 0, dismissed.output
+    assert f"reply #{ids['stranger']} dismissed" in dismissed.output
+    again = runner.invoke(app, ["replies", "unsubscribe", str(ids["stranger"])])
+    assert isinstance(again.exception, InvalidInput) and "dismissed already" in str(again.exception)
+    args = ["replies", "delivered", str(ids["warm"]), "--case", "jani-silva"]
+    assert "1 messages marked delivered" in runner.invoke(app, args).output
+    twice = runner.invoke(app, args)
+    assert isinstance(twice.exception, InvalidInput)
+    with session_scope(engine) as session:
+        reply = session.get(Reply, ids["warm"])
+        assert reply is not None and reply.delivered_by is not None
+        assert reply.delivered_by.startswith("os:")
+    outcomes = [(e.action, e.outcome) for e in audit_rows(engine, "reply")]
+    assert outcomes == [
+        ("reply.dismiss", "done"),
+        ("reply.unsubscribe", "failed"),
+        ("reply.delivered", "done"),
+        ("reply.delivered", "failed"),
+    ]

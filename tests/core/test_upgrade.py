@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sender.campaign.folder import read_folder
 from sender.campaign.registry import Outcome, create_from_folder
 from sender.core import db
-from sender.core.models import Base, Campaign, Message
+from sender.core.models import Base, Campaign, Message, Reply
 from sender.core.vocabulary import CampaignStatus, MessageStatus
 from sender.report.totals import build_report
 
@@ -111,6 +111,9 @@ def _check_upgrade(engine: Engine) -> None:
         assert campaign.updated_at == campaign.created_at
         sent = session.scalar(select(func.count()).where(Message.status == MessageStatus.SENT))
     assert sent and sent > 0
+    with db.session_scope(engine) as session:  # 0008: older replies read as undecided
+        replies = session.scalars(select(Reply)).all()
+        assert replies and all(r.reviewed_at is r.delivered_at is None for r in replies)
     report = build_report(engine)
     assert report["totals"]["sends"] == sent
     assert build_report(engine, campaign="w4r-2020")["totals"] == report["totals"]

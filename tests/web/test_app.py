@@ -41,7 +41,7 @@ def test_with_the_published_secret_a_cookie_can_be_forged_so_production_will_not
     dev = make_app(sqlite_engine, secret_key=DEV_SECRET)
     client = dev.test_client()
     client.set_cookie("session", forged_staff_cookie(DEV_SECRET))
-    assert client.get("/dashboard/replies").status_code == 200
+    assert client.get("/workspace/replies/review").status_code == 200
     # The defence: in production the same settings build no app at all.
     with pytest.raises(UnsafeSettings) as refused:
         make_app(sqlite_engine, **{**STRONG, "secret_key": DEV_SECRET})

@@ -26,18 +26,19 @@ def test_dashboard_without_login_redirects_to_login(sqlite_engine: Engine) -> No
 
 def test_right_password_logs_in_and_follows_next(sqlite_engine: Engine) -> None:
     client = make_app(sqlite_engine).test_client()
-    token = csrf_token(client, "/login?next=/dashboard/replies")
+    token = csrf_token(client, "/login?next=/workspace/replies/review")
     response = client.post(
         "/login",
         data={
             "username": "organiser",
             "password": STAFF_PASSWORD,
             "csrf_token": token,
-            "next": "/dashboard/replies",
+            "next": "/workspace/replies/review",
         },
     )
-    assert response.status_code == 302 and response.headers["Location"] == "/dashboard/replies"
-    assert client.get("/dashboard/replies").status_code == 200
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/workspace/replies/review"
+    assert client.get("/workspace/replies/review").status_code == 200
     with client.session_transaction() as session:
         assert session["staff"] is True
 

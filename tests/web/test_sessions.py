@@ -19,7 +19,7 @@ from sender.staff.roles import Role
 from sender.web import context
 from sender.web.sessions import Limits, SessionEnd, account_session_end, session_end
 
-PAGE = "/dashboard/replies"
+PAGE = "/workspace/replies/review"
 
 
 def app_with_clock(engine: Engine, clock: MovableClock, **overrides: object) -> Flask:

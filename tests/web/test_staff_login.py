@@ -156,12 +156,12 @@ def test_a_role_change_ends_the_session_and_the_new_role_counts(pg_engine: Engin
     account = add_staff(pg_engine, Role.CAMPAIGNER)
     client = make_app(pg_engine).test_client()
     assert sign_in(client) == 302
-    assert client.get("/dashboard/replies").status_code == 200
+    assert client.get("/workspace/replies/review").status_code == 200
     with session_scope(pg_engine) as session:
         accounts.set_role(session, account.email, Role.VIEWER, account.created_at)
     assert not opens(client)
     assert sign_in(client) == 302
-    assert client.get("/dashboard/replies").status_code == 403
+    assert client.get("/workspace/replies/review").status_code == 403
 
 
 def test_a_hand_made_account_session_is_no_session(pg_engine: Engine) -> None:

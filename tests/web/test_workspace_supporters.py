@@ -194,29 +194,35 @@ def test_a_campaigner_cannot_change_suppressions(pg_engine: Engine, tmp_path: Pa
     assert outcomes == ["refused", "refused"]
 
 
-def test_solidarity_messages_are_read_and_exported_safely(
+def test_the_old_solidarity_address_reads_and_exports_in_the_replies_area(
     pg_engine: Engine, tmp_path: Path
 ) -> None:
     seed(pg_engine)
     client = signed_in(pg_engine, Role.CAMPAIGNER, tmp_path)
-    page = client.get(f"{ROOT}/solidarity", query_string={"case": "bird"})
+    page = client.get(f"{ROOT}/solidarity", query_string={"case": "bird"}, follow_redirects=True)
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "Stay strong" in text and "Name1" in text
     assert EMAILS[1] not in text  # first names only
-    export = client.get(f"{ROOT}/solidarity", query_string={"case": "bird", "format": "csv"})
+    export = client.get(
+        f"{ROOT}/solidarity", query_string={"case": "bird", "format": "csv"}, follow_redirects=True
+    )
     assert export.status_code == 200 and export.mimetype == "text/csv"
     assert "solidarity-bird.csv" in export.headers["Content-Disposition"]
     lines = export.get_data(as_text=True).splitlines()
     assert lines[0] == "reply_id,received_at,language,first_name,country,message"
     assert len(lines) == 2 and lines[1].endswith(",Name1,,Stay strong")
-    unknown = client.get(f"{ROOT}/solidarity", query_string={"case": "nobody"})
+    unknown = client.get(
+        f"{ROOT}/solidarity", query_string={"case": "nobody"}, follow_redirects=True
+    )
     assert unknown.status_code == 400
 
 
 def test_a_viewer_cannot_read_solidarity_messages(pg_engine: Engine, tmp_path: Path) -> None:
     seed(pg_engine)
     client = signed_in(pg_engine, Role.VIEWER, tmp_path)
-    response = client.get(f"{ROOT}/solidarity", query_string={"case": "bird", "format": "csv"})
+    response = client.get(
+        f"{ROOT}/solidarity", query_string={"case": "bird", "format": "csv"}, follow_redirects=True
+    )
     assert response.status_code == 403 and "Stay strong" not in response.get_data(as_text=True)
     (entry,) = changes(pg_engine, "reply.review")
     assert entry.outcome == "refused"

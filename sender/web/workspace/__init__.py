@@ -21,6 +21,7 @@ AREAS: tuple[str, ...] = (
     "waves",
     "preview",
     "reports",
+    "replies",
 )
 
 

@@ -1,4 +1,4 @@
-"""Workspace: supporters (import, assignment, search, erasure), suppressions, solidarity.
+"""Workspace: supporters (import, assignment, search, erasure) and suppressions.
 
 Thin views over sender.audience, sender.track and sender.staff.audit: each
 change is role-checked and audited as the signed-in actor, each form carries
@@ -17,16 +17,14 @@ from sender.audience.erasure import ForgetResult, forget_supporter
 from sender.audience.import_runs import read_run, recent_runs, rejected_path
 from sender.audience.profile import find_supporter
 from sender.campaign.campaigns import open_campaigns, resolve_campaign
-from sender.core.csvsafe import to_csv
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
 from sender.staff import audit
 from sender.staff.actions import What
-from sender.track.replies import EXPORT_HEADER, solidarity_messages
 from sender.web import context
 from sender.web.actors import current_actor
 from sender.web.auth import csrf, login_required, staff_page_context
-from sender.web.workspace import imports
+from sender.web.workspace import imports, replies
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 bp = Blueprint(
@@ -182,27 +180,9 @@ def forget() -> tuple[str, int]:
 
 @bp.get("/solidarity")
 @login_required
-def solidarity() -> tuple[str, int] | Response:
-    engine = context.engine()
-    audit.check(engine, current_actor(), What.REPLY_REVIEW, "solidarity messages")
-    case, campaign = request.args.get("case", "").strip(), request.args.get("campaign") or None
-    try:
-        with session_scope(engine) as session:
-            messages = solidarity_messages(session, case, campaign)
-    except (InvalidInput, NotFound) as error:
-        return _page(400, problem=f"No messages shown: {error}")
-    if request.args.get("format") != "csv":
-        return _page(solidarity=messages, case=case, campaign=campaign)
-    body = to_csv(EXPORT_HEADER, [message.row() for message in messages])
-    headers = {
-        "Content-Disposition": f"attachment; filename=solidarity-{_safe_name(case)}.csv",
-        "Cache-Control": "no-store",
-    }
-    return Response(body, mimetype="text/csv", headers=headers)
-
-
-def _safe_name(slug: str) -> str:
-    return "".join(c for c in slug if c.isalnum() or c in "-_")[:64] or "case"
+def solidarity() -> BaseResponse:
+    """Solidarity messages live in the replies area now; old links and forms land there."""
+    return replies.moved_here("replies.solidarity")
 
 
 from sender.web.workspace import suppressions as _suppressions  # noqa: E402, F401 (its routes)
