@@ -178,7 +178,7 @@ def test_a_viewer_sees_nothing_and_may_post_nothing(pg_engine: Engine) -> None:
     page = client.get(REVIEW)
     assert page.status_code == 403 and "Assign" not in page.get_data(as_text=True)
     assert client.get(f"{ROOT}/solidarity").status_code == 403
-    token = csrf_token(client, "/dashboard/report")
+    token = csrf_token(client, "/workspace/reports/")
     for action, data in (
         ("assign", {"email": EMAILS[2], "case": "bird"}),
         ("dismiss", {"reason": "spam"}),
