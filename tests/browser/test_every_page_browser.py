@@ -2,7 +2,7 @@
 
 The walk takes every GET route under /dashboard and /workspace, so an area added
 later (replies, reports) is checked without touching this file; its path
-arguments come from one seeded campaign (ARGUMENTS). Downloads (CSV, SVG) and
+arguments come from one seeded campaign (the `site` fixture). Downloads (CSV, SVG) and
 the htmx fragments, which are no pages of their own, are passed over by what
 they answer. An admin walks, so every control is on the page.
 """
@@ -80,7 +80,7 @@ def staff_pages(app: Flask, arguments: dict[str, tuple[str, ...]]) -> list[str]:
             continue
         names = sorted(rule.arguments)
         missing = [n for n in names if n not in arguments]
-        assert not missing, f"{rule.rule}: give ARGUMENTS a value for {missing}"
+        assert not missing, f"{rule.rule}: give the site fixture a value for {missing}"
         for values in itertools.product(*(arguments[n] for n in names)):
             path = rule.rule
             for name, value in zip(names, values, strict=True):

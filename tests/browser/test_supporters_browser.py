@@ -11,10 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from browser_fixtures import browser_page  # noqa: F401 - provides page
+from browser_fixtures import (
+    assert_accessible,
+    assert_screenshot,
+    browser_page,  # noqa: F401 - provides page
+)
 from ops_fixtures import seed
-from PIL import Image
 from playwright.sync_api import Page
 from sqlalchemy import Engine
 from web_fixtures import GOOD_PASSWORD, add_staff, make_app
@@ -37,18 +39,6 @@ def served(pg_engine: Engine, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def accessible(page: Page) -> None:
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
-
-
-def screenshot(page: Page, path: Path, width: int, text: str) -> None:
-    assert text in page.inner_text("main")
-    page.screenshot(path=str(path), full_page=True)
-    image = Image.open(path)
-    assert image.format == "PNG" and image.width == width and path.stat().st_size > 10_000
-
-
 @pytest.mark.parametrize("width", [1280, 390])
 def test_upload_import_assign_and_export(
     served: str, page: Page, tmp_path: Path, width: int
@@ -60,7 +50,7 @@ def test_upload_import_assign_and_export(
     page.fill("input[name=password]", GOOD_PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{served}/workspace/supporters/")
-    accessible(page)
+    assert_accessible(page, impacts=None)
 
     page.get_by_label("CSV file").set_input_files(str(export.path))
     page.get_by_role("button", name="Upload and import").press("Enter")
@@ -69,8 +59,8 @@ def test_upload_import_assign_and_export(
     done.wait_for(timeout=60_000)  # htmx polls the progress until the run is over
     assert page.locator("progress").get_attribute("value") == "100"
     assert page.locator("[data-testid=imported]").inner_text() == f"{export.valid_unique:,}"
-    accessible(page)
-    screenshot(page, tmp_path / f"import-{width}.png", width, "Import finished")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / f"import-{width}.png", "Import finished")
     page.reload()  # the record survives a reload
     assert page.locator("[data-testid=import-done]").is_visible()
 
@@ -80,8 +70,10 @@ def test_upload_import_assign_and_export(
     table = page.locator("[data-testid=case-table]")
     table.wait_for()
     assert "bird" in table.inner_text() and "popi" in table.inner_text()
-    accessible(page)
-    screenshot(page, tmp_path / f"assign-{width}.png", width, "assignments created")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(
+        page, tmp_path / f"assign-{width}.png", "assignments created", min_bytes=10_000
+    )
 
     page.get_by_label("Case (slug)").fill("bird")
     with page.expect_download() as download:
@@ -93,5 +85,5 @@ def test_upload_import_assign_and_export(
     assert lines[0].startswith("reply_id,") and lines[1].endswith("Stay strong")
     page.get_by_role("button", name="Read").press("Enter")
     page.locator("[data-testid=solidarity]").wait_for()
-    accessible(page)
-    screenshot(page, tmp_path / f"solidarity-{width}.png", width, "Stay strong")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / f"solidarity-{width}.png", "Stay strong")

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from browser_fixtures import browser_page  # noqa: F401 - provides page
+from browser_fixtures import (
+    assert_accessible,
+    assert_screenshot,
+    browser_page,  # noqa: F401 - provides page
+)
 from ops_fixtures import seed
-from PIL import Image
 from playwright.sync_api import Page
 from sqlalchemy import Engine, select
 from web_fixtures import GOOD_PASSWORD, add_staff, audit_rows, enrol_staff, make_app
@@ -57,18 +59,6 @@ def served(pg_engine: Engine) -> Iterator[tuple[str, Engine, str]]:
         yield url, pg_engine, secret
 
 
-def accessible(page: Page) -> None:
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
-
-
-def screenshot(page: Page, path: Path, width: int, text: str) -> None:
-    assert text in page.locator("main").inner_text()
-    page.screenshot(path=str(path), full_page=True)
-    image = Image.open(path)
-    assert image.format == "PNG" and image.width == width and path.stat().st_size > 8_000
-
-
 def sign_in(page: Page, base: str, email: str, secret: str | None = None) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=username]", email)
@@ -90,7 +80,7 @@ def test_an_admin_creates_a_campaign_whose_window_is_around_today(
     sign_in(page, base, ADMIN, secret)
     page.click("nav >> text=Campaigns")
     page.wait_for_url(f"{base}/workspace/campaigns/")
-    accessible(page)
+    assert_accessible(page, impacts=None)
     today = SystemClock().now().date()
     page.get_by_label("Short name (slug)").fill("w4r-today")
     page.get_by_label("Name", exact=True).fill("Write for Rights today")
@@ -102,8 +92,8 @@ def test_an_admin_creates_a_campaign_whose_window_is_around_today(
     page.get_by_label("Languages").fill("en es")
     page.get_by_label("Languages").press("Enter")  # submits the form from the keyboard
     page.locator("text=campaign w4r-today: created").wait_for()
-    accessible(page)
-    screenshot(page, tmp_path / f"created-{width}.png", width, "w4r-today")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / f"created-{width}.png", "w4r-today")
     with session_scope(engine) as session:
         campaign = session.scalars(select(Campaign).where(Campaign.slug == "w4r-today")).one()
         assert campaign.window_start <= SystemClock().now() < campaign.window_end
@@ -118,18 +108,18 @@ def test_a_campaigner_pauses_a_case(
     page.set_viewport_size({"width": width, "height": 800})
     sign_in(page, base, CAMPAIGNER)
     page.goto(f"{base}/workspace/campaigns/w4r-2020/cases")
-    accessible(page)
+    assert_accessible(page, impacts=None)
     page.get_by_role("link", name="Pause bird").focus()
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/workspace/campaigns/w4r-2020/cases/bird/pause")
-    accessible(page)
-    screenshot(page, tmp_path / f"confirm-{width}.png", width, "stops 5 pending messages")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / f"confirm-{width}.png", "stops 5 pending messages")
     page.get_by_role("button", name="Pause bird").focus()
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/workspace/campaigns/w4r-2020/cases")
     page.locator("text=case bird paused").wait_for()
-    accessible(page)
-    screenshot(page, tmp_path / f"paused-{width}.png", width, "Resume bird")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / f"paused-{width}.png", "Resume bird")
     with session_scope(engine) as session:
         assert session.scalars(select(Case.status).where(Case.slug == "bird")).one() == "paused"
 
@@ -145,8 +135,8 @@ def test_the_email_preview_follows_what_is_typed(
     frame.locator("text=Free them").first.wait_for()  # the first preview loads with the page
     page.get_by_label("Title").fill("Free Nassima al-Sada today")
     frame.locator("text=Free Nassima al-Sada today").first.wait_for()
-    accessible(page)
-    screenshot(page, tmp_path / "texts.png", 1280, "Preview")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / "texts.png", "Preview")
     with session_scope(engine) as session:  # previewing stored nothing
         content = session.scalars(select(Case.content).where(Case.slug == "bird")).one()
         assert content["en"]["title"] == "Free them"

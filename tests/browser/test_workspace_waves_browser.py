@@ -11,9 +11,11 @@ from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from browser_fixtures import browser_page  # noqa: F401 - provides page
-from PIL import Image
+from browser_fixtures import (
+    assert_accessible,
+    assert_screenshot,
+    browser_page,  # noqa: F401 - provides page
+)
 from playwright.sync_api import Page
 from sqlalchemy import Engine, select
 from wave_workspace_fixtures import seed_assigned
@@ -43,18 +45,6 @@ def served(pg_engine: Engine, tmp_path: Path) -> Iterator[tuple[str, Engine, dic
         yield url, pg_engine, ids
 
 
-def accessible(page: Page) -> None:
-    results = Axe().run(page)
-    assert results.violations_count == 0, results.generate_report()
-
-
-def screenshot(page: Page, path: Path, width: int, text: str) -> None:
-    assert text in page.inner_text("main")
-    page.screenshot(path=str(path), full_page=True)
-    image = Image.open(path)
-    assert image.format == "PNG" and image.width == width and path.stat().st_size > 10_000
-
-
 def sign_in(page: Page, base: str) -> None:
     page.goto(f"{base}/workspace/waves/")
     page.fill("input[name=username]", STAFF_EMAIL)
@@ -71,14 +61,16 @@ def test_the_arabic_preview_is_right_to_left_and_a_proof_goes(
     page.set_viewport_size({"width": width, "height": 800})
     sign_in(page, base)
     page.goto(f"{base}/workspace/preview/{ids['draft']}")
-    accessible(page)
-    screenshot(page, tmp_path / f"grid-{width}.png", width, "Every variant renders")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(
+        page, tmp_path / f"grid-{width}.png", "Every variant renders", min_bytes=10_000
+    )
     page.click("text=Open bird in ar")
     frame = page.frame_locator("[data-testid=frame-640]")
     assert frame.locator("html").get_attribute("dir") == "rtl"
     assert page.locator("[data-testid=subject]").inner_text() == "اكتبوا اليوم"
-    accessible(page)
-    screenshot(page, tmp_path / f"arabic-{width}.png", width, "Text part")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / f"arabic-{width}.png", "Text part")
 
     page.goto(f"{base}/workspace/preview/{ids['draft']}")
     page.fill("#proof-to", "desk@staff.example.org")
@@ -96,7 +88,7 @@ def test_create_a_wave_then_launch_pause_and_resume(
     page.set_viewport_size({"width": width, "height": 800})
     sign_in(page, base)
     page.click("text=New draft wave")
-    accessible(page)
+    assert_accessible(page, impacts=None)
     start = SystemClock().now() + timedelta(hours=2)
     page.fill("input[name=name]", "autumn")
     page.fill("input[name=start]", f"{start:%Y-%m-%dT%H:%M}")
@@ -109,8 +101,10 @@ def test_create_a_wave_then_launch_pause_and_resume(
         assert session.scalars(select(Wave.status).where(Wave.name == "autumn")).one() == "draft"
 
     page.goto(f"{base}/workspace/waves/{ids['draft']}/launch")
-    accessible(page)
-    screenshot(page, tmp_path / f"launch-{width}.png", width, "Who will get it: 6 supporters")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(
+        page, tmp_path / f"launch-{width}.png", "Who will get it: 6 supporters", min_bytes=10_000
+    )
     page.click("text=Launch now")
     page.locator("[data-testid=wave-status]").wait_for()
     assert page.text_content("[data-testid=wave-status]") == "scheduled"
@@ -118,8 +112,8 @@ def test_create_a_wave_then_launch_pause_and_resume(
     page.goto(f"{base}/workspace/waves/{ids['sending']}")
     page.click("button:has-text('Pause')")
     page.wait_for_selector("[data-testid=wave-status]:has-text('paused')")
-    accessible(page)
-    screenshot(page, tmp_path / f"paused-{width}.png", width, "Resume")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / f"paused-{width}.png", "Resume")
     page.click("button:has-text('Resume')")
     page.wait_for_selector("[data-testid=wave-status]:has-text('sending')")
     # The fragment refreshes on its own: a change made elsewhere shows without a reload.
@@ -152,8 +146,8 @@ def test_launch_it_and_watch_it_finish(
         page.wait_for_timeout(2_500)  # the fragment polls every two seconds
     page.wait_for_selector("[data-testid=wave-status]:has-text('done')", timeout=10_000)
     assert page.text_content("[data-testid=sent]") == "6"
-    accessible(page)
-    screenshot(page, tmp_path / "done.png", 1280, "done")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / "done.png", "done")
 
 
 @pytest.mark.parametrize("width", WIDTHS)
@@ -181,8 +175,8 @@ def test_create_a_subject_test_in_the_form_and_see_the_launch_split(
     # The inbox preview follows the typing (htmx), each variant on its own line.
     page.wait_for_selector("[data-testid=inbox-ar] li[data-variant=B]:has-text('نسيمة تحتاجكم')")
     assert "Write today" in page.inner_text("[data-testid=inbox-en] li[data-variant=A]")
-    accessible(page)
-    screenshot(page, tmp_path / f"test-form-{width}.png", width, "Variant B subject (ar)")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / f"test-form-{width}.png", "Variant B subject (ar)")
     page.press("input[name=test_share]", "Enter")  # Enter saves, it adds no variant
     page.wait_for_url(f"{base}/workspace/waves/")
     assert "wave autumn created (draft)" in page.inner_text(".flash")
@@ -192,14 +186,14 @@ def test_create_a_subject_test_in_the_form_and_see_the_launch_split(
     assert [v["name"] for v in stored["variants"]] == ["A", "B"] and stored["share"] == 0.5
 
     page.goto(f"{base}/workspace/waves/{wave_id}/launch")
-    accessible(page)
+    assert_accessible(page, impacts=None)
     text = " ".join(page.inner_text("main").split())
     assert "Subject test: 3 now, 3 wait for the winner" in text
     assert "variant A (now) 1" in text and "variant B (now) 2" in text
-    screenshot(page, tmp_path / f"test-launch-{width}.png", width, "the winner (later)")
+    assert_screenshot(page, tmp_path / f"test-launch-{width}.png", "the winner (later)")
 
     page.goto(f"{base}/workspace/waves/{wave_id}")
-    accessible(page)
+    assert_accessible(page, impacts=None)
     assert "the test share goes out from the wave's start" in page.inner_text(
         "[data-testid=wave-subject-test]"
     )
@@ -225,12 +219,12 @@ def test_pick_a_subject_tests_winner_on_the_wave_page(
     page.set_viewport_size({"width": width, "height": 800})
     sign_in(page, base)
     page.goto(f"{base}/workspace/waves/{ids['sending']}")
-    accessible(page)
-    screenshot(page, tmp_path / f"test-wave-{width}.png", width, "Pick the winner now")
+    assert_accessible(page, impacts=None)
+    assert_screenshot(page, tmp_path / f"test-wave-{width}.png", "Pick the winner now")
     page.select_option("select[name=variant]", "B")
     page.click("text=Pick this variant")
     page.locator(".flash").wait_for()
     assert "B picked" in page.inner_text(".flash")
     assert "B won" in page.inner_text("[data-testid=wave-subject-test]")
     assert page.locator("text=Pick this variant").count() == 0
-    accessible(page)
+    assert_accessible(page, impacts=None)
