@@ -151,19 +151,19 @@ def target_of(page: Page) -> float:
     return LAUNCH_TARGET if page.endpoint == LAUNCH_PAGE else TARGET
 
 
-def table(found: list[Timed]) -> list[str]:
-    lines = [f"  {'page':<62} {'server':<7} {'n':>3} status   p50 ms  p95 ms  max ms  target"]
-    for t in found:
-        ordered = sorted(t.seconds)
-        p95, target = _percentile(ordered, 0.95), target_of(t.page)
-        codes = ",".join(str(c) for c in sorted(set(t.statuses)))
-        verdict = "ok" if p95 < target else "MISSED"
-        lines.append(
-            f"  {t.page.label[:62]:<62} {t.server:<7} {len(t.seconds):>3} {codes:<7}"
-            f" {_percentile(ordered, 0.5) * 1e3:>7.0f} {p95 * 1e3:>7.0f}"
-            f" {ordered[-1] * 1e3:>7.0f}  p95 < {target * 1e3:.0f} ms {verdict}"
-        )
-    return lines
+HEADER = f"  {'page':<62} {'server':<7} {'n':>3} status   p50 ms  p95 ms  max ms  target"
+
+
+def row(t: Timed) -> str:
+    ordered = sorted(t.seconds)
+    p95, target = _percentile(ordered, 0.95), target_of(t.page)
+    codes = ",".join(str(c) for c in sorted(set(t.statuses)))
+    verdict = "ok" if p95 < target else "MISSED"
+    return (
+        f"  {t.page.label[:62]:<62} {t.server:<7} {len(t.seconds):>3} {codes:<7}"
+        f" {_percentile(ordered, 0.5) * 1e3:>7.0f} {p95 * 1e3:>7.0f}"
+        f" {ordered[-1] * 1e3:>7.0f}  p95 < {target * 1e3:.0f} ms {verdict}"
+    )
 
 
 def clone(server_url: str, name: str) -> str:
@@ -274,10 +274,9 @@ def main(argv: list[str] | None = None) -> None:
             servers.append((start_server(name, tree, env, port, directory), env))
         try:
             pages, skipped = staff_pages(seeded, pg.url)
-            found = measure(pages, [s for s, _ in servers], args.requests)
             print(f"staff pages: {len(pages)}, {args.requests} requests each, one at a time")
-            for line in table(found):
-                print(line)
+            print(HEADER, flush=True)
+            found = measure(pages, [s for s, _ in servers], args.requests)
             for rule in skipped:
                 print(f"  skipped: {rule}")
             missed = [t for t in found if _percentile(sorted(t.seconds), 0.95) >= target_of(t.page)]
@@ -302,6 +301,7 @@ def measure(pages: list[Page], servers: list[Server], count: int) -> list[Timed]
         for server in servers:
             timed = time_page(sessions[server.name], server.base_url, page, count)
             found.append(Timed(page, server.name, timed.statuses, timed.seconds))
+            print(row(found[-1]), flush=True)  # as it comes: a long run shows its progress
     return found
 
 

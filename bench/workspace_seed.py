@@ -43,13 +43,13 @@ INSERT INTO events (provider, provider_event_id, event_type, raw_type, email_has
   message_id, supporter_id, case_id, wave_id, batch_key, occurred_at, received_at,
   processed_at, raw)
 SELECT CAST(:provider AS text), 'ev' || m.id || '-' || k,
-  (ARRAY['queued','delivered','opened','opened','clicked'])[k % 5 + 1],
-  (ARRAY['processed','delivered','open','open','click'])[k % 5 + 1], NULL, m.id,
+  (ARRAY['queued','delivered','opened','clicked','opened'])[k % 5 + 1],
+  (ARRAY['processed','delivered','open','click','open'])[k % 5 + 1], NULL, m.id,
   m.supporter_id, m.case_id, m.wave_id, 'k' || m.batch_id,
   m.sent_at + k * interval '1 hour', m.sent_at, m.sent_at,
   jsonb_build_object('event', 'x', 'sg_event_id', 'ev' || m.id || '-' || k)
 FROM messages m CROSS JOIN generate_series(0, :per_message - 1) k
-WHERE m.status = 'sent' ORDER BY m.id, k LIMIT :events
+WHERE m.status = 'sent' LIMIT :events
 """
 ACTIONS_SQL = """
 INSERT INTO actions (supporter_id, case_id, wave_id, message_id, kind, url, source,
@@ -160,7 +160,9 @@ def _wave(
     if state == "draft":
         return wave_id
     launch(engine, settings, name, now)
-    tick(engine, settings, now, _Nowhere())
+    # The reminder follows the case email within the installation's frequency cap:
+    # planned without it here, so that it has recipients (the launch page counts the cap).
+    tick(engine, settings.model_copy(update={"frequency_cap_hours": 0}), now, _Nowhere())
     # The case email went out yesterday; half the reminder's batches have gone since.
     sent_at = now - timedelta(hours=20 if state == "sent" else 1)
     share = "" if state == "sent" else " AND id % 2 = 0"
