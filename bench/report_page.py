@@ -96,8 +96,11 @@ def fill(engine: Engine, campaigns: int) -> list[str]:
     return slugs
 
 
-def _rolled_totals_before(session: Session, by: totals.Dimension, scope: Any) -> list[Any]:
-    """The grouped query as it was: no case_id test, so the whole table is read."""
+def _rolled_totals_before(
+    session: Session, by: totals.Dimension, scope: Any, figures: object = None
+) -> list[Any]:
+    """The grouped query as it was: no case_id test, so the whole table is read, and every
+    figure, whatever the page shows (`figures` is ignored)."""
     column = totals.DIMENSION_COLUMNS[by]
     query = select(column, ReportCount.metric, func.sum(ReportCount.count)).group_by(
         column, ReportCount.metric
