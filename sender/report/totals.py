@@ -4,7 +4,9 @@ Counting millions of events at report time is too slow, so totals are kept in
 `report_counts` (case, wave, language, day, metric): delivery and bounce
 counts are added by sender.track.actions as events are processed, and every Action
 (whatever its source: SendGrid, action links, inbound replies) is added once
-by `roll_up_actions` (it marks `actions.rolled_up_at`). A supporter who acts
+by `roll_up_actions` (it marks `actions.rolled_up_at`), run by each batch of
+webhook events and by the scheduler tick (`catch_up`): a report only reads, so
+an action with no event behind it is counted within a tick. A supporter who acts
 is counted once per case (`case_actors`), on the wave, language and day of
 their first act, so the per-wave figures add up to the per-case ones.
 Sends are added by `count_sends`, called by sender.send.store in the same
