@@ -51,7 +51,7 @@ def compare_campaigns(
         raise InvalidInput("--compare needs two or more different campaigns, e.g. a,b")
     if by is Dimension.DAY:
         raise InvalidInput("campaigns run on different days: compare by case, language or wave")
-    reports = {slug: build_report(engine, by, slug) for slug in slugs}
+    reports = {slug: build_report(engine, by, slug, COMPARED) for slug in slugs}
     keys: dict[str, None] = {}
     for report in reports.values():
         for row in report["rows"]:

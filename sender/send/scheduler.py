@@ -19,6 +19,7 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.vocabulary import WaveStatus
 from sender.ops.logs import log_context
+from sender.report.totals import catch_up
 from sender.send import store as repo
 from sender.send.pipeline import Sender, SendPolicy, send_batch
 from sender.send.plan_chunks import DEFAULT_CHUNKING, Chunking, half_planned
@@ -87,7 +88,7 @@ def tick(
     chunking: Chunking = DEFAULT_CHUNKING,
 ) -> TickReport:
     """Missed waves, due plans, subject tests' decisions and remainders, expired batches,
-    reconciliation, releases, finished waves."""
+    reconciliation, releases, finished waves, actions rolled up into the report's totals."""
     policy = policy or SendPolicy.from_settings(settings)
     missed = _mark_missed(engine, now)
     released: list[int] = []
@@ -114,6 +115,9 @@ def tick(
     release()
     with session_scope(engine) as session:
         finished = tuple(repo.finished_waves(session, now))
+    # The report reads totals only; actions without a webhook event behind them
+    # (replies, action-link clicks) are counted here, so within a tick.
+    catch_up(engine, now)
     report = TickReport(
         missed,
         planned,

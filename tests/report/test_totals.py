@@ -14,7 +14,7 @@ from sender.core.csvsafe import safe_cell, to_csv
 from sender.core.db import session_scope
 from sender.core.models import Action, Batch, Message
 from sender.core.vocabulary import BatchStatus
-from sender.report.totals import Dimension, build_report
+from sender.report.totals import Dimension, build_report, catch_up
 from sender.send.batch_store import record_accepted
 from sender.track.actions import process_pending_events
 
@@ -52,6 +52,7 @@ def _campaign(engine: Engine) -> World:
                 occurred_at=T0,
             )
         )
+    assert catch_up(engine, T0) == 1  # the scheduler tick's roll-up: the reply had no event
     return w
 
 
