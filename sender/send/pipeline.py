@@ -167,9 +167,8 @@ def _deliver(batch: PreparedBatch, key: str, sender: Sender) -> BatchResult:
             if wait is None:
                 return _back_later(batch, key, sender, error, attempt)
             sender.sleep(wait)
-            if not sender.store.still_sendable(batch.wave.id, batch.case.id):
-                sender.store.finish(batch, key, Ending.LATER, "paused")
-                return BatchResult(batch.id, BatchOutcome.HELD, detail="paused")
+            if (paused := _held_if_paused(batch, key, sender)) is not None:
+                return paused
             fresh = new_send_key()
             if not sender.store.rekey(batch.id, key, fresh, sender.clock.now()):
                 return BatchResult(batch.id, BatchOutcome.NOT_MINE, detail="taken over")
@@ -215,6 +214,17 @@ def _take_tokens(batch: PreparedBatch, key: str, sender: Sender) -> BatchResult 
             sender.store.finish(batch, key, Ending.LATER, None, retry_at=retry_at)
             return BatchResult(batch.id, BatchOutcome.RETRY, detail=f"rate limit: {wait:.0f}s")
         sender.sleep(wait)
+        # Staff may pause the wave or its case during a wait of up to a minute and a half.
+        if (paused := _held_if_paused(batch, key, sender)) is not None:
+            return paused
+
+
+def _held_if_paused(batch: PreparedBatch, key: str, sender: Sender) -> BatchResult | None:
+    """After any wait: a wave or case paused meanwhile gets the batch back, unsent."""
+    if sender.store.still_sendable(batch.wave.id, batch.case.id):
+        return None
+    sender.store.finish(batch, key, Ending.LATER, "paused")
+    return BatchResult(batch.id, BatchOutcome.HELD, detail="paused")
 
 
 def _retry_wait(error: RetryLater, attempt: int, policy: SendPolicy) -> float | None:

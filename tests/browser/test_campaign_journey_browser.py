@@ -257,6 +257,7 @@ def test_a_campaign_from_creation_to_solidarity_messages(
     page.wait_for_timeout(3_000)  # a batch the worker had already claimed may still land
     page.reload()
     held = _sent(page)
+    assert page.locator("[data-testid=eta]").inner_text() == "paused"  # no time left while held
     check_page(page, shots / "08-paused.png", "Resume")
     page.wait_for_timeout(4_000)  # two ticks more: a paused wave sends nothing
     page.reload()

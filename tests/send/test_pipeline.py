@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 from audit_fixtures import audit_rows
@@ -324,6 +325,38 @@ def test_a_warmed_up_domain_holds_back_only_its_own_addresses(pg_engine: Engine)
     # The first batch took 3 tokens from a bucket of 1: 3 in debt at 30 an hour.
     assert (result.outcome, result.detail) == (BatchOutcome.RETRY, "rate limit: 360s")
     assert len(transport.emails()) == 6
+
+
+def test_a_wave_paused_while_its_batch_waits_for_rate_tokens_sends_nothing(
+    pg_engine: Engine,
+) -> None:
+    """Found by the browser journey: a batch sleeping for tokens went out after the pause."""
+    case = add_case(pg_engine, SETTINGS)
+    add_supporters(pg_engine, [case], [f"w{i}@slow.example" for i in range(6)])
+    # 150 an hour, a bucket of two: the second batch waits about a minute, inline.
+    wave = add_wave(pg_engine, SETTINGS, domain_rates={"slow.example": 150})
+    plan_wave(pg_engine, SETTINGS, wave, DEC1)
+    with session_scope(pg_engine) as session:
+        first, second = sorted(repo.release_due(session, NINE, 100))
+    clock = MovableClock(NINE)
+    waits: list[float] = []
+
+    def staff_pause_meanwhile(seconds: float) -> None:
+        waits.append(seconds)
+        clock.advance(seconds=seconds)
+        with session_scope(pg_engine) as session:
+            session.get_one(Wave, wave).status = WaveStatus.PAUSED
+
+    transport = RecordingTransport()
+    sender = replace(
+        make_sender(pg_engine, SETTINGS, transport, clock), sleep=staff_pause_meanwhile
+    )
+    assert send_batch(first, sender).outcome == BatchOutcome.SENT
+    result = send_batch(second, sender)
+    assert (result.outcome, result.detail) == (BatchOutcome.HELD, "paused")
+    assert len(waits) == 1 and 0 < waits[0] <= FAST.longest_inline_wait_seconds
+    assert len(transport.emails()) == 3
+    assert statuses(pg_engine, Message) == {MessageStatus.SENT: 3, MessageStatus.PLANNED: 3}
 
 
 def test_the_frequency_cap_is_checked_again_right_before_sending(any_engine: Engine) -> None:
