@@ -24,7 +24,7 @@ from sender.celery_app import (
 from sender.core.clock import SystemClock
 from sender.core.config import get_settings
 from sender.core.db import get_engine
-from sender.core.speedups import collector_paused, prompt_switches
+from sender.core.speedups import collector_paused
 from sender.ops.logs import log_context
 from sender.send.pipeline import Sender, result_dict, send_batch
 from sender.send.scheduler import tick
@@ -97,5 +97,4 @@ def import_supporters_task(run_id: int, actor_name: str, role: str, address: str
     settings = get_settings()
     engine = get_engine(settings.database_url)
     actor = Actor(actor_name, Role(role), address)
-    with prompt_switches():  # as the import command runs it (sender.core.speedups)
-        return run_import(engine, settings.upload_dir, run_id, actor).status.value
+    return run_import(engine, settings.upload_dir, run_id, actor).status.value

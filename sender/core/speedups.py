@@ -26,9 +26,9 @@ went. Kept:
   not to call it. Only processes call them (sender.celery_app, sender.tasks),
   never library code.
 - The switch interval during an import. `prompt_switches` shortens it while
-  the import command runs or a workspace upload is imported; the plain twin is
-  CPython's default. Only the import command and the worker's import task use
-  it (sender.cli.supporters, sender.tasks).
+  the import command runs; the plain twin is CPython's default. Only the import
+  command uses it (sender.cli.supporters): in the worker's import task it
+  measured nothing (bench.workspace_pages, docs/PERFORMANCE.md).
 - Values kept per process. `KeptValues` keeps the last few values made per
   key for the life of the process; the plain twin, `made_afresh`, makes one
   each time. The web app keeps its renderers so (sender.render.renderer,
