@@ -15,7 +15,7 @@ import random
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,7 +46,7 @@ from sender.render.identity import sender_identity
 from sender.render.preview import check_all, preview
 from sender.render.renderer import CaseContent, Renderer
 from sender.report.charts import write_chart
-from sender.report.totals import Dimension, build_report
+from sender.report.totals import Dimension, build_report, catch_up
 from sender.send.pipeline import BatchResult
 from sender.send.scheduler import InlineDispatcher, TickReport, tick
 from sender.send.subject_tests import decide_at
@@ -350,6 +350,8 @@ def waves_in_order(engine: Engine) -> list[Wave]:
 
 
 def finish_report(paths: DemoPaths, engine: Engine, waves: list[WaveOutcome]) -> dict[str, Any]:
+    # As the scheduler's next tick would: actions recorded after the last one count too.
+    catch_up(engine, datetime.now(UTC))
     report = build_report(engine, Dimension.CASE)
     write_chart(report, paths.chart)
     write_html_report(paths.report_html, report, paths.chart, waves)
