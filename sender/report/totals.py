@@ -260,20 +260,25 @@ def _new_actors(
     return [(row.case_id, row.supporter_id) for row in session.execute(statement, rows)]
 
 
-def catch_up(engine: Engine, now: datetime) -> int:
-    """Roll up every action not counted yet, chunk by chunk; returns how many.
+def catch_up(
+    engine: Engine, now: datetime, max_chunks: int | None = None, chunk: int = ROLL_UP_CHUNK
+) -> int:
+    """Roll up actions not counted yet, chunk by chunk; returns how many.
 
     The scheduler tick calls this, so actions recorded without a webhook event
     (replies, clicks on our own action links) reach the totals within a tick;
-    reading a report never writes.
+    reading a report never writes. The tick passes `max_chunks` so that a
+    backlog (after a bulk load) is worked off over several ticks instead of
+    holding up one tick's planning and releases; None rolls up everything.
     """
-    total = 0
-    while True:
+    total, chunks = 0, 0
+    while max_chunks is None or chunks < max_chunks:
         with session_scope(engine) as session:
-            done = roll_up_actions(session, now)
-        total += done
-        if done < ROLL_UP_CHUNK:
-            return total
+            done = roll_up_actions(session, now, limit=chunk)
+        total, chunks = total + done, chunks + 1
+        if done < chunk:
+            break
+    return total
 
 
 def build_report(

@@ -31,6 +31,7 @@ from sender.staff.actions import What
 log = logging.getLogger(__name__)
 
 RELEASE_PER_TICK = 5000  # batches handed out per tick; the rest wait for the next one
+CATCH_UP_CHUNKS = 10  # roll-up chunks per tick (sender.report.totals.catch_up)
 
 
 class Dispatcher(Protocol):
@@ -116,8 +117,9 @@ def tick(
     with session_scope(engine) as session:
         finished = tuple(repo.finished_waves(session, now))
     # The report reads totals only; actions without a webhook event behind them
-    # (replies, action-link clicks) are counted here, so within a tick.
-    catch_up(engine, now)
+    # (replies, action-link clicks) are counted here, so within a tick; a
+    # backlog is spread over ticks (ten chunks of 10,000 actions each).
+    catch_up(engine, now, max_chunks=CATCH_UP_CHUNKS)
     report = TickReport(
         missed,
         planned,

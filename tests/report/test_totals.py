@@ -200,3 +200,27 @@ def test_sends_counted_in_a_rolled_back_transaction_are_not_counted(pg_engine: E
     with session_scope(pg_engine) as s:
         assert record_accepted(s, batch_id, "key-1", T0, "sg-1") == 2
     assert build_report(pg_engine)["totals"]["sends"] == 4
+
+
+def test_the_ticks_catch_up_works_off_a_backlog_over_several_ticks(any_engine: Engine) -> None:
+    w = seed(any_engine, people=4)
+    with session_scope(any_engine) as s:  # four replies with no webhook event behind them
+        s.add_all(
+            Action(
+                supporter_id=w.supporters[n],
+                case_id=w.case_id,
+                wave_id=w.wave_id,
+                message_id=w.messages[n],
+                kind="replied",
+                source="inbound",
+                dedupe_key=f"reply:{n}",
+                occurred_at=T0,
+            )
+            for n in range(4)
+        )
+    # A tick takes at most two chunks of one: the rest waits for the next tick.
+    assert catch_up(any_engine, T0, max_chunks=2, chunk=1) == 2
+    assert build_report(any_engine, Dimension.CASE)["rows"][0]["counts"]["replies"] == 2
+    assert catch_up(any_engine, T0, max_chunks=2, chunk=1) == 2
+    assert catch_up(any_engine, T0, max_chunks=2, chunk=1) == 0
+    assert build_report(any_engine, Dimension.CASE)["rows"][0]["counts"]["replies"] == 4
