@@ -129,8 +129,9 @@ def test_every_staff_page_is_accessible_and_fits(
     checked: list[str] = []
     problems: list[str] = []  # every page's, so one run lists all there is to fix
     for path in staff_pages(site.app, arguments):
-        # Asked first with the page's own cookies: a goto to a download fails in playwright.
-        answer = page.request.get(f"{site.base}{path}", max_redirects=0)
+        # Asked first with the page's own cookies, redirects followed (an old address
+        # may move to a CSV): a goto to a download fails in playwright.
+        answer = page.request.get(f"{site.base}{path}")
         if not answer.headers.get("content-type", "").startswith("text/html"):
             continue  # a download
         response = page.goto(f"{site.base}{path}")
