@@ -296,13 +296,17 @@ def test_a_campaign_from_creation_to_solidarity_messages(
 
     wait_until(parsed, 30, "the worker to parse the three replies")
     case = _case_of(journey, people)
-    page.click("nav >> text=Supporters")
+    page.click("nav >> text=Replies")
+    page.get_by_role("link", name="Solidarity messages").click()
     page.get_by_label("Campaign").last.select_option(SLUG)
-    page.get_by_label("Case (slug)").fill(case)
+    page.get_by_label("Case").select_option(case)
     page.get_by_role("button", name="Read").click()
     page.locator("[data-testid=solidarity]").wait_for()
+    first = page.locator("[data-testid=solidarity] input[type=checkbox]").first
+    first.check()
+    page.get_by_role("button", name="Mark selected delivered").click()
+    page.get_by_text("1 messages marked delivered").wait_for()
     check_page(page, shots / "10-solidarity.png", "Stay strong")
-    page.get_by_label("Case (slug)").fill(case)
     with page.expect_download() as download:
         page.get_by_role("button", name="Export CSV").click()
     saved = tmp_path / "solidarity.csv"
