@@ -258,6 +258,12 @@ def test_every_state_changing_action_of_the_cli_is_covered() -> None:
             What.WAVE_EDIT,  # the workspace's draft form (tests/web/test_workspace_waves.py)
             What.WAVE_PICK,  # needs a running test (tests/cli/test_subject_test_commands.py)
             What.DB_APP_ROLE,  # tests/cli/test_db_app_role.py, which needs its own role
+            # Need a reply waiting for a decision: tests/cli/test_replies.py (recorded),
+            # tests/web/test_workspace_replies.py (refused below campaigner).
+            What.REPLY_ASSIGN,
+            What.REPLY_DISMISS,
+            What.REPLY_UNSUBSCRIBE,
+            What.REPLY_DELIVERED,
         }
     )
     assert cli_actions <= covered

@@ -246,10 +246,12 @@ def test_only_the_process_sets_the_collector_and_the_switch_interval() -> None:
         for path in root.rglob("*.py")
         if path.name != "speedups.py" and _PROCESS_WIDE.search(path.read_text(encoding="utf-8"))
     }
-    # The worker (celery_app, tasks), the commands that send or import in-process, the
-    # demo, and the local SendGrid server, a process of its own.
+    # The worker (celery_app, tasks), the commands that send or import in-process
+    # (serve ticks the scheduler itself without Redis), the demo, and the local
+    # SendGrid server, a process of its own.
     assert callers == {
         "sender/celery_app.py",
+        "sender/cli/serve.py",
         "sender/cli/supporters.py",
         "sender/cli/wave.py",
         "sender/tasks.py",
