@@ -10,6 +10,18 @@
     var heading = section && section.querySelector("h1, h2, h3");
     return heading ? heading.textContent.trim() : "Table";
   }
+  // Two regions of one name fail axe's landmark-unique rule and sound alike to a
+  // screen reader: a repeated name gets its number.
+  function unique(label) {
+    var taken = {};
+    document.querySelectorAll("[role=region][aria-label]").forEach(function (el) {
+      taken[el.getAttribute("aria-label")] = true;
+    });
+    if (!taken[label]) return label;
+    for (var n = 2; ; n++) {
+      if (!taken[label + " (" + n + ")"]) return label + " (" + n + ")";
+    }
+  }
   function wrap(root) {
     // Only where the screen is narrow: on a desktop the regions would be noise to a screen reader.
     if (!window.matchMedia("(max-width: 40rem)").matches) return;
@@ -18,7 +30,7 @@
       var region = document.createElement("div");
       region.setAttribute("role", "region");
       region.setAttribute("tabindex", "0");
-      region.setAttribute("aria-label", name(table));
+      region.setAttribute("aria-label", unique(name(table)));
       region.className = "table-scroll";
       table.parentNode.insertBefore(region, table);
       region.appendChild(table);
