@@ -24,7 +24,15 @@ SEND_BATCH_TASK = "sender.send_batch"
 PROCESS_EVENTS_TASK = "sender.tasks.process_events"
 PARSE_REPLY_TASK = "sender.tasks.parse_reply"
 IMPORT_TASK = "sender.tasks.import_supporters"
-TASK_NAMES = (TICK_TASK, SEND_BATCH_TASK, PROCESS_EVENTS_TASK, PARSE_REPLY_TASK, IMPORT_TASK)
+PROOF_TASK = "sender.tasks.send_proofs"
+TASK_NAMES = (
+    TICK_TASK,
+    SEND_BATCH_TASK,
+    PROCESS_EVENTS_TASK,
+    PARSE_REPLY_TASK,
+    IMPORT_TASK,
+    PROOF_TASK,
+)
 
 TICK_SECONDS = 30.0
 # A message not acknowledged within this time is handed to another worker.

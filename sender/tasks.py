@@ -18,6 +18,7 @@ from sender.celery_app import (
     IMPORT_TASK,
     PARSE_REPLY_TASK,
     PROCESS_EVENTS_TASK,
+    PROOF_TASK,
     SEND_BATCH_TASK,
     TICK_TASK,
 )
@@ -27,7 +28,9 @@ from sender.core.db import get_engine
 from sender.core.speedups import collector_paused
 from sender.ops.logs import log_context
 from sender.send.pipeline import Sender, result_dict, send_batch
+from sender.send.proof_runs import run_proofs
 from sender.send.scheduler import tick
+from sender.send.transport.select import transport_for
 from sender.send.wiring import default_sender
 from sender.staff.audit import Actor
 from sender.staff.roles import Role
@@ -98,3 +101,12 @@ def import_supporters_task(run_id: int, actor_name: str, role: str, address: str
     engine = get_engine(settings.database_url)
     actor = Actor(actor_name, Role(role), address)
     return run_import(engine, settings.upload_dir, run_id, actor).status.value
+
+
+@shared_task(name=PROOF_TASK, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def send_proofs_task(run_id: int, actor_name: str, role: str, address: str) -> str:
+    """A proof of every variant asked for in the workspace; a no-op once its run has started."""
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    actor = Actor(actor_name, Role(role), address)
+    return run_proofs(engine, settings, run_id, actor, transport_for(settings)).status.value

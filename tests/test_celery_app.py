@@ -31,6 +31,7 @@ def test_registered_task_names_are_exactly_the_deployed_ones() -> None:
             "sender.tasks.process_events",
             "sender.tasks.parse_reply",
             "sender.tasks.import_supporters",
+            "sender.tasks.send_proofs",
         }
     )
     assert app.conf.beat_schedule["tick"]["task"] == TICK_TASK

@@ -548,5 +548,27 @@ class ImportRun(Base):
     finished_at: Mapped[datetime | None]
 
 
+class ProofRun(Base):
+    """One "send every variant" proof asked for in the workspace, sent in the background.
+
+    The form's one-off key is unique, so a double-click finds the run the first
+    click made. Per-variant outcomes only: labels and failure reasons.
+    """
+
+    __tablename__ = "proof_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    request_key: Mapped[str] = mapped_column(String(64), unique=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"))
+    started_by: Mapped[str] = mapped_column(String(320))
+    addresses: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    status: Mapped[str] = mapped_column(String(16))  # vocabulary.ProofState
+    sent: Mapped[list[str]] = mapped_column(JSONType, default=list)  # "case/language[/variant]"
+    failed: Mapped[dict[str, Any]] = mapped_column(default=dict)  # label -> reason
+    problem: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
 # The staff tables share this metadata; imported last because they need Base.
 from sender.core import staff_models  # noqa: E402, F401

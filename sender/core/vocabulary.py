@@ -26,6 +26,15 @@ class ImportState(StrEnum):
     FAILED = "failed"
 
 
+class ProofState(StrEnum):
+    """Where a workspace proof send (models.ProofRun) stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class CampaignStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"  # everything stopped; read-only from then on

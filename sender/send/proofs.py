@@ -8,7 +8,7 @@ never counted as a supporter's action.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import product
 
@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sender.core.addresses import normalise_email
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.core.errors import InvalidInput
+from sender.core.errors import CampaignError, InvalidInput
 from sender.core.subject_test import SubjectTestSpec
 from sender.render.identity import sender_identity
 from sender.render.renderer import CaseContent, RecipientData, Renderer, WaveContent, batch_args
@@ -33,6 +33,14 @@ class ProofSent:
     to: tuple[str, ...]
     variant: str = ""  # a subject test's variant; "" for a wave without a test
 
+    @property
+    def label(self) -> str:
+        return "/".join(p for p in (self.case, self.language, self.variant) if p)
+
+
+# Told of each variant as it goes: the proof, and why it failed (None once sent).
+ProofProgress = Callable[[ProofSent, str | None], None]
+
 
 def send_proofs(
     engine: Engine,
@@ -41,7 +49,9 @@ def send_proofs(
     name: str,
     to: Sequence[str],
     transport: Transport,
+    progress: ProofProgress | None = None,
 ) -> list[ProofSent]:
+    """Send one email per variant; with `progress`, a failing variant is reported and skipped."""
     addresses = tuple(normalise_email(a) for a in to)
     if not addresses:
         raise InvalidInput("give at least one staff address with --to")
@@ -77,6 +87,15 @@ def send_proofs(
             for address in addresses
         ]
         shared = batch_args(case.id, None, send_key=key, proof="1")
-        transport.send(renderer.batch(variant, recipients, key, ("proof",), shared))
-        sent.append(ProofSent(case.slug, language, addresses, name))
+        proof = ProofSent(case.slug, language, addresses, name)
+        try:
+            transport.send(renderer.batch(variant, recipients, key, ("proof",), shared))
+        except CampaignError as error:  # a provider failure or a template problem
+            if progress is None:
+                raise
+            progress(proof, str(error) or type(error).__name__)  # the rest still go
+            continue
+        sent.append(proof)
+        if progress is not None:
+            progress(proof, None)
     return sent

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from ops_fixtures import EMAILS
+from proof_fixtures import ArabicRefused
 from sqlalchemy import Engine, func, select
 from wave_workspace_fixtures import CAMPAIGNER, changes, post, seed_assigned
-from web_fixtures import add_staff, audit_rows, make_app, sign_in
+from web_fixtures import add_staff, audit_rows, csrf_token, make_app, sign_in
+from werkzeug.test import TestResponse as Response
 
 from sender.core.db import session_scope
-from sender.core.models import Case, Message, Wave
+from sender.core.models import Case, Message, ProofRun, Wave
+from sender.core.vocabulary import ProofState
+from sender.devtools.waiting import wait_until
+from sender.send.proof_runs import ProofRunView, read_proof_run
 from sender.staff.roles import Role
+from sender.web.workspace import preview
 
 
 def client_in(engine: Engine, role: Role, outbox: Path) -> FlaskClient:
@@ -80,25 +89,126 @@ def test_as_seen_by_a_supporter_and_an_unknown_one(pg_engine: Engine, tmp_path: 
     assert client.get(f"/workspace/preview/{wave_id}/bird/xx").status_code == 404
 
 
+def proof_over(engine: Engine, run_id: int) -> ProofRunView:
+    wait_until(lambda: read_proof_run(engine, run_id).finished, 30.0, f"proof #{run_id} to end")
+    return read_proof_run(engine, run_id)
+
+
+def ask_proof(client: FlaskClient, wave_id: int, to: str, key: str = "form-1") -> Response:
+    token = csrf_token(client, "/dashboard/account")
+    data = {"csrf_token": token, "to": to, "key": key}
+    return client.post(f"/workspace/preview/{wave_id}/proof", data=data)
+
+
+def run_id_of(response: Response) -> int:
+    assert response.status_code == 303, response.status_code
+    return int(response.headers["Location"].rstrip("/").split("/")[-1])
+
+
 def test_a_proof_goes_to_staff_for_every_variant(pg_engine: Engine, tmp_path: Path) -> None:
     wave_id = arabic_wave(pg_engine)
     client = client_in(pg_engine, Role.CAMPAIGNER, tmp_path)
     before = messages(pg_engine)
-    to = "desk@staff.example.org, editor@staff.example.org"
-    assert post(client, f"/workspace/preview/{wave_id}/proof", to=to) == 302
+    grid = client.get(f"/workspace/preview/{wave_id}").get_data(as_text=True)
+    assert 'name="key" value="' in grid  # one submission key per form shown
+    response = ask_proof(client, wave_id, "desk@staff.example.org, editor@staff.example.org")
+    run = proof_over(pg_engine, run_id_of(response))
+    assert run.status is ProofState.DONE, run.problem
+    assert sorted(run.sent) == ["bird/ar", "bird/en", "popi/ar", "popi/en"] and not run.failed
     assert len(list(tmp_path.rglob("*.eml"))) == 8  # four variants, two addresses each
     assert messages(pg_engine) == before  # a proof is recorded as nobody's message
     assert audit_rows(pg_engine, "wave.test")[0].detail == "4 variants to 2 addresses"
+
+    page = client.get(response.headers["Location"]).get_data(as_text=True)  # a reload finds it
+    assert "4 variants sent to 2 staff addresses" in page and 'data-state="done"' in page
+    fragment = client.get(response.headers["Location"] + "/progress").get_data(as_text=True)
+    assert 'data-testid="proof-done"' in fragment and "hx-get" not in fragment  # polling stops
+
+
+def test_the_post_answers_before_any_proof_is_sent(
+    pg_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wave_id = arabic_wave(pg_engine)
+    client = client_in(pg_engine, Role.CAMPAIGNER, tmp_path)
+    release = threading.Event()
+    real = preview.run_proofs
+
+    def held(*args: Any) -> ProofRunView:
+        release.wait(30)  # the send waits until the request has answered
+        return real(*args)
+
+    monkeypatch.setattr(preview, "run_proofs", held)
+    response = ask_proof(client, wave_id, "desk@staff.example.org")
+    run_id = run_id_of(response)
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'data-state="queued"' in page and "hx-get" in page and "updates by itself" in page
+    assert list(tmp_path.rglob("*.eml")) == []
+    release.set()
+    assert proof_over(pg_engine, run_id).status is ProofState.DONE
+
+
+def test_a_double_submit_sends_once(pg_engine: Engine, tmp_path: Path) -> None:
+    wave_id = arabic_wave(pg_engine)
+    client = client_in(pg_engine, Role.CAMPAIGNER, tmp_path)
+    first = run_id_of(ask_proof(client, wave_id, "desk@staff.example.org", key="same-form"))
+    second = run_id_of(ask_proof(client, wave_id, "desk@staff.example.org", key="same-form"))
+    assert first == second
+    proof_over(pg_engine, first)
+    assert len(list(tmp_path.rglob("*.eml"))) == 4
+    assert changes(pg_engine) == [("wave.test", "done")]
+    with session_scope(pg_engine) as session:
+        assert session.scalar(select(func.count()).select_from(ProofRun)) == 1
+
+
+def test_a_failing_variant_is_shown_with_its_reason(
+    pg_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wave_id = arabic_wave(pg_engine)
+    monkeypatch.setattr(preview, "transport_for", lambda settings: ArabicRefused())
+    client = client_in(pg_engine, Role.CAMPAIGNER, tmp_path)
+    response = ask_proof(client, wave_id, "desk@staff.example.org")
+    run = proof_over(pg_engine, run_id_of(response))
+    assert sorted(run.sent) == ["bird/en", "popi/en"]
+    assert sorted(run.failed) == ["bird/ar", "popi/ar"]
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "2 variants sent to 1 staff addresses; 2 failed" in page
+    assert "the subject was refused" in page and "bird/ar" in page
 
 
 def test_a_proof_to_a_supporter_is_refused(pg_engine: Engine, tmp_path: Path) -> None:
     wave_id = arabic_wave(pg_engine)
     client = client_in(pg_engine, Role.CAMPAIGNER, tmp_path)
-    assert post(client, f"/workspace/preview/{wave_id}/proof", to=EMAILS[0]) == 302
-    page = client.get(f"/workspace/preview/{wave_id}").get_data(as_text=True)
+    response = ask_proof(client, wave_id, EMAILS[0])
+    run = proof_over(pg_engine, run_id_of(response))
+    assert run.status is ProofState.FAILED and run.sent == ()
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "proofs go to staff only" in page
     assert list(tmp_path.rglob("*.eml")) == []
     assert changes(pg_engine) == [("wave.test", "failed")]
+
+
+def test_a_proof_without_an_address_or_key_is_refused(pg_engine: Engine, tmp_path: Path) -> None:
+    wave_id = arabic_wave(pg_engine)
+    client = client_in(pg_engine, Role.CAMPAIGNER, tmp_path)
+    assert ask_proof(client, wave_id, " , ").status_code == 302
+    page = client.get(f"/workspace/preview/{wave_id}").get_data(as_text=True)
+    assert "give at least one staff address" in page
+    assert ask_proof(client, wave_id, "desk@staff.example.org", key="").status_code == 302
+    page = client.get(f"/workspace/preview/{wave_id}").get_data(as_text=True)
+    assert "submission key" in page
+    with session_scope(pg_engine) as session:
+        assert session.scalar(select(func.count()).select_from(ProofRun)) == 0
+    assert list(tmp_path.rglob("*.eml")) == []
+
+
+def test_a_proof_page_of_another_wave_is_not_found(pg_engine: Engine, tmp_path: Path) -> None:
+    seeded = seed_assigned(pg_engine)
+    client = client_in(pg_engine, Role.CAMPAIGNER, tmp_path)
+    run_id = run_id_of(ask_proof(client, seeded.draft_wave_id, "desk@staff.example.org"))
+    proof_over(pg_engine, run_id)
+    other = seeded.draft_wave_id + 1000
+    assert client.get(f"/workspace/preview/{other}/proofs/{run_id}").status_code == 404
+    assert client.get(f"/workspace/preview/{seeded.draft_wave_id}/proofs/999999").status_code == 404
 
 
 def test_a_viewer_sends_no_proof(pg_engine: Engine, tmp_path: Path) -> None:
@@ -110,3 +220,5 @@ def test_a_viewer_sends_no_proof(pg_engine: Engine, tmp_path: Path) -> None:
     assert post(client, f"/workspace/preview/{wave_id}/proof", to="desk@staff.example.org") == 403
     assert list(tmp_path.rglob("*")) == []
     assert changes(pg_engine) == [("wave.test", "refused")]
+    with session_scope(pg_engine) as session:
+        assert session.scalar(select(func.count()).select_from(ProofRun)) == 0

@@ -9,7 +9,6 @@ and is checked before a byte of the file is written.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from sender.celery_app import IMPORT_TASK
 from sender.core.errors import InvalidInput
 from sender.staff.audit import Actor
 from sender.web import context
+from sender.web.workspace.background import actor_args, run_in_background
 
 CHUNK_BYTES = 1024 * 1024
 FORM_SLACK = 64 * 1024  # the multipart framing and the small fields around the file
@@ -109,18 +109,12 @@ def _check_token(token: str) -> None:
 
 def start_import(upload: Upload, actor: Actor) -> int:
     """Queue the run: a Celery worker when Redis is configured, a thread here otherwise."""
-    engine, settings = context.engine(), context.settings()
+    engine, folder = context.engine(), context.settings().upload_dir
     run_id = start_run(engine, upload.path, upload.filename, actor)
-    if settings.redis_url:
-        context.celery().send_task(
-            IMPORT_TASK, args=[run_id, actor.name, actor.role.value, actor.address]
-        )
-    else:
-        folder = settings.upload_dir
-        threading.Thread(
-            target=run_import,
-            args=(engine, folder, run_id, actor),
-            name=f"import-{run_id}",
-            daemon=True,
-        ).start()
+    run_in_background(
+        IMPORT_TASK,
+        [run_id, *actor_args(actor)],
+        lambda: run_import(engine, folder, run_id, actor),
+        f"import-{run_id}",
+    )
     return run_id

@@ -9,22 +9,25 @@ pipeline's own (preview.check_all), the one a launch refuses on.
 from __future__ import annotations
 
 import re
+import secrets
 from pathlib import Path
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from sender.core.errors import CampaignError, Forbidden, NotFound
+from sender.celery_app import PROOF_TASK
+from sender.core.errors import CampaignError, InvalidInput, NotFound
 from sender.ops import status
 from sender.render.preview import check_all
 from sender.send import wave_preview
-from sender.send.proofs import send_proofs
+from sender.send.proof_runs import ProofRunView, read_proof_run, run_proofs, start_proof_run
 from sender.send.transport.select import transport_for
 from sender.staff import audit
 from sender.staff.actions import What
 from sender.web import context
 from sender.web.actors import current_actor
 from sender.web.auth import login_required, staff_page_context
+from sender.web.workspace.background import actor_args, run_in_background
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 bp = Blueprint("preview", __name__, url_prefix="/workspace/preview", template_folder=str(TEMPLATES))
@@ -51,6 +54,7 @@ def grid_page(wave_id: int) -> str:
         wave=wave,
         cells=wave_preview.grid(engine, settings, wave_id),
         problems=check_all(engine, settings),
+        proof_key=secrets.token_urlsafe(16),  # one per form shown: a double submit sends once
     )
 
 
@@ -82,25 +86,51 @@ def variant_page(wave_id: int, case: str, language: str) -> tuple[str, int]:
 @bp.post("/<int:wave_id>/proof")
 @login_required
 def proof(wave_id: int) -> BaseResponse:
+    """Record the proof run and answer at once; the sending happens in the background."""
     wave = _wave(wave_id)
-    engine, settings = context.engine(), context.settings()
+    engine, settings, actor = context.engine(), context.settings(), current_actor()
+    audit.check(
+        engine, actor, What.WAVE_PROOF, f"wave {wave.campaign}/{wave.name}", wave.campaign_id
+    )
     addresses = [a for a in _SEPARATORS.split(request.form.get("to", "")) if a]
     try:
-        sent = audit.audited(
-            engine,
-            current_actor(),
-            What.WAVE_PROOF,
-            f"wave {wave.campaign}/{wave.name}",
-            lambda: send_proofs(
-                engine, settings, wave.campaign, wave.name, addresses, transport_for(settings)
-            ),
-            campaign_id=wave.campaign_id,
-            # A count, not the addresses, as the CLI records it.
-            detail=lambda sent: f"{len(sent)} variants to {len(addresses)} addresses",
+        if not addresses:
+            raise InvalidInput("give at least one staff address")
+        run_id, new = start_proof_run(
+            engine, wave_id, addresses, actor, request.form.get("key", "")
         )
-        flash(f"{len(sent)} variants sent to {len(addresses)} staff addresses")
-    except Forbidden:
-        raise
-    except CampaignError as error:
+    except InvalidInput as error:
         flash(str(error), "error")
-    return redirect(url_for("preview.grid_page", wave_id=wave_id))
+        return redirect(url_for("preview.grid_page", wave_id=wave_id))
+    if new:  # a repeated submission of the same form shows the first run, sending nothing
+        run_in_background(
+            PROOF_TASK,
+            [run_id, *actor_args(actor)],
+            lambda: run_proofs(engine, settings, run_id, actor, transport_for(settings)),
+            f"proof-{run_id}",
+        )
+    return redirect(url_for("preview.proof_page", wave_id=wave_id, run_id=run_id), 303)
+
+
+def _run(wave_id: int, run_id: int) -> ProofRunView:
+    try:
+        run = read_proof_run(context.engine(), run_id)
+    except NotFound:
+        abort(404)
+    if run.wave_id != wave_id:
+        abort(404)
+    return run
+
+
+@bp.get("/<int:wave_id>/proofs/<int:run_id>")
+@login_required
+def proof_page(wave_id: int, run_id: int) -> str:
+    run = _run(wave_id, run_id)
+    return render_template("web/workspace/preview/proof.html", wave=_wave(wave_id), run=run)
+
+
+@bp.get("/<int:wave_id>/proofs/<int:run_id>/progress")
+@login_required
+def proof_progress(wave_id: int, run_id: int) -> str:
+    run = _run(wave_id, run_id)
+    return render_template("web/workspace/preview/_proof_progress.html", wave_id=wave_id, run=run)
