@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from sender.campaign.campaigns import require_open, resolve_campaign
 from sender.core.db import session_scope
-from sender.core.errors import InvalidInput
+from sender.core.errors import CampaignError, InvalidInput
 from sender.core.models import SubjectTest
 from sender.core.subject_test import SubjectTestSpec
 from sender.send import store as repo
@@ -30,7 +30,42 @@ def pick(
     actor: audit.Actor,
     campaign: str | None = None,
 ) -> str:
-    """Record `variant` as the wave's winner while its test runs; InvalidInput otherwise."""
+    """Record `variant` as the wave's winner while its test runs; InvalidInput otherwise.
+
+    Either way the audit log has a row: done in the transaction that stores the
+    winner, failed (with the reason) in its own, for the CLI and the workspace alike.
+    """
+    try:
+        return _pick(engine, name, variant, now, actor, campaign)
+    except CampaignError as error:
+        audit.record_now(
+            engine,
+            actor,
+            What.WAVE_PICK,
+            f"wave {name}",
+            outcome=audit.Outcome.FAILED,
+            detail=str(error),
+            campaign_id=_campaign_id(engine, campaign),
+        )
+        raise
+
+
+def _campaign_id(engine: Engine, campaign: str | None) -> int | None:
+    try:
+        with session_scope(engine) as session:
+            return resolve_campaign(session, campaign).id
+    except CampaignError:
+        return None
+
+
+def _pick(
+    engine: Engine,
+    name: str,
+    variant: str,
+    now: datetime,
+    actor: audit.Actor,
+    campaign: str | None,
+) -> str:
     by = actor.name
     with session_scope(engine) as session:
         target = require_open(resolve_campaign(session, campaign))

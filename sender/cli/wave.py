@@ -182,7 +182,7 @@ def pick(
     at = parse_instant(now)
     engine = open_database()
     actor = current_actor()
-    # The pick records its own audit row, in the transaction that stores the winner.
+    # The pick records its own audit row, done or failed.
     audit.check(engine, actor, What.WAVE_PICK, f"wave {name}", campaign_id(engine, campaign))
     console.print(pick_winner(engine, name, variant, at, actor, campaign))
     _kick(at)

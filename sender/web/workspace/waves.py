@@ -175,18 +175,9 @@ def pick(wave_id: int) -> BaseResponse:
     variant = request.form.get("variant", "").strip()
     audit.check(engine, actor, What.WAVE_PICK, target, wave.campaign_id)
     try:
-        # The pick records its own audit row, in the transaction that stores the winner.
+        # The pick records its own audit row, done or failed.
         flash(subject_tests.pick(engine, wave.name, variant, _now(), actor, wave.campaign))
     except CampaignError as error:
-        audit.record_now(
-            engine,
-            actor,
-            What.WAVE_PICK,
-            target,
-            outcome=audit.Outcome.FAILED,
-            detail=str(error),
-            campaign_id=wave.campaign_id,
-        )
         flash(str(error), "error")
     return redirect(url_for("waves.wave_page", wave_id=wave_id))
 
