@@ -83,9 +83,9 @@ def test_a_subject_test_from_the_command_line_to_the_report(
     assert viewer.exit_code != 0 and "needs the campaigner role" in str(viewer.exception)
     with session_scope(campaign_db) as session:
         assert session.get_one(SubjectTest, wave_id).state == SubjectState.TESTING
-    rows = audit_rows(campaign_db, "wave.pick")
-    assert rows[0].actor.startswith("os:")  # the shell user, without --as
-    assert [(r.outcome, r.detail) for r in rows] == [
+    picks = audit_rows(campaign_db, "wave.pick")
+    assert picks[0].actor.startswith("os:")  # the shell user, without --as
+    assert [(r.outcome, r.detail) for r in picks] == [
         ("failed", "wave case-email has no variant 'C' (A, B)"),
         ("refused", "wave.pick needs the campaigner role; viewer@example.org is viewer"),
     ]
