@@ -294,8 +294,10 @@ def test_staff_may_pick_the_winner_before_the_wait_ends(pg_engine: Engine) -> No
         "staff@example.org",
     )
     assert len(recipients(pg_engine, wave)) == 400
-    (picked,) = audit_rows(pg_engine, "wave.pick")  # the refused second pick left no entry
+    picked, second = audit_rows(pg_engine, "wave.pick")  # the second pick fails, recorded
     assert (picked.actor, picked.after) == ("staff@example.org", "subject test=decided winner=B")
+    assert (second.actor, second.outcome) == ("other@example.org", "failed")
+    assert "decided already" in (second.detail or "")
     assert audit_rows(pg_engine, "wave.decided") == []
 
 
