@@ -30,6 +30,8 @@ printed at the start and the end.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import platform
 import subprocess
@@ -58,6 +60,7 @@ from sender.devtools.services import free_port, postgres_server, redis_server
 ROOT = Path(__file__).resolve().parent.parent
 STAFF_PREFIXES = ("/dashboard", "/workspace")
 TARGET = 0.3
+SEEDED = "seeded.json"  # in a --keep folder: what its database holds
 LAUNCH_PAGE = "waves.confirm_launch"
 LAUNCH_TARGET = 2.0
 PAGE_BUDGET = 30.0  # seconds per page and server: a page this slow has missed whatever follows
@@ -240,6 +243,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--skip-import", action="store_true")
     parser.add_argument("--before", type=Path, help="a source tree to serve beside this one")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="a folder for the seeded database: filled on first use, reused as it is afterwards",
+    )
     args = parser.parse_args(argv)
     machine = f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}"
     print(f"machine: {machine}", flush=True)
@@ -247,18 +255,16 @@ def main(argv: list[str] | None = None) -> None:
     trees = [("this", ROOT)] + ([("before", args.before.resolve())] if args.before else [])
     with (
         tempfile.TemporaryDirectory(prefix="bench-pages-") as folder,
-        postgres_server() as pg,
+        postgres_server(args.keep) as pg,
         redis_server() as broker,
     ):
         directory = Path(folder)
-        engine = db.get_engine(pg.url)
-        db.upgrade(engine)
-        settings = Settings(database_url=pg.url, secret_key="bench")
-        seeded = seed(engine, settings, args.supporters, args.events, directory / "uploads-this")
-        engine.dispose()
+        # The seeded run's rejected rows live beside its database, so a kept one has them.
+        uploads = pg.directory / "uploads-this"
+        seeded = seeded_database(pg.url, pg.directory / SEEDED, args, uploads)
         print(
-            f"seeded {args.supporters:,} supporters, {args.events:,} events, waves {seeded.waves}"
-            f" in {seeded.seconds:.0f} s",
+            f"{args.supporters:,} supporters, {args.events:,} events, waves {seeded.waves};"
+            f" seeded in {seeded.seconds:.0f} s",
             flush=True,
         )
         copies = {}
@@ -268,7 +274,6 @@ def main(argv: list[str] | None = None) -> None:
         servers = []
         for n, (name, tree) in enumerate(trees):
             port = free_port()
-            uploads = directory / "uploads-this"  # the seeded run's rejected rows are here
             redis_url = f"{broker.url.rsplit('/', 1)[0]}/{n}"
             env = app_env(tree, pg.url, redis_url, uploads, port)
             servers.append((start_server(name, tree, env, port, directory), env))
@@ -291,6 +296,27 @@ def main(argv: list[str] | None = None) -> None:
     print(host_line("at the end"), flush=True)
     if broken:
         raise SystemExit(f"server errors on: {', '.join(broken)}")
+
+
+def seeded_database(url: str, record: Path, args: argparse.Namespace, uploads: Path) -> Seeded:
+    """Seed the database, or read what an earlier run seeded into the kept one."""
+    engine = db.get_engine(url)
+    try:
+        db.upgrade(engine)  # a kept database seeded by older code gets the newer migrations
+        if record.exists():
+            found = Seeded(**json.loads(record.read_text()))
+            if (found.supporters, found.events) != (args.supporters, args.events):
+                raise SystemExit(
+                    f"{record.parent} holds {found.supporters:,} supporters and"
+                    f" {found.events:,} events: pass those sizes, or another --keep folder"
+                )
+            return found
+        settings = Settings(database_url=url, secret_key="bench")
+        seeded = seed(engine, settings, args.supporters, args.events, uploads)
+        record.write_text(json.dumps(dataclasses.asdict(seeded)))
+        return seeded
+    finally:
+        engine.dispose()
 
 
 def measure(pages: list[Page], servers: list[Server], count: int) -> list[Timed]:

@@ -103,6 +103,8 @@ class Seeded:
     import_run: int
     supporter_email: str
     seconds: float
+    supporters: int
+    events: int
 
 
 def seed(
@@ -137,7 +139,14 @@ def seed(
         campaign = session.scalars(select(Campaign.slug)).one()
         case = session.scalars(select(Case.slug).order_by(Case.id)).first()
     return Seeded(
-        campaign, str(case), waves, run_id, "supporter7@example.org", time.perf_counter() - began
+        campaign,
+        str(case),
+        waves,
+        run_id,
+        "supporter7@example.org",
+        time.perf_counter() - began,
+        supporters,
+        events,
     )
 
 

@@ -25,6 +25,9 @@ INSTALL_HINT = {
 }
 
 
+INITDB = ("-E", "UTF8", "--no-sync")
+
+
 class MissingBinary(RuntimeError):
     pass
 
@@ -67,19 +70,24 @@ def _port_open(port: int) -> bool:
 
 
 @contextmanager
-def postgres_server() -> Iterator[Service]:
+def postgres_server(keep: Path | None = None) -> Iterator[Service]:
+    """A throwaway server; with ``keep``, one whose data stays in that folder between runs.
+
+    A kept folder is made on first use and started again as it is afterwards,
+    so a benchmark can fill a big database once and measure it many times.
+    """
     initdb, pg_ctl = _find("initdb"), _find("pg_ctl")
-    directory = Path(tempfile.mkdtemp(prefix="campaign-pg-"))
+    directory = keep or Path(tempfile.mkdtemp(prefix="campaign-pg-"))
+    directory.mkdir(parents=True, exist_ok=True)
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres")
     data, port = directory / "data", free_port()
-    subprocess.run(
-        _as_postgres_user(
-            [initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    if not (data / "PG_VERSION").exists():
+        subprocess.run(
+            _as_postgres_user([initdb, "-D", str(data), "-A", "trust", "-U", "postgres", *INITDB]),
+            check=True,
+            capture_output=True,
+        )
     options = (
         f"-p {port} -k {directory} -c listen_addresses=127.0.0.1 -F "
         "-c max_connections=200 -c full_page_writes=off"
@@ -94,11 +102,14 @@ def postgres_server() -> Iterator[Service]:
     try:
         yield Service(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", directory)
     finally:
+        # A kept database is shut down cleanly, so that it starts again as it was left.
+        mode = "fast" if keep else "immediate"
         subprocess.run(
-            _as_postgres_user([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]),
+            _as_postgres_user([pg_ctl, "-D", str(data), "-m", mode, "-w", "stop"]),
             capture_output=True,
         )
-        shutil.rmtree(directory, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def start_redis(port: int, directory: Path) -> subprocess.Popen[bytes]:
