@@ -27,4 +27,4 @@ RUN pip install --no-deps -e . && chown -R campaign:campaign /app
 USER campaign
 EXPOSE 8000 9808
 # Logs go to stdout as JSON (not a terminal); see docs/OPERATIONS.md.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", "sender.web:create_app()"]
+CMD ["gunicorn", "-c", "python:sender.web.gunicorn_conf", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", "sender.web:create_app()"]

@@ -59,10 +59,18 @@ def bench_campaign(engine: Engine, start: datetime, days: int = 4, slug: str = "
 def start_gunicorn(
     env: dict[str, str], port: int, workers: int, threads: int, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """The web app under gunicorn; `cwd` is where it imports `sender` from first (its chdir)."""
+    """The web app under gunicorn; `cwd` is where it imports `sender` from first (its chdir).
+
+    With the project's gunicorn settings, as in production, where the tree has them
+    (an older tree served beside this one may not).
+    """
+    tree = cwd or Path(__file__).resolve().parent.parent
+    settings = ["-c", "python:sender.web.gunicorn_conf"]
+    has_settings = (tree / "sender" / "web" / "gunicorn_conf.py").exists()
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "gunicorn"),
+            *(settings if has_settings else []),
             "--workers",
             str(workers),
             "--threads",
