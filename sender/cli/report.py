@@ -13,10 +13,12 @@ from sender.cli.common import (
     CampaignOption,
     campaign_slug,
     console,
+    current_actor,
     err_console,
     fitted_tables,
     open_database,
 )
+from sender.report.access import check_readable
 from sender.report.campaigns import compare_campaigns
 from sender.report.charts import write_chart
 from sender.report.tables import By, View, build_view, report_view, variant_view
@@ -49,17 +51,20 @@ def report_command(
     ] = None,
 ) -> None:
     engine = open_database()
+    # `--as` an account limited to some campaigns reads only theirs, as in the workspace.
+    compared = compare is not None and by is not By.VARIANT
+    slugs = _slugs(compare or "") if compared else [campaign_slug(engine, campaign)]
+    check_readable(engine, current_actor(), slugs)
     if by is By.VARIANT:
-        print_variants(engine, campaign_slug(engine, campaign), format)
+        print_variants(engine, slugs[0], format)
         return
-    if compare is not None:
-        slugs = _slugs(compare)
+    if compared:
         if format is Format.JSON:
             typer.echo(json.dumps(compare_campaigns(engine, slugs, Dimension(by)), indent=2))
         else:
             _print_view(build_view(engine, by, None, slugs), format)
         return
-    report = build_report(engine, Dimension(by), campaign_slug(engine, campaign))
+    report = build_report(engine, Dimension(by), slugs[0])
     if format is Format.JSON:
         typer.echo(json.dumps(report, indent=2))
     else:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import cli_tables as tables
 import pytest
+from doctor_fixtures import NOW, add_campaign
 from events_fixtures import ingest, seed, sg_event
 from sqlalchemy import Engine, update
 from typer.testing import CliRunner
+from web_fixtures import GOOD_PASSWORD, audit_rows
 
 from sender.cli import app
 from sender.cli.common import console
@@ -19,7 +21,12 @@ from sender.core import db
 from sender.core.config import Settings, reset_settings
 from sender.core.models import Case
 from sender.report.totals import Dimension, build_report
+from sender.staff.accounts import add_account
+from sender.staff.actions import What
+from sender.staff.roles import Role
 from sender.track.actions import process_pending_events
+
+LIMITED = "limited.viewer@rights.ngo"
 
 
 @pytest.fixture
@@ -102,3 +109,28 @@ def test_unwritable_chart_is_one_line_error(
     result = runner.invoke(app, ["report", "--chart", str(tmp_path / "missing" / "x.png")])
     assert result.exit_code != 0
     assert "cannot write chart" in str(result.exception)
+
+
+def test_an_account_limited_to_another_campaign_reads_only_its_own(
+    campaign_db: Engine, runner: CliRunner
+) -> None:
+    """`--as` narrows reading as the workspace does: the refusal is recorded, nothing printed."""
+    add_campaign(campaign_db, "w4r-2026")
+    with db.session_scope(campaign_db) as session:
+        add_account(session, LIMITED, Role.VIEWER, GOOD_PASSWORD, NOW, ["w4r-2026"])
+    for args in (
+        ["report", "--campaign", "w4r"],
+        ["report", "--compare", "w4r,w4r-2026"],
+        ["report", "--by", "variant", "--campaign", "w4r"],
+    ):
+        refused = runner.invoke(app, ["--as", LIMITED, *args])
+        assert refused.exit_code != 0, args
+        assert "may not act on this campaign" in str(refused.exception), args
+        assert "jani" not in refused.output
+    rows = audit_rows(campaign_db, What.REPORT_VIEW.value)
+    assert [(r.outcome, r.target) for r in rows] == [("refused", "report w4r")] * 3
+    own = runner.invoke(app, ["--as", LIMITED, "report", "--campaign", "w4r-2026"])
+    assert own.exit_code == 0, own.output
+    assert "Campaign results by case" in own.output
+    # Without --as the command is the OS user's: every campaign, as before.
+    assert runner.invoke(app, ["report", "--campaign", "w4r"]).exit_code == 0
