@@ -101,43 +101,37 @@ def recently_mailed(supporter: Any, wave_id: Any, since: Any) -> ColumnElement[b
 
 
 # The same rules as sets, for statements that judge every supporter at once
-# (sender.send.reach): a LEFT JOIN to a set is hashed once, where a correlated
-# EXISTS in a CASE (the twins above) runs once per row. A test holds the twins equal.
+# (sender.send.reach) with an uncorrelated `IN (set)`: PostgreSQL hashes the set once,
+# where a correlated EXISTS in a CASE (the twins above) runs once per row. Rows may
+# repeat (IN needs no DISTINCT: grouping first cost a second hash). Tests hold the
+# twins equal.
 
 
 def acting_pairs(case_ids: Any) -> Select[Any, Any]:
     """(supporter_id, case_id) of the supporters who acted on these cases: `acted`'s set."""
-    return (
-        select(Action.supporter_id, Action.case_id)
-        .where(Action.case_id.in_(case_ids), counts_as_acting())
-        .group_by(Action.supporter_id, Action.case_id)
+    return select(Action.supporter_id, Action.case_id).where(
+        Action.case_id.in_(case_ids), counts_as_acting()
     )
 
 
 def opening_pairs(case_ids: Any) -> Select[Any, Any]:
     """(supporter_id, case_id) of the supporters who opened the case's email."""
-    return (
-        select(Action.supporter_id, Action.case_id)
-        .where(Action.case_id.in_(case_ids), Action.kind.in_(OPENING_KINDS))
-        .group_by(Action.supporter_id, Action.case_id)
+    return select(Action.supporter_id, Action.case_id).where(
+        Action.case_id.in_(case_ids), Action.kind.in_(OPENING_KINDS)
     )
 
 
 def recently_mailed_ids(wave_id: Any, since: Any) -> Select[Any]:
     """The supporters `recently_mailed` holds for: sent mail of another wave since then."""
-    return (
-        select(Message.supporter_id)
-        .where(
-            Message.wave_id != wave_id,
-            Message.status == MessageStatus.SENT,
-            Message.sent_at > since,
-        )
-        .group_by(Message.supporter_id)
+    return select(Message.supporter_id).where(
+        Message.wave_id != wave_id,
+        Message.status == MessageStatus.SENT,
+        Message.sent_at > since,
     )
 
 
 def suppressed_hashes() -> Select[Any]:
-    """The address hashes `suppressed` holds for (unique already: no grouping)."""
+    """The address hashes `suppressed` holds for."""
     return select(Suppression.email_hash)
 
 
