@@ -102,31 +102,40 @@ def recently_mailed(supporter: Any, wave_id: Any, since: Any) -> ColumnElement[b
 
 # The same rules as sets, for statements that judge every supporter at once
 # (sender.send.reach) with an uncorrelated `IN (set)`: PostgreSQL hashes the set once,
-# where a correlated EXISTS in a CASE (the twins above) runs once per row. Rows may
-# repeat (IN needs no DISTINCT: grouping first cost a second hash). Tests hold the
+# where a correlated EXISTS in a CASE (the twins above) runs once per row. Grouped, so
+# the set (and its estimate, which decides whether it is hashed) is at most one row per
+# supporter, or per assignment, however much mail or action there is. Tests hold the
 # twins equal.
 
 
 def acting_pairs(case_ids: Any) -> Select[Any, Any]:
     """(supporter_id, case_id) of the supporters who acted on these cases: `acted`'s set."""
-    return select(Action.supporter_id, Action.case_id).where(
-        Action.case_id.in_(case_ids), counts_as_acting()
+    return (
+        select(Action.supporter_id, Action.case_id)
+        .where(Action.case_id.in_(case_ids), counts_as_acting())
+        .group_by(Action.supporter_id, Action.case_id)
     )
 
 
 def opening_pairs(case_ids: Any) -> Select[Any, Any]:
     """(supporter_id, case_id) of the supporters who opened the case's email."""
-    return select(Action.supporter_id, Action.case_id).where(
-        Action.case_id.in_(case_ids), Action.kind.in_(OPENING_KINDS)
+    return (
+        select(Action.supporter_id, Action.case_id)
+        .where(Action.case_id.in_(case_ids), Action.kind.in_(OPENING_KINDS))
+        .group_by(Action.supporter_id, Action.case_id)
     )
 
 
 def recently_mailed_ids(wave_id: Any, since: Any) -> Select[Any]:
     """The supporters `recently_mailed` holds for: sent mail of another wave since then."""
-    return select(Message.supporter_id).where(
-        Message.wave_id != wave_id,
-        Message.status == MessageStatus.SENT,
-        Message.sent_at > since,
+    return (
+        select(Message.supporter_id)
+        .where(
+            Message.wave_id != wave_id,
+            Message.status == MessageStatus.SENT,
+            Message.sent_at > since,
+        )
+        .group_by(Message.supporter_id)
     )
 
 

@@ -133,11 +133,11 @@ def wave_reach(engine: Engine, wave_id: int, now: datetime, default_cap: timedel
 
 
 # PostgreSQL, this transaction only (measured at 1M supporters, docs/PERFORMANCE.md):
-# room to hash a million recently mailed (about 60 MB; 64 MB work_mem gives twice that
-# for hashes), else PostgreSQL scans the set once per row; JIT compiling cost up to
-# 1.8 s; and parallel workers each built the same hash again, on 2 busy cores.
+# room to hash a million recently mailed (about 100 MB grouped, 60 MB hashed; work_mem
+# gives twice itself to hashes), else PostgreSQL scans the set once per row; JIT
+# compiling cost up to 1.8 s; and parallel workers each built the same hash again.
 _POSTGRES_SETTINGS = (
-    "SET LOCAL work_mem = '256MB'",
+    "SET LOCAL work_mem = '128MB'",
     "SET LOCAL jit = off",
     "SET LOCAL max_parallel_workers_per_gather = 0",
 )
@@ -185,8 +185,8 @@ def _judged(wave: Wave, since: datetime) -> Subquery:
         (Supporter.email.is_(None), SkipReason.UNSUBSCRIBED.value),
         (Supporter.consent.is_not(True), SkipReason.NO_CONSENT.value),
         # Uncorrelated INs: PostgreSQL hashes each set once (a "hashed SubPlan") while
-        # it fits in work_mem, so the joins keep the supporters' order and the window
-        # needs no sort; a LEFT JOIN to the grouped messages measured 2-3x slower.
+        # it fits in work_mem; a LEFT JOIN to the grouped messages measured 1.5-2x slower
+        # (its hash join broke the supporters' order: the window sorted 1M rows again).
         (Supporter.email_hash.in_(suppressed_hashes()), SkipReason.SUPPRESSED.value),
         (Supporter.id.in_(recently_mailed_ids(wave.id, since)), SkipReason.FREQUENCY_CAP.value),
     ]
