@@ -105,30 +105,35 @@ class Reach:
 def wave_reach(engine: Engine, wave_id: int, now: datetime, default_cap: timedelta) -> Reach:
     """Every assigned supporter judged once, by set-based joins (see `_judged`)."""
     with session_scope(engine) as session:
-        _statement_settings(session)
+        statement_settings(session)
         wave = session.get_one(Wave, wave_id)
         campaign = session.get_one(Campaign, wave.campaign_id)
         cap = campaign_cap(campaign.frequency_cap_hours, default_cap)
-        judged = _judged(wave, now - cap)
-        # Counted over every assignment row, only a supporter's pick adding one: filtering
-        # `pick = 1` first made PostgreSQL guess 0.5 % of the rows and sort them all.
-        picked = func.sum(case((judged.c.pick == 1, 1), else_=0))
-        counted = (
-            select(judged.c.case_id, judged.c.language, judged.c.reason, picked.label("n"))
-            .group_by(judged.c.case_id, judged.c.language, judged.c.reason)
-            .having(picked > 0)
-            .subquery("counted")
-        )
-        rows = session.execute(
-            select(Case.slug, counted.c.language, counted.c.reason, counted.c.n)
-            .join(Case, Case.id == counted.c.case_id)
-            # The planner's stratum order (case id, language): the test share's deal follows it.
-            .order_by(Case.id, counted.c.language, counted.c.reason)
-        ).all()
+        rows = session.execute(reach_statement(wave, now - cap)).all()
         test = wave.subject_test
     return Reach(
         tuple(ReachRow(slug, language, str(why), int(n)) for slug, language, why, n in rows),
         SubjectTestSpec.from_json(test),
+    )
+
+
+def reach_statement(wave: Wave, since: datetime) -> Select[Any, Any, Any, Any]:
+    """(case slug, language, reason, supporters), in the planner's stratum order."""
+    judged = _judged(wave, since)
+    # Counted over every assignment row, only a supporter's pick adding one: filtering
+    # `pick = 1` first made PostgreSQL guess 0.5 % of the rows and sort them all.
+    picked = func.sum(case((judged.c.pick == 1, 1), else_=0))
+    counted = (
+        select(judged.c.case_id, judged.c.language, judged.c.reason, picked.label("n"))
+        .group_by(judged.c.case_id, judged.c.language, judged.c.reason)
+        .having(picked > 0)
+        .subquery("counted")
+    )
+    return (
+        select(Case.slug, counted.c.language, counted.c.reason, counted.c.n)
+        .join(Case, Case.id == counted.c.case_id)
+        # The planner's stratum order (case id, language): the test share's deal follows it.
+        .order_by(Case.id, counted.c.language, counted.c.reason)
     )
 
 
@@ -143,7 +148,8 @@ _POSTGRES_SETTINGS = (
 )
 
 
-def _statement_settings(session: Session) -> None:
+def statement_settings(session: Session) -> None:
+    """The reach statement's PostgreSQL settings, for the rest of this transaction."""
     if session.get_bind().dialect.name == "postgresql":
         for setting in _POSTGRES_SETTINGS:
             session.execute(text(setting))

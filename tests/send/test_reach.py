@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from sending_fixtures import DEC1, add_case, add_supporters, add_wave
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 from subject_test_fixtures import BILINGUAL, add_test_wave, declared_test, recipients
 
 from sender.core.addresses import email_hash
 from sender.core.config import Settings
 from sender.core.db import session_scope
-from sender.core.models import Action, Case, Message, Supporter, Suppression
+from sender.core.models import Action, Case, Message, Supporter, Suppression, Wave
 from sender.core.vocabulary import (
     AudienceRule,
     CaseStatus,
@@ -23,7 +24,7 @@ from sender.core.vocabulary import (
     WaveStatus,
 )
 from sender.send.planner import plan_wave
-from sender.send.reach import ReachRow, wave_reach
+from sender.send.reach import ReachRow, reach_statement, statement_settings, wave_reach
 
 SETTINGS = Settings(secret_key="test", batch_size=10)
 LATER = DEC1 + timedelta(days=20)
@@ -201,3 +202,27 @@ def test_a_supporter_of_several_cases_is_counted_on_the_case_the_planner_picks(
     assert reach.excluded() == excluded
     plan_wave(any_engine, SETTINGS, wave, LATER)
     assert _planned_per_case(any_engine, wave) == included
+
+
+@pytest.mark.parametrize("audience", [AudienceRule.ALL_ASSIGNED, AudienceRule.OPENED_NOT_ACTED])
+def test_postgresql_hashes_each_set_once_instead_of_a_subplan_per_supporter(
+    pg_engine: Engine, audience: str
+) -> None:
+    """The plan the 1M timings depend on: every set a hashed SubPlan (built once), none a
+    per-row one, and the settings gone with the transaction. (On tables this small
+    PostgreSQL hashes a correlated EXISTS too; at 1M it did not: docs/PERFORMANCE.md.)"""
+    people(pg_engine)
+    wave_id = add_wave(pg_engine, SETTINGS, "plan", audience=audience, starts_at=LATER)
+    with session_scope(pg_engine) as session:
+        statement_settings(session)
+        wave = session.get_one(Wave, wave_id)
+        statement = reach_statement(wave, LATER - CAP)
+        compiled = statement.compile(pg_engine, compile_kwargs={"literal_binds": True})
+        lines = session.scalars(text(f"EXPLAIN (VERBOSE) {compiled}"))
+        plan = "\n".join(str(line) for line in lines)
+        assert session.scalar(text("SHOW jit")) == "off"
+    subplans = set(re.findall(r"SubPlan (\d+)", plan))
+    assert subplans and set(re.findall(r"hashed SubPlan (\d+)", plan)) == subplans, plan
+    assert "$" not in plan, plan  # no set is given the row's values as parameters
+    with session_scope(pg_engine) as session:
+        assert session.scalar(text("SHOW work_mem")) != "128MB"
