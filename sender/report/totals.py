@@ -61,6 +61,13 @@ _KIND_METRIC: Mapping[str, Metric] = {
     ActionKind.LETTER_SENT: Metric.LETTERS,
     ActionKind.REPLIED: Metric.REPLIES,
 }
+
+
+def metric_of(kind: str) -> str:
+    """The running total an action of this kind adds to (an unknown kind: its own name)."""
+    return _KIND_METRIC.get(kind, kind)[:32]
+
+
 # Bounces per class are counted under "bounced:<class>" beside the plain bounce count.
 _BOUNCE_PREFIX = "bounced:"
 _ALWAYS_ACTING = {ActionKind.LETTER_SENT.value, ActionKind.REPLIED.value}
@@ -150,7 +157,7 @@ def roll_up_actions(session: Session, now: datetime, limit: int = ROLL_UP_CHUNK)
             row.wave_id or 0,
             languages.get(row.message_id or 0, ""),
             row.occurred_at.date(),
-            _KIND_METRIC.get(row.kind, row.kind)[:32],
+            metric_of(row.kind),
         )
         counts[key] += 1
         # A click through our own /a/ link page is acting by construction.

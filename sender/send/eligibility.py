@@ -20,7 +20,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists
+from sqlalchemy import ColumnElement, Select, case, exists, select
 
 from sender.core.models import Action, Message, Suppression
 from sender.core.vocabulary import ActionKind, AudienceRule, CaseStatus, MessageStatus
@@ -33,6 +33,7 @@ class SkipReason(StrEnum):
     SUPPRESSED = "suppressed"
     ACTED = "acted"  # reminders only: already acted on the case
     NOT_ACTED = "not_acted"  # thank-yous only: the act no longer counts (a machine's click)
+    NOT_OPENED = "not_opened"  # openers' reminders only: never opened the case's email
     FREQUENCY_CAP = "frequency_cap"  # another campaign email went out too recently
     CASE_INACTIVE = "case_inactive"
     MISSED = "missed"  # the send window closed before the batch could go
@@ -63,6 +64,15 @@ def case_statuses(audience: str) -> tuple[str, ...]:
     return _ACTIVE_OR_RESOLVED if audience == AudienceRule.CASE_ASSIGNED else _ACTIVE
 
 
+def case_order(audience: str, assignment_id: Any, case_status: Any) -> list[Any]:
+    """Which of a supporter's qualifying cases the wave is about: the first assigned, except
+    that a good-news audience takes a resolved case first (its news is the point).
+    The launch page's reach orders by it; the planner (`_case_order`) has the same rule."""
+    if CaseStatus.RESOLVED.value not in case_statuses(audience):
+        return [assignment_id]
+    return [case((case_status == CaseStatus.RESOLVED, 0), else_=1), assignment_id]
+
+
 # The rules as SQL predicates over the supporter (and case) of the row they
 # are put in; arguments may be columns or bound parameters.
 
@@ -88,6 +98,50 @@ def recently_mailed(supporter: Any, wave_id: Any, since: Any) -> ColumnElement[b
         other.c.status == MessageStatus.SENT,
         other.c.sent_at > since,
     )
+
+
+# The same rules as sets, for statements that judge every supporter at once
+# (sender.send.reach) with an uncorrelated `IN (set)`: PostgreSQL hashes the set once,
+# where a correlated EXISTS in a CASE (the twins above) runs once per row. Grouped, so
+# the set (and its estimate, which decides whether it is hashed) is at most one row per
+# supporter, or per assignment, however much mail or action there is. Tests hold the
+# twins equal.
+
+
+def acting_pairs(case_ids: Any) -> Select[Any, Any]:
+    """(supporter_id, case_id) of the supporters who acted on these cases: `acted`'s set."""
+    return (
+        select(Action.supporter_id, Action.case_id)
+        .where(Action.case_id.in_(case_ids), counts_as_acting())
+        .group_by(Action.supporter_id, Action.case_id)
+    )
+
+
+def opening_pairs(case_ids: Any) -> Select[Any, Any]:
+    """(supporter_id, case_id) of the supporters who opened the case's email."""
+    return (
+        select(Action.supporter_id, Action.case_id)
+        .where(Action.case_id.in_(case_ids), Action.kind.in_(OPENING_KINDS))
+        .group_by(Action.supporter_id, Action.case_id)
+    )
+
+
+def recently_mailed_ids(wave_id: Any, since: Any) -> Select[Any]:
+    """The supporters `recently_mailed` holds for: sent mail of another wave since then."""
+    return (
+        select(Message.supporter_id)
+        .where(
+            Message.wave_id != wave_id,
+            Message.status == MessageStatus.SENT,
+            Message.sent_at > since,
+        )
+        .group_by(Message.supporter_id)
+    )
+
+
+def suppressed_hashes() -> Select[Any]:
+    """The address hashes `suppressed` holds for."""
+    return select(Suppression.email_hash)
 
 
 def campaign_cap(campaign_hours: int | None, default: timedelta) -> timedelta:

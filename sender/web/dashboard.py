@@ -22,7 +22,8 @@ from sender.core.config import Settings
 from sender.core.errors import InvalidInput, NotFound
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
-from sender.report.activity import actions_per_case_day
+from sender.report.activity import rolled_up_actions_per_case_day
+from sender.report.lines import actions_svg
 from sender.report.lookup import look_up_suppression
 from sender.report.variants import figures, summary, wave_tests
 from sender.staff import audit
@@ -134,11 +135,9 @@ def actions_page() -> str:
 def actions_chart() -> Response:
     end = _now().date()
     start = end - timedelta(days=CHART_DAYS - 1)
-    series = actions_per_case_day(
+    series = rolled_up_actions_per_case_day(
         context.engine(), datetime.combine(start, datetime.min.time(), _now().tzinfo)
     )
-    from sender.report.charts import actions_svg  # matplotlib loads on the first chart
-
     body = actions_svg(series, start, end, context.settings().brand_ink)
     return Response(body, mimetype="image/svg+xml", headers={"Cache-Control": "no-store"})
 

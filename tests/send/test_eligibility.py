@@ -16,12 +16,16 @@ from sender.core.models import Action, Message, Supporter, Suppression
 from sender.core.vocabulary import AudienceRule, CaseStatus, MessageStatus, WaveStatus
 from sender.send.eligibility import (
     acted,
+    acting_pairs,
     case_statuses,
     excludes_actors,
     needs_act,
     needs_open,
+    opening_pairs,
     recently_mailed,
+    recently_mailed_ids,
     suppressed,
+    suppressed_hashes,
 )
 
 SETTINGS = Settings(secret_key="test")
@@ -56,6 +60,12 @@ def _matching(engine: Engine, predicate: ColumnElement[bool]) -> set[str]:
         return {str(e) for e in session.scalars(select(Supporter.email).where(predicate))}
 
 
+def _acted_on(case: int) -> ColumnElement[bool]:
+    """`acted`'s set-based twin as a predicate: the supporter is among the case's actors."""
+    pairs = acting_pairs([case]).subquery()
+    return Supporter.id.in_(select(pairs.c.supporter_id).where(pairs.c.case_id == case))
+
+
 def test_acting_means_clicking_writing_or_replying_about_that_case(any_engine: Engine) -> None:
     case, other = add_case(any_engine, SETTINGS), add_case(any_engine, SETTINGS, "other")
     kinds = ["clicked", "letter_sent", "replied", "opened", "opened_machine", "elsewhere"]
@@ -70,10 +80,14 @@ def test_acting_means_clicking_writing_or_replying_about_that_case(any_engine: E
                     source="link",
                 )
             )
-    assert _matching(any_engine, acted(Supporter.id, literal(case))) == {
-        "clicked@example.org",
-        "letter_sent@example.org",
-        "replied@example.org",
+    assert (
+        _matching(any_engine, acted(Supporter.id, literal(case)))
+        == _matching(any_engine, _acted_on(case))
+        == {"clicked@example.org", "letter_sent@example.org", "replied@example.org"}
+    )
+    pairs = opening_pairs([case, other]).subquery()
+    assert _matching(any_engine, Supporter.id.in_(select(pairs.c.supporter_id))) == {
+        "opened@example.org"  # a machine's open is no open
     }
 
 
@@ -92,11 +106,11 @@ def test_acting_is_what_the_report_counts_as_acting(any_engine: Engine) -> None:
     with session_scope(any_engine) as session:
         for (_, values), supporter in zip(rows.items(), ids, strict=True):
             session.add(Action(supporter_id=supporter, case_id=case, **values))
-    assert _matching(any_engine, acted(Supporter.id, literal(case))) == {
-        "action-link@example.org",
-        "our-page@example.org",
-        "letter@example.org",
-    }
+    assert (
+        _matching(any_engine, acted(Supporter.id, literal(case)))
+        == _matching(any_engine, _acted_on(case))
+        == {"action-link@example.org", "our-page@example.org", "letter@example.org"}
+    )
 
 
 def test_suppressed_goes_by_the_address_hash(any_engine: Engine) -> None:
@@ -104,7 +118,12 @@ def test_suppressed_goes_by_the_address_hash(any_engine: Engine) -> None:
     add_supporters(any_engine, [case], ["bounced@example.org", "fine@example.org"])
     with session_scope(any_engine) as session:
         session.add(Suppression(email_hash=email_hash("bounced@example.org"), reason="bounced"))
-    assert _matching(any_engine, suppressed(Supporter.email_hash)) == {"bounced@example.org"}
+    hashes = suppressed_hashes().subquery()
+    assert (
+        _matching(any_engine, suppressed(Supporter.email_hash))
+        == _matching(any_engine, Supporter.email_hash.in_(select(hashes.c.email_hash)))
+        == {"bounced@example.org"}
+    )
 
 
 def test_recently_mailed_counts_only_sent_mail_of_other_waves_since_then(
@@ -136,4 +155,6 @@ def test_recently_mailed_counts_only_sent_mail_of_other_waves_since_then(
                 )
             )
     found = _matching(any_engine, recently_mailed(Supporter.id, literal(this), literal(since)))
-    assert found == {"recent@example.org"}
+    mailed = recently_mailed_ids(literal(this), literal(since)).subquery()
+    twin = _matching(any_engine, Supporter.id.in_(select(mailed.c.supporter_id)))
+    assert found == twin == {"recent@example.org"}
