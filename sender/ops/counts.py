@@ -83,7 +83,7 @@ def message_counts(
     by_status: dict[int, dict[str, int]] = {}
     sent_recently: dict[int, int] = {}
     for wave_id, since, *sums in rows:
-        by_status[wave_id] = {s: int(n) for s, n in zip(statuses, sums, strict=True) if n}
+        by_status[wave_id] = {s.value: int(n) for s, n in zip(statuses, sums, strict=True) if n}
         sent_recently[wave_id] = int(since)
     loose = message_counts_scan(session, ids, sent_since, Message.batch_id.is_(None))
     for wave_id, counts in loose.items():
