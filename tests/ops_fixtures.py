@@ -86,9 +86,23 @@ def seed(engine: Engine, now: datetime = NOW) -> Seeded:
             status=BatchStatus.SENT,
             send_after=now - timedelta(minutes=10),
             send_before=now + timedelta(hours=1),
-            size=4,
+            size=3,
+            sent_count=3,
             attempts=1,
-            sent_at=now - timedelta(seconds=30),
+            sent_at=now - timedelta(seconds=20),
+        )
+        earlier = Batch(
+            wave_id=wave.id,
+            case_id=cases[0].id,
+            language="en",
+            seq=3,
+            status=BatchStatus.SENT,
+            send_after=now - timedelta(minutes=10),
+            send_before=now + timedelta(hours=1),
+            size=1,
+            sent_count=1,
+            attempts=1,
+            sent_at=now - timedelta(seconds=80),
         )
         failed = Batch(
             wave_id=wave.id,
@@ -99,6 +113,7 @@ def seed(engine: Engine, now: datetime = NOW) -> Seeded:
             send_after=now - timedelta(minutes=10),
             send_before=now + timedelta(hours=1),
             size=1,
+            failed_count=1,
             attempts=1,
             error="400 Bad Request: personalizations[0].to invalid",
         )
@@ -111,14 +126,15 @@ def seed(engine: Engine, now: datetime = NOW) -> Seeded:
             send_after=now - timedelta(minutes=5),
             send_before=now + timedelta(hours=1),
             size=5,
+            planned_count=5,
         )
-        s.add_all([sent, failed, waiting])
+        s.add_all([sent, earlier, failed, waiting])
         s.flush()
         for i, supporter in enumerate(supporters):
             if i < 4:
                 status, batch, at = (
                     MessageStatus.SENT,
-                    sent,
+                    earlier if i == 0 else sent,
                     now - timedelta(seconds=20 + 60 * (i == 0)),
                 )
             elif i == 4:

@@ -17,15 +17,16 @@ from urllib.parse import urlsplit
 
 import yaml
 from babel import Locale
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from sender.campaign.campaigns import require_open, resolve_campaign
 from sender.core.db import session_scope
 from sender.core.errors import InvalidInput, NotFound
 from sender.core.languages import FALLBACK_LANGUAGE, known_language
-from sender.core.models import Campaign, Case, Message
-from sender.core.vocabulary import CaseStatus, MessageStatus
+from sender.core.models import Campaign, Case
+from sender.core.vocabulary import CaseStatus
+from sender.ops.counts import planned_of_case
 from sender.render.case_text import CASE_FIELDS, OPTIONAL_CASE_FIELDS, CaseText
 
 REQUIRED_FIELDS = ("slug", "person", "country", "status", "content")
@@ -409,10 +410,4 @@ def set_case_status(
 def pending_messages(engine: Engine, slug: str, campaign_slug: str | None = None) -> int:
     """How many of the case's emails are planned and not yet sent: what a pause holds back."""
     with session_scope(engine) as session:
-        case = case_by_slug(session, slug, campaign_slug)
-        count = session.scalar(
-            select(func.count())
-            .select_from(Message)
-            .where(Message.case_id == case.id, Message.status == MessageStatus.PLANNED)
-        )
-        return int(count or 0)
+        return planned_of_case(session, case_by_slug(session, slug, campaign_slug).id)

@@ -194,7 +194,7 @@ def list_waves(campaign: CampaignOption = None) -> None:
     from rich.markup import escape
 
     from sender.campaign.campaigns import resolve_campaign
-    from sender.ops.status import MessageCounts, message_counts
+    from sender.ops.counts import MessageCounts, message_counts
     from sender.send import store as repo
 
     with session_scope(open_database()) as session:

@@ -234,6 +234,15 @@ class Batch(Base):
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The batch's messages by status (sender.core.tallies), moved in the
+    # statements that move the messages, under this row's lock: the staff
+    # pages sum a wave's ~1,000 batch rows instead of scanning `messages`,
+    # which has no index on wave_id so that sending stays heap-only updates.
+    planned_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    sent_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cancelled_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Message(Base):

@@ -19,7 +19,7 @@ How numbers reach Prometheus
   scrape time* from PostgreSQL and Redis by the collectors at the bottom,
   which only the web app registers (so a fleet of workers does not report the
   same queue N times). A scrape costs O(1): queue depths are one LLEN per
-  queue, and the per-wave counts (a GROUP BY over messages) come from a
+  queue, and the per-wave counts (sums of the waves' batch tallies) come from a
   `Cached` value re-read at most every METRICS_REFRESH_SECONDS per process,
   however often (or by whom) /metrics is fetched.
 

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 
 import redis
 from kombu.exceptions import ChannelError, OperationalError
-from sqlalchemy import ColumnElement, Engine, Row, func, literal, select
+from sqlalchemy import ColumnElement, Engine, Row, func, select
 from sqlalchemy.orm import Session
 
 from sender.core.db import session_scope
 from sender.core.errors import NotFound
-from sender.core.models import Batch, Campaign, Case, Message, Wave
-from sender.core.vocabulary import BatchStatus, CampaignStatus, MessageStatus, WaveStatus
+from sender.core.models import Batch, Campaign, Case, Wave
+from sender.core.vocabulary import BatchStatus, CampaignStatus, WaveStatus
+from sender.ops.counts import MessageCounts, message_counts
 from sender.ops.metrics import WaveCount
 from sender.send.ratelimit import BucketLevel, RedisTokenBucket
 from sender.track.actions import PendingEvents, pending_events
@@ -38,68 +39,6 @@ _ACTIVE_WAVES = (WaveStatus.SCHEDULED, WaveStatus.SENDING, WaveStatus.PAUSED)
 _SHOWN_WAVES = tuple(s for s in WaveStatus if s is not WaveStatus.DRAFT)
 # Connection errors of the two clients the live view uses.
 _UNREACHABLE = (redis.RedisError, OSError, OperationalError)
-
-
-@dataclass(frozen=True)
-class MessageCounts:
-    """One wave's messages by status, as the database counts them."""
-
-    by_status: Mapping[str, int] = field(default_factory=dict)
-    sent_recently: int = 0  # sent at or after the moment asked for
-
-    @property
-    def planned(self) -> int:
-        """Every message row of the wave, whatever became of it."""
-        return sum(self.by_status.values())
-
-    @property
-    def sent(self) -> int:
-        return self.by_status.get(MessageStatus.SENT, 0)
-
-    @property
-    def failed(self) -> int:
-        return self.by_status.get(MessageStatus.FAILED, 0)
-
-    @property
-    def remaining(self) -> int:
-        """Still planned: will be sent unless the wave stops."""
-        return self.by_status.get(MessageStatus.PLANNED, 0)
-
-    @property
-    def skipped(self) -> int:
-        return self.by_status.get(MessageStatus.SKIPPED, 0) + self.by_status.get(
-            MessageStatus.CANCELLED, 0
-        )
-
-
-def message_counts(
-    session: Session, wave_ids: Sequence[int], sent_since: datetime | None = None
-) -> dict[int, MessageCounts]:
-    """Messages per wave and status, and how many went out since ``sent_since``.
-
-    One pass over the waves' messages for both figures (0.2 s a pass at a
-    million messages, and the dashboard asks every few seconds). Waves
-    without messages are left out.
-    """
-    if not wave_ids:
-        return {}
-    recent = (
-        literal(0) if sent_since is None else func.count().filter(Message.sent_at >= sent_since)
-    )
-    rows = session.execute(
-        select(Message.wave_id, Message.status, func.count(), recent)
-        .where(Message.wave_id.in_(list(wave_ids)))
-        .group_by(Message.wave_id, Message.status)
-    ).all()
-    by_status: dict[int, dict[str, int]] = {}
-    sent_recently: dict[int, int] = {}
-    for wave_id, status, count, since in rows:
-        by_status.setdefault(wave_id, {})[status] = int(count)
-        sent_recently[wave_id] = sent_recently.get(wave_id, 0) + int(since)
-    return {
-        wave_id: MessageCounts(counts, sent_recently[wave_id])
-        for wave_id, counts in by_status.items()
-    }
 
 
 @dataclass(frozen=True)

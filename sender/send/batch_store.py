@@ -24,6 +24,7 @@ from sender.core.db import rowcount, session_scope
 from sender.core.errors import NotFound
 from sender.core.models import Batch, Campaign, Case, Message, Supporter, Wave
 from sender.core.subject_test import SubjectTestSpec
+from sender.core.tallies import move, moved_all
 from sender.core.vocabulary import (
     BatchStatus,
     CampaignStatus,
@@ -135,16 +136,21 @@ def _recipients_query(skip_actors: bool, only_actors: bool) -> Select[Any]:
     )
 
 
-def skip_messages(session: Session, skipped: Mapping[int, str]) -> None:
+def skip_messages(session: Session, batch_id: int, skipped: Mapping[int, str]) -> None:
+    """Mark the batch's no-longer-eligible messages skipped; its row is locked by the claim."""
     by_reason: dict[str, list[int]] = {}
     for message_id, why in skipped.items():
         by_reason.setdefault(why, []).append(message_id)
+    moved = 0
     for why, ids in by_reason.items():
-        session.execute(
-            update(Message)
-            .where(Message.id.in_(ids), Message.status == MessageStatus.PLANNED)
-            .values(status=MessageStatus.SKIPPED, skip_reason=why)
+        moved += rowcount(
+            session.execute(
+                update(Message)
+                .where(Message.id.in_(ids), Message.status == MessageStatus.PLANNED)
+                .values(status=MessageStatus.SKIPPED, skip_reason=why)
+            )
         )
+    move(session, {batch_id: moved}, MessageStatus.PLANNED, MessageStatus.SKIPPED)
 
 
 def record_accepted(
@@ -158,7 +164,14 @@ def record_accepted(
             Batch.send_key == send_key,
             Batch.status == BatchStatus.SENDING,
         )
-        .values(status=BatchStatus.SENT, sent_at=now, provider_message_id=provider_id, error=None)
+        .values(
+            status=BatchStatus.SENT,
+            sent_at=now,
+            provider_message_id=provider_id,
+            error=None,
+            # Every planned message of the batch becomes SENT below, under this row's lock.
+            **moved_all(MessageStatus.PLANNED, MessageStatus.SENT),
+        )
         .returning(Batch.case_id, Batch.wave_id, Batch.language)
     ).one_or_none()
     if variant is None:
@@ -189,6 +202,9 @@ def finish_batch(
     values: dict[str, Any] = {"status": status, "error": error, "retry_at": retry_at}
     if status is not BatchStatus.SENDING:
         values["send_key"] = None if status is not BatchStatus.FAILED else send_key
+    if status is BatchStatus.FAILED:
+        # fail_messages fails every planned message of the batch next, under this lock.
+        values.update(moved_all(MessageStatus.PLANNED, MessageStatus.FAILED))
     result = session.execute(
         update(Batch)
         .where(
@@ -202,6 +218,7 @@ def finish_batch(
 
 
 def fail_messages(session: Session, batch_id: int) -> None:
+    """The batch's planned messages failed with it (after finish_batch moved its tallies)."""
     session.execute(
         update(Message)
         .where(Message.batch_id == batch_id, Message.status == MessageStatus.PLANNED)
@@ -257,7 +274,7 @@ class SqlSendStore:
                 return Settled(BatchOutcome.EXPIRED, *ids)
             cap = campaign_cap(campaign.frequency_cap_hours, self.frequency_cap)
             going, skipped = recipients(session, batch, wave, now, cap)
-            skip_messages(session, skipped)
+            skip_messages(session, batch_id, skipped)
             if not going:
                 record_accepted(session, batch_id, send_key, now, None)
                 return Settled(BatchOutcome.SENT, *ids, len(skipped), "nobody left to send to")
@@ -301,9 +318,12 @@ class SqlSendStore:
     ) -> None:
         with session_scope(self.engine) as session:
             status = _STATUS_AFTER[ending]
-            finish_batch(session, batch.id, send_key, status, error=error, retry_at=retry_at)
+            ended = finish_batch(
+                session, batch.id, send_key, status, error=error, retry_at=retry_at
+            )
             if ending is Ending.FAILED:
-                fail_messages(session, batch.id)
+                if ended:  # else the batch is no longer this attempt's: its messages neither
+                    fail_messages(session, batch.id)
             elif ending is Ending.PAUSED:
                 unfinished = [WaveStatus.SENDING, WaveStatus.SCHEDULED]
                 if move_wave(session, batch.wave.id, unfinished, WaveStatus.PAUSED, error):

@@ -290,6 +290,7 @@ _BATCH_COLUMNS = [
     "send_after",
     "send_before",
     "size",
+    "planned_count",  # its messages, all planned: the tally starts at the size
     "status",
     "attempts",
     "created_at",
@@ -318,6 +319,7 @@ def _grouped(lease: Lease, chunk: Chunk) -> Select[Any]:
             rows.batch_seq,
             func.max(WaveSlot.send_after),
             func.min(WaveSlot.send_before),
+            func.count(),
             func.count(),
             literal(BatchStatus.PENDING.value),
             literal(0),

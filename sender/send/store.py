@@ -34,6 +34,7 @@ from sender.core.models import (
     Supporter,
     Wave,
 )
+from sender.core.tallies import lock, move, moved_all, per_batch
 from sender.core.vocabulary import (
     AudienceRule,
     BatchStatus,
@@ -228,6 +229,15 @@ def expire_batches(session: Session, now: datetime) -> int:
 
 
 def cancel_batches(session: Session, ids: Sequence[int], reason: SkipReason, error: str) -> None:
+    """Cancel the batches' planned messages; the waiting ones among them become CANCELLED."""
+    if not ids:
+        return
+    # First, so the rows are locked before their messages move (sender.core.tallies).
+    session.execute(
+        update(Batch)
+        .where(Batch.id.in_(list(ids)))
+        .values(**moved_all(MessageStatus.PLANNED, MessageStatus.CANCELLED))
+    )
     session.execute(
         update(Message)
         .where(Message.batch_id.in_(list(ids)), Message.status == MessageStatus.PLANNED)
@@ -315,6 +325,8 @@ def reconcile(session: Session, batch_id: int, now: datetime) -> tuple[int, int]
         (batch.case_id, batch.wave_id, batch.language),
         now,
     )
+    batch.planned_count -= sent
+    batch.sent_count += sent
     left = session.scalar(
         select(func.count()).where(
             Message.batch_id == batch_id, Message.status == MessageStatus.PLANNED
@@ -351,24 +363,26 @@ def reopen_failed_messages(session: Session, wave_id: int, skip_reasons: Collect
     """
     if not skip_reasons:
         return 0
-    failed = (
-        select(Message.id, Message.batch_id)
-        .where(
-            Message.wave_id == wave_id,
-            Message.status == MessageStatus.FAILED,
-            func.lower(Message.skip_reason).in_(sorted(skip_reasons)),
-        )
-        .with_for_update()
+    failed = select(Message.id, Message.batch_id).where(
+        Message.wave_id == wave_id,
+        Message.status == MessageStatus.FAILED,
+        func.lower(Message.skip_reason).in_(sorted(skip_reasons)),
     )
     rows = session.execute(failed).all()
     if not rows:
         return 0
-    session.execute(
-        update(Message)
-        .where(Message.id.in_([row.id for row in rows]), Message.status == MessageStatus.FAILED)
-        .values(status=MessageStatus.PLANNED, skip_reason=None, sent_at=None)
-    )
     batch_ids = sorted({row.batch_id for row in rows if row.batch_id is not None})
+    lock(session, batch_ids)  # before their messages (sender.core.tallies)
+    reopened = per_batch(
+        session.scalars(
+            update(Message)
+            .where(Message.id.in_([row.id for row in rows]), Message.status == MessageStatus.FAILED)
+            .values(status=MessageStatus.PLANNED, skip_reason=None, sent_at=None)
+            .returning(Message.batch_id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    move(session, reopened, MessageStatus.FAILED, MessageStatus.PLANNED)
     session.execute(
         update(Batch)
         .where(Batch.id.in_(batch_ids), Batch.status.in_([BatchStatus.SENT, BatchStatus.FAILED]))
@@ -389,14 +403,20 @@ def retry_failed(session: Session, wave_id: int) -> int:
         )
     )
     if ids:
+        # The batches first: locked before their messages move (sender.core.tallies).
+        session.execute(
+            update(Batch)
+            .where(Batch.id.in_(ids))
+            .values(
+                status=BatchStatus.PENDING,
+                send_key=None,
+                retry_at=None,
+                **moved_all(MessageStatus.FAILED, MessageStatus.PLANNED),
+            )
+        )
         session.execute(
             update(Message)
             .where(Message.batch_id.in_(ids), Message.status == MessageStatus.FAILED)
             .values(status=MessageStatus.PLANNED)
-        )
-        session.execute(
-            update(Batch)
-            .where(Batch.id.in_(ids))
-            .values(status=BatchStatus.PENDING, send_key=None, retry_at=None)
         )
     return len(ids)

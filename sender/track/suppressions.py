@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from sender.core.errors import InvalidInput
 from sender.core.models import Batch, BounceStreak, Message, Supporter, Suppression
+from sender.core.tallies import lock, move, per_batch
 from sender.core.upsert import insert_for
 from sender.core.vocabulary import (
     BatchStatus,
@@ -91,16 +92,24 @@ def failure_for(event: NormalisedEvent) -> Failed | None:
 
 
 def fail_messages(session: Session, failures: Sequence[Failed]) -> int:
-    """Mark sent messages failed with the provider's reason; other states are left alone."""
-    failed = 0
+    """Mark sent messages failed with the provider's reason; other states are left alone.
+
+    Their batches' tallies move last, in id order: counted from the rows changed,
+    they need no lock first (sender.core.tallies), and two tasks never wait in a circle.
+    """
+    batches: list[int | None] = []
     for item in failures:
-        result = session.execute(
-            update(Message)
-            .where(Message.id == item.message_id, Message.status == MessageStatus.SENT.value)
-            .values(status=MessageStatus.FAILED.value, skip_reason=item.reason)
+        batches.extend(
+            session.scalars(
+                update(Message)
+                .where(Message.id == item.message_id, Message.status == MessageStatus.SENT.value)
+                .values(status=MessageStatus.FAILED.value, skip_reason=item.reason)
+                .returning(Message.batch_id)
+                .execution_options(synchronize_session=False)
+            )
         )
-        failed += int(result.rowcount)  # type: ignore[attr-defined]
-    return failed
+    move(session, per_batch(batches), MessageStatus.SENT, MessageStatus.FAILED)
+    return len(batches)
 
 
 def add(session: Session, item: Suppressed, source: str, now: datetime) -> bool:
@@ -162,16 +171,25 @@ def cancel_pending(
     if not supporter_ids:
         return 0
     in_flight = select(Batch.id).where(Batch.status.in_([s.value for s in _IN_FLIGHT]))
-    result = session.execute(
-        update(Message)
-        .where(
-            Message.supporter_id.in_(set(supporter_ids)),
-            Message.status == MessageStatus.PLANNED.value,
-            Message.batch_id.is_(None) | Message.batch_id.not_in(in_flight),
+    pending = [
+        Message.supporter_id.in_(set(supporter_ids)),
+        Message.status == MessageStatus.PLANNED.value,
+        Message.batch_id.is_(None) | Message.batch_id.not_in(in_flight),
+    ]
+    # Their batches locked first: a worker's acceptance moves a batch's planned tally
+    # whole (sender.core.tallies). The conditions are checked again once locked.
+    lock(session, [b for b in session.scalars(select(Message.batch_id).where(*pending)) if b])
+    cancelled = list(
+        session.scalars(
+            update(Message)
+            .where(*pending)
+            .values(status=MessageStatus.CANCELLED.value, skip_reason=reason.value)
+            .returning(Message.batch_id)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=MessageStatus.CANCELLED.value, skip_reason=reason.value)
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    move(session, per_batch(cancelled), MessageStatus.PLANNED, MessageStatus.CANCELLED)
+    return len(cancelled)
 
 
 def track_soft_bounces(

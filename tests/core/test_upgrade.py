@@ -19,8 +19,9 @@ from sqlalchemy.engine import make_url
 from sender.campaign.folder import read_folder
 from sender.campaign.registry import Outcome, create_from_folder
 from sender.core import db
-from sender.core.models import Base, Campaign, Message, Reply
+from sender.core.models import Base, Campaign, Message, Reply, Wave
 from sender.core.vocabulary import CampaignStatus, MessageStatus
+from sender.ops import counts
 from sender.report.totals import build_report
 
 DUMP = Path(__file__).parent / "fixtures" / "demo-0001.sql.gz"
@@ -111,6 +112,10 @@ def _check_upgrade(engine: Engine) -> None:
         assert campaign.updated_at == campaign.created_at
         sent = session.scalar(select(func.count()).where(Message.status == MessageStatus.SENT))
     assert sent and sent > 0
+    with db.session_scope(engine) as session:  # 0010: the batches' tallies counted once
+        waves = list(session.scalars(select(Wave.id)))
+        tallied = counts.message_counts(session, waves)
+        assert tallied and tallied == counts.message_counts_scan(session, waves)
     with db.session_scope(engine) as session:  # 0008: older replies read as undecided
         replies = session.scalars(select(Reply)).all()
         assert replies and all(r.reviewed_at is r.delivered_at is None for r in replies)

@@ -44,6 +44,7 @@ from sender.devtools.local_sendgrid.process import LocalSendGrid, local_sendgrid
 from sender.devtools.services import free_port, start_redis
 from sender.devtools.waiting import wait_until
 from sender.devtools.webapp import serving
+from sender.ops import counts
 from sender.send.pipeline import SendPolicy
 from sender.send.scheduler import TickReport, tick
 from sender.web import create_app
@@ -320,13 +321,17 @@ def batch_counts(engine: Engine, wave_id: int) -> dict[str, int]:
 
 
 def message_counts(engine: Engine, wave_id: int) -> dict[str, int]:
+    """The wave's messages by status; the batches' tallies must say the same after a fault."""
     with session_scope(engine) as session:
         rows = session.execute(
             select(Message.status, func.count())
             .where(Message.wave_id == wave_id)
             .group_by(Message.status)
         )
-        return {str(status): int(n) for status, n in rows}
+        found = {str(status): int(n) for status, n in rows}
+        tallied = counts.message_counts(session, [wave_id]).get(wave_id)
+    assert (dict(tallied.by_status) if tallied else {}) == found
+    return found
 
 
 def batch_errors(engine: Engine, wave_id: int, status: BatchStatus) -> list[str]:

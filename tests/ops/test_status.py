@@ -117,20 +117,6 @@ def test_unreachable_redis_is_reported_not_raised(any_engine: Engine) -> None:
     assert time.monotonic() - started < 2  # no broker retries
 
 
-def test_message_counts_fold_statuses_into_the_figures_people_read(any_engine: Engine) -> None:
-    seeded = seed(any_engine)
-    with session_scope(any_engine) as session:
-        counts = status.message_counts(
-            session, [seeded.wave_id, seeded.draft_wave_id], sent_since=NOW - timedelta(minutes=1)
-        )
-        assert status.message_counts(session, []) == {}
-    assert set(counts) == {seeded.wave_id}  # a draft has no messages
-    wave = counts[seeded.wave_id]
-    assert (wave.planned, wave.sent, wave.failed, wave.remaining, wave.skipped) == (10, 4, 1, 5, 0)
-    assert wave.sent_recently == 3
-    assert status.MessageCounts({"skipped": 2, "cancelled": 1}).skipped == 3
-
-
 def test_campaign_waves_and_wave_names(any_engine: Engine) -> None:
     seeded = seed(any_engine)
     (campaign,) = status.campaign_waves(any_engine, NOW)

@@ -59,11 +59,14 @@ def test_unknown_campaigns_cases_and_actions_are_not_found(pg_engine: Engine) ->
     client = signed_in(pg_engine, Role.CAMPAIGNER)
     for path in (
         f"{BASE}/nope/cases",
+        f"{BASE}/nope/cases/bird/pause",
+        f"{BASE}/nope/cases/bird/texts",
         f"{BASE}/w4r-2020/cases/nobody/pause",
         f"{BASE}/w4r-2020/cases/bird/delete",
     ):
         assert client.get(path).status_code == 404, path
     assert post(client, f"{BASE}/w4r-2020/cases/bird/delete")[0] == 404
+    assert post(client, f"{BASE}/nope/cases/bird/pause")[0] == 404
     assert case_status(pg_engine, "bird") == "active" and changes(pg_engine) == []
 
 
