@@ -24,6 +24,7 @@ from sender.core.vocabulary import (
     SupporterStatus,
     SuppressionReason,
 )
+from sender.report import variant_counts
 from sender.track.providers.base import NormalisedEvent
 
 # Soft bounces (policy refusals) suppress only when this many come in a row.
@@ -100,6 +101,8 @@ def fail_messages(session: Session, failures: Sequence[Failed]) -> int:
             .values(status=MessageStatus.FAILED.value, skip_reason=item.reason)
         )
         failed += int(result.rowcount)  # type: ignore[attr-defined]
+    # A subject test's messages sent per variant are counted again for these batches.
+    variant_counts.mark_stale(session, [item.message_id for item in failures])
     return failed
 
 
