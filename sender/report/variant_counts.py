@@ -323,17 +323,18 @@ def mark_stale(session: Session, message_ids: Iterable[int]) -> None:
     )
 
 
-def catch_up(engine: Engine, now: datetime, actions_done: bool, max_chunks: int = 10) -> int:
+def catch_up(engine: Engine, now: datetime, actions_done: bool, max_chunks: int | None = 10) -> int:
     """The tick's step: count sent batches, chunk by chunk; returns how many.
 
     When nothing is left waiting, neither batches here nor actions for the
     roll-up (`actions_done`), `now` is recorded: the figures are as of then.
+    None counts everything.
     """
-    total = 0
-    for _ in range(max_chunks):
+    total, chunks = 0, 0
+    while max_chunks is None or chunks < max_chunks:
         with session_scope(engine) as session:
             done = count_sent_batches(session)
-        total += done
+        total, chunks = total + done, chunks + 1
         if done < COUNT_CHUNK:
             if actions_done:
                 _mark(engine, now)
