@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from alembic import command
@@ -24,12 +24,13 @@ from sender.core.models import (
     VariantCount,
     Wave,
 )
-from sender.core.vocabulary import ActionKind, SubjectState
+from sender.core.vocabulary import ActionKind, SubjectMetric, SubjectState
 from sender.report import variants
 from sender.report.totals import unmask_click
 from sender.send.pipeline import SendPolicy
 from sender.send.scheduler import InlineDispatcher, tick
 from sender.send.store import reopen_failed_messages
+from sender.send.subject_tests import choose
 from sender.track.actions import new_action, record_action
 from sender.track.suppressions import Failed, fail_messages
 
@@ -129,6 +130,12 @@ def test_the_totals_agree_with_the_plain_count_once_a_tick_has_counted(
     b, a = rows[("B", "test")], rows[("A", "test")]
     assert (b.sends, b.human_clicks, b.machine_opens, b.actions) == (len(share["B"]), 9, 20, 4)
     assert (a.sends, a.human_clicks, a.human_opens, a.machine_clicks) == (len(share["A"]), 3, 12, 0)
+    spec = counted.test
+    with session_scope(any_engine) as session:
+        plain = {r.variant: r for r in variants.variant_rows(session, wave) if r.part == "test"}
+    for metric in SubjectMetric:  # the rule would decide alike on either, whatever it measures
+        measured = replace(spec, metric=metric)
+        assert choose(measured, counted.test_rows()) == choose(measured, plain)
     for _ in range(2 * 26):  # the decision, then the rest of the wave the next morning
         clock.advance(minutes=30)
         tick(any_engine, SETTINGS, clock.at, dispatcher, POLICY)
