@@ -26,15 +26,12 @@ from sender.core.proportions import Interval, wilson_interval
 from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import ActionKind, MessageStatus, SubjectMetric
 from sender.report.variant_counts import (
-    REMAINDER,
     TEST,
     counted_as_of,
     part_of,
     rolled_figures,
     uncounted_batches,
 )
-
-__all__ = ["REMAINDER", "TEST"]  # the parts, for the rule and the pages
 
 _ACTED = "acted"  # a letter sent or a reply: one person counts once, whichever they did
 
