@@ -504,6 +504,64 @@ class CaseActor(Base):
     first_acted_at: Mapped[datetime]
 
 
+class VariantCount(Base):
+    """A subject test's running totals: distinct people per signal, variant and part.
+
+    Kept by sender.report.variant_counts as the roll-up counts actions, so the
+    per-variant report reads a few dozen rows instead of the wave's messages.
+    """
+
+    __tablename__ = "variant_counts"
+
+    wave_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    variant: Mapped[str] = mapped_column(String(8), primary_key=True)
+    part: Mapped[str] = mapped_column(String(16), primary_key=True)  # test or remainder
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class VariantActor(Base):
+    """A supporter counted once per signal of a tested wave, as case_actors per case."""
+
+    __tablename__ = "variant_actors"
+
+    wave_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    supporter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    metric: Mapped[str] = mapped_column(String(32), primary_key=True)
+    variant: Mapped[str] = mapped_column(String(8))
+    part: Mapped[str] = mapped_column(String(16))
+
+
+class VariantBatch(Base):
+    """One sent batch of a tested wave: its messages SENT, as last counted.
+
+    The scheduler tick counts a batch when it is SENT and again when its accepted
+    attempt changes (a reopened batch sent again) or a drop marks it stale.
+    """
+
+    __tablename__ = "variant_batches"
+    __table_args__ = (Index("ix_variant_batches_wave_id", "wave_id"),)
+
+    batch_id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
+    wave_id: Mapped[int] = mapped_column(Id)
+    variant: Mapped[str] = mapped_column(String(8))
+    part: Mapped[str] = mapped_column(String(16))
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    # The attempt counted (the batch's sent_at and attempts then).
+    sent_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+
+class RollUpMark(Base):
+    """When a roll-up last worked off everything waiting: what "as of" on a report means."""
+
+    __tablename__ = "roll_up_marks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime]
+
+
 class BounceStreak(Base):
     """Soft bounces in a row per address; a delivery resets it."""
 

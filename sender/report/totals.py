@@ -11,6 +11,8 @@ is counted once per case (`case_actors`), on the wave, language and day of
 their first act, so the per-wave figures add up to the per-case ones.
 Sends are added by `count_sends`, called by sender.send.store in the same
 transaction that marks messages SENT, so the report never scans `messages`.
+A subject test's figures per variant are kept beside these, by the same
+roll-up (sender.report.variant_counts).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from sender.core.errors import NotFound
 from sender.core.models import Action, Campaign, Case, CaseActor, Message, ReportCount, Wave
 from sender.core.upsert import insert_for
 from sender.core.vocabulary import ActionKind, BounceClass
+from sender.report import variant_counts
 
 
 class Metric(StrEnum):
@@ -170,6 +173,7 @@ def roll_up_actions(session: Session, now: datetime, limit: int = ROLL_UP_CHUNK)
     for pair in _new_actors(session, firsts, now):
         counts[firsts[pair]] += 1
     add_counts(session, counts)
+    variant_counts.roll_up_signals(session, claimed)  # a subject test's people per variant
     return len(claimed)
 
 
@@ -222,6 +226,7 @@ def unmask_click(session: Session, action: Action) -> None:
         if gone is not None:
             counts[CountKey(*_head(key), Metric.ACTED)] -= 1
     add_counts(session, counts)
+    variant_counts.unmask(session, action)
 
 
 def _head(key: CountKey) -> tuple[int, int, str, date]:

@@ -1,10 +1,14 @@
 """A subject test's results per variant: mail sent, people's and machines' signals, rates.
 
-The one place a test's figures are counted: the decision rule
-(sender.send.subject_tests) reads the test share's rows from here, and
-`campaign report --by variant`, `campaign status` and the dashboard show
-them. Each signal counts people (distinct supporters), and machine opens and
-link scanners' fetches are counted apart: they never add to a rate.
+The one place a test's figures are read. Two forms that agree: `variant_rows`
+counts the wave's messages and actions (the plain count; the decision rule in
+sender.send.subject_tests reads the test share's rows from it, so it decides
+on every action recorded), and `test_report` reads the running totals that
+sender.report.variant_counts keeps (`rolled_rows`), for `campaign report --by
+variant`, `campaign status`, the dashboard and a wave's page, which say as of
+when the totals were counted. Each signal counts people (distinct supporters),
+and machine opens and link scanners' fetches are counted apart: they never add
+to a rate.
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ from sender.core.models import Action, Batch, Campaign, Message, SubjectTest, Wa
 from sender.core.proportions import Interval, wilson_interval
 from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import ActionKind, MessageStatus, SubjectMetric
-
-TEST = "test"
-REMAINDER = "remainder"
+from sender.report.variant_counts import (
+    TEST,
+    counted_as_of,
+    part_of,
+    rolled_figures,
+    uncounted_batches,
+)
 
 _ACTED = "acted"  # a letter sent or a reply: one person counts once, whichever they did
 
@@ -63,6 +71,11 @@ class TestReport:
     decided_by: str | None
     decided_at: datetime | None
     rows: tuple[VariantRow, ...] = field(default_factory=tuple)
+    # The rows are the running totals as of this instant (the scheduler tick that last
+    # left nothing waiting; None: not counted yet) ...
+    as_of: datetime | None = None
+    # ... less this many sent batches that tick had not counted.
+    uncounted: int = 0
 
     def test_rows(self) -> dict[str, VariantRow]:
         """The test share's figures per variant, every variant present."""
@@ -73,9 +86,7 @@ class TestReport:
 def variant_rows(session: Session, wave_id: int) -> tuple[VariantRow, ...]:
     """Per (variant, part): messages sent and the distinct people behind each signal."""
     started = select(SubjectTest.started_at).where(SubjectTest.wave_id == wave_id)
-    part = case(
-        (Batch.created_at <= started.scalar_subquery(), literal(TEST)), else_=literal(REMAINDER)
-    ).label("part")
+    part = part_of(started.scalar_subquery()).label("part")
     sends = session.execute(
         select(Batch.variant, part, func.count())
         .select_from(Message)
@@ -123,6 +134,14 @@ _COLUMN = {
 }
 
 
+def rolled_rows(session: Session, wave_id: int) -> tuple[VariantRow, ...]:
+    """`variant_rows` read from the running totals: the same rows once they are counted."""
+    figures = rolled_figures(session, wave_id)
+    return tuple(
+        VariantRow(variant, where, **values) for (variant, where), values in sorted(figures.items())
+    )
+
+
 def test_report(session: Session, wave: Wave) -> TestReport | None:
     """The wave's subject test with its figures; None for a wave without a test."""
     declared = SubjectTestSpec.from_json(wave.subject_test)
@@ -137,7 +156,9 @@ def test_report(session: Session, wave: Wave) -> TestReport | None:
         reason=state.reason if state else None,
         decided_by=state.decided_by if state else None,
         decided_at=state.decided_at if state else None,
-        rows=variant_rows(session, wave.id) if state else (),
+        rows=rolled_rows(session, wave.id) if state else (),
+        as_of=counted_as_of(session) if state else None,
+        uncounted=uncounted_batches(session, wave.id) if state else 0,
     )
 
 
@@ -205,9 +226,25 @@ def summary(report: TestReport) -> str:
     if report.state is None:
         return f"{head}: the test share is not planned yet"
     if report.winner is None:
-        return f"{head}: testing"
+        return f"{head}: testing. {counted_note(report)}"
     when = f"{report.decided_at:%Y-%m-%d %H:%M} UTC" if report.decided_at else "?"
-    return f"{head}: {report.winner} chosen by {report.decided_by} at {when} ({report.reason})"
+    return (
+        f"{head}: {report.winner} chosen by {report.decided_by} at {when} ({report.reason})."
+        f" {counted_note(report)}"
+    )
+
+
+def counted_note(report: TestReport) -> str:
+    """What the figures are as of: the totals lag the sending by up to a tick."""
+    if report.state is None:
+        return ""
+    if report.as_of is None:
+        return "Figures: not counted yet (the scheduler's tick counts them)."
+    note = f"Figures as of {report.as_of:%Y-%m-%d %H:%M} UTC"
+    if report.uncounted:
+        s = "es" if report.uncounted != 1 else ""
+        note += f"; {report.uncounted} sent batch{s} not counted yet"
+    return note + "."
 
 
 FIGURE_KEYS = tuple(f.name for f in fields(Figure))
@@ -222,6 +259,8 @@ def as_json(report: TestReport) -> dict[str, object]:
         "decided_by": report.decided_by,
         "decided_at": report.decided_at.isoformat() if report.decided_at else None,
         "summary": summary(report),
+        "as_of": report.as_of.isoformat() if report.as_of else None,
+        "uncounted_batches": report.uncounted,
         "rows": [asdict(f) for f in figures(report)],
     }
 

@@ -19,7 +19,8 @@ from sender.core.config import Settings
 from sender.core.db import session_scope
 from sender.core.vocabulary import WaveStatus
 from sender.ops.logs import log_context
-from sender.report.totals import catch_up
+from sender.report import variant_counts
+from sender.report.totals import ROLL_UP_CHUNK, catch_up
 from sender.send import store as repo
 from sender.send.pipeline import Sender, SendPolicy, send_batch
 from sender.send.plan_chunks import DEFAULT_CHUNKING, Chunking, half_planned
@@ -119,7 +120,9 @@ def tick(
     # The report reads totals only; actions without a webhook event behind them
     # (replies, action-link clicks) are counted here, so within a tick; a
     # backlog is spread over ticks (ten chunks of 10,000 actions each).
-    catch_up(engine, now, max_chunks=CATCH_UP_CHUNKS)
+    rolled = catch_up(engine, now, max_chunks=CATCH_UP_CHUNKS)
+    # A subject test's messages sent per variant, counted from the batches sent since.
+    variant_counts.catch_up(engine, now, actions_done=rolled < CATCH_UP_CHUNKS * ROLL_UP_CHUNK)
     report = TickReport(
         missed,
         planned,

@@ -26,7 +26,8 @@ from sender.core.models import Batch, SubjectTest, Wave
 from sender.core.proportions import one_sided_p
 from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import SubjectState, WaveStatus
-from sender.report.variants import TEST, VariantRow, variant_rows
+from sender.report.variant_counts import TEST
+from sender.report.variants import VariantRow, variant_rows
 from sender.send.planner import PlanResult, plan_wave
 from sender.send.split import Remainder
 from sender.send.store import OPEN_BATCH

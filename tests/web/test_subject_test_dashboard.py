@@ -30,7 +30,18 @@ def test_the_dashboard_shows_each_variant_with_its_rate_and_interval(pg_engine: 
     client = make_app(pg_engine).test_client()
     assert log_in(client) == 302
     html = client.get("/dashboard/").get_data(as_text=True)
+    # The figures are the running totals: the signals since the last tick are not in them yet.
+    assert "Figures as of 2020-12-01 09:00 UTC." in html
+    assert re.search(
+        r'<tr data-variant="B">\s*<td>B</td>\s*<td>test</td>\s*<td>20</td>'
+        r"\s*<td>0</td><td>0</td>\s*<td>0</td>",
+        html,
+    )
+    clock.advance(minutes=30)
+    tick(pg_engine, SETTINGS, clock.at, InlineDispatcher(sender))  # counts them
+    html = client.get("/dashboard/").get_data(as_text=True)
     assert "subject test of A, B on human_clicks, 40% test share" in html
+    assert "Figures as of 2020-12-01 09:30 UTC." in html
     row = re.search(r'<tr data-variant="B">(.*?)</tr>', html, re.S)
     assert row is not None
     cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)

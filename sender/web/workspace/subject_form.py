@@ -27,7 +27,7 @@ from sender.core.vocabulary import SubjectMetric, SubjectState
 from sender.ops.subject_status import state_line
 from sender.render.renderer import WaveContent
 from sender.render.variants import missing_languages, variant_content
-from sender.report.variants import Figure, figures, test_report
+from sender.report.variants import Figure, counted_note, figures, test_report
 
 LABELS = string.ascii_uppercase  # a new row's name; more than 4 rows is the plan's to refuse
 METRICS = tuple(metric.value for metric in SubjectMetric)
@@ -212,8 +212,9 @@ def test_view(engine: Engine, wave_id: int, now: datetime) -> TestView | None:
         report = test_report(session, wave)
         if report is None:
             return None
+        line, note = state_line(session, wave, report, now), counted_note(report)
         return TestView(
-            state_line(session, wave, report, now),
+            f"{line}. {note}" if note else line,
             tuple(figures(report)),
             report.test.names,
             report.state == SubjectState.TESTING,
