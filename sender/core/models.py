@@ -532,27 +532,6 @@ class VariantActor(Base):
     part: Mapped[str] = mapped_column(String(16))
 
 
-class VariantBatch(Base):
-    """One sent batch of a tested wave: its messages SENT, as last counted.
-
-    The scheduler tick counts a batch when it is SENT and again when its accepted
-    attempt changes (a reopened batch sent again) or a drop marks it stale.
-    """
-
-    __tablename__ = "variant_batches"
-    __table_args__ = (Index("ix_variant_batches_wave_id", "wave_id"),)
-
-    batch_id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=False)
-    wave_id: Mapped[int] = mapped_column(Id)
-    variant: Mapped[str] = mapped_column(String(8))
-    part: Mapped[str] = mapped_column(String(16))
-    sent: Mapped[int] = mapped_column(Integer, default=0)
-    # The attempt counted (the batch's sent_at and attempts then).
-    sent_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    stale: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-
-
 class RollUpMark(Base):
     """When a roll-up last worked off everything waiting: what "as of" on a report means."""
 

@@ -8,10 +8,10 @@ took 1.7 s at a million messages. So the figures are kept as they happen:
   part of their message, and adds to `variant_counts`; `roll_up_actions` calls
   it on the actions it claims, in its transaction, and `unmask_click` corrects
   it when a counted click turns out to be a machine's;
-- messages sent: `count_sent_batches`, a scheduler tick step, counts a sent
-  batch's SENT messages once (`variant_batches`), and again when its accepted
-  attempt changes (a reopened batch sent again) or a drop marks it stale
-  (`mark_stale`, from sender.track.suppressions).
+- messages sent: not kept here. The batches' tallies (`Batch.sent_count`,
+  moved by sender.core.tallies in the statements that move messages, drops and
+  re-sends included) are summed per variant and part at read time, so they
+  are exact and never lag; only the people wait for the roll-up.
 
 sender.report.variants reads these; its plain count (`variant_rows`) stays as
 their twin, and it is what the decision rule reads, so the rule decides as it
@@ -21,12 +21,12 @@ always did whatever the roll-up's lag.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, case, delete, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Engine, case, delete, func, literal, select
 from sqlalchemy.orm import QueryableAttribute, Session
 
 from sender.core.db import session_scope
@@ -37,11 +37,10 @@ from sender.core.models import (
     RollUpMark,
     SubjectTest,
     VariantActor,
-    VariantBatch,
     VariantCount,
 )
 from sender.core.upsert import insert_for
-from sender.core.vocabulary import ActionKind, BatchStatus, MessageStatus
+from sender.core.vocabulary import ActionKind
 
 TEST = "test"
 REMAINDER = "remainder"
@@ -60,8 +59,7 @@ KIND_COLUMN: Mapping[str, str] = {
 HUMAN_CLICKS = KIND_COLUMN[ActionKind.CLICKED.value]
 MACHINE_CLICKS = KIND_COLUMN[ActionKind.CLICKED_MACHINE.value]
 
-MARK = "variants"  # roll_up_marks: the tick that last left nothing waiting
-COUNT_CHUNK = 200  # sent batches counted per transaction (about 200,000 messages)
+MARK = "variants"  # roll_up_marks: the tick whose roll-up last left no action waiting
 # The ids a roll-up looks up per query: far below either database's parameter limit.
 _LOOKUP_CHUNK = 5_000
 
@@ -223,126 +221,8 @@ def _still_clicked(session: Session, action: Action) -> bool:
     return other is not None
 
 
-def _changed() -> ColumnElement[bool]:
-    """SQL: a sent batch (outer-joined to its count) not counted for its latest acceptance."""
-    accepted = Batch.status == BatchStatus.SENT
-    return or_(
-        VariantBatch.stale.is_(True),
-        accepted & VariantBatch.batch_id.is_(None),
-        accepted & VariantBatch.sent_at.is_distinct_from(Batch.sent_at),
-        accepted & (VariantBatch.attempts != Batch.attempts),
-    )
-
-
-def _due_batches(session: Session, limit: int) -> list[Any]:
-    query = (
-        select(
-            Batch.id,
-            Batch.wave_id,
-            Batch.variant,
-            part_of(SubjectTest.started_at).label("part"),
-            Batch.sent_at,
-            Batch.attempts,
-        )
-        .join(SubjectTest, SubjectTest.wave_id == Batch.wave_id)
-        .outerjoin(VariantBatch, VariantBatch.batch_id == Batch.id)
-        .where(_changed())
-        .order_by(Batch.id)
-        .limit(limit)
-    )
-    return list(session.execute(query).all())
-
-
-def count_sent_batches(session: Session, limit: int = COUNT_CHUNK) -> int:
-    """Count the SENT messages of up to `limit` batches not counted as they stand; how many.
-
-    Each batch's row is written (or locked) before its messages are counted, so a
-    drop committed meanwhile waits for this transaction and then marks it stale:
-    its count is never lost, only taken again at the next tick.
-    """
-    due = _due_batches(session, limit)
-    if not due:
-        return 0
-    ids = [row.id for row in due]
-    placeholder = [
-        {"batch_id": r.id, "wave_id": r.wave_id, "variant": r.variant, "part": r.part} for r in due
-    ]
-    session.execute(
-        insert_for(session, VariantBatch).on_conflict_do_nothing(index_elements=["batch_id"]),
-        [{**row, "sent": 0, "attempts": -1, "stale": True} for row in placeholder],
-    )
-    session.execute(
-        select(VariantBatch.batch_id)
-        .where(VariantBatch.batch_id.in_(ids))
-        .order_by(VariantBatch.batch_id)
-        .with_for_update()
-    ).all()
-    sent = dict(
-        session.execute(
-            select(Message.batch_id, func.count())
-            .where(Message.batch_id.in_(ids), Message.status == MessageStatus.SENT)
-            .group_by(Message.batch_id)
-        ).all()
-    )
-    for row in due:
-        session.execute(
-            update(VariantBatch)
-            .where(VariantBatch.batch_id == row.id)
-            .values(
-                sent=int(sent.get(row.id, 0)),
-                sent_at=row.sent_at,
-                attempts=row.attempts,
-                stale=False,
-            )
-        )
-    return len(due)
-
-
-def mark_stale(session: Session, message_ids: Iterable[int]) -> None:
-    """Sent messages of these ids just failed (a drop): their batches are counted again."""
-    ids = sorted(set(message_ids))
-    if not ids:
-        return
-    batches = session.execute(
-        select(Batch.id, Batch.wave_id, Batch.variant, part_of(SubjectTest.started_at))
-        .join(Message, Message.batch_id == Batch.id)
-        .join(SubjectTest, SubjectTest.wave_id == Batch.wave_id)
-        .where(Message.id.in_(ids))
-        .distinct()
-    ).all()
-    if not batches:
-        return
-    rows = [
-        {"batch_id": b, "wave_id": w, "variant": v, "part": p, "sent": 0, "attempts": -1}
-        for b, w, v, p in sorted(batches)
-    ]
-    rows = [{**row, "stale": True} for row in rows]
-    statement = insert_for(session, VariantBatch)
-    session.execute(
-        statement.on_conflict_do_update(index_elements=["batch_id"], set_={"stale": True}), rows
-    )
-
-
-def catch_up(engine: Engine, now: datetime, actions_done: bool, max_chunks: int | None = 10) -> int:
-    """The tick's step: count sent batches, chunk by chunk; returns how many.
-
-    When nothing is left waiting, neither batches here nor actions for the
-    roll-up (`actions_done`), `now` is recorded: the figures are as of then.
-    None counts everything.
-    """
-    total, chunks = 0, 0
-    while max_chunks is None or chunks < max_chunks:
-        with session_scope(engine) as session:
-            done = count_sent_batches(session)
-        total, chunks = total + done, chunks + 1
-        if done < COUNT_CHUNK:
-            if actions_done:
-                _mark(engine, now)
-            break
-    return total
-
-
-def _mark(engine: Engine, now: datetime) -> None:
+def mark_counted(engine: Engine, now: datetime) -> None:
+    """The tick's roll-up left no action waiting: the people counts are as of `now`."""
     with session_scope(engine) as session:
         statement = insert_for(session, RollUpMark).values(name=MARK, at=now)
         session.execute(statement.on_conflict_do_update(index_elements=["name"], set_={"at": now}))
@@ -352,28 +232,20 @@ def counted_as_of(session: Session) -> datetime | None:
     return session.scalar(select(RollUpMark.at).where(RollUpMark.name == MARK))
 
 
-def uncounted_batches(session: Session, wave_id: int) -> int:
-    """The wave's sent batches whose messages the totals do not hold as they stand."""
-    query = (
-        select(func.count())
-        .select_from(Batch)
-        .outerjoin(VariantBatch, VariantBatch.batch_id == Batch.id)
-        .where(Batch.wave_id == wave_id, _changed())
-    )
-    return int(session.scalar(query) or 0)
-
-
 def rolled_figures(session: Session, wave_id: int) -> dict[tuple[str, str], dict[str, int]]:
-    """Per (variant, part): messages sent and people per signal, from the totals."""
+    """Per (variant, part): messages sent, from the wave's batch tallies, and people per
+    signal, from the totals."""
     figures: dict[tuple[str, str], dict[str, int]] = {}
-    sends = session.execute(
-        select(VariantBatch.variant, VariantBatch.part, func.sum(VariantBatch.sent))
-        .where(VariantBatch.wave_id == wave_id)
-        .group_by(VariantBatch.variant, VariantBatch.part)
+    share = part_of(SubjectTest.started_at).label("part")
+    sends = session.execute(  # exact at once: the tallies move with the messages
+        select(Batch.variant, share, func.sum(Batch.sent_count))
+        .join(SubjectTest, SubjectTest.wave_id == Batch.wave_id)
+        .where(Batch.wave_id == wave_id)
+        .group_by(Batch.variant, share)
     ).all()
-    for variant, part, count in sends:
-        if count:  # as the plain count: a row only where something was counted
-            figures.setdefault((variant, part), {})[SENDS] = int(count)
+    for variant, where, count in sends:
+        if count:  # as the plain count: a row only where something was sent
+            figures.setdefault((variant, where), {})[SENDS] = int(count)
     people = session.execute(
         select(
             VariantCount.variant, VariantCount.part, VariantCount.metric, VariantCount.count

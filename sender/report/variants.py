@@ -25,13 +25,7 @@ from sender.core.models import Action, Batch, Campaign, Message, SubjectTest, Wa
 from sender.core.proportions import Interval, wilson_interval
 from sender.core.subject_test import SubjectTestSpec
 from sender.core.vocabulary import ActionKind, MessageStatus, SubjectMetric
-from sender.report.variant_counts import (
-    TEST,
-    counted_as_of,
-    part_of,
-    rolled_figures,
-    uncounted_batches,
-)
+from sender.report.variant_counts import TEST, counted_as_of, part_of, rolled_figures
 
 _ACTED = "acted"  # a letter sent or a reply: one person counts once, whichever they did
 
@@ -71,11 +65,9 @@ class TestReport:
     decided_by: str | None
     decided_at: datetime | None
     rows: tuple[VariantRow, ...] = field(default_factory=tuple)
-    # The rows are the running totals as of this instant (the scheduler tick that last
-    # left nothing waiting; None: not counted yet) ...
+    # Messages sent are exact (the batches' tallies); the people are the running totals
+    # as of this instant (the tick whose roll-up last left nothing waiting; None: not yet).
     as_of: datetime | None = None
-    # ... less this many sent batches that tick had not counted.
-    uncounted: int = 0
 
     def test_rows(self) -> dict[str, VariantRow]:
         """The test share's figures per variant, every variant present."""
@@ -158,7 +150,6 @@ def test_report(session: Session, wave: Wave) -> TestReport | None:
         decided_at=state.decided_at if state else None,
         rows=rolled_rows(session, wave.id) if state else (),
         as_of=counted_as_of(session) if state else None,
-        uncounted=uncounted_batches(session, wave.id) if state else 0,
     )
 
 
@@ -235,16 +226,12 @@ def summary(report: TestReport) -> str:
 
 
 def counted_note(report: TestReport) -> str:
-    """What the figures are as of: the totals lag the sending by up to a tick."""
+    """What the figures are as of: people's signals lag the roll-up by up to a tick."""
     if report.state is None:
         return ""
     if report.as_of is None:
         return "Figures: not counted yet (the scheduler's tick counts them)."
-    note = f"Figures as of {report.as_of:%Y-%m-%d %H:%M} UTC"
-    if report.uncounted:
-        s = "es" if report.uncounted != 1 else ""
-        note += f"; {report.uncounted} sent batch{s} not counted yet"
-    return note + "."
+    return f"Figures as of {report.as_of:%Y-%m-%d %H:%M} UTC."
 
 
 FIGURE_KEYS = tuple(f.name for f in fields(Figure))
@@ -260,7 +247,6 @@ def as_json(report: TestReport) -> dict[str, object]:
         "decided_at": report.decided_at.isoformat() if report.decided_at else None,
         "summary": summary(report),
         "as_of": report.as_of.isoformat() if report.as_of else None,
-        "uncounted_batches": report.uncounted,
         "rows": [asdict(f) for f in figures(report)],
     }
 

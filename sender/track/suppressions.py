@@ -25,7 +25,6 @@ from sender.core.vocabulary import (
     SupporterStatus,
     SuppressionReason,
 )
-from sender.report import variant_counts
 from sender.track.providers.base import NormalisedEvent
 
 # Soft bounces (policy refusals) suppress only when this many come in a row.
@@ -110,8 +109,6 @@ def fail_messages(session: Session, failures: Sequence[Failed]) -> int:
             )
         )
     move(session, per_batch(batches), MessageStatus.SENT, MessageStatus.FAILED)
-    # A subject test's messages sent per variant are counted again for these batches.
-    variant_counts.mark_stale(session, [item.message_id for item in failures])
     return len(batches)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
+import pytest
 from alembic import command
 from sending_fixtures import DEC1, RecordingTransport, make_sender
 from sqlalchemy import Engine, delete, select, update
@@ -20,13 +21,13 @@ from sender.core.models import (
     Message,
     RollUpMark,
     VariantActor,
-    VariantBatch,
     VariantCount,
     Wave,
 )
 from sender.core.vocabulary import ActionKind, SubjectMetric, SubjectState
 from sender.report import variants
 from sender.report.totals import unmask_click
+from sender.send import scheduler
 from sender.send.pipeline import SendPolicy
 from sender.send.scheduler import InlineDispatcher, tick
 from sender.send.store import reopen_failed_messages
@@ -63,7 +64,7 @@ def _report(engine: Engine, wave_id: int) -> variants.TestReport:
     return report
 
 
-def _plain(engine: Engine, wave_id: int) -> tuple[object, ...]:
+def _plain(engine: Engine, wave_id: int) -> tuple[variants.VariantRow, ...]:
     with session_scope(engine) as session:
         return variants.variant_rows(session, wave_id)
 
@@ -140,31 +141,46 @@ def test_the_totals_agree_with_the_plain_count_once_a_tick_has_counted(
         clock.advance(minutes=30)
         tick(any_engine, SETTINGS, clock.at, dispatcher, POLICY)
     (done,) = variants.wave_tests(any_engine, None)
-    assert done.state == SubjectState.FINISHED and done.uncounted == 0
+    assert done.state == SubjectState.FINISHED
     assert done.rows == _plain(any_engine, wave)
     assert {r.part for r in done.rows} == {"test", "remainder"}
     assert sum(r.sends for r in done.rows) == 80
     assert variants.as_json(done)["as_of"] == clock.at.isoformat()
 
 
-def rolled_rows_of(engine: Engine, wave_id: int) -> tuple[object, ...]:
+def rolled_rows_of(engine: Engine, wave_id: int) -> tuple[variants.VariantRow, ...]:
     with session_scope(engine) as session:
         return variants.rolled_rows(session, wave_id)
 
 
-def test_batches_sent_since_the_last_tick_are_said_not_counted(any_engine: Engine) -> None:
+def test_batches_sent_after_the_tick_are_counted_at_once(any_engine: Engine) -> None:
     wave, clock, dispatcher = _setup(any_engine)
     held = Held()
     tick(any_engine, SETTINGS, clock.at, held, POLICY)  # planned and released, not sent
+    assert _report(any_engine, wave).rows == () == _plain(any_engine, wave)
     dispatcher.dispatch(held.ids)  # a worker sends them after the tick
-    report = _report(any_engine, wave)
-    assert report.rows == () and report.uncounted == len(held.ids) > 1
-    assert f"; {len(held.ids)} sent batches not counted yet." in variants.summary(report)
-    assert _plain(any_engine, wave) != ()
+    report = _report(any_engine, wave)  # the batches' tallies moved as they were accepted
+    assert report.rows == _plain(any_engine, wave) != ()
+    assert _sent(report) == 40 and len(held.ids) > 1
+    assert variants.summary(report).endswith("Figures as of 2020-12-01 09:00 UTC.")
+
+
+def test_a_backlog_left_waiting_keeps_the_people_as_of_the_last_tick(
+    any_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wave, clock, dispatcher = _setup(any_engine)
+    tick(any_engine, SETTINGS, clock.at, dispatcher, POLICY)
+    _signals(any_engine, wave, _share(any_engine, wave))
+    monkeypatch.setattr(scheduler, "ROLL_UP_CHUNK", 1)  # the tick's budget: one action
+    monkeypatch.setattr(scheduler, "CATCH_UP_CHUNKS", 1)
+    clock.advance(minutes=30)
+    tick(any_engine, SETTINGS, clock.at, dispatcher, POLICY)  # rolls up more than its budget
+    assert _report(any_engine, wave).as_of == START  # so it may have left some waiting
+    monkeypatch.undo()
     clock.advance(minutes=30)
     tick(any_engine, SETTINGS, clock.at, dispatcher, POLICY)
     report = _report(any_engine, wave)
-    assert report.uncounted == 0 and report.rows == _plain(any_engine, wave)
+    assert report.as_of == clock.at and report.rows == _plain(any_engine, wave)
 
 
 def test_before_any_tick_counted_the_report_says_so(any_engine: Engine) -> None:
@@ -201,19 +217,15 @@ def test_an_unmasked_click_moves_its_person_to_machine_clicks_at_once(pg_engine:
     assert (b.human_clicks, b.machine_clicks) == (8, 2)
 
 
-def test_a_dropped_message_is_counted_again_at_the_next_tick(pg_engine: Engine) -> None:
+def test_a_dropped_message_leaves_the_sends_at_once(pg_engine: Engine) -> None:
     wave, clock, dispatcher = _setup(pg_engine)
     tick(pg_engine, SETTINGS, clock.at, dispatcher, POLICY)
     with session_scope(pg_engine) as session:
         message = session.scalars(select(Message.id).where(Message.wave_id == wave)).first()
         assert message is not None
         assert fail_messages(session, [Failed(message, "dropped: quota")]) == 1
-    report = _report(pg_engine, wave)
-    assert report.uncounted == 1 and report.rows != _plain(pg_engine, wave)
-    clock.advance(minutes=30)
-    tick(pg_engine, SETTINGS, clock.at, dispatcher, POLICY)
-    report = _report(pg_engine, wave)
-    assert report.uncounted == 0 and report.rows == _plain(pg_engine, wave)
+    report = _report(pg_engine, wave)  # no tick: fail_messages moved its batch's tally
+    assert report.rows == _plain(pg_engine, wave) and _sent(report) == 39
 
 
 def test_a_batch_sent_again_is_counted_again(any_engine: Engine) -> None:
@@ -222,13 +234,12 @@ def test_a_batch_sent_again_is_counted_again(any_engine: Engine) -> None:
     with session_scope(any_engine) as session:
         ids = list(session.scalars(select(Message.id).where(Message.wave_id == wave).limit(3)))
         fail_messages(session, [Failed(i, "dropped: quota") for i in ids])
-    clock.advance(minutes=30)
-    tick(any_engine, SETTINGS, clock.at, dispatcher, POLICY)  # counted without the three
     assert _sent(_report(any_engine, wave)) == _sent_plain(any_engine, wave) == 37
     with session_scope(any_engine) as session:  # staff send the dropped mail again
         assert reopen_failed_messages(session, wave, {"dropped: quota"}) == 3
+    assert _sent(_report(any_engine, wave)) == _sent_plain(any_engine, wave) == 37
     clock.advance(minutes=30)
-    tick(any_engine, SETTINGS, clock.at, dispatcher, POLICY)  # sent again, then counted again
+    tick(any_engine, SETTINGS, clock.at, dispatcher, POLICY)  # sent again
     assert _sent(_report(any_engine, wave)) == _sent_plain(any_engine, wave) == 40
     assert _report(any_engine, wave).rows == _plain(any_engine, wave)
 
@@ -260,9 +271,12 @@ def test_the_migration_counts_waves_tested_before_it(any_engine: Engine) -> None
         db.upgrade(any_engine)
     with session_scope(any_engine) as session:
         assert session.scalar(select(VariantActor.wave_id).limit(1)) == wave
-        assert session.scalar(select(VariantBatch.wave_id).limit(1)) == wave
         assert session.scalar(select(VariantCount.wave_id).limit(1)) == wave
-    assert rolled_rows_of(any_engine, wave) != before  # the replies wait for the roll-up
+    after = rolled_rows_of(any_engine, wave)
+    assert after != before  # the replies wait for the roll-up; the sends are the tallies
+    assert [(r.variant, r.part, r.sends) for r in after] == [
+        (r.variant, r.part, r.sends) for r in before
+    ]
     clock.advance(minutes=30)
     tick(any_engine, SETTINGS, clock.at, dispatcher, POLICY)
     assert rolled_rows_of(any_engine, wave) == before == _plain(any_engine, wave)

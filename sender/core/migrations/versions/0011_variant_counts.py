@@ -7,10 +7,11 @@ Create Date: 2026-12-07 23:30:23
 The per-variant report counted a tested wave's messages and acting people on
 every read (1.7 s at a million messages). variant_counts and variant_actors
 hold the people per signal, variant and part, as report_counts and
-case_actors do per case; variant_batches the SENT messages of each sent
-batch; roll_up_marks when the tick last left nothing waiting ("as of").
-Waves tested before this revision are counted here from what the roll-up had
-already counted, so the running totals go on from there.
+case_actors do per case; roll_up_marks when the tick's roll-up last left
+nothing waiting ("as of"). Messages sent per variant need no table: they are
+the sums of the batches' tallies (0010). Waves tested before this revision
+are counted here from what the roll-up had already counted, so the running
+totals go on from there.
 """
 
 from collections.abc import Sequence
@@ -52,25 +53,6 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
-        "variant_batches",
-        sa.Column(
-            "batch_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=False,
-            nullable=False,
-        ),
-        sa.Column("wave_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("variant", sa.String(length=8), nullable=False),
-        sa.Column("part", sa.String(length=16), nullable=False),
-        sa.Column("sent", sa.Integer(), nullable=False),
-        sa.Column("sent_at", sender.core.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("stale", sa.Boolean(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("batch_id", name=op.f("pk_variant_batches")),
-    )
-    with op.batch_alter_table("variant_batches", schema=None) as batch_op:
-        batch_op.create_index("ix_variant_batches_wave_id", ["wave_id"], unique=False)
-    op.create_table(
         "variant_counts",
         sa.Column("wave_id", sa.Integer(), nullable=False),
         sa.Column("variant", sa.String(length=8), nullable=False),
@@ -85,17 +67,8 @@ def upgrade() -> None:
 
 
 def _count_tested_waves() -> None:
-    """The totals of waves tested before: sent batches, and the actions already rolled up
-    (the roll-up counts the rest as it claims them)."""
-    op.execute(
-        "INSERT INTO variant_batches"
-        " (batch_id, wave_id, variant, part, sent, sent_at, attempts, stale)"
-        f" SELECT b.id, b.wave_id, b.variant, {_PART},"
-        " (SELECT count(*) FROM messages m WHERE m.batch_id = b.id AND m.status = 'sent'),"
-        " b.sent_at, b.attempts, false"
-        " FROM batches b JOIN subject_tests t ON t.wave_id = b.wave_id"
-        " WHERE b.status = 'sent'"
-    )
+    """The people of waves tested before, from the actions already rolled up (the roll-up
+    counts the rest as it claims them)."""
     op.execute(
         "INSERT INTO variant_actors (wave_id, supporter_id, metric, variant, part)"
         f" SELECT DISTINCT a.wave_id, a.supporter_id, {_METRIC}, b.variant, {_PART}"
@@ -117,8 +90,5 @@ def _count_tested_waves() -> None:
 
 def downgrade() -> None:
     op.drop_table("variant_counts")
-    with op.batch_alter_table("variant_batches", schema=None) as batch_op:
-        batch_op.drop_index("ix_variant_batches_wave_id")
-    op.drop_table("variant_batches")
     op.drop_table("variant_actors")
     op.drop_table("roll_up_marks")
