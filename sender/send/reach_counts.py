@@ -35,9 +35,10 @@ from sender.send.reach import Reach, ReachRow, wave_reach
 # campaigner's reloads cheap; "Count again" asks for a new count at any time.
 MAX_AGE = timedelta(seconds=60)
 # A count still counting after this long lost its worker (a deploy, a killed
-# thread): the next page starts another. Well past the slowest honest count
-# (about 30 s at 5,000,000 supporters).
-STUCK_AFTER = timedelta(minutes=10)
+# thread): the next poll of the page starts another, so a page never waits on a
+# dead count for longer. Well past the slowest honest count (about 30 s at
+# 5,000,000 supporters); a late finish of the lost one writes nothing (`attempt`).
+STUCK_AFTER = timedelta(minutes=5)
 MAX_ERROR = 2000
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -58,6 +60,37 @@ def test_a_second_start_while_counting_starts_nothing(any_engine: Engine) -> Non
     again, restarted = start_count(any_engine, wave_id, NOW + timedelta(seconds=5), CAP, again=True)
     assert started and not restarted and again.attempt == first.attempt
     assert rows(any_engine) == 1
+
+
+def racing_starts(engine: Engine, wave_id: int) -> list[bool]:
+    gate = threading.Barrier(6)
+
+    def start() -> bool:
+        gate.wait(10)  # every "gunicorn worker" reads the same row (or none), then claims
+        return start_count(engine, wave_id, NOW, CAP, again=True)[1]
+
+    with ThreadPoolExecutor(6) as pool:
+        return list(pool.map(lambda _: start(), range(6)))
+
+
+def test_workers_starting_the_first_count_at_once_start_one(pg_engine: Engine) -> None:
+    wave_id = a_draft(pg_engine)
+    assert racing_starts(pg_engine, wave_id).count(True) == 1
+    assert attempt_of(pg_engine, wave_id) == 1 and rows(pg_engine) == 1
+
+
+def test_workers_counting_again_at_once_start_one_count(pg_engine: Engine) -> None:
+    wave_id = a_draft(pg_engine)
+    first, _ = start_count(pg_engine, wave_id, NOW, CAP)
+    count_reach(pg_engine, wave_id, first.attempt, CAP)
+    assert racing_starts(pg_engine, wave_id).count(True) == 1
+    assert attempt_of(pg_engine, wave_id) == first.attempt + 1
+
+
+def attempt_of(engine: Engine, wave_id: int) -> int:
+    found = read_count(engine, wave_id)
+    assert found is not None
+    return found.attempt
 
 
 def test_a_fresh_count_is_kept_a_stale_or_edited_one_counted_again(any_engine: Engine) -> None:
