@@ -25,6 +25,7 @@ PROCESS_EVENTS_TASK = "sender.tasks.process_events"
 PARSE_REPLY_TASK = "sender.tasks.parse_reply"
 IMPORT_TASK = "sender.tasks.import_supporters"
 PROOF_TASK = "sender.tasks.send_proofs"
+REACH_TASK = "sender.tasks.count_reach"
 TASK_NAMES = (
     TICK_TASK,
     SEND_BATCH_TASK,
@@ -32,6 +33,7 @@ TASK_NAMES = (
     PARSE_REPLY_TASK,
     IMPORT_TASK,
     PROOF_TASK,
+    REACH_TASK,
 )
 
 TICK_SECONDS = 30.0

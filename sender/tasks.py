@@ -7,6 +7,7 @@ duplicated message finds the batch no longer QUEUED and does nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,7 @@ from sender.celery_app import (
     PARSE_REPLY_TASK,
     PROCESS_EVENTS_TASK,
     PROOF_TASK,
+    REACH_TASK,
     SEND_BATCH_TASK,
     TICK_TASK,
 )
@@ -29,6 +31,7 @@ from sender.core.speedups import collector_paused
 from sender.ops.logs import log_context
 from sender.send.pipeline import Sender, result_dict, send_batch
 from sender.send.proof_runs import run_proofs
+from sender.send.reach_counts import count_reach
 from sender.send.scheduler import tick
 from sender.send.transport.select import transport_for
 from sender.send.wiring import default_sender
@@ -110,3 +113,13 @@ def send_proofs_task(run_id: int, actor_name: str, role: str, address: str) -> s
     engine = get_engine(settings.database_url)
     actor = Actor(actor_name, Role(role), address)
     return run_proofs(engine, settings, run_id, actor, transport_for(settings)).status.value
+
+
+@shared_task(name=REACH_TASK, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
+def count_reach_task(wave_id: int, attempt: int) -> str:
+    """A launch confirmation's count; a no-op once that attempt is over or replaced."""
+    settings = get_settings()
+    engine = get_engine(settings.database_url)
+    cap = timedelta(hours=settings.frequency_cap_hours)
+    count = count_reach(engine, wave_id, attempt, cap)
+    return count.state.value if count is not None else "gone"

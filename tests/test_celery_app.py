@@ -32,6 +32,7 @@ def test_registered_task_names_are_exactly_the_deployed_ones() -> None:
             "sender.tasks.parse_reply",
             "sender.tasks.import_supporters",
             "sender.tasks.send_proofs",
+            "sender.tasks.count_reach",
         }
     )
     assert app.conf.beat_schedule["tick"]["task"] == TICK_TASK

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask.testing import FlaskClient
 from ops_fixtures import Seeded, seed
 from render_fixtures import TEXTS
@@ -11,6 +13,7 @@ from web_fixtures import add_staff, audit_rows, csrf_token, make_app, sign_in
 from sender.core.clock import SystemClock
 from sender.core.db import session_scope
 from sender.core.models import Assignment, Case, Supporter, Suppression, Wave
+from sender.devtools.waiting import wait_until
 from sender.staff.roles import Role
 
 CAMPAIGNER = "amara@example.org"
@@ -26,6 +29,21 @@ def client_as(engine: Engine, role: Role) -> FlaskClient:
 def post(client: FlaskClient, path: str, **data: str) -> int:
     token = csrf_token(client, "/dashboard/account")
     return client.post(path, data={"csrf_token": token, **data}).status_code
+
+
+def reach_state(client: FlaskClient, wave_id: int) -> str:
+    """The launch confirmation's count as its polled fragment shows it."""
+    fragment = client.get(f"/workspace/waves/{wave_id}/launch/reach").get_data(as_text=True)
+    found = re.search(r'data-testid="reach" data-state="(\w+)"', fragment)
+    assert found, fragment
+    return found.group(1)
+
+
+def counted_launch_page(client: FlaskClient, wave_id: int) -> str:
+    """The launch confirmation once its background count is over (it starts on the first GET)."""
+    client.get(f"/workspace/waves/{wave_id}/launch")
+    wait_until(lambda: reach_state(client, wave_id) != "counting", 30.0, "the reach count")
+    return client.get(f"/workspace/waves/{wave_id}/launch").get_data(as_text=True)
 
 
 def wave_status(engine: Engine, wave_id: int) -> str:

@@ -616,5 +616,29 @@ class ProofRun(Base):
     finished_at: Mapped[datetime | None]
 
 
+class ReachCount(Base):
+    """Who a wave would reach, counted in the background for its launch confirmation.
+
+    One row per wave, overwritten by each count. `fingerprint` names what the
+    count was made for (sender.send.reach_counts: the wave's row and the cap),
+    `counted_for` the instant it judged the rules at; `attempt` goes up with
+    every start, so a count that outlived its turn cannot write over the next.
+    Counts only: (case, language, reason, supporters) rows, never a supporter.
+    """
+
+    __tablename__ = "reach_counts"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    wave_id: Mapped[int] = mapped_column(ForeignKey("waves.id", ondelete="CASCADE"), unique=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    counted_for: Mapped[datetime]
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(16))  # vocabulary.ReachState
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    rows: Mapped[list[Any]] = mapped_column(JSONType, default=list)  # [case, language, reason, n]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 # The staff tables share this metadata; imported last because they need Base.
 from sender.core import staff_models  # noqa: E402, F401

@@ -35,6 +35,14 @@ class ProofState(StrEnum):
     FAILED = "failed"
 
 
+class ReachState(StrEnum):
+    """Where a launch confirmation's count (models.ReachCount) stands."""
+
+    COUNTING = "counting"
+    DONE = "done"
+    FAILED = "failed"
+
+
 class CampaignStatus(StrEnum):
     OPEN = "open"
     CLOSED = "closed"  # everything stopped; read-only from then on

@@ -30,7 +30,7 @@ from browser_fixtures import (
     sign_in_with_code,
 )
 from faults.fault_fixtures import Worker, start_worker, wait_ready
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 from sqlalchemy import Engine, func, select
 from web_fixtures import GOOD_PASSWORD, SECRET_KEY, add_staff, enrol_staff
 
@@ -243,6 +243,8 @@ def test_a_campaign_from_creation_to_solidarity_messages(
     # 7. Launch after reading who gets it; the worker sends while the page watches.
     page.get_by_role("link", name="Back to the wave").click()
     page.get_by_role("link", name="Launch…").click()
+    # The worker counts who it reaches; the figures and the button come when it is done.
+    expect(page.get_by_role("button", name="Launch now")).to_be_visible(timeout=60_000)
     check_page(page, shots / "07-confirm.png", "Who will get it")
     page.get_by_role("button", name="Launch now").click()
     status = page.locator("[data-testid=wave-status]")

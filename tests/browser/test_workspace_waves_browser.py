@@ -16,7 +16,7 @@ from browser_fixtures import (
     assert_screenshot,
     browser_page,  # noqa: F401 - provides page
 )
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 from sqlalchemy import Engine, select
 from wave_workspace_fixtures import seed_assigned
 from web_fixtures import GOOD_PASSWORD, STAFF_EMAIL, add_staff, make_app
@@ -101,6 +101,8 @@ def test_create_a_wave_then_launch_pause_and_resume(
         assert session.scalars(select(Wave.status).where(Wave.name == "autumn")).one() == "draft"
 
     page.goto(f"{base}/workspace/waves/{ids['draft']}/launch")
+    # The figures are counted in the background: a panel first, then they and the button.
+    expect(page.get_by_role("button", name="Launch now")).to_be_visible(timeout=30_000)
     assert_accessible(page, impacts=None)
     assert_screenshot(
         page, tmp_path / f"launch-{width}.png", "Who will get it: 6 supporters", min_bytes=10_000
@@ -135,6 +137,7 @@ def test_launch_it_and_watch_it_finish(
         session.get_one(Wave, ids["sending"]).status = "cancelled"
     sign_in(page, base)
     page.goto(f"{base}/workspace/waves/{ids['draft']}/launch")
+    expect(page.get_by_role("button", name="Launch now")).to_be_visible(timeout=30_000)
     page.click("text=Launch now")
     page.wait_for_selector("[data-testid=wave-status]:has-text('scheduled')")
     settings = make_app(engine, outbox_dir=tmp_path / "outbox").extensions["campaign.settings"]
@@ -186,6 +189,7 @@ def test_create_a_subject_test_in_the_form_and_see_the_launch_split(
     assert [v["name"] for v in stored["variants"]] == ["A", "B"] and stored["share"] == 0.5
 
     page.goto(f"{base}/workspace/waves/{wave_id}/launch")
+    expect(page.locator("[data-testid=test-split]")).to_be_visible(timeout=30_000)
     assert_accessible(page, impacts=None)
     text = " ".join(page.inner_text("main").split())
     assert "Subject test: 3 now, 3 wait for the winner" in text

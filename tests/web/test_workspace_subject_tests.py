@@ -9,7 +9,14 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 from ops_fixtures import seed
 from sqlalchemy import Engine, select
-from wave_workspace_fixtures import changes, client_as, post, seed_assigned, wave_count
+from wave_workspace_fixtures import (
+    changes,
+    client_as,
+    counted_launch_page,
+    post,
+    seed_assigned,
+    wave_count,
+)
 from web_fixtures import audit_rows, csrf_token
 
 from sender.core.clock import SystemClock
@@ -197,7 +204,7 @@ def test_the_launch_page_splits_the_audience_between_the_variants(pg_engine: Eng
         draft.subjects = {"en": "Write today", "ar": "اكتبوا اليوم"}
         draft.subject_test = two_variants(share=0.5)
     client = client_as(pg_engine, Role.CAMPAIGNER)
-    html = client.get(f"/workspace/waves/{seeded.draft_wave_id}/launch").get_data(as_text=True)
+    html = counted_launch_page(client, seeded.draft_wave_id)
     text = " ".join(html.split())
     # bird/ar 2 and popi/en 4 at 50 %: one and two drawn; each
     # stratum deals from its own turn (its rank), so bird's one goes to B.
@@ -217,7 +224,7 @@ def test_the_launch_page_and_the_launch_refuse_a_variant_missing_a_language(
         draft.subjects = {"en": "Write today", "ar": "اكتبوا اليوم"}
         draft.subject_test = two_variants(b_subjects={"en": "Nassima needs you"})
     client = client_as(pg_engine, Role.CAMPAIGNER)
-    page = client.get(f"/workspace/waves/{seeded.draft_wave_id}/launch").get_data(as_text=True)
+    page = counted_launch_page(client, seeded.draft_wave_id)
     assert "The launch will be refused" in page and "variant B: `subjects.ar` is missing" in page
     assert post(client, f"/workspace/waves/{seeded.draft_wave_id}/launch") == 302
     html = client.get(f"/workspace/waves/{seeded.draft_wave_id}").get_data(as_text=True)

@@ -13,6 +13,7 @@ from wave_workspace_fixtures import (
     CAMPAIGNER,
     changes,
     client_as,
+    counted_launch_page,
     post,
     seed_assigned,
     wave_count,
@@ -85,7 +86,7 @@ def test_a_control_without_csrf_or_unknown_is_refused(pg_engine: Engine) -> None
 def test_the_launch_page_counts_who_gets_it_and_who_is_left_out(pg_engine: Engine) -> None:
     seeded = seed_assigned(pg_engine)
     client = client_as(pg_engine, Role.CAMPAIGNER)
-    html = client.get(f"/workspace/waves/{seeded.draft_wave_id}/launch").get_data(as_text=True)
+    html = counted_launch_page(client, seeded.draft_wave_id)
     text = " ".join(html.split())
     assert "Who will get it: 6 supporters" in text
     assert "<td>bird</td><td>ar</td><td>2</td>" in text

@@ -8,7 +8,7 @@ checked and recorded with the signed-in actor; the live progress is a fragment
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,13 +25,12 @@ from sender.core.models import Wave
 from sender.core.vocabulary import WaveStatus
 from sender.ops import status
 from sender.render.identity import sender_identity
-from sender.send.reach import wave_reach
 from sender.staff import audit
 from sender.staff.actions import What
 from sender.web import context
 from sender.web.actors import current_actor
 from sender.web.auth import login_required, staff_page_context
-from sender.web.workspace import subject_form
+from sender.web.workspace import reach_panel, subject_form
 
 T = TypeVar("T")
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
@@ -217,16 +216,28 @@ def control(wave_id: int, action: str) -> BaseResponse:
 @bp.get("/<int:wave_id>/launch")
 @login_required
 def confirm_launch(wave_id: int) -> str:
+    """Answers at once: the figures of a fresh count, else a panel while one is made."""
     wave = _wave(wave_id)
-    cap = timedelta(hours=context.settings().frequency_cap_hours)
-    reach = wave_reach(context.engine(), wave_id, _now(), cap)
-    return render_template(
-        "web/workspace/waves/launch.html",
-        wave=wave,
-        reach=reach,
-        split=reach.split(),
-        gaps=subject_form.stored_gaps(context.engine(), wave_id),
-    )
+    count = reach_panel.current_count(wave)
+    return render_template("web/workspace/waves/launch.html", **reach_panel.panel(wave, count))
+
+
+@bp.get("/<int:wave_id>/launch/reach")
+@login_required
+def reach_fragment(wave_id: int) -> str:
+    """The panel htmx polls until the count is over; the finished one stops polling."""
+    wave = _wave(wave_id)
+    count = reach_panel.current_count(wave)
+    return render_template("web/workspace/waves/_reach.html", **reach_panel.panel(wave, count))
+
+
+@bp.post("/<int:wave_id>/launch/count")
+@login_required
+def count_again(wave_id: int) -> BaseResponse:
+    wave = _wave(wave_id)
+    reach_panel.check_may_count(wave)
+    reach_panel.current_count(wave, again=True)  # one already counting is not doubled
+    return redirect(url_for("waves.confirm_launch", wave_id=wave_id), 303)
 
 
 @bp.post("/<int:wave_id>/launch")
