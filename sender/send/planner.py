@@ -398,7 +398,9 @@ def _stage(
         wave = session.get_one(Wave, lease.wave_id)
         campaign = session.get_one(Campaign, wave.campaign_id)
         ends = min(wave.ends_at, campaign.window_end)
-        starts = max(wave.starts_at, campaign.window_start, earliest or wave.starts_at)
+        # Never from before now: a wave launched after its start would otherwise get
+        # the local windows that already closed, and every batch would miss its slot.
+        starts = max(wave.starts_at, campaign.window_start, earliest or lease.now)
         window = (wave.local_window_start, wave.local_window_end)
         slots = [
             slot

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from sending_fixtures import CASE_TEXT, DEC1, add_case, add_supporters, add_wave, by_email
 from sqlalchemy import Engine, select
@@ -114,6 +114,35 @@ def test_one_message_per_supporter_for_the_first_assigned_active_case(any_engine
     wave = add_wave(any_engine, SETTINGS)
     plan_wave(any_engine, SETTINGS, wave, DEC1)
     assert _planned(any_engine) == {"both@example.org": first, "reverse@example.org": second}
+
+
+def test_a_wave_launched_after_its_start_is_planned_from_now_not_into_closed_windows(
+    any_engine: Engine,
+) -> None:
+    """Started 23:26 with a window open all day, launched 00:26: today's window, not
+    yesterday's (which shut at 23:59), or every batch would miss its slot at once."""
+    case = add_case(any_engine, SETTINGS)
+    add_supporters(any_engine, [case], ["london@example.org"], timezone="Europe/London")
+    add_supporters(any_engine, [case], ["morning@example.org"], timezone="UTC")
+    started = DEC1 - timedelta(minutes=34)  # 30 November, 23:26 UTC
+    late = add_wave(any_engine, SETTINGS, starts_at=started, window=(time(0), time(23, 59)))
+    now = DEC1 + timedelta(minutes=26)
+    plan_wave(any_engine, SETTINGS, late, now)
+    with session_scope(any_engine) as session:
+        slots = session.execute(select(Batch.send_after, Batch.send_before)).all()
+    assert slots and all(after == now and before > now for after, before in slots)
+    assert {before for _, before in slots} == {DEC1 + timedelta(hours=23, minutes=59)}
+
+
+def test_a_window_that_shut_before_the_launch_sends_in_the_next_one(any_engine: Engine) -> None:
+    """Started at 10:00 in a 09:00–11:00 window, launched at noon: tomorrow at nine."""
+    case = add_case(any_engine, SETTINGS)
+    add_supporters(any_engine, [case], ["london@example.org"], timezone="Europe/London")
+    wave = add_wave(any_engine, SETTINGS, starts_at=DEC1 + timedelta(hours=10), days=3)
+    plan_wave(any_engine, SETTINGS, wave, DEC1 + timedelta(hours=12))
+    with session_scope(any_engine) as session:
+        slots = session.execute(select(Batch.send_after, Batch.send_before)).all()
+    assert slots == [(DEC1 + timedelta(days=1, hours=9), DEC1 + timedelta(days=1, hours=11))]
 
 
 def test_batches_group_by_variant_and_slot_and_hold_at_most_the_batch_size(
