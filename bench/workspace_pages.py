@@ -173,6 +173,8 @@ def clone(server_url: str, name: str) -> str:
     """A copy of the benchmark's database (PostgreSQL copies the files: seconds, not a reseed)."""
     admin = create_engine(server_url.rsplit("/", 1)[0] + "/template1", isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
+        # A kept database still holds the copies an earlier run imported into.
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE postgres'))
     admin.dispose()
     return server_url.rsplit("/", 1)[0] + f"/{name}"
