@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from sender.campaign.cases import case_by_slug
@@ -100,26 +100,48 @@ class ReviewItem:
         return review_reason(self.problem)
 
 
-def solidarity_messages(
-    session: Session, case_slug: str, campaign: str | None = None, delivered: bool | None = None
-) -> list[SolidarityMessage]:
-    """Matched replies for a case, oldest first: no auto-replies, STOPs or unverified mail.
+PER_PAGE = 100  # solidarity messages a page shows; a case may have thousands
 
-    Only first names: the people the messages go to never see supporters' addresses.
-    `delivered` keeps only those handed to the case team already (True) or not yet (False).
-    """
+
+@dataclass(frozen=True)
+class SolidarityPage:
+    """One page of a case's solidarity messages, and how many there are in all."""
+
+    messages: tuple[SolidarityMessage, ...]
+    total: int
+    page: int  # from 1
+    per_page: int = PER_PAGE
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _solidarity_query(
+    session: Session, case_slug: str, campaign: str | None, delivered: bool | None
+) -> Select[Reply, str | None, str | None]:
     case = case_by_slug(session, case_slug, campaign)
     query = (
         select(Reply, Supporter.first_name, Supporter.country)
         .outerjoin(Supporter, Supporter.id == Reply.supporter_id)
-        .where(Reply.case_id == case.id, Reply.status == ReplyStatus.MATCHED)
+        .where(
+            Reply.case_id == case.id,
+            Reply.status == ReplyStatus.MATCHED,
+            func.coalesce(Reply.body, "") != "",  # nothing to hand on
+        )
         .order_by(Reply.received_at, Reply.id)
     )
     if delivered is not None:
         query = query.where(
             Reply.delivered_at.is_not(None) if delivered else Reply.delivered_at.is_(None)
         )
-    return [
+    return query
+
+
+def _messages(
+    session: Session, query: Select[Reply, str | None, str | None]
+) -> tuple[SolidarityMessage, ...]:
+    return tuple(
         SolidarityMessage(
             reply.id,
             reply.received_at,
@@ -131,8 +153,35 @@ def solidarity_messages(
             reply.delivered_by,
         )
         for reply, first_name, country in session.execute(query)
-        if reply.body
-    ]
+    )
+
+
+def solidarity_messages(
+    session: Session, case_slug: str, campaign: str | None = None, delivered: bool | None = None
+) -> list[SolidarityMessage]:
+    """Matched replies for a case, oldest first: no auto-replies, STOPs or unverified mail.
+
+    Only first names: the people the messages go to never see supporters' addresses.
+    `delivered` keeps only those handed to the case team already (True) or not yet (False).
+    Every one of them: the export; the page reads `solidarity_page`.
+    """
+    return list(_messages(session, _solidarity_query(session, case_slug, campaign, delivered)))
+
+
+def solidarity_page(
+    session: Session,
+    case_slug: str,
+    campaign: str | None = None,
+    delivered: bool | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> SolidarityPage:
+    """The same messages a page at a time; a page past the last shows the last."""
+    query = _solidarity_query(session, case_slug, campaign, delivered)
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    page = min(max(1, page), max(1, -(-total // per_page)))
+    shown = _messages(session, query.limit(per_page).offset((page - 1) * per_page))
+    return SolidarityPage(shown, total, page, per_page)
 
 
 def review_list(

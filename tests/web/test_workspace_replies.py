@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from typing import Any
 
 from audit_fixtures import audit_rows
@@ -18,6 +19,7 @@ from sender.core.db import session_scope
 from sender.core.models import Action, Campaign, Case, Reply, Suppression
 from sender.core.vocabulary import ReplyStatus
 from sender.staff.roles import Role
+from sender.track.replies import PER_PAGE
 
 ROOT = "/workspace/replies"
 REVIEW = f"{ROOT}/review"
@@ -271,6 +273,43 @@ def test_solidarity_messages_are_read_marked_delivered_once_and_exported(
     assert client.get(f"{ROOT}/solidarity", query_string={"show": "some"}).status_code == 400
     (entry,) = [e for e in audit_rows(any_engine, "reply.delivered") if e.outcome == "done"]
     assert entry.detail == f"1 messages: #{matched}"
+
+
+def test_a_case_with_many_messages_is_read_a_page_at_a_time_and_exported_whole(
+    pg_engine: Engine,
+) -> None:
+    seeded, _ = seeded_message(pg_engine)
+    with session_scope(pg_engine) as session:
+        session.add_all(
+            Reply(
+                status=ReplyStatus.MATCHED,
+                from_email=f"writer{n}@example.org",
+                subject="Solidarity",
+                body=f"Message number {n:03d}",
+                case_id=seeded.case_ids[0],
+                received_at=NOW + timedelta(minutes=n),
+            )
+            for n in range(1, PER_PAGE + 51)
+        )
+    client = client_for(pg_engine, Role.CAMPAIGNER)
+    first = client.get(f"{ROOT}/solidarity", query_string={"case": "bird"})
+    html = first.get_data(as_text=True)
+    total = PER_PAGE + 51  # the seed's own message, then these, oldest first
+    assert f"{total} messages for bird" in html and "Page 1 of 2" in html
+    assert html.count('data-testid="message-') == PER_PAGE
+    assert "Message number 099" in html and "Message number 100" not in html
+    assert 'rel="next"' in html and 'rel="prev"' not in html
+    second = client.get(f"{ROOT}/solidarity", query_string={"case": "bird", "page": "2"})
+    html = second.get_data(as_text=True)
+    assert html.count('data-testid="message-') == 51 and "Message number 150" in html
+    assert 'rel="prev"' in html and 'rel="next"' not in html
+    assert 'name="page" value="2"' in html  # marking delivered comes back to this page
+    past = client.get(f"{ROOT}/solidarity", query_string={"case": "bird", "page": "9"})
+    assert "Page 2 of 2" in past.get_data(as_text=True)  # past the end: the last page
+    wrong = client.get(f"{ROOT}/solidarity", query_string={"case": "bird", "page": "two"})
+    assert wrong.status_code == 400 and "is not a page number" in wrong.get_data(as_text=True)
+    export = client.get(f"{ROOT}/solidarity", query_string={"case": "bird", "format": "csv"})
+    assert len(export.get_data(as_text=True).splitlines()) == total + 1  # the header, then all
 
 
 def test_the_old_addresses_lead_here(pg_engine: Engine) -> None:

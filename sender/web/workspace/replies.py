@@ -30,8 +30,10 @@ from sender.track.replies import (
     EXPORT_HEADER,
     ReviewItem,
     ReviewReason,
+    SolidarityPage,
     review_list,
     solidarity_messages,
+    solidarity_page,
     to_decide,
 )
 from sender.web import context
@@ -265,14 +267,20 @@ def _solidarity_page(status: int = 200, problem: str | None = None) -> tuple[str
     show = values.get("show", "all")
     if show not in SHOW:
         show, status, problem = "all", 400, "show all, undelivered or delivered messages"
+    number = values.get("page", "1").strip()
+    if not number.isdigit():
+        number, status, problem = "1", 400, f"page {number!r} is not a page number"
+    shown = SolidarityPage((), 0, 1)
     try:
         with session_scope(context.engine()) as session:
-            messages = solidarity_messages(session, case, slug, SHOW[show]) if slug and case else []
+            if slug and case and values.get("format") == "csv" and status == 200:
+                every = solidarity_messages(session, case, slug, SHOW[show])
+                body = to_csv(EXPORT_HEADER, [message.row() for message in every])
+                return _csv(body, f"solidarity-{_safe_name(case)}.csv")
+            if slug and case:
+                shown = solidarity_page(session, case, slug, SHOW[show], int(number))
     except (InvalidInput, NotFound) as error:
-        messages, status, problem = [], 400, f"No messages shown: {error}"
-    if values.get("format") == "csv" and status == 200:
-        body = to_csv(EXPORT_HEADER, [message.row() for message in messages])
-        return _csv(body, f"solidarity-{_safe_name(case)}.csv")
+        status, problem = 400, f"No messages shown: {error}"
     return render_template(
         "web/workspace/replies/solidarity.html",
         campaign=slug,
@@ -281,7 +289,8 @@ def _solidarity_page(status: int = 200, problem: str | None = None) -> tuple[str
         cases=[c.slug for c in cases],
         case=case,
         show=show,
-        messages=messages,
+        messages=shown.messages,
+        shown=shown,
         problem=problem,
     ), status
 
@@ -321,7 +330,11 @@ def delivered() -> BaseResponse | tuple[str, int] | Response:
         return _solidarity_page(400, f"Nothing changed: {error}")
     flash(f"{len(done.reply_ids)} messages marked delivered to the case team.")
     target = url_for(
-        "replies.solidarity", campaign=slug, case=form.get("case"), show=form.get("show", "all")
+        "replies.solidarity",
+        campaign=slug,
+        case=form.get("case"),
+        show=form.get("show", "all"),
+        page=form.get("page", "1"),
     )
     return redirect(target, 303)
 
