@@ -67,7 +67,7 @@ def case_statuses(audience: str) -> tuple[str, ...]:
 def case_order(audience: str, assignment_id: Any, case_status: Any) -> list[Any]:
     """Which of a supporter's qualifying cases the wave is about: the first assigned, except
     that a good-news audience takes a resolved case first (its news is the point).
-    The launch page's reach orders by it; the planner (`_case_order`) has the same rule."""
+    The planner and the launch page's reach both order by it."""
     if CaseStatus.RESOLVED.value not in case_statuses(audience):
         return [assignment_id]
     return [case((case_status == CaseStatus.RESOLVED, 0), else_=1), assignment_id]

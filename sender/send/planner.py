@@ -42,11 +42,12 @@ from sender.core.models import (
     Wave,
     WaveSlot,
 )
-from sender.core.vocabulary import CaseStatus, SupporterStatus, WaveStatus
+from sender.core.vocabulary import SupporterStatus, WaveStatus
 from sender.send.eligibility import (
     OPENING_KINDS,
     acted,
     campaign_cap,
+    case_order,
     case_statuses,
     excludes_actors,
     needs_act,
@@ -283,7 +284,10 @@ def _numbered(
             WaveSlot.slot_at.label("slot_at"),
             Supporter.timezone.label("timezone"),
             func.row_number()
-            .over(partition_by=Supporter.id, order_by=_case_order(wave.audience))
+            .over(
+                partition_by=Supporter.id,
+                order_by=case_order(wave.audience, Assignment.id, Case.status),
+            )
             .label("pick"),
         )
         .select_from(Assignment)
@@ -322,14 +326,6 @@ def _case_status(audience: str) -> ColumnElement[bool]:
     statuses = case_statuses(audience)
     # One status as `=`: the statement most waves plan with stays the one benchmarked.
     return Case.status == statuses[0] if len(statuses) == 1 else Case.status.in_(statuses)
-
-
-def _case_order(audience: str) -> list[Any]:
-    """Which of a supporter's cases the wave is about: the first assigned, except that
-    a good-news audience takes a resolved case first (its news is the point)."""
-    if CaseStatus.RESOLVED.value not in case_statuses(audience):
-        return [Assignment.id]
-    return [case((Case.status == CaseStatus.RESOLVED, 0), else_=1), Assignment.id]
 
 
 @dataclass(frozen=True)

@@ -217,18 +217,19 @@ def control(wave_id: int, action: str) -> BaseResponse:
 @login_required
 def confirm_launch(wave_id: int) -> str:
     """Answers at once: the figures of a fresh count, else a panel while one is made."""
-    wave = _wave(wave_id)
-    count = reach_panel.current_count(wave)
-    return render_template("web/workspace/waves/launch.html", **reach_panel.panel(wave, count))
+    return _reach_page(wave_id, "web/workspace/waves/launch.html")
 
 
 @bp.get("/<int:wave_id>/launch/reach")
 @login_required
 def reach_fragment(wave_id: int) -> str:
     """The panel htmx polls until the count is over; the finished one stops polling."""
+    return _reach_page(wave_id, "web/workspace/waves/_reach.html")
+
+
+def _reach_page(wave_id: int, template: str) -> str:
     wave = _wave(wave_id)
-    count = reach_panel.current_count(wave)
-    return render_template("web/workspace/waves/_reach.html", **reach_panel.panel(wave, count))
+    return render_template(template, **reach_panel.panel(wave, reach_panel.current_count(wave)))
 
 
 @bp.post("/<int:wave_id>/launch/count")
